@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * filelock.h -- the public interface of libfilelock.
+ *
+ * libfilelock gives programs inter-process locks that are correct on local
+ * disks and on network filesystems (NFS, Lustre, HPC shared storage).  It
+ * ports the lock kinds of Python's `filelock` package; the on-disk formats are
+ * byte-compatible with it, so C and Python programs can share a lock path.
+ *
+ * Conventions:
+ *  - Every fallible function returns 0 on success or a negative errno value.
+ *    The library never sets errno as part of its contract.
+ *  - Handles are opaque.  The only struct layouts in this header are
+ *    struct fl_options and struct fl_holder; both carry their own size in the
+ *    first field so that they can grow without breaking old callers.
+ *  - A handle may be used by several threads at once: each thread has its own
+ *    acquisition context unless FL_SHARED_CONTEXT is set.  Closing a handle
+ *    while another thread is still inside a call on it is undefined.
+ *
+ * The reference manual is filelock(3).
+ */
+#ifndef FILELOCK_H
+#define FILELOCK_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(FL_STATIC)
+#define FL_EXPORT __attribute__((visibility("default")))
+#else
+#define FL_EXPORT
+#endif
+
+#define FL_VERSION_MAJOR 0
+#define FL_VERSION_MINOR 1
+#define FL_VERSION_PATCH 0
+#define FL_VERSION_HEX   ((FL_VERSION_MAJOR << 16) | (FL_VERSION_MINOR << 8) | FL_VERSION_PATCH)
+
+/* Returns the library's version as "MAJOR.MINOR.PATCH". */
+FL_EXPORT const char *fl_version(void);
+
+typedef struct fl_lock fl_lock;
+
+/* Lock kinds.  The values are fixed forever. */
+enum fl_kind {
+	FL_FILE = 0,    /* flock(2); falls back to FL_SOFT on ENOSYS         */
+	FL_UNIX = 1,    /* flock(2) only                                     */
+	FL_SOFT = 2,    /* O_EXCL marker "pid\nhost\nstart\n" (protocol 1)   */
+	FL_STRICT = 3,  /* hard-link claims, fail-closed, never aged out     */
+	FL_LEASE = 4,   /* protocol-2 marker kept fresh by a heartbeat       */
+	FL_RW = 5,      /* SQLite reader/writer lock on a 0-byte database    */
+	FL_SOFT_RW = 6, /* NFS reader/writer: marker tree + heartbeat        */
+	FL_ETCD = 7     /* etcd lease + transaction                          */
+};
+
+/* Lock modes.  FL_SHARED is a read lock on the reader/writer kinds and a
+ * LOCK_SH flock on FL_FILE/FL_UNIX; the other kinds refuse it with -ENOTSUP. */
+enum fl_mode {
+	FL_EXCLUSIVE = 0,
+	FL_SHARED = 1
+};
+
+/* Flags for fl_options.flags. */
+#define FL_NONBLOCK       0x0001u /* never wait: one attempt, then -ETIMEDOUT           */
+#define FL_SHARED_CONTEXT 0x0002u /* one context for all threads (Python thread_local=False) */
+#define FL_SINGLETON      0x0004u /* one handle per (kind, canonical path) per process   */
+#define FL_NO_SINGLETON   0x0008u /* opt out of the default singleton of rw/soft-rw      */
+#define FL_NO_FALLBACK    0x0010u /* FL_FILE: fail with -ENOSYS instead of using soft    */
+
+/* Flags for fl_release() and fl_break(). */
+#define FL_FORCE 0x0001u /* release: drop every level; break: break a live lock */
+
+/* Reasons passed to on_compromise. */
+enum fl_compromise {
+	FL_COMPROMISE_MISSING = 1,       /* our marker vanished (evicted)              */
+	FL_COMPROMISE_REPLACED = 2,      /* our marker was replaced by another holder  */
+	FL_COMPROMISE_REFRESH_FAILED = 3 /* refreshes kept failing past the stale bound */
+};
+
+/*
+ * Options.  Call fl_options_init() first; it fills the defaults documented
+ * next to each field.  A zero in a duration field means "the kind's default".
+ */
+struct fl_options {
+	size_t size;               /* sizeof(struct fl_options), set by init          */
+	double timeout;            /* default for fl_acquire: -1 = forever, 0 = one try */
+	double poll_interval;      /* 0 = the kind's default: 0.05 s (soft-rw: 0.25 s) */
+	double lifetime;           /* soft only: markers older than this are broken; <0 = none */
+	double lease_duration;     /* lease: 0 = 30 s                                  */
+	double heartbeat_interval; /* 0 = soft-rw: 30 s; lease: lease_duration / 3    */
+	double stale_threshold;    /* 0 = soft-rw: 3 * heartbeat_interval             */
+	int mode;                  /* file mode for created files; -1 = umask decides   */
+	unsigned flags;            /* FL_NONBLOCK, FL_SHARED_CONTEXT, FL_SINGLETON, ... */
+	int (*cancel_check)(void *arg); /* polled after each failed attempt; non-zero = give up */
+	void *cancel_arg;
+	void (*on_compromise)(fl_lock *lk, int reason, void *arg); /* heartbeat kinds */
+	void *compromise_arg;
+};
+
+/* Fills *opt with the defaults: timeout -1, mode -1, lifetime -1, the rest 0. */
+FL_EXPORT void fl_options_init(struct fl_options *opt);
+
+/*
+ * fl_open() -- create a handle for the lock at `path` of kind `kind`.
+ *
+ * No I/O on the lock itself happens here: the path is canonicalised (the
+ * parent directory's realpath, or as much of it as exists, plus the final name
+ * taken literally) and the options are validated.  `opt` may be NULL for the
+ * defaults.  FL_RW and FL_SOFT_RW handles are singletons unless
+ * FL_NO_SINGLETON is given; other kinds are singletons with FL_SINGLETON.
+ * Opening a singleton again returns the same pointer and takes a reference;
+ * every fl_open() needs its own fl_close().
+ *
+ * Returns: 0 and *out set; -EINVAL bad options (or a singleton reopened with
+ * different options; fl_errmsg(NULL) names each field), -ENOTSUP kind not
+ * built in, -ENAMETOOLONG, -ENOMEM, or the errno of getcwd()/realpath().
+ */
+FL_EXPORT int fl_open(fl_lock **out, const char *path, enum fl_kind kind,
+		      const struct fl_options *opt);
+
+/* Pass as the timeout of fl_acquire() to use the handle's default. */
+#if defined(__GNUC__)
+#define FL_TIMEOUT_DEFAULT (__builtin_nan(""))
+#else
+#define FL_TIMEOUT_DEFAULT (0.0 / 0.0)
+#endif
+
+/*
+ * fl_acquire() -- take the lock (or one more level of it).
+ *
+ * `timeout` in seconds: < 0 waits forever, 0 makes one attempt,
+ * FL_TIMEOUT_DEFAULT uses the options' timeout.  FL_NONBLOCK in the options
+ * overrides any timeout.  A context that already holds the lock in the same
+ * mode only increments its counter.
+ *
+ * Returns: 0; -ETIMEDOUT the lock is held elsewhere and the time allowed ran
+ * out; -ECANCELED cancel_check asked to stop; -EDEADLK a blocking-forever
+ * acquire of a path that a different handle holds in this thread, an
+ * upgrade/downgrade while held, or a write acquire on a shared handle whose
+ * write level another thread holds; -ENOTSUP FL_SHARED on an exclusive-only
+ * kind; -ECHILD the handle was inherited across fork(); -EINVAL bad mode;
+ * -EISDIR/-EACCES/-ELOOP/... from the system call that failed (fl_errmsg()
+ * names the call, the path and the kind).
+ */
+FL_EXPORT int fl_acquire(fl_lock *lk, enum fl_mode mode, double timeout);
+
+/*
+ * fl_release() -- drop one level, or every level with FL_FORCE.  The last
+ * level releases the lock on disk.
+ *
+ * Returns: 0; also 0 when this context does not hold the lock, except on
+ * FL_RW/FL_SOFT_RW where that is -ENOLCK unless FL_FORCE is given; 0 and
+ * nothing done in a fork child; otherwise the errno of the failed call (the
+ * lock is then still held and the release may be retried).
+ */
+FL_EXPORT int fl_release(fl_lock *lk, unsigned flags);
+
+/* fl_close() -- NULL-safe.  Drops one reference; the last one force-releases
+ * every context of the handle and frees it.  In a fork child it frees memory
+ * and descriptors but never releases the parent's lock. */
+FL_EXPORT void fl_close(fl_lock *lk);
+
+/* Non-zero when the calling thread's context (or the shared context) holds it. */
+FL_EXPORT int fl_is_locked(const fl_lock *lk);
+/* The calling context's recursion depth. */
+FL_EXPORT unsigned fl_lock_counter(const fl_lock *lk);
+/* Held and not compromised (a heartbeat found the marker gone or replaced). */
+FL_EXPORT int fl_is_valid(const fl_lock *lk);
+/* The canonical absolute path the handle locks. */
+FL_EXPORT const char *fl_path(const fl_lock *lk);
+/* The kind the handle uses now (FL_FILE reports FL_SOFT after an ENOSYS fallback). */
+FL_EXPORT enum fl_kind fl_kind_of(const fl_lock *lk);
+/* "file", "unix", "soft", "strict", "lease", "rw", "soft-rw", "etcd"; NULL if unknown. */
+FL_EXPORT const char *fl_kind_name(enum fl_kind kind);
+/* Parses a kind name; returns 0 or -EINVAL. */
+FL_EXPORT int fl_kind_parse(const char *name, enum fl_kind *out);
+
+/* A message for a negative errno returned by this library (thread-safe). */
+FL_EXPORT const char *fl_strerror(int err);
+/*
+ * The detail of the last failure on `lk` in the calling thread, e.g.
+ * "open(/nfs/x.lock): Permission denied [soft]"; with lk == NULL the calling
+ * thread's last failure of any call (fl_open has no handle yet).  The string
+ * stays valid until the next library call in the same thread.
+ */
+FL_EXPORT const char *fl_errmsg(const fl_lock *lk);
+
+/*
+ * Holder inspection, by path, without taking the lock.
+ */
+enum fl_holder_state {
+	FL_HOLDER_FREE = 0,      /* nobody holds it                                   */
+	FL_HOLDER_HELD = 1,      /* a holder is recorded and not provably dead        */
+	FL_HOLDER_STALE = 2,     /* a holder is recorded and provably dead or expired */
+	FL_HOLDER_MALFORMED = 3, /* something unparsable is in the way               */
+	FL_HOLDER_UNKNOWN = 4    /* held, but the holder cannot be named (flock)      */
+};
+
+struct fl_holder {
+	size_t size;             /* set by the caller: sizeof(struct fl_holder)        */
+	int state;               /* enum fl_holder_state                               */
+	int mode;                /* FL_EXCLUSIVE or FL_SHARED (readers present)        */
+	pid_t pid;               /* holder pid (writer for rw kinds); 0 if unknown     */
+	char host[256];          /* holder host name; "" if unknown                    */
+	char start[96];          /* holder process start token, decimal; "" if none    */
+	double age;              /* seconds since the marker was written (wall clock); <0 unknown */
+	double heartbeat_age;    /* seconds since the last heartbeat; <0 if the kind has none */
+	unsigned readers;        /* rw kinds: number of readers                        */
+	unsigned writers;        /* rw kinds: 1 if a writer holds or waits             */
+	int same_host;           /* the holder runs on this host                       */
+	int alive;               /* 1 alive, 0 dead, -1 unknown (other host)           */
+	char detail[256];        /* one line for humans, e.g. why it is stale          */
+};
+
+/*
+ * fl_inspect() -- who holds the lock at `path` of kind `kind`.  `opt` (may be
+ * NULL) supplies the thresholds used to call a holder stale.
+ *
+ * Returns: 0 and *out filled; -EINVAL bad arguments; -ENOTSUP kind cannot be
+ * inspected; or the errno of the failed call.
+ */
+FL_EXPORT int fl_inspect(const char *path, enum fl_kind kind, const struct fl_options *opt,
+			 struct fl_holder *out);
+
+/*
+ * fl_break() -- remove a holder's marker.  Without FL_FORCE only a provably
+ * stale holder is removed (-EBUSY otherwise); with FL_FORCE a live one too.
+ * `name` selects one strict claim (basename) and is NULL otherwise.
+ *
+ * Returns: 0 removed; -ENOENT nothing to break; -EBUSY holder alive;
+ * -ENOTSUP the kind has nothing to break (flock: the kernel owns it); or the
+ * errno of the failed call.
+ */
+FL_EXPORT int fl_break(const char *path, enum fl_kind kind, const struct fl_options *opt,
+		       unsigned flags, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FILELOCK_H */

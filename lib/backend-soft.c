@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend-soft.c -- the `soft` kind: an O_EXCL marker file (Python's
+ * SoftFileLock, "protocol 1").
+ *
+ * Protocol.  Holding the lock means having created the marker with
+ * open(O_WRONLY|O_CREAT|O_EXCL|O_TRUNC|O_NOFOLLOW|O_CLOEXEC) and written the
+ * record "<pid>\n<hostname>\n<start token>\n" into it (byte-identical to
+ * Python's).  The descriptor stays open for the whole hold.  Release fstat's
+ * the descriptor, closes it, and unlinks the path only while it still names
+ * that inode, so a successor who replaced an expired marker is never removed.
+ * O_EXCL create is atomic on local filesystems and on NFSv3+ (Linux >= 2.6).
+ *
+ * Stale markers.  On every EEXIST the contender reads the marker safely (no
+ * symlink follow, no FIFO stall, at most 1025 bytes) and breaks it only on
+ * proof: the holder is on *this* host and its pid is gone (kill(pid, 0) =
+ * ESRCH) or was recycled (its start token differs); or the marker is
+ * malformed and older than 2 s (a peer may be between create and write).
+ * A marker from another host is never broken: pids mean nothing across
+ * hosts, and PID namespaces make even same-numbered pids lie.  Breaking is
+ * rename-aside + re-verify (mtime not advanced, same inode) + unlink.  The
+ * strict kind's sentinel is never broken.  With `lifetime`, any marker older
+ * than lifetime seconds is broken even if its holder lives: age-based expiry
+ * can overlap a live holder, which is why lease exists.
+ *
+ * Crash.  A crashed holder leaves its marker; the next contender on the same
+ * host recovers it on its first attempt.  Across hosts, only `lifetime` (or
+ * an operator's fl_break --force) recovers it; use lease or soft-rw when
+ * that matters.
+ *
+ * Fork.  The child never unlinks the parent's marker: the front end routes
+ * its close through soft_drop, which only closes the descriptor.
+ *
+ * Differences from Python, all wire-compatible: a contender that just broke a
+ * stale marker retries at once instead of reporting contention; the
+ * writability pre-check runs only after EEXIST (same errors, one lstat less
+ * on the uncontended path).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fl-internal.h"
+
+#define SOFT_MALFORMED_AGE 2.0
+
+/* Judges the marker at path: 1 = stale (break it), 0 = not.  Fills *m. */
+static int soft_is_stale(const char *path, const struct fl_options *opt, struct fl_marker *m,
+			 struct fl_p1 *p1, int *parsed)
+{
+	double age;
+
+	*parsed = 0;
+	if (fl__marker_read(AT_FDCWD, path, m) != 0 || !m->exists)
+		return 0;
+	age = fl__now_wall() - m->mtime;
+	if (m->regular && m->len == FL__STRICT_SENTINEL_LEN &&
+	    memcmp(m->buf, fl__strict_sentinel, FL__STRICT_SENTINEL_LEN) == 0)
+		return 0; /* the strict kind owns this path */
+	if (opt && opt->lifetime >= 0 && age >= opt->lifetime)
+		return 1;
+	if (m->malformed || fl__p1_parse(m->buf, m->len, p1) != 0)
+		return age >= SOFT_MALFORMED_AGE;
+	*parsed = 1;
+	return fl__owner_is_stale(p1->pid, p1->host, p1->token);
+}
+
+/* Raises the errors Python's writability pre-check raises. */
+static int soft_precheck(struct fl_lock *lk)
+{
+	struct stat st;
+
+	if (fl__sys.lstat(lk->path, &st) != 0)
+		return 0;
+	if (!(st.st_mode & S_IWUSR))
+		return fl__errf(lk, -EACCES, "%s: Permission denied (the lock file is read-only)",
+				lk->path);
+	if (S_ISDIR(st.st_mode))
+		return fl__errf(lk, -EISDIR, "%s: Is a directory", lk->path);
+	return 0;
+}
+
+static int soft_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how)
+{
+	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+	mode_t perm = lk->opt.mode == -1 ? 0666 : (mode_t)lk->opt.mode;
+	char rec[512];
+	int fd, n, r, tried_mkdir = 0, broke = 0;
+
+	(void)mode;
+	(void)how;
+	if (lk->opt.lifetime >= 0) {
+		struct stat st;
+		if (fl__sys.lstat(lk->path, &st) == 0 &&
+		    fl__now_wall() - fl__mtime(&st) >= lk->opt.lifetime)
+			fl__break_file(lk->path, fl__mtime(&st), st.st_ino);
+	}
+	for (;;) {
+		fd = fl__sys.open(lk->path, flags, perm);
+		if (fd >= 0)
+			break;
+		int e = errno;
+		if (e == EINTR)
+			continue;
+		if (e == ENOENT && !tried_mkdir) {
+			tried_mkdir = 1;
+			r = fl__mkdir_p(lk->dir, 0777);
+			if (r != 0)
+				return fl__err(lk, r, "mkdir", lk->dir);
+			continue;
+		}
+		if (e != EEXIST)
+			return fl__err(lk, -e, "open", lk->path);
+		r = soft_precheck(lk);
+		if (r != 0)
+			return r;
+		if (broke)
+			return -EAGAIN;
+		{
+			struct fl_marker m;
+			struct fl_p1 p1;
+			int parsed;
+			if (!soft_is_stale(lk->path, &lk->opt, &m, &p1, &parsed))
+				return -EAGAIN;
+			if (fl__break_file(lk->path, m.mtime, m.ino) != 0)
+				return -EAGAIN;
+			broke = 1; /* one immediate retry after a successful break */
+		}
+	}
+	n = fl__p1_format(rec, sizeof(rec));
+	r = n < 0 ? n : fl__write_all(fd, rec, (size_t)n);
+	if (r != 0) {
+		/* Roll back: never leave a half-written marker, never remove a successor's. */
+		struct stat st;
+		int have = fl__sys.fstat(fd, &st) == 0;
+		fl__sys.close(fd);
+		if (have)
+			fl__unlink_if_same(AT_FDCWD, lk->path, st.st_dev, st.st_ino);
+		return fl__err(lk, r, "write", lk->path);
+	}
+	h->fd = fd;
+	h->dev = 0;
+	h->ino = 0;
+	return 0;
+}
+
+static int soft_release(struct fl_lock *lk, struct fl_hold *h)
+{
+	struct stat st;
+	int have = fl__sys.fstat(h->fd, &st) == 0;
+	int r = 0;
+
+	if (fl__sys.close(h->fd) != 0 && errno != EINTR)
+		r = fl__err(lk, -errno, "close", lk->path);
+	h->fd = -1;
+	h->held = 0; /* the descriptor is gone either way */
+	if (have)
+		fl__unlink_if_same(AT_FDCWD, lk->path, st.st_dev, st.st_ino);
+	return r;
+}
+
+static void soft_drop(struct fl_lock *lk, struct fl_hold *h)
+{
+	(void)lk;
+	if (h->fd >= 0)
+		fl__sys.close(h->fd); /* inherited copy; the marker stays the parent's */
+	h->fd = -1;
+}
+
+static int soft_inspect(const char *path, const struct fl_options *opt, struct fl_holder *out)
+{
+	struct fl_marker m;
+	struct fl_p1 p1;
+	char me[256] = "";
+	int parsed, stale;
+
+	stale = soft_is_stale(path, opt, &m, &p1, &parsed);
+	if (!m.exists) {
+		out->state = FL_HOLDER_FREE;
+		return 0;
+	}
+	out->age = fl__now_wall() - m.mtime;
+	out->heartbeat_age = -1;
+	out->mode = FL_EXCLUSIVE;
+	out->writers = 1;
+	if (m.regular && m.len == FL__STRICT_SENTINEL_LEN &&
+	    memcmp(m.buf, fl__strict_sentinel, FL__STRICT_SENTINEL_LEN) == 0) {
+		out->state = FL_HOLDER_UNKNOWN;
+		snprintf(out->detail, sizeof(out->detail),
+			 "strict sentinel: the strict kind owns this path");
+		return 0;
+	}
+	if (!parsed) {
+		out->state = FL_HOLDER_MALFORMED;
+		snprintf(out->detail, sizeof(out->detail), "malformed marker (%s), %s",
+			 !S_ISREG(m.st_mode) ? "not a regular file"
+			 : m.len > FL__MARKER_MAX ? "over 1024 bytes"
+						   : "unparsable record",
+			 stale ? "old enough to be broken" : "younger than 2 s, left alone");
+		if (stale)
+			out->state = FL_HOLDER_STALE;
+		return 0;
+	}
+	out->pid = p1.pid;
+	snprintf(out->host, sizeof(out->host), "%s", p1.host);
+	snprintf(out->start, sizeof(out->start), "%s", p1.token);
+	fl__hostname(me, sizeof(me));
+	out->same_host = strcmp(me, p1.host) == 0;
+	if (out->same_host) {
+		int a = fl__pid_alive(p1.pid);
+		out->alive = a < 0 ? -1 : (a && !stale);
+	} else {
+		out->alive = -1;
+	}
+	out->state = stale ? FL_HOLDER_STALE : FL_HOLDER_HELD;
+	if (stale)
+		snprintf(out->detail, sizeof(out->detail), "%s",
+			 opt && opt->lifetime >= 0 && out->age >= opt->lifetime
+				 ? "older than lifetime"
+			 : out->alive == 0 ? "holder process is gone"
+					   : "holder pid was recycled (start token differs)");
+	else if (!out->same_host)
+		snprintf(out->detail, sizeof(out->detail),
+			 "holder on another host: never judged stale from here");
+	else
+		snprintf(out->detail, sizeof(out->detail), "holder process is alive");
+	return 0;
+}
+
+static int soft_break(const char *path, const struct fl_options *opt, unsigned flags,
+		      const char *name)
+{
+	struct fl_marker m;
+	struct fl_p1 p1;
+	int parsed, stale, r;
+
+	(void)name;
+	stale = soft_is_stale(path, opt, &m, &p1, &parsed);
+	if (!m.exists)
+		return fl__errf(NULL, -ENOENT, "%s: no marker to break", path);
+	if (m.regular && m.len == FL__STRICT_SENTINEL_LEN &&
+	    memcmp(m.buf, fl__strict_sentinel, FL__STRICT_SENTINEL_LEN) == 0)
+		return fl__errf(NULL, -EBUSY,
+				"%s: this is a strict sentinel; break strict claims with kind strict",
+				path);
+	if (!stale && !(flags & FL_FORCE)) {
+		if (parsed)
+			return fl__errf(NULL, -EBUSY,
+					"%s: held by pid %d on %s, not provably stale (use force)", path,
+					(int)p1.pid, p1.host);
+		return fl__errf(NULL, -EBUSY,
+				"%s: malformed marker younger than 2 s, not provably stale (use force)",
+				path);
+	}
+	r = fl__break_file(path, m.mtime, m.ino);
+	if (r == -EAGAIN)
+		return fl__errf(NULL, -EBUSY, "%s: the marker changed while breaking it", path);
+	if (r != 0)
+		return fl__err(NULL, r, "rename", path);
+	return 0;
+}
+
+const struct fl_backend fl__backend_soft = {
+	.version = 1,
+	.name = "soft",
+	.kind = FL_SOFT,
+	.caps = 0,
+	.hold_size = 0,
+	.default_poll = 0.05,
+	.attempt = soft_attempt,
+	.release = soft_release,
+	.drop = soft_drop,
+	.inspect = soft_inspect,
+	.brk = soft_break,
+};

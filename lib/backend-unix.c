@@ -1,0 +1,417 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend-unix.c -- the `unix` kind (flock(2)) and the `file` kind (flock,
+ * falling back to `soft` where the filesystem has no flock).
+ *
+ * Protocol.  The lock file is opened O_RDWR|O_CREAT|O_NOFOLLOW|O_CLOEXEC
+ * (O_RDONLY for shared locks) and locked with flock(2).  The file is never
+ * truncated or chmod'ed by a loser, only by the winner, and never unlinked:
+ * unlinking on release lets a waiter lock the dead inode while a newcomer
+ * creates and locks a fresh one, two holders at once (Python filelock #574).
+ * After flock succeeds the winner checks st_nlink: 0 means someone unlinked
+ * the inode between our open and our flock, so the lock is worthless and we
+ * try again.
+ *
+ * Crash.  The kernel drops the lock when the last descriptor of the open
+ * file description closes, so a crashed holder never wedges anyone.
+ *
+ * Fork and exec.  The descriptor is O_CLOEXEC.  A fork child shares the open
+ * file description: it must never flock(LOCK_UN) it (that would release the
+ * parent's lock), so the child only closes its copy.
+ *
+ * NFS.  On Linux NFS, flock is emulated with fcntl byte-range locks: an
+ * exclusive lock needs a descriptor open for writing, and closing *any*
+ * descriptor of the file drops the process's lock.  With `local_lock` or a
+ * broken lock manager, flock does not exclude across hosts at all; use
+ * soft, lease, strict or soft-rw there.
+ *
+ * ENOSYS (Lustre `noflock`, some FUSE and CIFS mounts).  `unix` reports it;
+ * `file` falls back to the soft protocol for the rest of the handle's life.
+ * Unlike Python's fallback, we remove the empty file we created only when it
+ * is still empty and still ours: a non-empty file is a peer's live marker.
+ *
+ * Downsides: no holder identity on disk (fl_inspect reads /proc/locks, so
+ * it names local holders only); shared->exclusive conversion is not atomic
+ * in flock, so the front end refuses mode changes while held.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "fl-internal.h"
+
+/* Per-hold data of the file kind: which protocol this hold used. */
+struct file_hold {
+	int via_soft;
+};
+
+/* Per-handle data of the file kind. */
+struct file_data {
+	atomic_int fell_back;
+};
+
+static int unix_open(struct fl_lock *lk, enum fl_mode mode, int *out)
+{
+	int acc = mode == FL_SHARED ? O_RDONLY : O_RDWR;
+	int flags = acc | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+	mode_t perm = lk->opt.mode == -1 ? 0666 : (mode_t)lk->opt.mode;
+	int fd, tried_mkdir = 0;
+	struct stat st;
+
+	for (;;) {
+		fd = fl__sys.open(lk->path, flags, perm);
+		if (fd >= 0)
+			break;
+		int e = errno;
+		if (e == EINTR)
+			continue;
+		if (e == ENOENT && !tried_mkdir) {
+			int r = fl__mkdir_p(lk->dir, 0777);
+			tried_mkdir = 1;
+			if (r != 0)
+				return fl__err(lk, r, "mkdir", lk->dir);
+			continue;
+		}
+		if (e == ENOENT && fl__sys.stat(lk->dir, &st) == 0)
+			return -EAGAIN; /* FUSE/NFS split LOOKUP+CREATE race: contention */
+		if (e == EACCES && (flags & O_CREAT) && fl__sys.stat(lk->path, &st) == 0) {
+			/* Someone else's file in a sticky directory (Python #317). */
+			flags &= ~O_CREAT;
+			continue;
+		}
+		if (e == ENOENT && !(flags & O_CREAT))
+			return -EAGAIN;
+		return fl__err(lk, -e, "open", lk->path);
+	}
+	*out = fd;
+	return 0;
+}
+
+/* One flock attempt.  Returns 0, -EAGAIN, -ENOSYS (fd closed, *ident set)
+ * or another error (fd closed). */
+static int unix_attempt_fd(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how,
+			   int fd)
+{
+	int op = (mode == FL_SHARED ? LOCK_SH : LOCK_EX) | (how == FL__TRY ? LOCK_NB : 0);
+	struct stat st;
+
+	while (fl__sys.flock(fd, op) != 0) {
+		int e = errno;
+		if (e == EINTR)
+			continue;
+		if (e == EWOULDBLOCK || e == EACCES) { /* EAGAIN == EWOULDBLOCK on Linux */
+			fl__sys.close(fd);
+			return -EAGAIN;
+		}
+		if (e == ENOSYS || e == EOPNOTSUPP) {
+			if (fl__sys.fstat(fd, &st) == 0) {
+				h->dev = st.st_dev;
+				h->ino = st.st_ino;
+			} else {
+				h->dev = 0;
+				h->ino = 0;
+			}
+			fl__sys.close(fd);
+			fl__err(lk, -ENOSYS, "flock", lk->path);
+			return -ENOSYS;
+		}
+		fl__sys.close(fd);
+		return fl__err(lk, -e, "flock", lk->path);
+	}
+	if (fl__sys.fstat(fd, &st) != 0) {
+		int e = errno;
+		fl__sys.close(fd);
+		return fl__err(lk, -e, "fstat", lk->path);
+	}
+	if (st.st_nlink == 0) {
+		/* The inode was unlinked between open and flock: worthless. */
+		fl__sys.close(fd);
+		return -EAGAIN;
+	}
+	if (mode == FL_EXCLUSIVE && st.st_size > 0 && fl__sys.ftruncate(fd, 0) != 0) {
+		int e = errno;
+		fl__sys.flock(fd, LOCK_UN);
+		fl__sys.close(fd);
+		return fl__err(lk, -e, "ftruncate", lk->path);
+	}
+	if (lk->opt.mode != -1 && (st.st_mode & 07777) != (mode_t)lk->opt.mode &&
+	    fl__sys.fchmod(fd, (mode_t)lk->opt.mode) != 0 && errno != EPERM) {
+		int e = errno;
+		fl__sys.flock(fd, LOCK_UN);
+		fl__sys.close(fd);
+		return fl__err(lk, -e, "fchmod", lk->path);
+	}
+	h->fd = fd;
+	h->dev = st.st_dev;
+	h->ino = st.st_ino;
+	return 0;
+}
+
+static int unix_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how)
+{
+	int fd, r;
+
+	r = unix_open(lk, mode, &fd);
+	if (r != 0)
+		return r;
+	r = unix_attempt_fd(lk, h, mode, how, fd);
+	if (r == -ENOSYS)
+		return fl__errf(lk, -ENOSYS,
+				"flock(%s): Function not implemented (the filesystem has no flock; "
+				"use kind file or soft)",
+				lk->path);
+	return r;
+}
+
+static int unix_release(struct fl_lock *lk, struct fl_hold *h)
+{
+	while (fl__sys.flock(h->fd, LOCK_UN) != 0) {
+		if (errno == EINTR)
+			continue;
+		return fl__err(lk, -errno, "flock(LOCK_UN)", lk->path);
+	}
+	/* close errors are ignored: the lock is already released (EIO on FUSE). */
+	fl__sys.close(h->fd);
+	h->fd = -1;
+	return 0;
+}
+
+/* Fork child: close our copy only if it still names the file we locked. */
+static void unix_drop(struct fl_lock *lk, struct fl_hold *h)
+{
+	struct stat st;
+
+	(void)lk;
+	if (h->fd >= 0 && fl__sys.fstat(h->fd, &st) == 0 && st.st_dev == h->dev &&
+	    st.st_ino == h->ino)
+		fl__sys.close(h->fd);
+	h->fd = -1;
+}
+
+/*
+ * Looks up flock holders of (dev, ino) in /proc/locks.  Sets *pid to one
+ * holder and returns the number of holders found, 0 when none, or -errno.
+ */
+static int unix_proc_locks(dev_t dev, ino_t ino, pid_t *pid, int *shared)
+{
+	char line[512];
+	FILE *f = fopen("/proc/locks", "re");
+	int found = 0;
+
+	if (f == NULL)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char type[16], adv[16], rw[16];
+		int p;
+		unsigned maj, min;
+		unsigned long long i;
+
+		if (strstr(line, "->") != NULL)
+			continue; /* a blocked waiter, not a holder */
+		if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%llu", type, adv, rw, &p, &maj, &min,
+			   &i) != 7)
+			continue;
+		if (strcmp(type, "FLOCK") != 0 || makedev(maj, min) != dev || (ino_t)i != ino)
+			continue;
+		if (found++ == 0) {
+			*pid = (pid_t)p;
+			*shared = strcmp(rw, "READ") == 0;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static int unix_inspect(const char *path, const struct fl_options *opt, struct fl_holder *out)
+{
+	struct stat st;
+	pid_t pid = 0;
+	int shared = 0, n;
+
+	(void)opt;
+	if (fl__sys.lstat(path, &st) != 0) {
+		if (errno == ENOENT) {
+			out->state = FL_HOLDER_FREE;
+			snprintf(out->detail, sizeof(out->detail), "no lock file");
+			return 0;
+		}
+		return fl__err(NULL, -errno, "lstat", path);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		out->state = FL_HOLDER_MALFORMED;
+		snprintf(out->detail, sizeof(out->detail), "not a regular file");
+		return 0;
+	}
+	n = unix_proc_locks(st.st_dev, st.st_ino, &pid, &shared);
+	if (n < 0) {
+		/* No /proc/locks: probe without blocking anyone for long. */
+		int fd = fl__sys.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			return fl__err(NULL, -errno, "open", path);
+		if (fl__sys.flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			fl__sys.flock(fd, LOCK_UN);
+			n = 0;
+		} else {
+			n = 1;
+			pid = 0;
+		}
+		fl__sys.close(fd);
+	}
+	if (n == 0) {
+		out->state = FL_HOLDER_FREE;
+		return 0;
+	}
+	out->state = pid > 0 ? FL_HOLDER_HELD : FL_HOLDER_UNKNOWN;
+	out->mode = shared ? FL_SHARED : FL_EXCLUSIVE;
+	out->pid = pid;
+	out->same_host = 1;
+	out->alive = 1;
+	if (shared)
+		out->readers = (unsigned)n;
+	else
+		out->writers = 1;
+	fl__hostname(out->host, sizeof(out->host));
+	snprintf(out->detail, sizeof(out->detail), "%s flock held by %d process%s on this host",
+		 shared ? "shared" : "exclusive", n, n == 1 ? "" : "es");
+	if (pid > 0)
+		fl__start_token(pid, out->start, sizeof(out->start));
+	return 0;
+}
+
+const struct fl_backend fl__backend_unix = {
+	.version = 1,
+	.name = "unix",
+	.kind = FL_UNIX,
+	.caps = FL__CAP_SHARED,
+	.hold_size = 0,
+	.default_poll = 0.05,
+	.attempt = unix_attempt,
+	.release = unix_release,
+	.drop = unix_drop,
+	.inspect = unix_inspect,
+};
+
+/* ---- file: unix with the soft fallback --------------------------------- */
+
+static int file_setup(struct fl_lock *lk)
+{
+	struct file_data *d;
+
+	if (lk->be_data != NULL)
+		return 0;
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return fl__errf(NULL, -ENOMEM, "out of memory");
+	lk->be_data = d;
+	return 0;
+}
+
+static void file_teardown(struct fl_lock *lk)
+{
+	free(lk->be_data);
+	lk->be_data = NULL;
+}
+
+int fl__file_fell_back(const struct fl_lock *lk)
+{
+	const struct file_data *d = lk->be_data;
+
+	return d != NULL && atomic_load(&((struct file_data *)(uintptr_t)d)->fell_back);
+}
+
+static int file_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how)
+{
+	struct file_data *d = lk->be_data;
+	struct file_hold *fh = (struct file_hold *)h->priv;
+	struct stat st;
+	int fd, r;
+
+	if (!atomic_load(&d->fell_back)) {
+		r = unix_open(lk, mode, &fd);
+		if (r != 0)
+			return r;
+		r = unix_attempt_fd(lk, h, mode, how, fd);
+		if (r != -ENOSYS) {
+			fh->via_soft = 0;
+			return r;
+		}
+		if (lk->opt.flags & FL_NO_FALLBACK)
+			return fl__errf(lk, -ENOSYS,
+					"flock(%s): Function not implemented (FL_NO_FALLBACK refuses "
+					"the soft fallback)",
+					lk->path);
+		/* Remove the empty file we created, never a peer's non-empty marker. */
+		if (fl__sys.lstat(lk->path, &st) == 0 && st.st_dev == h->dev && st.st_ino == h->ino &&
+		    S_ISREG(st.st_mode) && st.st_size == 0)
+			fl__sys.unlink(lk->path);
+		atomic_store(&d->fell_back, 1);
+	}
+	if (mode == FL_SHARED)
+		return fl__errf(lk, -ENOTSUP,
+				"%s: shared mode is not available after the soft fallback", lk->path);
+	fh->via_soft = 1;
+	return fl__backend_soft.attempt(lk, h, mode, how);
+}
+
+static int file_release(struct fl_lock *lk, struct fl_hold *h)
+{
+	struct file_hold *fh = (struct file_hold *)h->priv;
+
+	return fh->via_soft ? fl__backend_soft.release(lk, h) : unix_release(lk, h);
+}
+
+static void file_drop(struct fl_lock *lk, struct fl_hold *h)
+{
+	struct file_hold *fh = (struct file_hold *)h->priv;
+
+	if (fh->via_soft)
+		fl__backend_soft.drop(lk, h);
+	else
+		unix_drop(lk, h);
+}
+
+static int file_inspect(const char *path, const struct fl_options *opt, struct fl_holder *out)
+{
+	struct stat st;
+
+	/* A non-empty regular file is a soft marker of a fallen-back peer. */
+	if (fl__sys.lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+		return fl__backend_soft.inspect(path, opt, out);
+	return unix_inspect(path, opt, out);
+}
+
+static int file_break(const char *path, const struct fl_options *opt, unsigned flags,
+		      const char *name)
+{
+	struct stat st;
+
+	if (fl__sys.lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0)
+		return fl__backend_soft.brk(path, opt, flags, name);
+	return fl__errf(NULL, -ENOTSUP,
+			"%s: flock locks cannot be broken (the kernel releases them when the "
+			"holder exits)",
+			path);
+}
+
+const struct fl_backend fl__backend_file = {
+	.version = 1,
+	.name = "file",
+	.kind = FL_FILE,
+	.caps = FL__CAP_SHARED,
+	.hold_size = sizeof(struct file_hold),
+	.default_poll = 0.05,
+	.setup = file_setup,
+	.attempt = file_attempt,
+	.release = file_release,
+	.drop = file_drop,
+	.teardown = file_teardown,
+	.inspect = file_inspect,
+	.brk = file_break,
+};

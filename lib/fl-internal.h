@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fl-internal.h -- what the parts of lib/ share.  Never installed.
+ *
+ * The front end (lock.c) owns options, contexts, counters, registries and the
+ * wait loop.  Each kind is a backend (backend-*.c) behind struct fl_backend:
+ * the front end calls `attempt` for one try at the lock and `release` to give
+ * it up, and never needs to know how the lock is represented on disk.
+ *
+ * Two context models, chosen by the backend's caps:
+ *  - per-context (exclusive kinds, FL_FILE/FL_UNIX shared): each thread has
+ *    its own struct fl_hold unless FL_SHARED_CONTEXT, so threads sharing one
+ *    handle exclude each other like processes do (Python thread_local=True);
+ *  - instance-wide (FL__CAP_RW: rw, soft-rw, etcd shared): one hold per
+ *    handle; read levels are shared by all threads, write levels belong to
+ *    the thread that took them; a mode change while held is -EDEADLK.
+ */
+#ifndef FL_INTERNAL_H
+#define FL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "filelock.h"
+#include "sys.h"
+
+#define FL_HIDDEN __attribute__((visibility("hidden")))
+
+#define FL__ERRLEN 768
+
+/* Backend capabilities. */
+#define FL__CAP_SHARED    0x01u /* accepts FL_SHARED                               */
+#define FL__CAP_RW        0x02u /* instance-wide context model (see above)         */
+#define FL__CAP_SINGLETON 0x04u /* singleton unless FL_NO_SINGLETON                */
+
+/* How an attempt may wait. */
+#define FL__TRY   0 /* never block                                               */
+#define FL__BLOCK 1 /* may block in the kernel: no deadline and no cancel_check   */
+
+struct fl_lock;
+struct fl_hold;
+
+/*
+ * A backend.  `version` comes first; new methods are only ever appended.
+ * Every method is called with no front-end mutex held, by one thread at a
+ * time per hold.
+ */
+struct fl_backend {
+	int version;         /* 1                                                    */
+	const char *name;    /* "unix", "soft", ...                                 */
+	enum fl_kind kind;
+	unsigned caps;       /* FL__CAP_*                                            */
+	size_t hold_size;    /* bytes of backend data at the end of each hold       */
+	double default_poll; /* seconds, used when opt.poll_interval == 0            */
+
+	/* Validate and complete lk->opt (defaults); set lk->be_data if needed.
+	 * Called once by fl_open.  May be NULL.  Errors via fl__errf. */
+	int (*setup)(struct fl_lock *lk);
+	/* One try.  0 = now held by h (set h->fd etc.), -EAGAIN = held elsewhere,
+	 * anything else = error (with fl__err* called).  With FL__BLOCK the
+	 * backend may wait in the kernel until it holds the lock. */
+	int (*attempt)(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how);
+	/* Optional: sleep until the lock may have become free or until `until`
+	 * (CLOCK_MONOTONIC seconds), whichever is first.  NULL = plain sleep. */
+	void (*wait)(struct fl_lock *lk, struct fl_hold *h, double until);
+	/* Give up the physical lock held by h.  On error the lock must still be
+	 * held (so the caller may retry) unless the backend gave it up anyway, in
+	 * which case it sets h->held = 0 before returning the error. */
+	int (*release)(struct fl_lock *lk, struct fl_hold *h);
+	/* Forget h without releasing anything on disk (fork child): close fds
+	 * that still name what we opened.  May be NULL. */
+	void (*drop)(struct fl_lock *lk, struct fl_hold *h);
+	/* Free lk->be_data.  May be NULL. */
+	void (*teardown)(struct fl_lock *lk);
+	/* Holder inspection and breaking by path (public fl_inspect/fl_break). */
+	int (*inspect)(const char *path, const struct fl_options *opt, struct fl_holder *out);
+	int (*brk)(const char *path, const struct fl_options *opt, unsigned flags, const char *name);
+};
+
+/*
+ * One acquisition context.  Mutex rules: the list links, `counter`, `mode`
+ * and `writer` are guarded by lk->mu; the backend fields (fd, dev, ino, priv)
+ * are touched only by the thread that is acquiring or releasing through this
+ * hold, which the front end guarantees by the `busy` gate.
+ */
+struct fl_hold {
+	struct fl_hold *next;
+	uint64_t tid;           /* owning thread (per-context model); 0 = shared       */
+	unsigned counter;       /* recursion depth                                     */
+	enum fl_mode mode;      /* mode held when counter > 0                          */
+	int held;               /* the backend holds the physical lock                 */
+	int busy;               /* a thread is inside attempt/release on this hold      */
+	uint64_t writer;        /* rw model: thread that owns the write levels         */
+	int fd;                 /* backend descriptor, -1 if none                      */
+	dev_t dev;              /* identity of what fd names                           */
+	ino_t ino;
+	atomic_int compromised; /* set by a heartbeat: enum fl_compromise, 0 = valid   */
+	struct fl_lock *lk;     /* back pointer (for heartbeat callbacks)              */
+	max_align_t priv[];     /* be->hold_size bytes of backend data                 */
+};
+
+struct fl_lock {
+	const struct fl_backend *be; /* current backend (FL_FILE may switch to soft)   */
+	enum fl_kind kind;           /* kind asked for at fl_open                      */
+	char *path;                  /* canonical absolute path                        */
+	char *dir;                   /* its parent directory                           */
+	const char *name;            /* final component (points into path)             */
+	struct fl_options opt;       /* validated, defaults filled in                  */
+	pid_t pid;                   /* process that created the handle                */
+	unsigned refs;               /* singleton references (guarded by registry mutex) */
+	int singleton;               /* registered in the singleton registry           */
+	pthread_mutex_t mu;          /* guards holds and the rw-model fields           */
+	pthread_cond_t cv;           /* signalled when a hold stops being busy          */
+	struct fl_hold *holds;       /* contexts with counter > 0 or busy              */
+	void *be_data;               /* per-handle backend data                        */
+	struct fl_lock *reg_next;    /* singleton registry chain                       */
+};
+
+/* ---- lock.c ---------------------------------------------------------- */
+
+/* The backends, indexed by enum fl_kind; NULL where not built. */
+extern const struct fl_backend *const fl__backends[];
+extern const struct fl_backend fl__backend_unix, fl__backend_file, fl__backend_soft;
+
+/* backend-unix.c: non-zero once an FL_FILE handle fell back to soft (ENOSYS). */
+int fl__file_fell_back(const struct fl_lock *lk);
+
+/* Emits the "[kind]" tag of error messages. */
+const char *fl__kind_tag(const struct fl_lock *lk);
+
+/* ---- error.c --------------------------------------------------------- */
+
+/* Records "op(path): strerror [kind]" as the calling thread's last failure
+ * (attributed to lk, which may be NULL) and returns err (a negative errno). */
+int fl__err(const struct fl_lock *lk, int err, const char *op, const char *path);
+/* Records a printf-formatted message, with " [kind]" appended when lk != NULL. */
+int fl__errf(const struct fl_lock *lk, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Forgets the calling thread's last failure. */
+void fl__err_clear(void);
+/* strerror_r that always returns a usable string. */
+const char *fl__strerror_r(int errnum, char *buf, size_t len);
+
+/* ---- util.c ---------------------------------------------------------- */
+
+double fl__now_mono(void);                  /* CLOCK_MONOTONIC, seconds        */
+double fl__now_wall(void);                  /* CLOCK_REALTIME, seconds         */
+void fl__sleep_until(double mono_deadline); /* restarts on EINTR               */
+double fl__mtime(const struct stat *st);    /* st_mtim as seconds               */
+/* mkdir -p of `dir` with mode (umask applies).  Returns 0 or -errno. */
+int fl__mkdir_p(const char *dir, mode_t mode);
+/* Canonical absolute path: realpath of the longest existing prefix of the
+ * parent, then the rest lexically normalised, then the final name literally.
+ * Returns a malloc'd string or NULL with *err set. */
+char *fl__canonical(const char *path, int *err);
+/* Writes all of buf; short writes are continued, EINTR retried.  A write that
+ * returns 0 is -EIO.  Returns 0 or -errno. */
+int fl__write_all(int fd, const void *buf, size_t len);
+/* 32 lowercase hex characters of randomness (getrandom) into buf[33]. */
+void fl__random_hex(char buf[33]);
+/* A process-unique, never-reused id of the calling thread (never 0). */
+uint64_t fl__thread_uid(void);
+/* getpid(), cached and refreshed in fork children. */
+pid_t fl__pid(void);
+/* Incremented in every fork child (pthread_atfork). */
+extern atomic_uint fl__fork_generation;
+/* Registers a function to run in fork children (after our own reset). */
+void fl__atfork_child(void (*fn)(void));
+/* Parses a decimal long long with optional surrounding ASCII whitespace. */
+int fl__parse_ll(const char *s, size_t len, long long *out);
+
+/* ---- identity.c ------------------------------------------------------ */
+
+/* gethostname() (uname nodename), unmodified, NUL-terminated.  0 or -errno. */
+int fl__hostname(char *buf, size_t len);
+/* Start token of `pid` in decimal: (boot_id << 64) | starttime on Linux.
+ * Returns 0, -ENOENT (no such process / no /proc), or -errno. */
+int fl__start_token(pid_t pid, char *buf, size_t len);
+/* This process's start token (cached; recomputed after fork).  "" if none. */
+const char *fl__self_token(void);
+/* Same-host liveness: 1 alive, 0 dead (ESRCH), -errno on other errors. */
+int fl__pid_alive(pid_t pid);
+/* Compares two decimal tokens numerically (ignoring whitespace, leading zeros). */
+int fl__token_equal(const char *a, const char *b);
+/* 1 when the owner (pid, host, token; token may be "") is provably dead or
+ * recycled on this host; 0 otherwise (other host, alive, unknown). */
+int fl__owner_is_stale(pid_t pid, const char *host, const char *token);
+
+/* ---- marker.c -------------------------------------------------------- */
+
+#define FL__MARKER_MAX 1024
+
+/* What a safe read of a marker found. */
+struct fl_marker {
+	int exists;               /* something is at the path                     */
+	int regular;              /* it is a regular file                         */
+	int malformed;            /* too big, not regular, unreadable as a record */
+	double mtime;             /* wall-clock mtime of the node                 */
+	dev_t dev;
+	ino_t ino;
+	mode_t st_mode;
+	size_t len;               /* bytes read (<= FL__MARKER_MAX)               */
+	char buf[FL__MARKER_MAX + 2];
+};
+
+/* lstat + open(O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC) + fstat + read of at
+ * most 1025 bytes, relative to dirfd (AT_FDCWD for absolute paths).  Never
+ * follows a symlink, never blocks on a FIFO.  Returns 0 (m->exists tells
+ * whether anything was there) or -errno for unexpected failures. */
+int fl__marker_read(int dirfd, const char *path, struct fl_marker *m);
+
+/* The strict sentinel bytes "1\nfilelock-strict-v1\0\n0\n" (24 bytes). */
+extern const char fl__strict_sentinel[];
+#define FL__STRICT_SENTINEL_LEN 24
+
+/* Protocol-1 record: "pid\nhost\n[start\n]". */
+struct fl_p1 {
+	pid_t pid;
+	char host[256];
+	char token[96];
+};
+/* Formats our own protocol-1 record into buf; returns its length or -errno. */
+int fl__p1_format(char *buf, size_t len);
+/* Parses a protocol-1 record (Python's rules, §5.3).  0 or -EBADMSG. */
+int fl__p1_parse(const char *buf, size_t len, struct fl_p1 *out);
+
+/* Python's break_lock_file: rename to "<path>.break.<pid>.<hex>", re-verify
+ * that mtime did not advance and the inode is the same, then unlink.
+ * Returns 0 broken, -EAGAIN the marker changed (left renamed aside, as
+ * Python does), or -errno from rename. */
+int fl__break_file(const char *path, double mtime_before, ino_t ino_before);
+
+/* Identity-checked unlink: removes path only when lstat shows (dev, ino).
+ * Returns 0 removed, -ESTALE not ours (left alone), or -errno. */
+int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino);
+
+#endif /* FL_INTERNAL_H */

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * identity.c -- who a process is: host name, pid liveness and the process
+ * start token that defeats pid recycling.
+ *
+ * The start token is Python filelock's: on Linux (boot_id << 64) | starttime,
+ * where boot_id is the 128-bit UUID of /proc/sys/kernel/random/boot_id and
+ * starttime field 22 of /proc/<pid>/stat.  The result is a ~192-bit integer
+ * written in decimal, so we keep it in six 32-bit limbs and print it by
+ * repeated division by 10^9.  Tokens are only ever compared for equality.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "fl-internal.h"
+
+int fl__hostname(char *buf, size_t len)
+{
+	struct utsname u;
+
+	if (uname(&u) != 0)
+		return -errno;
+	if (strlen(u.nodename) >= len)
+		return -ENAMETOOLONG;
+	strcpy(buf, u.nodename);
+	return 0;
+}
+
+/* Reads a small /proc file into buf (NUL-terminated).  Returns length or -errno. */
+static ssize_t fl__read_small(const char *path, char *buf, size_t cap)
+{
+	int fd = fl__sys.open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	size_t got = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (got + 1 < cap) {
+		ssize_t n = fl__sys.read(fd, buf + got, cap - 1 - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			fl__sys.close(fd);
+			return -e;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	fl__sys.close(fd);
+	buf[got] = '\0';
+	return (ssize_t)got;
+}
+
+/* boot_id as four 32-bit limbs, most significant first; read once. */
+static uint32_t fl__boot_id[4];
+static pthread_once_t fl__boot_once = PTHREAD_ONCE_INIT;
+
+static void fl__boot_init(void)
+{
+	char buf[64], hex[33];
+	size_t n = 0;
+
+	if (fl__read_small("/proc/sys/kernel/random/boot_id", buf, sizeof(buf)) <= 0)
+		return;
+	for (const char *p = buf; *p && n < 32; p++) {
+		if ((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f') || (*p >= 'A' && *p <= 'F'))
+			hex[n++] = *p;
+	}
+	if (n != 32)
+		return; /* Python: unparsable boot id counts as 0 */
+	hex[32] = '\0';
+	for (int i = 0; i < 4; i++) {
+		char part[9];
+		memcpy(part, hex + 8 * i, 8);
+		part[8] = '\0';
+		fl__boot_id[i] = (uint32_t)strtoul(part, NULL, 16);
+	}
+}
+
+/* Prints the 192-bit number in limbs[6] (most significant first) in decimal. */
+static void fl__u192_to_dec(uint32_t limbs[6], char *out, size_t cap)
+{
+	char tmp[80];
+	size_t n = 0;
+	int zero;
+
+	do {
+		uint64_t rem = 0;
+		zero = 1;
+		for (int i = 0; i < 6; i++) {
+			uint64_t cur = (rem << 32) | limbs[i];
+			limbs[i] = (uint32_t)(cur / 1000000000u);
+			rem = cur % 1000000000u;
+			if (limbs[i])
+				zero = 0;
+		}
+		/* emit 9 digits (or fewer for the last chunk) */
+		for (int d = 0; d < 9; d++) {
+			tmp[n++] = (char)('0' + rem % 10);
+			rem /= 10;
+			if (zero && rem == 0)
+				break;
+		}
+	} while (!zero);
+	while (n > 1 && tmp[n - 1] == '0')
+		n--;
+	if (n + 1 > cap)
+		n = cap - 1;
+	for (size_t i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	out[n] = '\0';
+}
+
+int fl__start_token(pid_t pid, char *buf, size_t len)
+{
+	char path[64], stat[1024];
+	unsigned long long starttime;
+	ssize_t n;
+	const char *p;
+	uint32_t limbs[6];
+
+	pthread_once(&fl__boot_once, fl__boot_init);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	n = fl__read_small(path, stat, sizeof(stat));
+	if (n < 0)
+		return (int)n;
+	p = strrchr(stat, ')');
+	if (p == NULL)
+		return -EBADMSG;
+	p++;
+	/* fields after ')': index 0 = state ... index 19 = starttime */
+	for (int field = 0; field < 19; field++) {
+		while (*p == ' ')
+			p++;
+		while (*p && *p != ' ')
+			p++;
+		if (*p == '\0')
+			return -EBADMSG;
+	}
+	while (*p == ' ')
+		p++;
+	if (*p < '0' || *p > '9')
+		return -EBADMSG;
+	starttime = strtoull(p, NULL, 10);
+	limbs[0] = fl__boot_id[0];
+	limbs[1] = fl__boot_id[1];
+	limbs[2] = fl__boot_id[2];
+	limbs[3] = fl__boot_id[3];
+	limbs[4] = (uint32_t)(starttime >> 32);
+	limbs[5] = (uint32_t)starttime;
+	fl__u192_to_dec(limbs, buf, len);
+	return 0;
+}
+
+static char fl__self_tok[96];
+static pid_t fl__self_tok_pid;
+static pthread_mutex_t fl__self_tok_mu = PTHREAD_MUTEX_INITIALIZER;
+
+const char *fl__self_token(void)
+{
+	static __thread char copy[96];
+	pid_t me = fl__pid();
+
+	pthread_mutex_lock(&fl__self_tok_mu);
+	if (fl__self_tok_pid != me) {
+		if (fl__start_token(me, fl__self_tok, sizeof(fl__self_tok)) != 0)
+			fl__self_tok[0] = '\0';
+		fl__self_tok_pid = me;
+	}
+	memcpy(copy, fl__self_tok, sizeof(copy));
+	pthread_mutex_unlock(&fl__self_tok_mu);
+	return copy;
+}
+
+int fl__pid_alive(pid_t pid)
+{
+	if (pid <= 0)
+		return -EINVAL;
+	if (fl__sys.kill(pid, 0) == 0)
+		return 1;
+	if (errno == ESRCH)
+		return 0;
+	if (errno == EPERM)
+		return 1;
+	return -errno;
+}
+
+/* Skips whitespace, a '+', and leading zeros; returns the digit span. */
+static const char *fl__tok_norm(const char *s, size_t *len)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+		s++;
+	if (*s == '+')
+		s++;
+	while (s[0] == '0' && s[1] >= '0' && s[1] <= '9')
+		s++;
+	for (n = 0; s[n] >= '0' && s[n] <= '9'; n++)
+		;
+	*len = n;
+	return s;
+}
+
+int fl__token_equal(const char *a, const char *b)
+{
+	size_t la, lb;
+	const char *na = fl__tok_norm(a, &la), *nb = fl__tok_norm(b, &lb);
+
+	return la == lb && la > 0 && memcmp(na, nb, la) == 0;
+}
+
+int fl__owner_is_stale(pid_t pid, const char *host, const char *token)
+{
+	char me[256], cur[96];
+	int alive;
+
+	if (fl__hostname(me, sizeof(me)) != 0 || strcmp(me, host) != 0)
+		return 0; /* another host's marker is never ours to judge */
+	alive = fl__pid_alive(pid);
+	if (alive == 0)
+		return 1;
+	if (alive < 0)
+		return 0;
+	if (token == NULL || token[0] == '\0')
+		return 0;
+	if (fl__start_token(pid, cur, sizeof(cur)) != 0)
+		return 0;
+	return !fl__token_equal(cur, token);
+}

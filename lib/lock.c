@@ -1,0 +1,922 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lock.c -- the public API front end, shared by every kind.
+ *
+ * It is divided into: kind table; options (defaults, validation, singleton
+ * comparison); the singleton registry; the per-thread self-deadlock registry;
+ * contexts (struct fl_hold); the wait loop; the public entry points.
+ *
+ * State machine of one context, stated once here:
+ *
+ *     UNHELD --acquire(m)--> HELD(m, 1) --acquire(m)--> HELD(m, n+1)
+ *     HELD(m, n>1) --release--> HELD(m, n-1)
+ *     HELD(m, 1) --release / release(FL_FORCE) at any n--> UNHELD
+ *     HELD(m) --acquire(m' != m)--> -EDEADLK (no upgrade or downgrade)
+ *
+ * Physical work (the backend's attempt/release) happens only on the
+ * UNHELD<->HELD edges, outside lk->mu; `busy` marks a hold whose edge is in
+ * progress so that another thread sharing the context waits for it.
+ *
+ * Mutex rules: fl__reg_mu guards the singleton registry and every
+ * lk->refs; fl__dl_mu guards the deadlock registry; lk->mu guards lk->holds
+ * and each hold's counter/mode/busy/writer.  No two of them are ever held at
+ * once.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fl-internal.h"
+
+/* ---- kinds ------------------------------------------------------------ */
+
+const struct fl_backend *const fl__backends[] = {
+	[FL_FILE] = &fl__backend_file,
+	[FL_UNIX] = &fl__backend_unix,
+	[FL_SOFT] = &fl__backend_soft,
+	[FL_STRICT] = NULL,
+	[FL_LEASE] = NULL,
+	[FL_RW] = NULL,
+	[FL_SOFT_RW] = NULL,
+	[FL_ETCD] = NULL,
+};
+#define FL__NKINDS ((int)(sizeof(fl__backends) / sizeof(fl__backends[0])))
+
+static const char *const fl__kind_names[] = {
+	[FL_FILE] = "file", [FL_UNIX] = "unix",  [FL_SOFT] = "soft",       [FL_STRICT] = "strict",
+	[FL_LEASE] = "lease", [FL_RW] = "rw", [FL_SOFT_RW] = "soft-rw", [FL_ETCD] = "etcd",
+};
+
+FL_EXPORT const char *fl_version(void)
+{
+	return PACKAGE_VERSION;
+}
+
+FL_EXPORT const char *fl_kind_name(enum fl_kind kind)
+{
+	if ((int)kind < 0 || (int)kind >= FL__NKINDS)
+		return NULL;
+	return fl__kind_names[kind];
+}
+
+FL_EXPORT int fl_kind_parse(const char *name, enum fl_kind *out)
+{
+	if (name == NULL || out == NULL)
+		return -EINVAL;
+	for (int k = 0; k < FL__NKINDS; k++) {
+		if (strcmp(name, fl__kind_names[k]) == 0) {
+			*out = (enum fl_kind)k;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *fl__kind_tag(const struct fl_lock *lk)
+{
+	return fl__kind_names[fl_kind_of(lk)];
+}
+
+static const struct fl_backend *fl__backend(enum fl_kind kind)
+{
+	if ((int)kind < 0 || (int)kind >= FL__NKINDS)
+		return NULL;
+	return fl__backends[kind];
+}
+
+/* ---- options ---------------------------------------------------------- */
+
+FL_EXPORT void fl_options_init(struct fl_options *opt)
+{
+	if (opt == NULL)
+		return;
+	memset(opt, 0, sizeof(*opt));
+	opt->size = sizeof(*opt);
+	opt->timeout = -1;
+	opt->lifetime = -1;
+	opt->mode = -1;
+}
+
+/* Copies a caller's options, tolerating an older (smaller) struct. */
+static int fl__opt_copy(struct fl_options *dst, const struct fl_options *src)
+{
+	fl_options_init(dst);
+	if (src == NULL)
+		return 0;
+	if (src->size < offsetof(struct fl_options, timeout) || src->size > sizeof(*dst))
+		return fl__errf(NULL, -EINVAL,
+				"fl_options.size is %zu; call fl_options_init() first (expected %zu)",
+				src->size, sizeof(*dst));
+	memcpy(dst, src, src->size);
+	dst->size = sizeof(*dst);
+	return 0;
+}
+
+#define FL__KNOWN_FLAGS \
+	(FL_NONBLOCK | FL_SHARED_CONTEXT | FL_SINGLETON | FL_NO_SINGLETON | FL_NO_FALLBACK)
+
+static int fl__opt_validate(const struct fl_backend *be, const char *path, struct fl_options *o)
+{
+	const char *kind = fl__kind_names[be->kind];
+
+	if (isnan(o->timeout))
+		return fl__errf(NULL, -EINVAL, "timeout must be a number, not NaN [%s]", kind);
+	if (!isfinite(o->poll_interval) || o->poll_interval < 0)
+		return fl__errf(NULL, -EINVAL, "poll_interval must be finite and >= 0, got %g [%s]",
+				o->poll_interval, kind);
+	if (o->poll_interval == 0)
+		o->poll_interval = be->default_poll;
+	if (isnan(o->lifetime) || isinf(o->lifetime))
+		return fl__errf(NULL, -EINVAL, "lifetime must be finite, got %g [%s]", o->lifetime,
+				kind);
+	if (o->lifetime >= 0 && be->kind != FL_SOFT)
+		return fl__errf(NULL, -EINVAL,
+				"lifetime is only supported by the soft kind (%s locks expire by %s) [%s]",
+				kind,
+				be->kind == FL_LEASE ? "lease_duration"
+				: be->kind == FL_STRICT ? "manual break only"
+							: "their own rules",
+				kind);
+	if (o->mode != -1 && (o->mode < 0 || o->mode > 07777))
+		return fl__errf(NULL, -EINVAL, "mode must be -1 or 0..07777, got %#o [%s]",
+				(unsigned)o->mode, kind);
+	if (o->flags & ~FL__KNOWN_FLAGS)
+		return fl__errf(NULL, -EINVAL, "unknown flags %#x [%s]", o->flags & ~FL__KNOWN_FLAGS,
+				kind);
+	if ((o->flags & FL_SINGLETON) && (o->flags & FL_NO_SINGLETON))
+		return fl__errf(NULL, -EINVAL, "FL_SINGLETON and FL_NO_SINGLETON exclude each other [%s]",
+				kind);
+	if (!isfinite(o->lease_duration) || o->lease_duration < 0 ||
+	    !isfinite(o->heartbeat_interval) || o->heartbeat_interval < 0 ||
+	    !isfinite(o->stale_threshold) || o->stale_threshold < 0)
+		return fl__errf(NULL, -EINVAL,
+				"lease_duration, heartbeat_interval and stale_threshold must be finite "
+				"and >= 0 (0 = default) [%s]",
+				kind);
+	(void)path;
+	return 0;
+}
+
+/*
+ * Copies, validates and completes (through the backend's setup, run on a
+ * scratch handle) the options of a kind.  Setup must be idempotent: fl_open
+ * runs it again on the real handle.
+ */
+static int fl__opt_resolve(const struct fl_backend *be, const char *path,
+			   const struct fl_options *in, struct fl_options *out)
+{
+	int r = fl__opt_copy(out, in);
+
+	if (r == 0)
+		r = fl__opt_validate(be, path, out);
+	if (r == 0 && be->setup) {
+		struct fl_lock t;
+
+		memset(&t, 0, sizeof(t));
+		t.be = be;
+		t.kind = be->kind;
+		t.opt = *out;
+		t.path = (char *)(uintptr_t)path;
+		r = be->setup(&t);
+		if (r == 0)
+			*out = t.opt;
+		if (be->teardown)
+			be->teardown(&t);
+	}
+	return r;
+}
+
+/* Appends one "\t<name> (existing lock has <old> but <new> was passed)" line. */
+static void fl__mismatch(char *buf, size_t cap, int *n, const char *name, const char *old,
+			 const char *new)
+{
+	size_t len = strlen(buf);
+
+	(*n)++;
+	snprintf(buf + len, cap - len, "\n\t%s (existing lock has %s but %s was passed)", name, old,
+		 new);
+}
+
+#define FL__CMP_D(field)                                                              \
+	do {                                                                          \
+		if (!(a->field == b->field || (isnan(a->field) && isnan(b->field)))) { \
+			char o_[32], n_[32];                                          \
+			snprintf(o_, sizeof(o_), "%g", a->field);                     \
+			snprintf(n_, sizeof(n_), "%g", b->field);                     \
+			fl__mismatch(msg, cap, &n, #field, o_, n_);                   \
+		}                                                                     \
+	} while (0)
+
+#define FL__CMP_P(field)                                                         \
+	do {                                                                     \
+		if (a->field != b->field)                                        \
+			fl__mismatch(msg, cap, &n, #field, "another pointer", "a different one"); \
+	} while (0)
+
+/* Compares the options a singleton was opened with against a reopen's. */
+static int fl__opt_compare(const struct fl_options *a, const struct fl_options *b, char *msg,
+			   size_t cap)
+{
+	int n = 0;
+
+	snprintf(msg, cap, "Singleton lock instances cannot be initialized with differing arguments\n"
+			   "Non-matching arguments: ");
+	FL__CMP_D(timeout);
+	FL__CMP_D(poll_interval);
+	FL__CMP_D(lifetime);
+	FL__CMP_D(lease_duration);
+	FL__CMP_D(heartbeat_interval);
+	FL__CMP_D(stale_threshold);
+	if (a->mode != b->mode) {
+		char o_[32], n_[32];
+		snprintf(o_, sizeof(o_), "%d", a->mode);
+		snprintf(n_, sizeof(n_), "%d", b->mode);
+		fl__mismatch(msg, cap, &n, "mode", o_, n_);
+	}
+	if ((a->flags & ~(FL_SINGLETON | FL_NO_SINGLETON)) !=
+	    (b->flags & ~(FL_SINGLETON | FL_NO_SINGLETON))) {
+		char o_[32], n_[32];
+		snprintf(o_, sizeof(o_), "%#x", a->flags);
+		snprintf(n_, sizeof(n_), "%#x", b->flags);
+		fl__mismatch(msg, cap, &n, "flags", o_, n_);
+	}
+	FL__CMP_P(cancel_check);
+	FL__CMP_P(cancel_arg);
+	FL__CMP_P(on_compromise);
+	FL__CMP_P(compromise_arg);
+	return n;
+}
+
+/* ---- singleton registry ---------------------------------------------- */
+
+static pthread_mutex_t fl__reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct fl_lock *fl__reg_head;
+
+static struct fl_lock *fl__reg_find(enum fl_kind kind, const char *path)
+{
+	for (struct fl_lock *l = fl__reg_head; l; l = l->reg_next)
+		if (l->kind == kind && strcmp(l->path, path) == 0)
+			return l;
+	return NULL;
+}
+
+static void fl__reg_remove(struct fl_lock *lk)
+{
+	for (struct fl_lock **pp = &fl__reg_head; *pp; pp = &(*pp)->reg_next) {
+		if (*pp == lk) {
+			*pp = lk->reg_next;
+			return;
+		}
+	}
+}
+
+/* ---- self-deadlock registry ------------------------------------------ */
+
+/*
+ * Which thread holds which canonical path through which handle.  Kept in a
+ * small hash table because one process may hold thousands of locks.
+ */
+struct fl_dl_entry {
+	struct fl_dl_entry *next;
+	const struct fl_lock *lk;
+	uint64_t tid;
+};
+
+#define FL__DL_BUCKETS 1024
+static pthread_mutex_t fl__dl_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct fl_dl_entry *fl__dl[FL__DL_BUCKETS];
+
+static unsigned fl__hash(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h % FL__DL_BUCKETS;
+}
+
+/* Returns a handle other than lk through which thread tid holds lk's path. */
+static const struct fl_lock *fl__dl_conflict(const struct fl_lock *lk, uint64_t tid)
+{
+	const struct fl_lock *other = NULL;
+	unsigned b = fl__hash(lk->path);
+
+	pthread_mutex_lock(&fl__dl_mu);
+	for (struct fl_dl_entry *e = fl__dl[b]; e; e = e->next) {
+		if (e->tid == tid && e->lk != lk && strcmp(e->lk->path, lk->path) == 0) {
+			other = e->lk;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fl__dl_mu);
+	return other;
+}
+
+static void fl__dl_add(const struct fl_lock *lk, uint64_t tid)
+{
+	struct fl_dl_entry *e = malloc(sizeof(*e));
+	unsigned b = fl__hash(lk->path);
+
+	if (e == NULL)
+		return; /* detection is best effort under memory pressure */
+	e->lk = lk;
+	e->tid = tid;
+	pthread_mutex_lock(&fl__dl_mu);
+	e->next = fl__dl[b];
+	fl__dl[b] = e;
+	pthread_mutex_unlock(&fl__dl_mu);
+}
+
+static void fl__dl_remove(const struct fl_lock *lk, uint64_t tid)
+{
+	unsigned b = fl__hash(lk->path);
+	struct fl_dl_entry *gone = NULL;
+
+	pthread_mutex_lock(&fl__dl_mu);
+	for (struct fl_dl_entry **pp = &fl__dl[b]; *pp; pp = &(*pp)->next) {
+		if ((*pp)->lk == lk && (*pp)->tid == tid) {
+			gone = *pp;
+			*pp = gone->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fl__dl_mu);
+	free(gone);
+}
+
+/* In a fork child: the parent's registries describe the parent's threads. */
+static void fl__lock_child_reset(void)
+{
+	pthread_mutex_t init = PTHREAD_MUTEX_INITIALIZER;
+
+	fl__reg_mu = init;
+	fl__dl_mu = init;
+	fl__reg_head = NULL; /* handles stay allocated; their owners fl_close them */
+	memset(fl__dl, 0, sizeof(fl__dl)); /* entries leak in the child, by design */
+}
+
+static pthread_once_t fl__lock_once = PTHREAD_ONCE_INIT;
+
+static void fl__lock_init(void)
+{
+	fl__atfork_child(fl__lock_child_reset);
+}
+
+/* ---- contexts -------------------------------------------------------- */
+
+static int fl__is_rw(const struct fl_lock *lk)
+{
+	return (lk->be->caps & FL__CAP_RW) != 0;
+}
+
+static int fl__shared_ctx(const struct fl_lock *lk)
+{
+	return fl__is_rw(lk) || (lk->opt.flags & FL_SHARED_CONTEXT);
+}
+
+/* Finds the calling thread's hold.  Caller holds lk->mu. */
+static struct fl_hold *fl__hold_find(const struct fl_lock *lk, uint64_t tid)
+{
+	uint64_t key = fl__shared_ctx(lk) ? 0 : tid;
+
+	for (struct fl_hold *h = lk->holds; h; h = h->next)
+		if (h->tid == key)
+			return h;
+	return NULL;
+}
+
+static struct fl_hold *fl__hold_new(struct fl_lock *lk, uint64_t tid)
+{
+	struct fl_hold *h = calloc(1, sizeof(*h) + lk->be->hold_size);
+
+	if (h == NULL)
+		return NULL;
+	h->tid = fl__shared_ctx(lk) ? 0 : tid;
+	h->fd = -1;
+	h->lk = lk;
+	h->next = lk->holds;
+	lk->holds = h;
+	return h;
+}
+
+static void fl__hold_unlink(struct fl_lock *lk, struct fl_hold *h)
+{
+	for (struct fl_hold **pp = &lk->holds; *pp; pp = &(*pp)->next) {
+		if (*pp == h) {
+			*pp = h->next;
+			return;
+		}
+	}
+}
+
+/* ---- the wait loop ---------------------------------------------------- */
+
+static int fl__timed_out(struct fl_lock *lk, double timeout)
+{
+	struct fl_holder who;
+	char extra[600] = "";
+
+	if (lk->be->inspect) {
+		memset(&who, 0, sizeof(who));
+		who.size = sizeof(who);
+		if (lk->be->inspect(lk->path, &lk->opt, &who) == 0 && who.state != FL_HOLDER_FREE) {
+			if (who.pid > 0)
+				snprintf(extra, sizeof(extra), "; held by pid %d on %s", (int)who.pid,
+					 who.host[0] ? who.host : "?");
+			else if (who.detail[0])
+				snprintf(extra, sizeof(extra), "; %s", who.detail);
+		}
+	}
+	if (timeout == 0)
+		return fl__errf(lk, -ETIMEDOUT, "%s is locked (non-blocking attempt)%s", lk->path,
+				extra);
+	return fl__errf(lk, -ETIMEDOUT, "%s: timed out after %gs%s", lk->path, timeout, extra);
+}
+
+static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, double timeout)
+{
+	const struct fl_options *o = &lk->opt;
+	double start = fl__now_mono();
+	double deadline = timeout < 0 ? INFINITY : start + timeout;
+	int how = (timeout < 0 && o->cancel_check == NULL) ? FL__BLOCK : FL__TRY;
+
+	for (;;) {
+		int r = lk->be->attempt(lk, h, mode, how);
+		if (r == 0)
+			return 0;
+		if (r != -EAGAIN)
+			return r;
+		if (timeout == 0)
+			return fl__timed_out(lk, timeout);
+		if (o->cancel_check && o->cancel_check(o->cancel_arg))
+			return fl__errf(lk, -ECANCELED, "%s: cancel_check asked to stop waiting",
+					lk->path);
+		double now = fl__now_mono();
+		if (now >= deadline)
+			return fl__timed_out(lk, timeout);
+		double until = now + o->poll_interval;
+		if (until > deadline)
+			until = deadline;
+		if (lk->be->wait)
+			lk->be->wait(lk, h, until);
+		else
+			fl__sleep_until(until);
+	}
+}
+
+/* ---- public entry points --------------------------------------------- */
+
+FL_EXPORT int fl_open(fl_lock **out, const char *path, enum fl_kind kind,
+		      const struct fl_options *opt)
+{
+	const struct fl_backend *be;
+	struct fl_options o;
+	struct fl_lock *lk;
+	char *canon;
+	int r, singleton;
+
+	pthread_once(&fl__lock_once, fl__lock_init);
+	fl__err_clear();
+	if (out == NULL)
+		return fl__errf(NULL, -EINVAL, "fl_open: out is NULL");
+	*out = NULL;
+	if (path == NULL)
+		return fl__errf(NULL, -EINVAL, "fl_open: path is NULL");
+	be = fl__backend(kind);
+	if (be == NULL) {
+		if ((int)kind >= 0 && (int)kind < FL__NKINDS)
+			return fl__errf(NULL, -ENOTSUP, "lock kind %s is not built into this library",
+					fl__kind_names[kind]);
+		return fl__errf(NULL, -EINVAL, "unknown lock kind %d", (int)kind);
+	}
+	r = fl__opt_resolve(be, path, opt, &o);
+	if (r)
+		return r;
+	canon = fl__canonical(path, &r);
+	if (canon == NULL)
+		return fl__err(NULL, r, "canonicalize", path);
+	singleton = (o.flags & FL_SINGLETON) ||
+		    ((be->caps & FL__CAP_SINGLETON) && !(o.flags & FL_NO_SINGLETON));
+
+	pthread_mutex_lock(&fl__reg_mu);
+	if (singleton) {
+		struct fl_lock *old = fl__reg_find(kind, canon);
+		if (old != NULL) {
+			char msg[FL__ERRLEN];
+
+			if (fl__opt_compare(&old->opt, &o, msg, sizeof(msg)) > 0) {
+				pthread_mutex_unlock(&fl__reg_mu);
+				free(canon);
+				return fl__errf(NULL, -EINVAL, "%s", msg);
+			}
+			old->refs++;
+			pthread_mutex_unlock(&fl__reg_mu);
+			free(canon);
+			*out = old;
+			return 0;
+		}
+	}
+	lk = calloc(1, sizeof(*lk));
+	if (lk == NULL) {
+		pthread_mutex_unlock(&fl__reg_mu);
+		free(canon);
+		return fl__errf(NULL, -ENOMEM, "fl_open: out of memory");
+	}
+	lk->be = be;
+	lk->kind = kind;
+	lk->path = canon;
+	lk->name = strrchr(canon, '/') + 1;
+	lk->dir = strndup(canon, (size_t)(lk->name - canon > 1 ? lk->name - canon - 1 : 1));
+	lk->opt = o;
+	lk->pid = fl__pid();
+	lk->refs = 1;
+	lk->singleton = singleton;
+	pthread_mutex_init(&lk->mu, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&lk->cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	r = lk->dir == NULL ? -ENOMEM : 0;
+	if (r == 0 && be->setup)
+		r = be->setup(lk);
+	if (r != 0) {
+		pthread_mutex_unlock(&fl__reg_mu);
+		if (be->teardown)
+			be->teardown(lk);
+		pthread_mutex_destroy(&lk->mu);
+		pthread_cond_destroy(&lk->cv);
+		free(lk->dir);
+		free(lk->path);
+		free(lk);
+		return r;
+	}
+	if (singleton) {
+		lk->reg_next = fl__reg_head;
+		fl__reg_head = lk;
+	}
+	pthread_mutex_unlock(&fl__reg_mu);
+	*out = lk;
+	return 0;
+}
+
+/* Waits on lk->cv until `until` (monotonic seconds; INFINITY = forever).
+ * Caller holds lk->mu.  Returns 0 or ETIMEDOUT. */
+static int fl__cv_wait(struct fl_lock *lk, double until)
+{
+	struct timespec ts;
+
+	if (isinf(until))
+		return pthread_cond_wait(&lk->cv, &lk->mu);
+	ts.tv_sec = (time_t)until;
+	ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+	if (ts.tv_nsec >= 1000000000L)
+		ts.tv_nsec = 999999999L;
+	return pthread_cond_timedwait(&lk->cv, &lk->mu, &ts);
+}
+
+FL_EXPORT int fl_acquire(fl_lock *lk, enum fl_mode mode, double timeout)
+{
+	uint64_t tid = fl__thread_uid();
+	struct fl_hold *h;
+	double gate_deadline;
+	int r;
+
+	fl__err_clear();
+	if (lk == NULL)
+		return fl__errf(NULL, -EINVAL, "fl_acquire: lock is NULL");
+	if (lk->pid != fl__pid())
+		return fl__errf(lk, -ECHILD,
+				"%s: handle was inherited across fork; open a new one in the child",
+				lk->path);
+	if (mode != FL_EXCLUSIVE && mode != FL_SHARED)
+		return fl__errf(lk, -EINVAL, "%s: unknown mode %d", lk->path, (int)mode);
+	if (mode == FL_SHARED && !(lk->be->caps & FL__CAP_SHARED))
+		return fl__errf(lk, -ENOTSUP, "%s: shared mode is not supported by this kind",
+				lk->path);
+	if (isnan(timeout))
+		timeout = lk->opt.timeout;
+	if (lk->opt.flags & FL_NONBLOCK)
+		timeout = 0;
+	gate_deadline = timeout < 0 ? INFINITY : fl__now_mono() + timeout;
+
+	pthread_mutex_lock(&lk->mu);
+	for (;;) {
+		h = fl__hold_find(lk, tid);
+		if (h == NULL || (!h->busy))
+			break;
+		/* Another thread sharing this context is mid-transition. */
+		if (fl__cv_wait(lk, gate_deadline) == ETIMEDOUT) {
+			pthread_mutex_unlock(&lk->mu);
+			return fl__timed_out(lk, timeout);
+		}
+	}
+	if (h != NULL && h->counter > 0) {
+		if (h->mode != mode) {
+			pthread_mutex_unlock(&lk->mu);
+			return fl__errf(lk, -EDEADLK, "%s: cannot %s a held lock (held %s, asked %s)",
+					lk->path, mode == FL_EXCLUSIVE ? "upgrade" : "downgrade",
+					h->mode == FL_EXCLUSIVE ? "exclusive" : "shared",
+					mode == FL_EXCLUSIVE ? "exclusive" : "shared");
+		}
+		if (fl__is_rw(lk) && mode == FL_EXCLUSIVE && h->writer != tid) {
+			pthread_mutex_unlock(&lk->mu);
+			return fl__errf(lk, -EDEADLK,
+					"%s: the write lock of this handle is held by another thread",
+					lk->path);
+		}
+		h->counter++;
+		pthread_mutex_unlock(&lk->mu);
+		return 0;
+	}
+	if (h == NULL && (h = fl__hold_new(lk, tid)) == NULL) {
+		pthread_mutex_unlock(&lk->mu);
+		return fl__errf(lk, -ENOMEM, "%s: out of memory", lk->path);
+	}
+	h->busy = 1;
+	pthread_mutex_unlock(&lk->mu);
+
+	if (timeout < 0) {
+		const struct fl_lock *other = fl__dl_conflict(lk, tid);
+		if (other != NULL) {
+			r = fl__errf(lk, -EDEADLK,
+				     "Deadlock: lock '%s' is already held by a different handle in this "
+				     "thread. Use FL_SINGLETON to enable reentrant locking across handles",
+				     lk->path);
+			goto done;
+		}
+	}
+	r = fl__wait_loop(lk, h, mode, timeout);
+done:
+	pthread_mutex_lock(&lk->mu);
+	h->busy = 0;
+	if (r == 0) {
+		h->counter = 1;
+		h->mode = mode;
+		h->writer = tid;
+		h->held = 1;
+		atomic_store(&h->compromised, 0);
+	} else if (h->counter == 0 && !h->held) {
+		fl__hold_unlink(lk, h);
+		free(h);
+		h = NULL;
+	}
+	pthread_cond_broadcast(&lk->cv);
+	pthread_mutex_unlock(&lk->mu);
+	if (r == 0)
+		fl__dl_add(lk, tid);
+	return r;
+}
+
+/* The physical release of h.  Caller does not hold lk->mu; h->busy is set. */
+static int fl__release_hold(struct fl_lock *lk, struct fl_hold *h)
+{
+	return lk->be->release(lk, h);
+}
+
+FL_EXPORT int fl_release(fl_lock *lk, unsigned flags)
+{
+	uint64_t tid = fl__thread_uid();
+	struct fl_hold *h;
+	uint64_t owner;
+	int r, gone;
+
+	fl__err_clear();
+	if (lk == NULL)
+		return fl__errf(NULL, -EINVAL, "fl_release: lock is NULL");
+	if (lk->pid != fl__pid())
+		return 0; /* never release a parent's lock from a fork child */
+	pthread_mutex_lock(&lk->mu);
+	for (;;) {
+		h = fl__hold_find(lk, tid);
+		if (h == NULL || !h->busy || h->counter > 0)
+			break;
+		pthread_cond_wait(&lk->cv, &lk->mu);
+	}
+	if (h == NULL || h->counter == 0) {
+		pthread_mutex_unlock(&lk->mu);
+		if (fl__is_rw(lk) && !(flags & FL_FORCE))
+			return fl__errf(lk, -ENOLCK, "%s: release of a lock this handle does not hold",
+					lk->path);
+		return 0;
+	}
+	if (fl__is_rw(lk) && h->mode == FL_EXCLUSIVE && h->writer != tid) {
+		pthread_mutex_unlock(&lk->mu);
+		return fl__errf(lk, -EPERM,
+				"%s: the write lock is held by another thread; only it may release it",
+				lk->path);
+	}
+	if (!(flags & FL_FORCE) && h->counter > 1) {
+		h->counter--;
+		pthread_mutex_unlock(&lk->mu);
+		return 0;
+	}
+	/* Wait out a concurrent release on a shared context. */
+	while (h->busy)
+		pthread_cond_wait(&lk->cv, &lk->mu);
+	if (h->counter == 0) {
+		pthread_mutex_unlock(&lk->mu);
+		return 0;
+	}
+	h->busy = 1;
+	owner = h->writer;
+	pthread_mutex_unlock(&lk->mu);
+
+	r = fl__release_hold(lk, h);
+
+	pthread_mutex_lock(&lk->mu);
+	h->busy = 0;
+	if (r == 0)
+		h->held = 0;
+	gone = !h->held;
+	if (gone) {
+		h->counter = 0;
+		fl__hold_unlink(lk, h);
+		free(h);
+	}
+	pthread_cond_broadcast(&lk->cv);
+	pthread_mutex_unlock(&lk->mu);
+	if (gone)
+		fl__dl_remove(lk, owner);
+	return r;
+}
+
+FL_EXPORT void fl_close(fl_lock *lk)
+{
+	int mine;
+
+	if (lk == NULL)
+		return;
+	pthread_once(&fl__lock_once, fl__lock_init);
+	mine = lk->pid == fl__pid();
+	pthread_mutex_lock(&fl__reg_mu);
+	if (lk->refs > 1) {
+		lk->refs--;
+		pthread_mutex_unlock(&fl__reg_mu);
+		return;
+	}
+	if (lk->singleton && mine)
+		fl__reg_remove(lk);
+	pthread_mutex_unlock(&fl__reg_mu);
+
+	/* Force-release every context.  No thread may still be inside a call. */
+	while (lk->holds) {
+		struct fl_hold *h = lk->holds;
+		lk->holds = h->next;
+		if (h->held) {
+			if (mine) {
+				if (lk->be->release(lk, h) != 0 && lk->be->drop)
+					lk->be->drop(lk, h);
+				fl__dl_remove(lk, h->writer);
+			} else if (lk->be->drop) {
+				lk->be->drop(lk, h);
+			}
+		}
+		free(h);
+	}
+	if (lk->be->teardown)
+		lk->be->teardown(lk);
+	pthread_mutex_destroy(&lk->mu);
+	pthread_cond_destroy(&lk->cv);
+	free(lk->dir);
+	free(lk->path);
+	free(lk);
+}
+
+/* The hold of the calling thread, for the const query functions. */
+static const struct fl_hold *fl__hold_query(const fl_lock *lk, unsigned *counter, int *valid)
+{
+	struct fl_lock *m = (struct fl_lock *)(uintptr_t)lk;
+	const struct fl_hold *h;
+
+	*counter = 0;
+	*valid = 0;
+	if (lk->pid != fl__pid())
+		return NULL;
+	pthread_mutex_lock(&m->mu);
+	h = fl__hold_find(lk, fl__thread_uid());
+	if (h) {
+		*counter = h->counter;
+		*valid = h->counter > 0 && atomic_load(&((struct fl_hold *)(uintptr_t)h)->compromised) == 0;
+	}
+	pthread_mutex_unlock(&m->mu);
+	return h;
+}
+
+FL_EXPORT int fl_is_locked(const fl_lock *lk)
+{
+	unsigned c;
+	int v;
+
+	if (lk == NULL)
+		return 0;
+	fl__hold_query(lk, &c, &v);
+	return c > 0;
+}
+
+FL_EXPORT unsigned fl_lock_counter(const fl_lock *lk)
+{
+	unsigned c;
+	int v;
+
+	if (lk == NULL)
+		return 0;
+	fl__hold_query(lk, &c, &v);
+	return c;
+}
+
+FL_EXPORT int fl_is_valid(const fl_lock *lk)
+{
+	unsigned c;
+	int v;
+
+	if (lk == NULL)
+		return 0;
+	fl__hold_query(lk, &c, &v);
+	return v;
+}
+
+FL_EXPORT enum fl_kind fl_kind_of(const fl_lock *lk)
+{
+	if (lk->be == &fl__backend_file && fl__file_fell_back(lk))
+		return FL_SOFT;
+	return lk->be->kind;
+}
+
+FL_EXPORT const char *fl_path(const fl_lock *lk)
+{
+	return lk ? lk->path : NULL;
+}
+
+FL_EXPORT int fl_inspect(const char *path, enum fl_kind kind, const struct fl_options *opt,
+			 struct fl_holder *out)
+{
+	const struct fl_backend *be = fl__backend(kind);
+	struct fl_options o;
+	struct fl_holder tmp;
+	char *canon;
+	int r;
+
+	fl__err_clear();
+	if (path == NULL || out == NULL || out->size < offsetof(struct fl_holder, detail))
+		return fl__errf(NULL, -EINVAL, "fl_inspect: bad arguments (set out->size)");
+	if (be == NULL)
+		return fl__errf(NULL, -ENOTSUP, "fl_inspect: kind %d is not built in", (int)kind);
+	if (be->inspect == NULL)
+		return fl__errf(NULL, -ENOTSUP, "fl_inspect: kind %s cannot be inspected",
+				fl__kind_names[kind]);
+	r = fl__opt_resolve(be, path, opt, &o);
+	if (r)
+		return r;
+	canon = fl__canonical(path, &r);
+	if (canon == NULL)
+		return fl__err(NULL, r, "canonicalize", path);
+	memset(&tmp, 0, sizeof(tmp));
+	tmp.size = sizeof(tmp);
+	tmp.age = -1;
+	tmp.heartbeat_age = -1;
+	tmp.alive = -1;
+	r = be->inspect(canon, &o, &tmp);
+	free(canon);
+	if (r == 0) {
+		size_t n = out->size < sizeof(tmp) ? out->size : sizeof(tmp);
+		tmp.size = out->size;
+		memcpy(out, &tmp, n);
+	}
+	return r;
+}
+
+FL_EXPORT int fl_break(const char *path, enum fl_kind kind, const struct fl_options *opt,
+		       unsigned flags, const char *name)
+{
+	const struct fl_backend *be = fl__backend(kind);
+	struct fl_options o;
+	char *canon;
+	int r;
+
+	fl__err_clear();
+	if (path == NULL || (flags & ~FL_FORCE))
+		return fl__errf(NULL, -EINVAL, "fl_break: bad arguments");
+	if (be == NULL)
+		return fl__errf(NULL, -ENOTSUP, "fl_break: kind %d is not built in", (int)kind);
+	if (be->brk == NULL)
+		return fl__errf(NULL, -ENOTSUP,
+				"fl_break: %s locks cannot be broken (the kernel releases them when "
+				"the holder exits)",
+				fl__kind_names[kind]);
+	r = fl__opt_resolve(be, path, opt, &o);
+	if (r)
+		return r;
+	canon = fl__canonical(path, &r);
+	if (canon == NULL)
+		return fl__err(NULL, r, "canonicalize", path);
+	r = be->brk(canon, &o, flags, name);
+	free(canon);
+	return r;
+}

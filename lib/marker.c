@@ -1,0 +1,249 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * marker.c -- safe reading, parsing and breaking of lock markers.
+ *
+ * Markers are written by other processes, other hosts and other programs
+ * (Python's filelock), so everything here treats their bytes as untrusted:
+ * reads never follow symlinks and never block on FIFOs, are capped at 1025
+ * bytes, and a parse failure is "malformed", never a crash.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fl-internal.h"
+
+const char fl__strict_sentinel[] = "1\nfilelock-strict-v1\0\n0\n";
+
+int fl__marker_read(int dirfd, const char *path, struct fl_marker *m)
+{
+	struct stat st;
+	int fd;
+	size_t got = 0;
+
+	memset(m, 0, offsetof(struct fl_marker, buf));
+	m->buf[0] = '\0';
+	if (fl__sys.fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return errno == ENOENT ? 0 : -errno;
+	m->exists = 1;
+	m->mtime = fl__mtime(&st);
+	m->dev = st.st_dev;
+	m->ino = st.st_ino;
+	m->st_mode = st.st_mode;
+	if (!S_ISREG(st.st_mode)) {
+		m->malformed = 1;
+		return 0;
+	}
+	fd = fl__sys.openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		if (errno == ENOENT) {
+			m->exists = 0;
+			return 0;
+		}
+		if (errno == ELOOP) { /* a symlink swapped in after the lstat */
+			m->malformed = 1;
+			return 0;
+		}
+		return -errno;
+	}
+	if (fl__sys.fstat(fd, &st) != 0) {
+		int e = errno;
+		fl__sys.close(fd);
+		return -e;
+	}
+	m->mtime = fl__mtime(&st);
+	m->dev = st.st_dev;
+	m->ino = st.st_ino;
+	m->st_mode = st.st_mode;
+	if (!S_ISREG(st.st_mode)) {
+		fl__sys.close(fd);
+		m->malformed = 1;
+		return 0;
+	}
+	m->regular = 1;
+	while (got < FL__MARKER_MAX + 1) {
+		ssize_t n = fl__sys.read(fd, m->buf + got, FL__MARKER_MAX + 1 - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			fl__sys.close(fd);
+			return -e;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	fl__sys.close(fd);
+	m->len = got;
+	m->buf[got] = '\0';
+	if (got > FL__MARKER_MAX)
+		m->malformed = 1;
+	return 0;
+}
+
+int fl__p1_format(char *buf, size_t len)
+{
+	char host[256];
+	const char *tok = fl__self_token();
+	int r = fl__hostname(host, sizeof(host));
+	int n;
+
+	if (r != 0)
+		return r;
+	if (tok[0])
+		n = snprintf(buf, len, "%d\n%s\n%s\n", (int)fl__pid(), host, tok);
+	else
+		n = snprintf(buf, len, "%d\n%s\n", (int)fl__pid(), host);
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	return n;
+}
+
+/* Python str.strip()/splitlines() on ASCII: these count as whitespace / breaks. */
+static int fl__py_space(unsigned char c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
+}
+
+static int fl__py_linebreak(unsigned char c)
+{
+	return c == '\n' || c == '\r' || c == '\v' || c == '\f' || (c >= 0x1c && c <= 0x1e);
+}
+
+/* Strict UTF-8 validation (Python's decoder rejects overlongs and surrogates). */
+static int fl__utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = s[i];
+		size_t k;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			k = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			k = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			k = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		for (size_t j = 1; j <= k; j++) {
+			if (i + j >= n || (s[i + j] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + j] & 0x3f);
+		}
+		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return 0;
+		i += k + 1;
+	}
+	return 1;
+}
+
+int fl__p1_parse(const char *buf, size_t len, struct fl_p1 *out)
+{
+	const char *s = buf, *e = buf + len;
+	const char *line[4];
+	size_t llen[4];
+	int nl = 0;
+	long long pid;
+
+	if (len == 0 || len > FL__MARKER_MAX || !fl__utf8_valid((const unsigned char *)buf, len))
+		return -EBADMSG;
+	while (s < e && fl__py_space((unsigned char)*s))
+		s++;
+	while (e > s && fl__py_space((unsigned char)e[-1]))
+		e--;
+	if (s == e)
+		return -EBADMSG;
+	while (s <= e) {
+		const char *p = s;
+		while (p < e && !fl__py_linebreak((unsigned char)*p))
+			p++;
+		if (nl == 3)
+			return -EBADMSG;
+		line[nl] = s;
+		llen[nl] = (size_t)(p - s);
+		nl++;
+		if (p >= e)
+			break;
+		/* \r\n is one break */
+		if (*p == '\r' && p + 1 < e && p[1] == '\n')
+			p++;
+		s = p + 1;
+	}
+	if (nl != 2 && nl != 3)
+		return -EBADMSG;
+	if (fl__parse_ll(line[0], llen[0], &pid) != 0 || pid < 1 || pid > 2147483647LL)
+		return -EBADMSG;
+	if (llen[1] >= sizeof(out->host))
+		return -EBADMSG;
+	out->pid = (pid_t)pid;
+	memcpy(out->host, line[1], llen[1]);
+	out->host[llen[1]] = '\0';
+	out->token[0] = '\0';
+	if (nl == 3) {
+		size_t a = 0, b = llen[2];
+		const char *t = line[2];
+		while (a < b && fl__py_space((unsigned char)t[a]))
+			a++;
+		while (b > a && fl__py_space((unsigned char)t[b - 1]))
+			b--;
+		if (a < b && (t[a] == '+' || t[a] == '-'))
+			a++;
+		if (a == b || b - a >= sizeof(out->token))
+			return -EBADMSG;
+		for (size_t i = a; i < b; i++)
+			if (t[i] < '0' || t[i] > '9')
+				return -EBADMSG;
+		memcpy(out->token, t + a, b - a);
+		out->token[b - a] = '\0';
+	}
+	return 0;
+}
+
+int fl__break_file(const char *path, double mtime_before, ino_t ino_before)
+{
+	char brk[4096 + 64], hex[33];
+	struct stat st;
+
+	fl__random_hex(hex);
+	if ((size_t)snprintf(brk, sizeof(brk), "%s.break.%d.%s", path, (int)fl__pid(), hex) >=
+	    sizeof(brk))
+		return -ENAMETOOLONG;
+	if (fl__sys.rename(path, brk) != 0)
+		return -errno;
+	if (fl__sys.lstat(brk, &st) != 0)
+		return 0;
+	if (fl__mtime(&st) > mtime_before || st.st_ino != ino_before)
+		return -EAGAIN; /* a live marker: left aside, as Python does */
+	if (fl__sys.unlink(brk) != 0)
+		return -errno;
+	return 0;
+}
+
+int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino)
+{
+	struct stat st;
+
+	if (fl__sys.fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		return -errno;
+	if (st.st_dev != dev || st.st_ino != ino)
+		return -ESTALE;
+	if (fl__sys.unlinkat(dirfd, path, 0) != 0)
+		return -errno;
+	return 0;
+}

@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * util.c -- clocks, paths, whole writes, randomness, thread ids and fork
+ * bookkeeping shared by the front end and the backends.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fl-internal.h"
+
+double fl__now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double fl__now_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void fl__sleep_until(double deadline)
+{
+	struct timespec ts;
+
+	if (deadline <= 0)
+		return;
+	ts.tv_sec = (time_t)deadline;
+	ts.tv_nsec = (long)((deadline - (double)ts.tv_sec) * 1e9);
+	if (ts.tv_nsec >= 1000000000L)
+		ts.tv_nsec = 999999999L;
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+double fl__mtime(const struct stat *st)
+{
+	return (double)st->st_mtim.tv_sec + (double)st->st_mtim.tv_nsec / 1e9;
+}
+
+int fl__mkdir_p(const char *dir, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(dir);
+	struct stat st;
+	char *p;
+
+	if (len == 0)
+		return 0;
+	if (len >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, dir, len + 1);
+	/* Fast path: it usually exists. */
+	if (fl__sys.stat(buf, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+	for (p = buf + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char c = *p;
+		*p = '\0';
+		if (fl__sys.mkdir(buf, mode) != 0) {
+			int e = errno;
+			if (e != EEXIST) {
+				/* A component that exists but that we may not create is fine. */
+				if (fl__sys.stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+					return -e;
+			} else if (fl__sys.stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
+				return -ENOTDIR;
+			}
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	return 0;
+}
+
+/* Appends the lexically normalised components of `rest` to buf (an absolute
+ * directory).  Returns 0 or -ENAMETOOLONG. */
+static int fl__append_norm(char *buf, size_t cap, const char *rest)
+{
+	size_t n = strlen(buf);
+	const char *s = rest;
+
+	while (*s) {
+		const char *e = strchr(s, '/');
+		size_t cl = e ? (size_t)(e - s) : strlen(s);
+
+		if (cl == 0 || (cl == 1 && s[0] == '.')) {
+			/* skip */
+		} else if (cl == 2 && s[0] == '.' && s[1] == '.') {
+			char *slash = strrchr(buf, '/');
+			if (slash == buf)
+				buf[1] = '\0';
+			else if (slash)
+				*slash = '\0';
+			n = strlen(buf);
+		} else {
+			int need_slash = !(n == 1 && buf[0] == '/');
+			if (n + need_slash + cl + 1 > cap)
+				return -ENAMETOOLONG;
+			if (need_slash)
+				buf[n++] = '/';
+			memcpy(buf + n, s, cl);
+			n += cl;
+			buf[n] = '\0';
+		}
+		s += cl;
+		if (*s == '/')
+			s++;
+	}
+	return 0;
+}
+
+char *fl__canonical(const char *path, int *err)
+{
+	char abs[PATH_MAX], res[PATH_MAX], out[PATH_MAX];
+	const char *base;
+	size_t dirlen;
+	char *p;
+
+	*err = 0;
+	if (path == NULL || path[0] == '\0') {
+		*err = -ENOENT;
+		return NULL;
+	}
+	if (strlen(path) >= PATH_MAX) {
+		*err = -ENAMETOOLONG;
+		return NULL;
+	}
+	/* Split into parent and final name; a trailing slash is not a lock name. */
+	base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0) {
+		*err = -EISDIR;
+		return NULL;
+	}
+	dirlen = (size_t)(base - path);
+	if (path[0] == '/') {
+		abs[0] = '\0';
+	} else if (getcwd(abs, sizeof(abs)) == NULL) {
+		*err = -errno;
+		return NULL;
+	}
+	{
+		size_t al = strlen(abs);
+		if (al + 1 + dirlen + 1 > sizeof(abs)) {
+			*err = -ENAMETOOLONG;
+			return NULL;
+		}
+		if (path[0] != '/')
+			abs[al++] = '/';
+		memcpy(abs + al, path, dirlen);
+		abs[al + dirlen] = '\0';
+	}
+	/* Resolve the longest existing prefix of the parent; keep the rest. */
+	{
+		char probe[PATH_MAX];
+		size_t plen = strlen(abs);
+		const char *rest = "";
+
+		memcpy(probe, abs, plen + 1);
+		for (;;) {
+			if (realpath(probe, res) != NULL)
+				break;
+			if (errno != ENOENT && errno != ENOTDIR) {
+				*err = -errno;
+				return NULL;
+			}
+			/* strip the last component */
+			while (plen > 1 && probe[plen - 1] == '/')
+				probe[--plen] = '\0';
+			p = strrchr(probe, '/');
+			if (p == NULL || p == probe) {
+				strcpy(res, "/");
+				rest = abs + 1;
+				break;
+			}
+			*p = '\0';
+			plen = (size_t)(p - probe);
+			rest = abs + plen + 1;
+		}
+		strcpy(out, res);
+		if (fl__append_norm(out, sizeof(out), rest) != 0) {
+			*err = -ENAMETOOLONG;
+			return NULL;
+		}
+	}
+	{
+		size_t ol = strlen(out), bl = strlen(base);
+		int need_slash = !(ol == 1 && out[0] == '/');
+		if (ol + need_slash + bl + 1 > sizeof(out)) {
+			*err = -ENAMETOOLONG;
+			return NULL;
+		}
+		if (need_slash)
+			out[ol++] = '/';
+		memcpy(out + ol, base, bl + 1);
+	}
+	p = strdup(out);
+	if (p == NULL)
+		*err = -ENOMEM;
+	return p;
+}
+
+int fl__write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = fl__sys.write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+void fl__random_hex(char buf[33])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char r[16];
+	size_t got = 0;
+
+	while (got < sizeof(r)) {
+		ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* No entropy source: fall back to time and pid mixing. */
+			uint64_t x = (uint64_t)fl__now_wall() * 1000003u ^ (uint64_t)getpid() << 20;
+			for (; got < sizeof(r); got++) {
+				x ^= x << 13;
+				x ^= x >> 7;
+				x ^= x << 17;
+				r[got] = (unsigned char)x;
+			}
+			break;
+		}
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < sizeof(r); i++) {
+		buf[2 * i] = hex[r[i] >> 4];
+		buf[2 * i + 1] = hex[r[i] & 15];
+	}
+	buf[32] = '\0';
+}
+
+static atomic_uint_fast64_t fl__next_tid = 1;
+static __thread uint64_t fl__tls_tid;
+
+uint64_t fl__thread_uid(void)
+{
+	if (fl__tls_tid == 0)
+		fl__tls_tid = atomic_fetch_add(&fl__next_tid, 1);
+	return fl__tls_tid;
+}
+
+atomic_uint fl__fork_generation;
+static atomic_int fl__cached_pid;
+static void (*fl__child_fns[8])(void);
+static atomic_int fl__n_child_fns;
+static pthread_once_t fl__fork_once = PTHREAD_ONCE_INIT;
+
+static void fl__on_fork_child(void)
+{
+	int n = atomic_load(&fl__n_child_fns);
+
+	atomic_store(&fl__cached_pid, (int)getpid());
+	atomic_fetch_add(&fl__fork_generation, 1);
+	for (int i = 0; i < n; i++)
+		fl__child_fns[i]();
+}
+
+static void fl__fork_init(void)
+{
+	atomic_store(&fl__cached_pid, (int)getpid());
+	pthread_atfork(NULL, NULL, fl__on_fork_child);
+}
+
+pid_t fl__pid(void)
+{
+	pthread_once(&fl__fork_once, fl__fork_init);
+	return (pid_t)atomic_load(&fl__cached_pid);
+}
+
+void fl__atfork_child(void (*fn)(void))
+{
+	pthread_once(&fl__fork_once, fl__fork_init);
+	int i = atomic_fetch_add(&fl__n_child_fns, 1);
+	if (i < (int)(sizeof(fl__child_fns) / sizeof(fl__child_fns[0])))
+		fl__child_fns[i] = fn;
+	else
+		abort(); /* a programming error: raise the table size */
+}
+
+int fl__parse_ll(const char *s, size_t len, long long *out)
+{
+	size_t i = 0, end = len;
+	long long v = 0;
+	int neg = 0, digits = 0;
+
+	while (i < end && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' ||
+			   s[i] == '\v' || s[i] == '\f'))
+		i++;
+	while (end > i && (s[end - 1] == ' ' || s[end - 1] == '\t' || s[end - 1] == '\n' ||
+			   s[end - 1] == '\r' || s[end - 1] == '\v' || s[end - 1] == '\f'))
+		end--;
+	if (i < end && (s[i] == '+' || s[i] == '-'))
+		neg = s[i++] == '-';
+	for (; i < end; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		if (v > (LLONG_MAX - (s[i] - '0')) / 10)
+			return -ERANGE;
+		v = v * 10 + (s[i] - '0');
+		digits++;
+	}
+	if (digits == 0)
+		return -EINVAL;
+	*out = neg ? -v : v;
+	return 0;
+}
