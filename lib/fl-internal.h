@@ -239,4 +239,43 @@ int fl__break_file(const char *path, double mtime_before, ino_t ino_before);
  * Returns 0 removed, -ESTALE not ours (left alone), or -errno. */
 int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino);
 
+/* ---- heartbeat.c ------------------------------------------------------- */
+
+/*
+ * One thread per process refreshes every registered marker (soft-rw, lease,
+ * and later etcd leases).  A backend embeds a struct fl_hb in its hold data,
+ * fills the fields marked "caller", and registers it once the lock is held.
+ * The thread is started on the first registration and stops when none is
+ * left; it runs with every signal blocked; in a fork child the registry is
+ * empty (the parent's markers are not the child's to refresh).
+ */
+struct fl_hb {
+	/* caller: */
+	double interval;            /* seconds between beats                          */
+	double give_up;             /* seconds of unbroken transient failure after
+	                               which the lock counts as lost (REFRESH_FAILED)  */
+	/* Refreshes the marker.  Returns 0 on success, a negative errno for a
+	 * transient failure (retried next interval: ESTALE, EIO, ...), or a
+	 * positive enum fl_compromise reason when the lock is lost for good.
+	 * Runs on the heartbeat thread with no front-end mutex held. */
+	int (*beat)(struct fl_hb *hb);
+	struct fl_hold *h;          /* the hold this marker belongs to                */
+	/* owned by heartbeat.c: */
+	struct fl_hb *next, *prev;
+	double due;                 /* CLOCK_MONOTONIC of the next beat               */
+	double failing_since;       /* first transient failure of the current run, 0 */
+	int running;                /* a beat is in progress                          */
+};
+
+/* Registers hb (the lock is held).  Returns 0 or -errno (thread start). */
+int fl__hb_add(struct fl_hb *hb);
+/* Unregisters hb; returns only once no beat of hb is running, so the caller
+ * may then release and free.  Safe on an hb that was never added or that
+ * already stopped after a compromise. */
+void fl__hb_remove(struct fl_hb *hb);
+/* Reports a lost lock: sets h->compromised and runs the handle's
+ * on_compromise callback (on the calling thread).  Used by heartbeat.c and by
+ * backends that notice the loss themselves. */
+void fl__compromise(struct fl_hold *h, int reason);
+
 #endif /* FL_INTERNAL_H */
