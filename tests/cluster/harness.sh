@@ -126,6 +126,23 @@ if command -v flock >/dev/null; then
 	holder_close kf
 fi
 
+# --- negative control: the overlap checker catches kernel flock across hosts --
+mkdir -p "$S/logs"
+pids=()
+for i in 1 2 3; do
+	cluster_spawn "$i" "$FL_COUNTER" -t unix -n 20 -W 2000 -L "$M/logs/neg" -o timeout=30 \
+		"$M/neg.lock" "$M/neg.count"
+	pids+=("$CLUSTER_PID")
+done
+wait "${pids[@]}"
+read -r _ n _ bad _ <<<"$(cl_check_logs "$S/logs/neg")"
+v=$(cl_counter_value neg.count)
+if [ "$n" = 60 ] && [ "$bad" -gt 0 ]; then
+	cl_ok "checker: with kernel flock across hosts it finds $bad overlaps (counter $v of 60)"
+else
+	cl_fail "checker: flock across hosts gave $n holds, $bad overlaps, counter $v (want overlaps)"
+fi
+
 # --- controls ---------------------------------------------------------------
 # freeze: a frozen host's holder cannot answer; after thaw it does.
 holder_start fz 2 "$FL_HOLDER" -t unix "$M/fz.lock"
