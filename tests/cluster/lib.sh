@@ -69,11 +69,15 @@ cl_start() {
 	trap 'cl_teardown' EXIT
 	trap 'echo "[$CL_NAME] interrupted"; exit 99' INT TERM HUP
 	# A deadlock must fail the test, not hang the suite.
+	# It waits with the read builtin on a FIFO nobody writes, so killing the
+	# subshell leaves no sleep(1) behind holding the test's output open.
+	mkfifo "$CL_TMP/watchdog"
 	(
-		sleep "${CL_WATCHDOG_SECONDS:-150}"
+		exec 3<>"$CL_TMP/watchdog"
+		read -r -t "${CL_WATCHDOG_SECONDS:-150}" -u 3 _
 		echo "[$CL_NAME] FAIL: watchdog fired (deadlock?)" >&2
 		kill -TERM $$
-	) &
+	) >/dev/null &
 	CL_WATCHDOG=$!
 	unset CLUSTER_DIR
 	if ! cluster_up "$1" ${2:+-o "$2"}; then
