@@ -133,7 +133,7 @@ marker_present() {
 contend_blocked() {
 	local out
 	holder_cmd "$1" "$M/$2.lock" "$3"
-	out=$(cluster_exec "$1" "${CMD[@]}" </dev/null 2>&1)
+	out=$(cluster_exec "$1" "${CMD[@]}" </dev/null 2>>"$CL_TMP/contend.err")
 	case $out in
 	"error 110"*) return 0 ;;
 	*)
@@ -233,15 +233,28 @@ sc_crash() {
 		fi
 		return
 	fi
-	# strict: only an operator's fl_break of each named claim frees it.
+	# strict: only an operator's fl_break of each named claim frees it.  A
+	# claim from another host is never provably dead, so without FL_FORCE
+	# the break is refused; the operator who knows the host died forces it.
+	local n=0
 	for claim in "$S/$name.lock.filelock/claims/"*.claim; do
 		[ -e "$claim" ] || continue
-		cluster_exec 3 "$FL_CL_TOOL" break strict "$M/$name.lock" "$(basename "$claim")" >/dev/null ||
-			{
-				cl_fail "crash: fl_break of claim $(basename "$claim") failed"
-				ok=0
-			}
+		n=$((n + 1))
+		if cluster_exec 3 "$FL_CL_TOOL" break strict "$M/$name.lock" "$(basename "$claim")" \
+			>/dev/null 2>&1; then
+			cl_fail "crash: fl_break without FL_FORCE removed a claim of another host"
+			ok=0
+		fi
+		cluster_exec 3 "$FL_CL_TOOL" break strict "$M/$name.lock" "$(basename "$claim")" force \
+			>/dev/null || {
+			cl_fail "crash: fl_break(FL_FORCE) of claim $(basename "$claim") failed"
+			ok=0
+		}
 	done
+	[ $n -gt 0 ] || {
+		cl_fail "crash: the dead holder left no claim to break"
+		ok=0
+	}
 	run_counters $name "$others" 1 $m 300
 	[ $CNT_RC -eq 0 ] || {
 		cl_fail "crash: workers failed after the break (exit codes $CNT_CODES)"
@@ -250,8 +263,8 @@ sc_crash() {
 	check_counter $name $((2 * m)) || ok=0
 	cluster_boot $victim
 	if [ $ok = 1 ]; then
-		cl_ok "crash: no host took over the dead holder's claims until fl_break of each named claim; counter exact"
-		result crash pass "never until fl_break(claim)"
+		cl_ok "crash: nobody took over the dead holder's $n claims; fl_break refused them without FL_FORCE and removed them with it; counter exact"
+		result crash pass "never until fl_break(claim, FL_FORCE)"
 	else
 		result crash FAIL "see log"
 	fi
