@@ -106,7 +106,7 @@ run_counters() {
 # check_counter NAME EXPECTED [T0]: exact value, no overlap; sets FIRST_MS
 # (first enter after T0, in ms).
 check_counter() {
-	local name=$1 want=$2 t0=${3:-} v res
+	local name=$1 want=$2 t0=${3:-} v res n bad first
 	v=$(cl_counter_value "$name.count")
 	res=$(cl_check_logs "$S/logs/$name")
 	read -r _ n _ bad _ first <<<"$res"
@@ -504,7 +504,9 @@ run_suite() {
 	t0=$(cl_mono)
 	local sc
 	for sc in ${CL_SCENARIOS:-counter crash freeze_short freeze_long skew hang}; do
+		t1=$(cl_mono)
 		"sc_$sc"
+		echo "[$CL_NAME] ($sc took $(cl_ms "$t1" "$(cl_mono)") ms)"
 	done
 	t1=$(cl_mono)
 	echo "[$CL_NAME] results ($(cl_ms "$t0" "$t1") ms):"
