@@ -322,10 +322,12 @@ sc_freeze_long() {
 		holder_close fzl
 		return
 	fi
-	# Host 1 takes the lock and "works" for 1.5 s; it is frozen during the
-	# work, host 2 gets in after stale, host 1 wakes after its work and must
-	# see that its lock is gone before it writes.
-	counter_cmd 1 "$M/$name.lock" "$M/$name.count" 1 1500000 "$M/logs/$name"
+	# Host 1 takes the lock and "works" for 0.3 s; it is frozen during the
+	# work, host 2 gets in after stale, and host 1 is thawed only after host 2
+	# is done.  Its work ended during the pause, so the first thing it does
+	# is check fl_is_valid(): that must already say the lock is gone, although
+	# the heartbeat thread, thawed at the same moment, may not have run yet.
+	counter_cmd 1 "$M/$name.lock" "$M/$name.count" 1 300000 "$M/logs/$name"
 	cluster_spawn 1 "${CMD[@]}" 2>"$CL_TMP/fzl.err"
 	local p1=$CLUSTER_PID
 	for ((n = 0; n < 500; n++)); do
@@ -374,9 +376,9 @@ sc_skew() {
 		fi
 		c1=$(((h % 3) + 1))
 		c2=$((((h + 1) % 3) + 1))
-		contend_blocked $c1 $name 1.5 &
+		contend_blocked $c1 $name 1.2 &
 		local p=$!
-		contend_blocked $c2 $name 1.5 || {
+		contend_blocked $c2 $name 1.2 || {
 			cl_fail "skew: host $c2 evicted the live holder on host $h: $CONTEND_OUT"
 			ok=0
 		}
