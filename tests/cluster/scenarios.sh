@@ -349,7 +349,7 @@ sc_freeze_long() {
 		cl_ok "freeze-long: host 2 got in $FIRST_MS ms after the freeze; thawed host 1 saw the loss before writing (exit 3)"
 		result freeze-long pass "others in after $FIRST_MS ms; holder exit 3"
 	else
-		cl_fail "freeze-long: thawed holder exit $rc (want 3: lock lost before the write), counter $(cl_counter_value $name.count)"
+		cl_fail "freeze-long: thawed holder exit $rc (want 3: lock lost before the write), counter $(cl_counter_value $name.count); it said: $(tr '\n' ' ' <"$CL_TMP/fzl.err")"
 		result freeze-long FAIL "thawed holder exit $rc"
 	fi
 }
