@@ -103,14 +103,6 @@ static int unix_attempt_fd(struct fl_lock *lk, struct fl_hold *h, enum fl_mode m
 	int op = (mode == FL_SHARED ? LOCK_SH : LOCK_EX) | (how == FL__TRY ? LOCK_NB : 0);
 	struct stat st;
 
-	if (fl__sys.fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
-		fl__sys.close(fd);
-		return fl__errf(lk, -EINVAL, "%s: not a regular file (%s)", lk->path,
-				S_ISFIFO(st.st_mode)  ? "a FIFO"
-				: S_ISSOCK(st.st_mode) ? "a socket"
-				: S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
-									      : "not a file");
-	}
 	while (fl__sys.flock(fd, op) != 0) {
 		int e = errno;
 		if (e == EINTR)
@@ -138,6 +130,15 @@ static int unix_attempt_fd(struct fl_lock *lk, struct fl_hold *h, enum fl_mode m
 		int e = errno;
 		fl__sys.close(fd);
 		return fl__err(lk, -e, "fstat", lk->path);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fl__sys.flock(fd, LOCK_UN);
+		fl__sys.close(fd);
+		return fl__errf(lk, -EINVAL, "%s: not a regular file (%s)", lk->path,
+				S_ISFIFO(st.st_mode)  ? "a FIFO"
+				: S_ISSOCK(st.st_mode) ? "a socket"
+				: S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+									      : "not a file");
 	}
 	if (st.st_nlink == 0) {
 		/* The inode was unlinked between open and flock: worthless. */
