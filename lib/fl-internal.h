@@ -101,6 +101,8 @@ struct fl_hold {
 	ino_t ino;
 	atomic_int compromised; /* set by a heartbeat: enum fl_compromise, 0 = valid   */
 	struct fl_lock *lk;     /* back pointer (for heartbeat callbacks)              */
+	struct fl_hold *dl_next; /* self-deadlock registry chain (lock.c)             */
+	uint64_t dl_tid;        /* thread registered as holding it; 0 = not registered */
 	max_align_t priv[];     /* be->hold_size bytes of backend data                 */
 };
 
