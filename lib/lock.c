@@ -621,6 +621,11 @@ FL_EXPORT int fl_acquire(fl_lock *lk, enum fl_mode mode, double timeout)
 		return fl__errf(lk, -ENOMEM, "%s: out of memory", lk->path);
 	}
 	h->busy = 1;
+	/* A reused context starts each acquisition with fresh backend state. */
+	h->fd = -1;
+	h->dev = 0;
+	h->ino = 0;
+	memset(h->priv, 0, lk->be->hold_size);
 	pthread_mutex_unlock(&lk->mu);
 
 	if (timeout < 0) {
