@@ -57,7 +57,7 @@ soft | strict) ;;
 esac
 # Recovery must come within stale + poll; the slack covers the attribute
 # cache (0.1 s), one heartbeat tick and a loaded machine.
-SLACK_MS=${CL_SLACK_MS:-1500}
+SLACK_MS=${CL_SLACK_MS:-2000}
 
 # --- which program plays the worker on host I --------------------------------
 peer_of() { if [ "$PEERS" = py ] && [ "$1" = 2 ]; then echo py; else echo c; fi; }
