@@ -41,7 +41,8 @@ for kind in soft soft-rw; do
 done
 
 # Lost updates: every host increments one counter $W times under each lock.
-for kind in unix soft; do
+for kind in unix soft soft-rw; do
+	"$FL_CL_TOOL" probe "$kind" "${TMPDIR:-/tmp}/fl-demo-probe.lock" || continue
 	pids=()
 	for i in 1 2 3; do
 		cluster_spawn "$i" "$FL_COUNTER" -t "$kind" -n $W -W 2000 -o timeout=30 \
