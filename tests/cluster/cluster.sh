@@ -38,7 +38,8 @@
 #
 # Environment: CLUSTER_NODEINIT (path of nodeinit), CLUSTER_BINDFS_OPTS
 # (default attr_timeout=0.1,entry_timeout=0.1), NODE_PRELOAD (LD_PRELOAD for
-# commands on the hosts only, combined with libfaketime), CLUSTER_FORCE=1
+# commands on the hosts only, combined with libfaketime; FL_SAN_RT, a
+# sanitizer runtime, is put first when libfaketime is added), CLUSTER_FORCE=1
 # (exec into a frozen host: the command freezes at once).
 
 if [ -z "${BASH_VERSION:-}" ]; then
@@ -212,7 +213,8 @@ _cl_argv() {
 				return 1
 			}
 		fi
-		pre="$CL_FAKETIME${pre:+ $pre}"
+		# A sanitizer runtime must stay first in LD_PRELOAD.
+		pre="${FL_SAN_RT:+$FL_SAN_RT }$CL_FAKETIME${pre:+ $pre}"
 		CL_ARGV+=(env "LD_PRELOAD=$pre" "FAKETIME=$skew" FAKETIME_DONT_FAKE_MONOTONIC=1)
 	elif [ -n "$pre" ]; then
 		CL_ARGV+=(env "LD_PRELOAD=$pre")
