@@ -101,6 +101,10 @@ run_counters() {
 		[ $j -eq 0 ] || CNT_RC=$((CNT_RC + 1))
 	done
 	CNT_CODES=$codes
+	if [ $CNT_RC -ne 0 ]; then
+		echo "[$CL_NAME] workers on $name said:"
+		sed 's/^/    /' "$CL_TMP/$name.err" | tail -n 8
+	fi
 }
 
 # check_counter NAME EXPECTED [T0]: exact value, no overlap; sets FIRST_MS
