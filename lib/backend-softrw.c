@@ -468,13 +468,13 @@ static int srw_state_take(struct fl_lock *lk, int *fdp, struct stat *id)
 			if (parsed && fl__owner_is_stale(p1.pid, p1.host, p1.token))
 				brk = 1;
 			if (!brk && srw_lstat(AT_FDCWD, s->state_path, &st) == 0) {
+				double lim = lk->opt.stale_threshold;
+
+				if (!parsed && lim > SRW_STATE_MALFORMED)
+					lim = SRW_STATE_MALFORMED;
 				same = srw_observe(s, "s", &st);
-				if ((!parsed && same >= SRW_STATE_MALFORMED) ||
-				    same >= lk->opt.stale_threshold)
-					brk = srw_is_stale(s, AT_FDCWD, s->state_path, "s",
-							   parsed ? lk->opt.stale_threshold
-								  : SRW_STATE_MALFORMED,
-							   &st);
+				if (same >= lim)
+					brk = srw_is_stale(s, AT_FDCWD, s->state_path, "s", lim, &st);
 			}
 			if (!brk)
 				return -EAGAIN;

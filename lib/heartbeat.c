@@ -161,9 +161,6 @@ static void hb_timedwait(pthread_cond_t *cv, double until)
 static void *hb_main(void *arg)
 {
 	(void)arg;
-#ifdef __GLIBC__
-	pthread_setname_np(pthread_self(), "fl-heartbeat");
-#endif
 	pthread_mutex_lock(&hb_mu);
 	for (;;) {
 		struct fl_hb *hb;
@@ -246,6 +243,10 @@ static int hb_start(void)
 	pthread_attr_destroy(&attr);
 	if (r != 0)
 		return -r;
+#ifdef __GLIBC__
+	/* Safe: the thread cannot exit before we drop hb_mu. */
+	pthread_setname_np(hb_thread, "fl-heartbeat");
+#endif
 	hb_thread_on = 1;
 	return 0;
 }
