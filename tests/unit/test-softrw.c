@@ -1070,5 +1070,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ten_thousand_readers, setup, teardown),
 	};
 
+	if (getenv("FL_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("FL_TEST_FILTER"));
 	return cmocka_run_group_tests_name("softrw", tests, NULL, NULL);
 }
