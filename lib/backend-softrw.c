@@ -511,14 +511,22 @@ static void srw_state_drop(struct fl_lock *lk, int fd, const struct stat *id)
 	fl__unlink_if_same(AT_FDCWD, srw_handle_of(lk)->state_path, id->st_dev, id->st_ino);
 }
 
-/* Takes P.state, waiting as long as it takes (release paths: P.state is held
- * for microseconds, and an orphan is broken after stale_threshold). */
+/*
+ * Takes P.state for a release path.  P.state is held for microseconds and an
+ * orphan is broken after stale_threshold, so this normally returns at once;
+ * a node that cannot be broken (a non-empty directory) makes it give up with
+ * -ETIMEDOUT after twice stale_threshold rather than hang a release.
+ */
 static int srw_state_take_wait(struct fl_lock *lk, int *fdp, struct stat *id)
 {
+	double end = fl__now_mono() + 2 * lk->opt.stale_threshold + 1;
+
 	for (;;) {
 		int r = srw_state_take(lk, fdp, id);
 		if (r != -EAGAIN)
 			return r;
+		if (fl__now_mono() >= end)
+			return -ETIMEDOUT;
 		fl__sleep_until(fl__now_mono() + SRW_STATE_POLL);
 	}
 }
@@ -1005,9 +1013,10 @@ static int srw_attempt_write(struct fl_lock *lk, struct fl_hold *h)
 		return -EAGAIN;
 	r = srw_hb_start(lk, h);
 	if (r != 0) {
-		srw_state_take_wait(lk, &sfd, &id);
+		int got = srw_state_take_wait(lk, &sfd, &id) == 0;
 		srw_unlink_write_if_ours(lk, sh->token);
-		srw_state_drop(lk, sfd, &id);
+		if (got)
+			srw_state_drop(lk, sfd, &id);
 		sh->phase = 0;
 		return fl__errf(lk, r, "%s: cannot start the heartbeat thread: %s", lk->path,
 				fl_strerror(r));
@@ -1045,8 +1054,12 @@ static void srw_abandon(struct fl_lock *lk, struct fl_hold *h)
 	if (sh->phase != 1)
 		return;
 	sh->phase = 0;
-	if (srw_state_take_wait(lk, &sfd, &id) != 0)
+	if (srw_state_take_wait(lk, &sfd, &id) != 0) {
+		/* Without P.state the token check races a concurrent breaker, but
+		 * a stranded claim would block every reader for stale_threshold. */
+		srw_unlink_write_if_ours(lk, sh->token);
 		return;
+	}
 	srw_unlink_write_if_ours(lk, sh->token);
 	srw_state_drop(lk, sfd, &id);
 }
@@ -1076,6 +1089,10 @@ static int srw_release(struct fl_lock *lk, struct fl_hold *h)
 		return 0;
 	}
 	r = srw_state_take_wait(lk, &fd, &id);
+	if (r == -ETIMEDOUT) {
+		srw_unlink_write_if_ours(lk, sh->token); /* as in srw_abandon */
+		return 0;
+	}
 	if (r != 0)
 		goto keep;
 	srw_unlink_write_if_ours(lk, sh->token);
