@@ -894,6 +894,58 @@ static void test_heartbeat_reports_loss(void **state)
 	alarm(0);
 }
 
+/* ---- transient refresh failures (fault injection through fl__sys) ------ */
+
+static atomic_int fail_touch;
+
+static int flaky_futimens(int fd, const struct timespec t[2])
+{
+	if (atomic_load(&fail_touch)) {
+		errno = ESTALE;
+		return -1;
+	}
+	return futimens(fd, t);
+}
+
+static void test_transient_refresh_errors(void **state)
+{
+	struct fl_options o;
+	fl_lock *lk;
+	int fds[2];
+	char c;
+	double t0;
+
+	(void)state;
+	alarm(20);
+	assert_int_equal(pipe(fds), 0);
+	comp_fd = fds[1];
+	fl__sys.futimens = flaky_futimens; /* before any beat: ordered by the registry mutex */
+	opts(&o, 0.05, 0.5);
+	o.on_compromise = comp_cb;
+	assert_int_equal(fl_open(&lk, lpath, FL_SOFT_RW, &o), 0);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
+	/* A blip shorter than stale_threshold is retried and forgotten. */
+	atomic_store(&fail_touch, 1);
+	fl__sleep_until(fl__now_mono() + 0.2);
+	atomic_store(&fail_touch, 0);
+	fl__sleep_until(fl__now_mono() + 0.6);
+	assert_true(fl_is_valid(lk));
+	/* Failures that last stale_threshold: the lock counts as lost. */
+	t0 = fl__now_mono();
+	atomic_store(&fail_touch, 1);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	assert_int_equal(c, '0' + FL_COMPROMISE_REFRESH_FAILED);
+	assert_true(fl__now_mono() - t0 >= 0.5 - 0.05);
+	assert_false(fl_is_valid(lk));
+	atomic_store(&fail_touch, 0);
+	assert_int_equal(fl_release(lk, 0), 0);
+	fl_close(lk);
+	fl__sys_reset();
+	close(fds[0]);
+	close(fds[1]);
+	alarm(0);
+}
+
 /* ---- scale: 10,000 held read locks, one heartbeat thread ----------------- */
 
 static int count_threads(void)
@@ -1065,6 +1117,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_clock_skew, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_nodes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_heartbeat_reports_loss, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_transient_refresh_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fork_invalidates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inspect_and_break, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ten_thousand_readers, setup, teardown),
