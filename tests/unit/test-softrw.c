@@ -586,6 +586,8 @@ static void test_stopped_short_keeps_lock(void **state)
 	(void)state;
 	alarm(30);
 	start_holder(&k, FL_EXCLUSIVE, HB, 1.2);
+	/* The contender watches the marker before, during and after the freeze. */
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0.3), -ETIMEDOUT);
 	kill(k.pid, SIGSTOP);
 	/* Frozen for 0.5 s (< stale_threshold - heartbeat_interval). */
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0.5), -ETIMEDOUT);
