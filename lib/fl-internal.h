@@ -250,6 +250,13 @@ int fl__break_file(const char *path, double mtime_before, ino_t ino_before);
  * Returns 0 removed, -ESTALE not ours (left alone), or -errno. */
 int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino);
 
+/* ---- backend-softrw.c -------------------------------------------------- */
+
+/* Parses a soft-rw marker "token\npid\nhost\n*" by Python's rules (32
+ * lowercase hex digits, pid 1..2^31-1 without leading zeros, host of 1..253
+ * printable non-space ASCII, then only newlines).  0 or -EBADMSG. */
+int fl__srw_parse(const char *buf, size_t len, char token[33], pid_t *pid, char host[256]);
+
 /* ---- heartbeat.c ------------------------------------------------------- */
 
 /*
