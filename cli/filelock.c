@@ -558,8 +558,8 @@ static void flock_fd(const struct cli *c, int fd)
 	if (c->unlock) {
 		while (flock(fd, LOCK_UN) != 0) {
 			if (errno != EINTR)
-				die(errno == EBADF ? EX_NOINPUT : EX_DATAERR, "%d: %s", fd,
-				    strerror(errno));
+				die(errno == ENOLCK || errno == ENOMEM ? EX_OSERR : EX_DATAERR,
+				    "%d: %s", fd, strerror(errno));
 		}
 		return;
 	}
@@ -611,8 +611,8 @@ static void flock_fd(const struct cli *c, int fd)
 		if (c->path != NULL)
 			die(e == ENOLCK || e == ENOMEM ? EX_OSERR : EX_DATAERR, "%s: flock: %s",
 			    c->path, strerror(e));
-		die(e == EBADF ? EX_NOINPUT : e == ENOLCK || e == ENOMEM ? EX_OSERR : EX_DATAERR,
-		    "%d: flock: %s", fd, strerror(e));
+		die(e == ENOLCK || e == ENOMEM ? EX_OSERR : EX_DATAERR, "%d: flock: %s", fd,
+		    strerror(e));
 	}
 	if (c->verbose)
 		warnx_("%s", c->nonblock ? "failed to get lock" : "timeout while waiting to get lock");
@@ -1123,6 +1123,13 @@ int main(int argc, char **argv)
 
 	if (c.kind != FL_UNIX)
 		return lock_with_library(&c);
+
+	/* The library judges the kind options (e.g. --lifetime is soft's only). */
+	fl_lock *probe;
+	int r = fl_open(&probe, c.path, FL_UNIX, &c.opt);
+	if (r == -EINVAL)
+		usage_error("%s", fl_errmsg(NULL));
+	fl_close(probe);
 
 	int fd = open_lock_file(&c);
 	flock_fd(&c, fd);
