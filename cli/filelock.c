@@ -59,6 +59,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <sysexits.h>
@@ -444,14 +445,71 @@ static char *inspect_path(const char *path, enum fl_kind kind)
 	return realpath(path, NULL);
 }
 
+/*
+ * flock(1) can lock a directory; the library's unix kind only knows regular
+ * lock files.  So a directory's holders are looked up here, in /proc/locks
+ * (local holders only, as for files).  Returns 0, or -errno.
+ */
+static int inspect_dir(const struct stat *st, struct fl_holder *h)
+{
+	char line[512];
+	unsigned n = 0;
+	FILE *f = fopen("/proc/locks", "re");
+
+	if (f == NULL)
+		return -errno;
+	h->state = FL_HOLDER_FREE;
+	h->age = -1;
+	h->heartbeat_age = -1;
+	h->alive = -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char type[16], adv[16], rw[16];
+		unsigned maj, min;
+		unsigned long long ino;
+		int pid;
+
+		if (strstr(line, "->") != NULL)
+			continue; /* a blocked waiter */
+		if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%llu", type, adv, rw, &pid, &maj,
+			   &min, &ino) != 7 ||
+		    strcmp(type, "FLOCK") != 0 || makedev(maj, min) != st->st_dev ||
+		    (ino_t)ino != st->st_ino)
+			continue;
+		if (n++ == 0) {
+			h->state = FL_HOLDER_HELD;
+			h->pid = pid;
+			h->mode = strcmp(rw, "READ") == 0 ? FL_SHARED : FL_EXCLUSIVE;
+			h->same_host = 1;
+			h->alive = 1;
+			gethostname(h->host, sizeof(h->host) - 1);
+		}
+	}
+	fclose(f);
+	if (n > 0) {
+		if (h->mode == FL_SHARED)
+			h->readers = n;
+		else
+			h->writers = 1;
+		snprintf(h->detail, sizeof(h->detail),
+			 "%s flock on a directory held by %u process%s on this host",
+			 h->mode == FL_SHARED ? "shared" : "exclusive", n, n == 1 ? "" : "es");
+	}
+	return 0;
+}
+
 static int inspect(const char *path, enum fl_kind kind, const struct fl_options *opt,
 		   struct fl_holder *h)
 {
 	char *rp = inspect_path(path, kind);
+	struct stat st;
 	int r;
 
 	memset(h, 0, sizeof(*h));
 	h->size = sizeof(*h);
+	if (kind == FL_UNIX && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		free(rp);
+		return inspect_dir(&st, h);
+	}
 	r = fl_inspect(rp ? rp : path, kind, opt, h);
 	free(rp);
 	return r;

@@ -49,6 +49,16 @@ expect_rc 0 "--verbose on a free lock" "$FL_CLI" --verbose "$F" true
 expect_grep "getting lock took" "$T/out" "--verbose says how long it took"
 expect_grep "executing true" "$T/out" "--verbose names the command"
 
+# flock(1) locks directories too: status finds their holders.
+mkdir "$T/dir"
+expect_rc 0 "status of a free directory" "$FL_CLI" status "$T/dir"
+expect_grep "free" "$T/out" "a free directory is free"
+start_holder "$FL_CLI" -s "$T/dir" sh -c "$HOLD"
+expect_rc 1 "status of a locked directory" "$FL_CLI" status "$T/dir"
+expect_grep "pid: $holder_line" "$T/out" "status names the directory's holder"
+expect_grep "mode: shared" "$T/out" "status gives the directory lock's mode"
+stop_holder
+
 # --- soft: status, refusal to break a live lock, --force, stale markers ---------
 S=$T/soft.lock
 expect_rc 0 "soft status: free" "$FL_CLI" status -t soft "$S" --json
