@@ -611,7 +611,7 @@ static void flock_fd(const struct cli *c, int fd)
 	double start = now_mono(), deadline;
 	struct waiter w = { c, start, start + 1.0 };
 	struct sigaction sa;
-	int armed = 0, first = 1;
+	int armed = 0, first = 1, reopened = 0;
 
 	if (c->unlock) {
 		while (flock(fd, LOCK_UN) != 0) {
@@ -665,6 +665,20 @@ static void flock_fd(const struct cli *c, int fd)
 			if (c->nonblock)
 				break;
 			continue;
+		}
+		if ((e == EIO || e == EBADF) && c->path != NULL && op == LOCK_EX && !reopened &&
+		    access(c->path, R_OK | W_OK) == 0) {
+			/* NFS emulates flock with fcntl locks, and an exclusive fcntl lock
+			 * needs a descriptor open for writing (flock(1) does the same). */
+			int nfd = open(c->path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+			reopened = 1;
+			if (nfd >= 0 && dup3(nfd, fd, c->close_fd ? O_CLOEXEC : 0) >= 0) {
+				close(nfd);
+				continue;
+			}
+			if (nfd >= 0)
+				close(nfd);
 		}
 		if (c->path != NULL)
 			die(e == ENOLCK || e == ENOMEM ? EX_OSERR : EX_DATAERR, "%s: flock: %s",
