@@ -715,7 +715,7 @@ static int run(const struct cli *c, int lock_fd, int forward)
 	static const int fwd[] = { SIGTERM, SIGHUP, SIGINT, SIGQUIT };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
-	sigset_t def;
+	sigset_t block, old_mask;
 	pid_t pid;
 	int r, status;
 
@@ -732,13 +732,19 @@ static int run(const struct cli *c, int lock_fd, int forward)
 	posix_spawn_file_actions_init(&fa);
 	if (c->close_fd && lock_fd >= 0)
 		posix_spawn_file_actions_addclose(&fa, lock_fd);
+	/*
+	 * Our handlers are reset by exec and ignored signals stay ignored (as
+	 * with flock(1)).  The forwarded signals are blocked until child_pid is
+	 * set, so that one arriving during the spawn is forwarded, not lost; the
+	 * command starts with the caller's mask.
+	 */
 	posix_spawnattr_init(&at);
-	sigemptyset(&def);
-	sigaddset(&def, SIGALRM);
+	sigemptyset(&block);
 	for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++)
-		sigaddset(&def, fwd[i]);
-	posix_spawnattr_setsigdefault(&at, &def);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGDEF);
+		sigaddset(&block, fwd[i]);
+	sigprocmask(SIG_BLOCK, &block, &old_mask);
+	posix_spawnattr_setsigmask(&at, &old_mask);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
 	fflush(NULL);
 	if (forward) {
 		struct sigaction sa;
@@ -759,11 +765,13 @@ static int run(const struct cli *c, int lock_fd, int forward)
 	r = posix_spawnp(&pid, c->cmd[0], &fa, &at, c->cmd, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
+	if (r == 0)
+		child_pid = pid;
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 	if (r != 0) {
 		warnx_("failed to execute %s: %s", c->cmd[0], strerror(r));
 		return r == ENOMEM || r == EAGAIN ? EX_OSERR : EX_UNAVAILABLE;
 	}
-	child_pid = pid;
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR) {
 			warnx_("waitpid failed: %s", strerror(errno));
