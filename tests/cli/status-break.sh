@@ -119,22 +119,52 @@ expect_rc 0 "the marker is released after the command died" "$FL_CLI" status -t 
 test -e "$S" && fail "the marker outlived the command"
 
 # --- heartbeat kinds keep their lock while the command runs (once built in) -------
+# The stale bound is 0.4 s and the contender waits 1.5 s: only the heartbeat
+# of the holder (a thread of the filelock process) keeps it out.
 for k in lease soft-rw; do
 	timeout "$TO" "$FL_CLI" status -t "$k" "$T/$k" >/dev/null 2>&1
 	if [ $? -eq 69 ]; then
 		echo "skip: kind $k is not built in"
 		continue
 	fi
-	start_holder "$FL_CLI" -t "$k" --heartbeat-interval 0.1 --stale-threshold 0.4 \
-		--lease-duration 0.4 "$T/$k" sh -c "$HOLD"
+	case $k in
+	lease) ko="--lease-duration 0.4 --heartbeat-interval 0.1" ;;
+	soft-rw) ko="--heartbeat-interval 0.1 --stale-threshold 0.4" ;;
+	esac
+	start_holder "$FL_CLI" -t "$k" $ko "$T/$k" sh -c "$HOLD"
 	expect_rc 1 "$k: the heartbeat keeps the lock past its stale bound" \
-		"$FL_CLI" -t "$k" --heartbeat-interval 0.1 --stale-threshold 0.4 \
-		--lease-duration 0.4 -w 1.5 "$T/$k" true
-	expect_rc 1 "$k: status held" "$FL_CLI" status -t "$k" --stale-threshold 0.4 \
-		--heartbeat-interval 0.1 --lease-duration 0.4 "$T/$k"
+		"$FL_CLI" -t "$k" $ko -w 1.5 "$T/$k" true
+	expect_rc 1 "$k: status held" "$FL_CLI" status -t "$k" $ko "$T/$k"
+	expect_grep "stale: no" "$T/out" "$k: status says not stale"
+	expect_grep "heartbeat age" "$T/out" "$k: status gives the heartbeat age"
+	expect_rc 1 "$k: break refuses the live holder" "$FL_CLI" break -t "$k" $ko "$T/$k"
 	stop_holder
-	expect_rc 0 "$k: free after the command" "$FL_CLI" -t "$k" --heartbeat-interval 0.1 \
-		--stale-threshold 0.4 --lease-duration 0.4 -n "$T/$k" true
+	expect_rc 0 "$k: free after the command" "$FL_CLI" -t "$k" $ko -n "$T/$k" true
+done
+
+# --- every kind that is built in runs a command and passes its status through ----
+for k in strict lease rw soft-rw; do
+	timeout "$TO" "$FL_CLI" -t "$k" "$T/any.$k" sh -c 'exit 0' >"$T/out" 2>"$T/err"
+	if [ $? -eq 69 ]; then
+		echo "skip: kind $k is not built in"
+		continue
+	fi
+	expect_rc 6 "$k: child status" "$FL_CLI" -t "$k" "$T/any.$k" sh -c 'exit 6'
+	start_holder "$FL_CLI" -t "$k" "$T/any.$k" sh -c "$HOLD"
+	expect_rc 1 "$k: -n conflict" "$FL_CLI" -t "$k" -n "$T/any.$k" true
+	expect_rc 1 "$k: status held" "$FL_CLI" status -t "$k" "$T/any.$k"
+	stop_holder
+	expect_rc 0 "$k: status free after release" "$FL_CLI" status -t "$k" "$T/any.$k"
+done
+for k in rw soft-rw; do
+	timeout "$TO" "$FL_CLI" -t "$k" "$T/sh.$k" true >/dev/null 2>&1
+	[ $? -eq 69 ] && continue
+	start_holder "$FL_CLI" -t "$k" -s "$T/sh.$k" sh -c "$HOLD"
+	expect_rc 0 "$k: two readers" "$FL_CLI" -t "$k" -s -n "$T/sh.$k" true
+	expect_rc 1 "$k: a writer waits for the reader" "$FL_CLI" -t "$k" -n "$T/sh.$k" true
+	expect_rc 1 "$k: status shows the reader" "$FL_CLI" status --json -t "$k" "$T/sh.$k"
+	expect_grep '"readers":1' "$T/out" "$k: one reader in --json"
+	stop_holder
 done
 
 finish
