@@ -1066,6 +1066,12 @@ static int subcommand(int argc, char **argv)
 		return 1;
 	case -ENOTSUP:
 		die(EX_UNAVAILABLE, "%s", fl_errmsg(NULL));
+	case -EINVAL:
+		if (c.kind == FL_STRICT && claim == NULL)
+			usage_error("%s\n(strict claims are broken one at a time: %s break -t strict "
+				    "--force --claim NAME %s)",
+				    fl_errmsg(NULL), prog, c.path);
+		usage_error("%s", fl_errmsg(NULL));
 	default:
 		die(exit_code_for(-r), "%s", fl_errmsg(NULL));
 	}

@@ -156,6 +156,22 @@ for k in strict lease rw soft-rw; do
 	stop_holder
 	expect_rc 0 "$k: status free after release" "$FL_CLI" status -t "$k" "$T/any.$k"
 done
+# strict: claims are broken by name only.
+timeout "$TO" "$FL_CLI" status -t strict "$T/strict" >/dev/null 2>&1
+if [ $? -ne 69 ]; then
+	start_holder "$FL_CLI" -t strict "$T/strict" sh -c "$HOLD"
+	expect_rc 64 "strict: --force without --claim" "$FL_CLI" break -t strict --force "$T/strict"
+	expect_grep "claim NAME" "$T/err" "strict: the refusal says how to name a claim"
+	name=$(ls "$T/strict.filelock/claims" | grep '^held-' | head -n 1)
+	expect_rc 1 "strict: a named live claim needs --force" "$FL_CLI" break -t strict \
+		--claim "$name" "$T/strict"
+	expect_rc 0 "strict: break --force --claim" "$FL_CLI" break -t strict --force \
+		--claim "$name" "$T/strict"
+	expect_grep "removed live lock" "$T/out" "strict: says what it removed"
+	expect_rc 0 "strict: free afterwards" "$FL_CLI" status -t strict "$T/strict"
+	stop_holder
+fi
+
 for k in rw soft-rw; do
 	timeout "$TO" "$FL_CLI" -t "$k" "$T/sh.$k" true >/dev/null 2>&1
 	[ $? -eq 69 ] && continue
