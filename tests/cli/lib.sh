@@ -12,7 +12,7 @@ if [ ! -x "$FL_CLI" ]; then
 fi
 TO=${FL_TEST_TIMEOUT:-20}
 fails=0
-T=$(mktemp -d "${TMPDIR:-/tmp}/fl-cli.XXXXXX") || exit 99
+T=$(mktemp -d -t fl-cli.XXXXXX) || exit 99
 holders=
 
 cleanup() {
