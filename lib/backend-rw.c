@@ -353,6 +353,16 @@ static int rw_begin(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, do
 	r = rw_connect(lk, &db, &dev, &ino);
 	if (r != 0)
 		return r;
+	/* SQLite opens a file it may not write read-only, and there BEGIN
+	 * EXCLUSIVE "succeeds" with a mere read lock: a writer that excludes
+	 * no reader.  Refuse instead (Python's ReadWriteLock does not). */
+	if (mode == FL_EXCLUSIVE && sqlite3_db_readonly(db, "main") == 1) {
+		rw_disconnect(db, dev, ino);
+		return fl__errf(lk, -EACCES,
+				"%s: the database is read-only for this process; a write lock needs "
+				"write permission on it (read locks work)",
+				lk->path);
+	}
 	sqlite3_busy_handler(db, rw_busy, &until);
 	rc = sqlite3_exec(db, "PRAGMA journal_mode=MEMORY", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
