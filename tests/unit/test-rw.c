@@ -32,6 +32,8 @@
 #include <cmocka.h>
 
 #include "filelock.h"
+#include "sys.h"
+#include <pthread.h>
 
 #define NREADERS 6
 #define NWRITERS 4
@@ -347,6 +349,196 @@ static void test_errors(void **state)
 		assert_int_equal(st.st_mode & 07777, 0660);
 		fl_close(lk);
 	}
+}
+
+/* Fault injection through the syscall table: errors name call and path. */
+static int fail_errno;
+
+static int open_fails(const char *path, int flags, ...)
+{
+	(void)path;
+	(void)flags;
+	errno = fail_errno;
+	return -1;
+}
+
+static int stat_fails(const char *path, struct stat *st)
+{
+	(void)path;
+	(void)st;
+	errno = fail_errno;
+	return -1;
+}
+
+static void test_faults(void **state)
+{
+	fl_lock *lk;
+
+	(void)state;
+	lk = open_rw(dbpath, 0);
+	/* Creating the missing database fails: ENOSPC from our own open. */
+	fail_errno = ENOSPC;
+	fl__sys.open = open_fails;
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ENOSPC);
+	fl__sys_reset();
+	assert_non_null(strstr(fl_errmsg(lk), "open("));
+	assert_non_null(strstr(fl_errmsg(lk), dbpath));
+	assert_non_null(strstr(fl_errmsg(lk), "[rw]"));
+	/* stat of the database fails with EIO. */
+	fail_errno = EIO;
+	fl__sys.stat = stat_fails;
+	assert_int_equal(fl_acquire(lk, FL_SHARED, -1), -EIO);
+	fl__sys_reset();
+	assert_non_null(strstr(fl_errmsg(lk), "stat("));
+	assert_int_equal(fl_is_locked(lk), 0);
+	/* And then it works. */
+	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), 0);
+	assert_int_equal(fl_release(lk, 0), 0);
+	fl_close(lk);
+}
+
+static int cancel_after(void *arg)
+{
+	int *n = arg;
+
+	return --*n <= 0;
+}
+
+/* cancel_check is honoured while the lock is held elsewhere. */
+static void test_cancel(void **state)
+{
+	struct fl_options o;
+	fl_lock *a, *b;
+	int n = 3;
+
+	(void)state;
+	a = open_rw(dbpath, FL_NO_SINGLETON);
+	assert_int_equal(fl_acquire(a, FL_SHARED, 0), 0);
+	fl_options_init(&o);
+	o.flags = FL_NO_SINGLETON;
+	o.cancel_check = cancel_after;
+	o.cancel_arg = &n;
+	assert_int_equal(fl_open(&b, dbpath, FL_RW, &o), 0);
+	/* Waiting forever on a path another handle of this thread holds. */
+	assert_int_equal(fl_acquire(b, FL_EXCLUSIVE, -1), -EDEADLK);
+	assert_non_null(strstr(fl_errmsg(b), "FL_SINGLETON"));
+	assert_int_equal(fl_acquire(b, FL_EXCLUSIVE, 30), -ECANCELED);
+	assert_int_equal(n, 0);
+	assert_int_equal(fl_acquire(b, FL_SHARED, 30), 0); /* readers overlap */
+	assert_int_equal(fl_release(b, 0), 0);
+	assert_int_equal(fl_release(a, 0), 0);
+	fl_close(a);
+	fl_close(b);
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+struct thr {
+	fl_lock *lk;
+	int r1, r2, r3;
+	const char *cpath;
+	int bad;
+};
+
+/* Another thread of the same handle: shares read levels, may not re-enter
+ * or release the write levels. */
+static void *thr_other(void *arg)
+{
+	struct thr *t = arg;
+
+	t->r1 = fl_acquire(t->lk, FL_EXCLUSIVE, 0);
+	t->r2 = fl_acquire(t->lk, FL_SHARED, 0);
+	t->r3 = fl_release(t->lk, 0);
+	return NULL;
+}
+
+static void *thr_reader(void *arg)
+{
+	struct thr *t = arg;
+
+	t->r1 = fl_acquire(t->lk, FL_SHARED, 0);
+	t->r2 = (int)fl_lock_counter(t->lk);
+	t->r3 = fl_release(t->lk, 0);
+	return NULL;
+}
+
+static void test_threads_context(void **state)
+{
+	struct thr t = { 0 };
+	pthread_t th;
+
+	(void)state;
+	t.lk = open_rw(dbpath, 0);
+	assert_int_equal(fl_acquire(t.lk, FL_EXCLUSIVE, 0), 0);
+	pthread_create(&th, NULL, thr_other, &t);
+	pthread_join(th, NULL);
+	assert_int_equal(t.r1, -EDEADLK); /* the write level is this thread's */
+	assert_int_equal(t.r2, -EDEADLK); /* downgrade */
+	assert_int_equal(t.r3, -EPERM);
+	assert_int_equal(fl_release(t.lk, 0), 0);
+
+	assert_int_equal(fl_acquire(t.lk, FL_SHARED, 0), 0);
+	pthread_create(&th, NULL, thr_reader, &t);
+	pthread_join(th, NULL);
+	assert_int_equal(t.r1, 0);
+	assert_int_equal(t.r2, 2); /* read levels are shared by the threads */
+	assert_int_equal(t.r3, 0);
+	assert_int_equal(fl_lock_counter(t.lk), 1);
+	assert_int_equal(fl_release(t.lk, 0), 0);
+	fl_close(t.lk);
+}
+
+/* Threads with their own handles exclude each other like processes. */
+static void *thr_incr(void *arg)
+{
+	struct thr *t = arg;
+	fl_lock *lk = open_rw(dbpath, FL_NO_SINGLETON);
+
+	for (int k = 0; k < NINCR; k++) {
+		char buf[32];
+		if (fl_acquire(lk, FL_EXCLUSIVE, (k & 1) ? -1 : 30) != 0) {
+			t->bad = 1;
+			break;
+		}
+		int fd = open(t->cpath, O_RDWR | O_CLOEXEC);
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+		buf[n > 0 ? n : 0] = '\0';
+		sched_yield();
+		int len = snprintf(buf, sizeof(buf), "%ld\n", strtol(buf, NULL, 10) + 1);
+		if (pwrite(fd, buf, (size_t)len, 0) != len)
+			t->bad = 1;
+		close(fd);
+		if (fl_release(lk, 0) != 0)
+			t->bad = 1;
+	}
+	fl_close(lk);
+	return NULL;
+}
+
+static void test_threads_counter(void **state)
+{
+	char cpath[PATH_MAX + 16];
+	struct thr t[NWRITERS];
+	pthread_t th[NWRITERS];
+	char buf[32] = "";
+	int fd;
+
+	(void)state;
+	snprintf(cpath, sizeof(cpath), "%s/counter", tdir);
+	fd = open(cpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	assert_int_equal(write(fd, "0\n", 2), 2);
+	for (int i = 0; i < NWRITERS; i++) {
+		memset(&t[i], 0, sizeof(t[i]));
+		t[i].cpath = cpath;
+		pthread_create(&th[i], NULL, thr_incr, &t[i]);
+	}
+	for (int i = 0; i < NWRITERS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(t[i].bad, 0);
+	}
+	assert_true(pread(fd, buf, sizeof(buf) - 1, 0) > 0);
+	close(fd);
+	assert_int_equal(strtol(buf, NULL, 10), NWRITERS * NINCR);
 }
 
 /* ---- processes ---------------------------------------------------------- */
@@ -828,6 +1020,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_basic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads_context, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads_counter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readers_overlap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_excludes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counter, setup, teardown),
