@@ -129,8 +129,21 @@ static void rw_child_reset(void)
 	}
 }
 
+/* Around fork: no thread is between sqlite3_open_v2 and its registration
+ * (or inside our create-and-close) when the child's copy is taken. */
+static void rw_prefork(void)
+{
+	pthread_mutex_lock(&rw_mu);
+}
+
+static void rw_postfork_parent(void)
+{
+	pthread_mutex_unlock(&rw_mu);
+}
+
 static void rw_init(void)
 {
+	pthread_atfork(rw_prefork, rw_postfork_parent, NULL);
 	fl__atfork_child(rw_child_reset);
 }
 
@@ -477,7 +490,8 @@ static int rw_lock_line(const char *line, dev_t dev, ino_t ino, int *write, pid_
 
 static int rw_inspect(const char *path, const struct fl_options *opt, struct fl_holder *out)
 {
-	pid_t writer = 0, pending = 0, reader = 0, pid;
+	pid_t writer = 0, pending = 0, reader = 0, pid, *rd = NULL;
+	size_t nrd = 0, cap = 0;
 	unsigned readers = 0;
 	long long start, end;
 	char line[512];
@@ -510,17 +524,32 @@ static int rw_inspect(const char *path, const struct fl_options *opt, struct fl_
 		if (!rw_lock_line(line, st.st_dev, st.st_ino, &w, &pid, &start, &end))
 			continue;
 		/* Same-process locks of one type merge, so test coverage. */
-		if (w && start <= RW_SHARED_FIRST && end >= RW_SHARED_FIRST)
+		if (w && start <= RW_SHARED_FIRST && end >= RW_SHARED_FIRST) {
 			writer = pid;
-		else if (w && start <= RW_PENDING_BYTE && end >= RW_PENDING_BYTE)
+		} else if (w && start <= RW_PENDING_BYTE && end >= RW_PENDING_BYTE) {
 			pending = pid;
-		else if (!w && start <= RW_SHARED_FIRST && end >= RW_SHARED_FIRST) {
-			readers++;
-			if (reader == 0)
-				reader = pid;
+		} else if (!w && start <= RW_SHARED_FIRST && end >= RW_SHARED_FIRST) {
+			if (nrd == cap) {
+				size_t ncap = cap ? cap * 2 : 16;
+				pid_t *n = realloc(rd, ncap * sizeof(*n));
+				if (n == NULL)
+					continue; /* undercount rather than fail */
+				rd = n;
+				cap = ncap;
+			}
+			rd[nrd++] = pid;
 		}
 	}
 	fclose(f);
+	/* A writer on its way to EXCLUSIVE holds a read lock on the shared
+	 * range besides PENDING: it is not a reader. */
+	for (size_t i = 0; i < nrd; i++) {
+		if (rd[i] == pending)
+			continue;
+		if (readers++ == 0)
+			reader = rd[i];
+	}
+	free(rd);
 	if (writer == 0 && readers == 0) {
 		out->state = FL_HOLDER_FREE;
 		if (pending != 0) {
@@ -542,8 +571,8 @@ static int rw_inspect(const char *path, const struct fl_options *opt, struct fl_
 	if (writer)
 		snprintf(out->detail, sizeof(out->detail), "write lock held by pid %d", (int)writer);
 	else
-		snprintf(out->detail, sizeof(out->detail),
-			 "read lock held by %u process%s%s", readers, readers == 1 ? "" : "es",
+		snprintf(out->detail, sizeof(out->detail), "read lock held by %u process%s%s",
+			 readers, readers == 1 ? "" : "es",
 			 pending ? "; a writer is waiting" : "");
 	return 0;
 }

@@ -701,6 +701,17 @@ static void starvation(double wtimeout)
 	}
 	wait_for_pending(w);
 	if (isinf(wtimeout) || wtimeout < 0) {
+		struct fl_holder who;
+
+		memset(&who, 0, sizeof(who));
+		who.size = sizeof(who);
+		assert_int_equal(fl_inspect(dbpath, FL_RW, NULL, &who), 0);
+		assert_int_equal(who.state, FL_HOLDER_HELD);
+		assert_int_equal(who.mode, FL_SHARED);
+		assert_int_equal(who.pid, r1);
+		assert_int_equal(who.readers, 1);
+		assert_int_equal(who.writers, 1);
+		assert_non_null(strstr(who.detail, "writer is waiting"));
 		/* Only readers hold, yet a new reader is turned away. */
 		assert_int_equal(try_in_child(FL_SHARED), 1);
 	}
