@@ -1008,6 +1008,56 @@ static void test_c_writer_py_reader(void **state)
 	fl_close(lk);
 }
 
+/* Writer preference across implementations: a waiting writer of either
+ * turns away new readers of the other. */
+static void test_py_writer_preference(void **state)
+{
+	int in, out, wdone[2];
+	fl_lock *lk;
+	pid_t pid, w;
+
+	(void)state;
+	if (!py_available())
+		skip();
+	/* C reader holds, Python writer waits: a new C reader is refused. */
+	lk = open_rw(dbpath, 0);
+	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), 0);
+	pid = py_spawn("hold-write", &in, &out);
+	wait_for_pending(pid);
+	assert_int_equal(try_in_child(FL_SHARED), 1);
+	assert_int_equal(fl_release(lk, 0), 0);
+	assert_int_equal(get1(out), 'L');
+	put1(in, 'x');
+	assert_int_equal(reap(pid), 0);
+	fl_close(lk);
+	close(in);
+	close(out);
+
+	/* Python reader holds, C writer waits: a new Python reader is refused. */
+	pid = py_spawn("hold-read", &in, &out);
+	assert_int_equal(get1(out), 'L');
+	assert_int_equal(pipe2(wdone, O_CLOEXEC), 0);
+	w = xfork();
+	if (w == 0) {
+		fl_lock *l = open_rw(dbpath, 0);
+		if (fl_acquire(l, FL_EXCLUSIVE, -1) != 0)
+			_exit(10);
+		put1(wdone[1], 'W');
+		fl_release(l, 0);
+		_exit(0);
+	}
+	wait_for_pending(w);
+	assert_int_equal(py_try("try-read"), 1);
+	put1(in, 'x');
+	assert_int_equal(reap(pid), 0);
+	assert_int_equal(get1(wdone[0]), 'W');
+	assert_int_equal(reap(w), 0);
+	close(in);
+	close(out);
+	close(wdone[0]);
+	close(wdone[1]);
+}
+
 /* "test-rw try PATH shared|exclusive": one try; exit 0 acquired, 1 timed
  * out, 2 error. */
 static int helper_main(int argc, char **argv)
@@ -1050,6 +1100,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_py_reader_c_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_c_writer_py_reader, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_py_writer_preference, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("rw", tests, NULL, NULL);
 }
