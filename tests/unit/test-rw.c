@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <limits.h>
 #include <math.h>
 #include <sched.h>
@@ -85,10 +86,17 @@ static int setup(void **state)
 	return 0;
 }
 
+static int rm_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (type == FTW_DP)
+		return rmdir(path);
+	return unlink(path);
+}
+
 static int teardown(void **state)
 {
-	char cmd[2 * sizeof(tdir) + 64];
-
 	(void)state;
 	alarm(0);
 	for (size_t i = 0; i < sizeof(kids) / sizeof(kids[0]); i++) {
@@ -98,8 +106,7 @@ static int teardown(void **state)
 		}
 		kids[i] = 0;
 	}
-	snprintf(cmd, sizeof(cmd), "chmod -R u+rwx '%s'; rm -rf '%s'", tdir, tdir);
-	return system(cmd) == 0 ? 0 : -1;
+	return nftw(tdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 static fl_lock *open_rw(const char *path, unsigned flags)
@@ -883,23 +890,44 @@ static void test_fork(void **state)
 
 /* ---- interop with the Python peer --------------------------------------- */
 
+/*
+ * The Python side.  "try-read"/"try-write": one non-blocking try, exit 0
+ * acquired, 1 Timeout.  "serve": one byte per command on stdin, one byte of
+ * answer on stdout, so that a test pays Python's start-up once:
+ * r/w = try read/write without blocking (y acquired and released, n Timeout),
+ * R/W = acquire read/write waiting up to 30 s and hold (L), u = release (U).
+ */
 static const char *py_script =
 	"import sys\n"
 	"from filelock import ReadWriteLock, Timeout\n"
 	"path, op = sys.argv[1], sys.argv[2]\n"
-	"lk = ReadWriteLock(path, is_singleton=False)\n"
-	"if op.startswith('hold-'):\n"
-	"    (lk.acquire_read if op == 'hold-read' else lk.acquire_write)(timeout=30)\n"
-	"    sys.stdout.write('L'); sys.stdout.flush()\n"
-	"    sys.stdin.read(1)\n"
+	"def try_(lk, write):\n"
+	"    try:\n"
+	"        (lk.acquire_write if write else lk.acquire_read)(blocking=False)\n"
+	"    except Timeout:\n"
+	"        return False\n"
 	"    lk.release()\n"
-	"    sys.exit(0)\n"
-	"try:\n"
-	"    (lk.acquire_read if op == 'try-read' else lk.acquire_write)(blocking=False)\n"
-	"except Timeout:\n"
-	"    sys.exit(1)\n"
-	"lk.release()\n"
-	"sys.exit(0)\n";
+	"    return True\n"
+	"if op != 'serve':\n"
+	"    sys.exit(0 if try_(ReadWriteLock(path, is_singleton=False), op == 'try-write') else 1)\n"
+	"holder = ReadWriteLock(path, is_singleton=False)\n"
+	"trier = ReadWriteLock(path, is_singleton=False)\n"
+	"while True:\n"
+	"    c = sys.stdin.read(1)\n"
+	"    if not c:\n"
+	"        sys.exit(0)\n"
+	"    if c in 'rw':\n"
+	"        a = 'y' if try_(trier, c == 'w') else 'n'\n"
+	"    elif c in 'RW':\n"
+	"        (holder.acquire_write if c == 'W' else holder.acquire_read)(timeout=30)\n"
+	"        a = 'L'\n"
+	"    elif c == 'u':\n"
+	"        holder.release()\n"
+	"        a = 'U'\n"
+	"    else:\n"
+	"        sys.exit(3)\n"
+	"    sys.stdout.write(a)\n"
+	"    sys.stdout.flush()\n";
 
 static const char *python3;
 
@@ -958,53 +986,67 @@ static int py_try(const char *op)
 	return reap(pid);
 }
 
+/* One command to a "serve" peer; returns its answer byte. */
+static int py_cmd(int in, int out, char c)
+{
+	put1(in, c);
+	return get1(out);
+}
+
 static void test_py_reader_c_writer(void **state)
 {
 	int in, out;
 	fl_lock *lk;
+	pid_t pid;
 
 	(void)state;
 	if (!py_available())
 		skip();
-	pid_t pid = py_spawn("hold-read", &in, &out);
-	assert_int_equal(get1(out), 'L');
+	pid = py_spawn("serve", &in, &out);
+	assert_int_equal(py_cmd(in, out, 'R'), 'L');
 	lk = open_rw(dbpath, 0);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0.1), -ETIMEDOUT);
 	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), 0); /* readers of both overlap */
 	assert_int_equal(fl_release(lk, 0), 0);
-	put1(in, 'x');
-	assert_int_equal(reap(pid), 0);
+	assert_int_equal(py_cmd(in, out, 'u'), 'U');
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	assert_int_equal(fl_release(lk, 0), 0);
 
-	pid = py_spawn("hold-write", &in, &out);
-	assert_int_equal(get1(out), 'L');
+	assert_int_equal(py_cmd(in, out, 'W'), 'L');
 	assert_int_equal(fl_acquire(lk, FL_SHARED, 0.1), -ETIMEDOUT);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
-	put1(in, 'x');
-	assert_int_equal(reap(pid), 0);
-	fl_close(lk);
+	assert_int_equal(py_cmd(in, out, 'u'), 'U');
+	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), 0);
+	assert_int_equal(fl_release(lk, 0), 0);
 	close(in);
+	assert_int_equal(reap(pid), 0);
 	close(out);
+	fl_close(lk);
 }
 
 static void test_c_writer_py_reader(void **state)
 {
+	int in, out;
 	fl_lock *lk;
+	pid_t pid;
 
 	(void)state;
 	if (!py_available())
 		skip();
+	pid = py_spawn("serve", &in, &out);
 	lk = open_rw(dbpath, 0);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
-	assert_int_equal(py_try("try-read"), 1);
-	assert_int_equal(py_try("try-write"), 1);
+	assert_int_equal(py_cmd(in, out, 'r'), 'n');
+	assert_int_equal(py_cmd(in, out, 'w'), 'n');
 	assert_int_equal(fl_release(lk, 0), 0);
 	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), 0);
-	assert_int_equal(py_try("try-read"), 0); /* readers of both overlap */
-	assert_int_equal(py_try("try-write"), 1);
+	assert_int_equal(py_cmd(in, out, 'r'), 'y'); /* readers of both overlap */
+	assert_int_equal(py_cmd(in, out, 'w'), 'n');
 	assert_int_equal(fl_release(lk, 0), 0);
-	assert_int_equal(py_try("try-write"), 0);
+	assert_int_equal(py_cmd(in, out, 'w'), 'y');
+	close(in);
+	assert_int_equal(reap(pid), 0);
+	close(out);
 	fl_close(lk);
 }
 
@@ -1022,20 +1064,18 @@ static void test_py_writer_preference(void **state)
 	/* C reader holds, Python writer waits: a new C reader is refused. */
 	lk = open_rw(dbpath, 0);
 	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), 0);
-	pid = py_spawn("hold-write", &in, &out);
+	pid = py_spawn("serve", &in, &out);
+	put1(in, 'W');
 	wait_for_pending(pid);
 	assert_int_equal(try_in_child(FL_SHARED), 1);
 	assert_int_equal(fl_release(lk, 0), 0);
 	assert_int_equal(get1(out), 'L');
-	put1(in, 'x');
-	assert_int_equal(reap(pid), 0);
+	assert_int_equal(py_cmd(in, out, 'u'), 'U');
 	fl_close(lk);
-	close(in);
-	close(out);
 
-	/* Python reader holds, C writer waits: a new Python reader is refused. */
-	pid = py_spawn("hold-read", &in, &out);
-	assert_int_equal(get1(out), 'L');
+	/* Python reader holds, C writer waits: a new Python reader (another
+	 * process: SQLite lets a process that reads add readers) is refused. */
+	assert_int_equal(py_cmd(in, out, 'R'), 'L');
 	assert_int_equal(pipe2(wdone, O_CLOEXEC), 0);
 	w = xfork();
 	if (w == 0) {
@@ -1048,11 +1088,11 @@ static void test_py_writer_preference(void **state)
 	}
 	wait_for_pending(w);
 	assert_int_equal(py_try("try-read"), 1);
-	put1(in, 'x');
-	assert_int_equal(reap(pid), 0);
+	assert_int_equal(py_cmd(in, out, 'u'), 'U');
 	assert_int_equal(get1(wdone[0]), 'W');
 	assert_int_equal(reap(w), 0);
 	close(in);
+	assert_int_equal(reap(pid), 0);
 	close(out);
 	close(wdone[0]);
 	close(wdone[1]);
