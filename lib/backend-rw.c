@@ -380,9 +380,14 @@ static int rw_begin(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, do
 	rc = sqlite3_exec(db, "PRAGMA journal_mode=MEMORY", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	else
+		sql = "PRAGMA journal_mode=MEMORY";
 	sqlite3_busy_handler(db, NULL, NULL); /* `until` lives on this stack frame */
 	if (rc != SQLITE_OK) {
-		r = rw_sqlite_err(lk, db, rc, mode == FL_EXCLUSIVE ? "BEGIN EXCLUSIVE" : "BEGIN");
+		r = rw_sqlite_err(lk, db, rc,
+				  sql[0] == 'P' ? "PRAGMA journal_mode"
+				  : mode == FL_EXCLUSIVE ? "BEGIN EXCLUSIVE"
+							 : "BEGIN");
 		rw_disconnect(db, dev, ino);
 		return r;
 	}

@@ -297,6 +297,11 @@ static void test_errors(void **state)
 	assert_non_null(strstr(fl_errmsg(lk), p));
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, -1), -EBADMSG);
 	fl_close(lk);
+	{
+		struct stat st;
+		assert_int_equal(stat(p, &st), 0);
+		assert_int_equal(st.st_size, 48); /* left alone */
+	}
 
 	/* A directory at the path. */
 	snprintf(p, sizeof(p), "%s/dir.db", tdir);
