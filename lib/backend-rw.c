@@ -32,9 +32,15 @@
  * reader; the writer gets in as soon as the readers present drain, however
  * many new readers keep arriving.  So a waiting writer must spend its time
  * inside SQLite: blocking acquires do so for the whole wait, timed ones for
- * all but a few microseconds per poll interval (between two `wait` calls the
- * SQLite call returns and PENDING is dropped, a window a reader rarely hits
- * and never repeatedly).  A non-blocking writer attempt takes one try only.
+ * all but one connection set-up per poll interval: between two `wait` calls
+ * the SQLite call returns and PENDING is dropped for a fraction of a
+ * millisecond.  Measured on a loaded machine: of 5000 back-to-back
+ * non-blocking reader tries while one reader held the lock, 0 got in beside
+ * a blocking writer and 30 beside a timed one; the writer still got in when
+ * the first reader left.  (The attempt that follows a `wait` does not try
+ * again, which would double the window.)  Were the front end to pass the
+ * acquisition's deadline to the backend, timed writers could wait like
+ * blocking ones.  A non-blocking writer attempt takes one try only.
  *
  * Creation.  Missing parent directories are created (Python's ReadWriteLock
  * does not).  When the database file is missing we create it ourselves with
@@ -96,6 +102,7 @@ struct rw_hold {
 	sqlite3 *db;       /* connection in the transaction that holds the lock   */
 	enum fl_mode mode; /* mode of the acquisition in progress                  */
 	int ready;         /* `wait` already took the lock for the next attempt    */
+	int waited;        /* `wait` tried until its end: the next attempt need not */
 };
 
 /*
@@ -421,6 +428,12 @@ static int rw_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, 
 		rw_disconnect(rh->db, h->dev, h->ino);
 		rh->db = NULL;
 	}
+	/* A try right after `wait` tried until this very moment would only
+	 * widen the window in which a writer holds no PENDING lock. */
+	if (rh->waited) {
+		rh->waited = 0;
+		return -EAGAIN;
+	}
 	rh->mode = mode;
 	return rw_begin(lk, h, mode, how == FL__BLOCK ? INFINITY : 0);
 }
@@ -438,10 +451,14 @@ static void rw_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 		rh->ready = 1;
 		return;
 	}
-	/* SQLite gave up early (or failed): do not spin; the next attempt
-	 * reports a real error again. */
-	if (r == -EAGAIN && fl__now_mono() < until)
-		fl__sleep_until(until);
+	/* Busy until `until`: the next attempt just reports it.  Busy earlier
+	 * (SQLite gave up without asking us): do not spin.  A real error: the
+	 * next attempt runs and reports it. */
+	if (r == -EAGAIN) {
+		if (fl__now_mono() < until)
+			fl__sleep_until(until);
+		rh->waited = 1;
+	}
 }
 
 static int rw_release(struct fl_lock *lk, struct fl_hold *h)
