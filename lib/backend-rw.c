@@ -36,7 +36,7 @@
  * the SQLite call returns and PENDING is dropped for a fraction of a
  * millisecond.  Measured on a loaded machine: of 5000 back-to-back
  * non-blocking reader tries while one reader held the lock, 0 got in beside
- * a blocking writer and 30 beside a timed one; the writer still got in when
+ * a blocking writer and 7 to 11 beside a timed one; the writer got in when
  * the first reader left.  (The attempt that follows a `wait` does not try
  * again, which would double the window.)  Were the front end to pass the
  * acquisition's deadline to the backend, timed writers could wait like
