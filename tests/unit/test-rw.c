@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <limits.h>
 #include <math.h>
@@ -238,6 +239,18 @@ static void test_basic(void **state)
 	fl_close(lk);
 }
 
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n;
+}
+
 /* Two handles in one process exclude each other through SQLite. */
 static void test_two_handles(void **state)
 {
@@ -245,6 +258,7 @@ static void test_two_handles(void **state)
 	struct fl_holder who;
 
 	(void)state;
+	int fds = count_fds();
 	a = open_rw(dbpath, FL_NO_SINGLETON);
 	b = open_rw(dbpath, FL_NO_SINGLETON);
 	assert_ptr_not_equal(a, b);
@@ -266,8 +280,17 @@ static void test_two_handles(void **state)
 	who.size = sizeof(who);
 	assert_int_equal(fl_inspect(dbpath, FL_RW, NULL, &who), 0);
 	assert_int_equal(who.state, FL_HOLDER_FREE);
+	/* Failed tries, timed waits and releases leave no descriptor behind. */
+	assert_int_equal(fl_acquire(a, FL_EXCLUSIVE, 0), 0);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(fl_acquire(b, i & 1 ? FL_SHARED : FL_EXCLUSIVE, i == 0 ? 0.06 : 0),
+				 -ETIMEDOUT);
+	/* a's descriptor, and at most one of b's that SQLite keeps open (closing
+	 * it would drop a's POSIX locks) and reuses. */
+	assert_true(count_fds() <= fds + 2);
 	fl_close(a);
 	fl_close(b);
+	assert_int_equal(count_fds(), fds);
 }
 
 /* Clear errors for paths that cannot be a lock database. */
