@@ -311,6 +311,12 @@ static int rw_connect(struct fl_lock *lk, sqlite3 **out, dev_t *dev, ino_t *ino)
 		if (fl__sys.stat(lk->path, &st) == 0)
 			break;
 		r = errno;
+		if (r == ENOENT && created && fl__sys.lstat(lk->path, &st) == 0 &&
+		    S_ISLNK(st.st_mode))
+			return fl__errf(lk, -ENOENT,
+					"%s is a symbolic link to a missing file; create the database "
+					"it names or remove the link",
+					lk->path);
 		if (r != ENOENT || created)
 			return fl__err(lk, -r, "stat", lk->path);
 		r = rw_create(lk);

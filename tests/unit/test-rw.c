@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "filelock.h"
 #include "sys.h"
@@ -384,6 +385,47 @@ static void test_errors(void **state)
 		assert_int_equal(st.st_mode & 07777, 0660);
 		fl_close(lk);
 	}
+}
+
+/* An existing SQLite database works as the lock and is left unchanged; a
+ * symlink to it locks the database it names (as SQLite and Python do). */
+static void test_existing_db_and_symlink(void **state)
+{
+	char link[PATH_MAX + 16], dangling[PATH_MAX + 16];
+	sqlite3 *db;
+	struct stat before, after;
+	fl_lock *lk;
+
+	(void)state;
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "CREATE TABLE t(x); INSERT INTO t VALUES (42)", NULL,
+				      NULL, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	assert_int_equal(stat(dbpath, &before), 0);
+	assert_true(before.st_size > 0);
+
+	snprintf(link, sizeof(link), "%s/link.db", tdir);
+	assert_int_equal(symlink(dbpath, link), 0);
+	lk = open_rw(link, 0);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
+	assert_int_equal(try_in_child(FL_SHARED), 1); /* the target is locked */
+	assert_int_equal(fl_release(lk, 0), 0);
+	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), 0);
+	assert_int_equal(try_in_child(FL_SHARED), 0);
+	assert_int_equal(try_in_child(FL_EXCLUSIVE), 1);
+	fl_close(lk);
+	assert_int_equal(stat(dbpath, &after), 0);
+	assert_int_equal(after.st_size, before.st_size);
+	assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+	assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+
+	snprintf(dangling, sizeof(dangling), "%s/dangling.db", tdir);
+	assert_int_equal(symlink("nowhere/x.db", dangling), 0);
+	lk = open_rw(dangling, 0);
+	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), -ENOENT);
+	assert_non_null(strstr(fl_errmsg(lk), "symbolic link"));
+	fl_close(lk);
 }
 
 /* Fault injection through the syscall table: errors name call and path. */
@@ -1154,6 +1196,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_basic, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_existing_db_and_symlink, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_context, setup, teardown),
