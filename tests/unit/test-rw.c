@@ -6,7 +6,8 @@
  * writing one byte, and waits for the parent by reading one.  Every test
  * arms alarm() so that a deadlock fails instead of hanging.  The binary also
  * runs as its own helper after exec ("test-rw try PATH MODE"), which proves
- * the lock works in an exec'd fork child.
+ * the lock works in an exec'd fork child, and "test-rw interop" runs the
+ * tests against Python's ReadWriteLock (tests/interop/rw-py.sh).
  */
 #include "config.h"
 
@@ -1209,9 +1210,16 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_sigkill, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fork, setup, teardown),
+	};
+	const struct CMUnitTest interop[] = {
 		cmocka_unit_test_setup_teardown(test_py_reader_c_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_c_writer_py_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_py_writer_preference, setup, teardown),
 	};
+
+	/* "interop" runs the Python peer tests (tests/interop/rw-py.sh, which
+	 * skips when the peer is absent); the default run is the rest. */
+	if (argc > 1 && strcmp(argv[1], "interop") == 0)
+		return cmocka_run_group_tests_name("rw-interop", interop, NULL, NULL);
 	return cmocka_run_group_tests_name("rw", tests, NULL, NULL);
 }
