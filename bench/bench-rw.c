@@ -43,7 +43,9 @@ static void raw_once(const char *path, int write)
 {
 	sqlite3 *db;
 
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK)
+	const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK)
 		abort();
 	sqlite3_busy_timeout(db, 1000);
 	if (sqlite3_exec(db, "PRAGMA journal_mode=MEMORY", NULL, NULL, NULL) != SQLITE_OK ||
@@ -129,8 +131,8 @@ int main(int argc, char **argv)
 			printf("\n");
 		free(t[r]);
 	}
-	printf("\nraw = sqlite3_open_v2 + PRAGMA journal_mode=MEMORY + BEGIN EXCLUSIVE (write) or\n"
-	       "BEGIN + SELECT name FROM sqlite_master LIMIT 1 (read) + ROLLBACK + sqlite3_close\n");
+	printf("\nraw = sqlite3_open_v2 + PRAGMA journal_mode=MEMORY + BEGIN EXCLUSIVE (write)\n"
+	       "or BEGIN + SELECT name FROM sqlite_master LIMIT 1 (read) + ROLLBACK + close\n");
 	fl_close(lk);
 	unlink(path);
 	rmdir(dir);

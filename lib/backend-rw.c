@@ -221,8 +221,8 @@ static int rw_sqlite_err(struct fl_lock *lk, sqlite3 *db, int rc, const char *wh
 		return -EAGAIN;
 	case SQLITE_NOTADB:
 		return fl__errf(lk, -EBADMSG,
-				"%s(%s): not an SQLite database (sqlite3: %s); the rw kind needs an "
-				"empty file or an SQLite database",
+				"%s(%s): not an SQLite database (sqlite3: %s); the rw kind "
+				"needs an empty file or an SQLite database",
 				what, lk->path, msg);
 	case SQLITE_READONLY:
 		return fl__errf(lk, -EACCES,
@@ -314,8 +314,8 @@ static int rw_connect(struct fl_lock *lk, sqlite3 **out, dev_t *dev, ino_t *ino)
 		if (r == ENOENT && created && fl__sys.lstat(lk->path, &st) == 0 &&
 		    S_ISLNK(st.st_mode))
 			return fl__errf(lk, -ENOENT,
-					"%s is a symbolic link to a missing file; create the database "
-					"it names or remove the link",
+					"%s is a symbolic link to a missing file; create the "
+					"database it names or remove the link",
 					lk->path);
 		if (r != ENOENT || created)
 			return fl__err(lk, -r, "stat", lk->path);
@@ -385,8 +385,8 @@ static int rw_begin(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, do
 	if (mode == FL_EXCLUSIVE && sqlite3_db_readonly(db, "main") == 1) {
 		rw_disconnect(db, dev, ino);
 		return fl__errf(lk, -EACCES,
-				"%s: the database is read-only for this process; a write lock needs "
-				"write permission on it (read locks work)",
+				"%s: the database is read-only for this process; a write lock "
+				"needs write permission on it (read locks work)",
 				lk->path);
 	}
 	sqlite3_busy_handler(db, rw_busy, &until);
@@ -582,8 +582,8 @@ static int rw_inspect(const char *path, const struct fl_options *opt, struct fl_
 		out->state = FL_HOLDER_FREE;
 		if (pending != 0) {
 			out->writers = 1;
-			snprintf(out->detail, sizeof(out->detail), "free; writer pid %d is entering",
-				 (int)pending);
+			snprintf(out->detail, sizeof(out->detail),
+				 "free; writer pid %d is entering", (int)pending);
 		}
 		return 0;
 	}
@@ -597,7 +597,8 @@ static int rw_inspect(const char *path, const struct fl_options *opt, struct fl_
 	fl__hostname(out->host, sizeof(out->host));
 	fl__start_token(out->pid, out->start, sizeof(out->start));
 	if (writer)
-		snprintf(out->detail, sizeof(out->detail), "write lock held by pid %d", (int)writer);
+		snprintf(out->detail, sizeof(out->detail), "write lock held by pid %d",
+			 (int)writer);
 	else
 		snprintf(out->detail, sizeof(out->detail), "read lock held by %u process%s%s",
 			 readers, readers == 1 ? "" : "es",

@@ -80,8 +80,10 @@ static pid_t xfork(void)
 
 static int setup(void **state)
 {
+	const char *tmp = getenv("TMPDIR");
+
 	(void)state;
-	snprintf(tdir, sizeof(tdir), "%s/fl-rw-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	snprintf(tdir, sizeof(tdir), "%s/fl-rw-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (mkdtemp(tdir) == NULL)
 		return -1;
 	snprintf(dbpath, sizeof(dbpath), "%s/lock.db", tdir);
@@ -980,7 +982,8 @@ static const char *py_script =
 	"    lk.release()\n"
 	"    return True\n"
 	"if op != 'serve':\n"
-	"    sys.exit(0 if try_(ReadWriteLock(path, is_singleton=False), op == 'try-write') else 1)\n"
+	"    lk = ReadWriteLock(path, is_singleton=False)\n"
+	"    sys.exit(0 if try_(lk, op == 'try-write') else 1)\n"
 	"holder = ReadWriteLock(path, is_singleton=False)\n"
 	"trier = ReadWriteLock(path, is_singleton=False)\n"
 	"while True:\n"
