@@ -66,7 +66,10 @@ struct fl_backend {
 	 * backend may wait in the kernel until it holds the lock. */
 	int (*attempt)(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how);
 	/* Optional: sleep until the lock may have become free or until `until`
-	 * (CLOCK_MONOTONIC seconds), whichever is first.  NULL = plain sleep. */
+	 * (CLOCK_MONOTONIC seconds), whichever is first.  NULL = plain sleep.
+	 * The front end calls `attempt` right after `wait` returns, with nothing
+	 * in between, so a backend may take the lock inside `wait` and report it
+	 * from that attempt (rw does: its writers wait inside SQLite). */
 	void (*wait)(struct fl_lock *lk, struct fl_hold *h, double until);
 	/* Give up the physical lock held by h.  On error the lock must still be
 	 * held (so the caller may retry) unless the backend gave it up anyway, in
@@ -80,6 +83,10 @@ struct fl_backend {
 	/* Holder inspection and breaking by path (public fl_inspect/fl_break). */
 	int (*inspect)(const char *path, const struct fl_options *opt, struct fl_holder *out);
 	int (*brk)(const char *path, const struct fl_options *opt, unsigned flags, const char *name);
+	/* Optional: an acquire through h gave up (timeout, cancel, error) after
+	 * one or more attempts.  Undo any partial claim attempt left behind
+	 * across tries (soft-rw's pending writer marker).  May be NULL. */
+	void (*abandon)(struct fl_lock *lk, struct fl_hold *h);
 };
 
 /*
@@ -132,6 +139,8 @@ struct fl_lock {
 /* The backends, indexed by enum fl_kind; NULL where not built. */
 extern const struct fl_backend *const fl__backends[];
 extern const struct fl_backend fl__backend_unix, fl__backend_file, fl__backend_soft;
+extern const struct fl_backend fl__backend_rw; /* only when built with SQLite */
+extern const struct fl_backend fl__backend_softrw;
 
 /* backend-unix.c: non-zero once an FL_FILE handle fell back to soft (ENOSYS). */
 int fl__file_fell_back(const struct fl_lock *lk);
@@ -245,6 +254,13 @@ int fl__break_file(const char *path, double mtime_before, ino_t ino_before);
  * Returns 0 removed, -ESTALE not ours (left alone), or -errno. */
 int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino);
 
+/* ---- backend-softrw.c -------------------------------------------------- */
+
+/* Parses a soft-rw marker "token\npid\nhost\n*" by Python's rules (32
+ * lowercase hex digits, pid 1..2^31-1 without leading zeros, host of 1..253
+ * printable non-space ASCII, then only newlines).  0 or -EBADMSG. */
+int fl__srw_parse(const char *buf, size_t len, char token[33], pid_t *pid, char host[256]);
+
 /* ---- heartbeat.c ------------------------------------------------------- */
 
 /*
@@ -273,7 +289,9 @@ struct fl_hb {
 	int running;                /* a beat is in progress                          */
 };
 
-/* Registers hb (the lock is held).  Returns 0 or -errno (thread start). */
+/* Registers hb (the lock is held); hb must have been zeroed before its
+ * first registration (hold data is).  Returns 0, -EINVAL (no beat or a bad
+ * interval), -EALREADY, or -errno from starting the thread. */
 int fl__hb_add(struct fl_hb *hb);
 /* Unregisters hb; returns only once no beat of hb is running, so the caller
  * may then release and free.  Safe on an hb that was never added or that

@@ -40,8 +40,12 @@ const struct fl_backend *const fl__backends[] = {
 	[FL_SOFT] = &fl__backend_soft,
 	[FL_STRICT] = NULL,
 	[FL_LEASE] = NULL,
+#ifdef HAVE_SQLITE3
+	[FL_RW] = &fl__backend_rw,
+#else
 	[FL_RW] = NULL,
-	[FL_SOFT_RW] = NULL,
+#endif
+	[FL_SOFT_RW] = &fl__backend_softrw,
 	[FL_ETCD] = NULL,
 };
 #define FL__NKINDS ((int)(sizeof(fl__backends) / sizeof(fl__backends[0])))
@@ -639,6 +643,8 @@ FL_EXPORT int fl_acquire(fl_lock *lk, enum fl_mode mode, double timeout)
 		}
 	}
 	r = fl__wait_loop(lk, h, mode, timeout);
+	if (r != 0 && lk->be->abandon)
+		lk->be->abandon(lk, h);
 done:
 	pthread_mutex_lock(&lk->mu);
 	h->busy = 0;
