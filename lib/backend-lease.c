@@ -20,8 +20,9 @@
  * another inode -> FL_COMPROMISE_REPLACED (someone took our expired lease);
  * otherwise futimens() on our descriptor (never on the path, so a swapped-in
  * file is never refreshed).  Errors are transient (ESTALE, EIO on NFS) until
- * they have lasted lease_duration - heartbeat_interval, a margin before a
- * peer may take the lease, then FL_COMPROMISE_REFRESH_FAILED.  A compromise
+ * lease_duration - heartbeat_interval has passed since the last successful
+ * refresh, a margin before a peer may take the lease (Python's rule), then
+ * FL_COMPROMISE_REFRESH_FAILED.  A compromise
  * runs on_compromise on the heartbeat thread and makes fl_is_valid() false;
  * the holder is not otherwise stopped: a lease trades mutual exclusion for
  * progress, and a frozen holder that wakes up after its lease expired may
@@ -228,6 +229,45 @@ static int lease_parse_float(const char *s, size_t n, double *out)
 	return *end == '\0' ? 0 : -EBADMSG;
 }
 
+/* Strict UTF-8 (Python's decoder: no overlongs, no surrogates). */
+static int lease_utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned c = s[i];
+		uint32_t cp;
+		size_t k;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			k = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			k = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			k = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		for (size_t j = 1; j <= k; j++) {
+			if (i + j >= n || (s[i + j] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + j] & 0x3f);
+		}
+		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+		    (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
+			return 0;
+		i += k + 1;
+	}
+	return 1;
+}
+
 /* Python's parse_marker() + _build_record().  0 or -EBADMSG. */
 static int lease_p2_parse(const char *buf, size_t len, struct lease_p2 *r)
 {
@@ -237,9 +277,8 @@ static int lease_p2_parse(const char *buf, size_t len, struct lease_p2 *r)
 	size_t pid_n = 0, dur_n = 0;
 
 	memset(r, 0, sizeof(*r));
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)buf[i] >= 0x80 || buf[i] == '\0')
-			return -EBADMSG; /* UTF-8 is legal but never ours; keep it simple */
+	if (!lease_utf8_valid((const unsigned char *)buf, len))
+		return -EBADMSG; /* Python cannot decode it either: malformed */
 	while (s < e && lease_space((unsigned char)*s))
 		s++;
 	while (e > s && lease_space((unsigned char)e[-1]))
@@ -509,7 +548,14 @@ static int lease_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 		h->dev = st.st_dev;
 		h->ino = st.st_ino;
 		lh->hb.interval = lk->opt.heartbeat_interval;
-		lh->hb.give_up = lk->opt.lease_duration - lk->opt.heartbeat_interval;
+		/* Python gives up once lease_duration - heartbeat_interval passed since
+		 * the last success; the heartbeat counts from the first failure, which
+		 * comes one interval after that success.  A quarter interval of slack
+		 * keeps a beat that runs a hair early from postponing the report by a
+		 * whole interval. */
+		lh->hb.give_up = lk->opt.lease_duration - 2.25 * lk->opt.heartbeat_interval;
+		if (lh->hb.give_up < 0)
+			lh->hb.give_up = 0;
 		lh->hb.beat = lease_beat;
 		lh->hb.h = h;
 		r = fl__hb_add(&lh->hb);

@@ -351,8 +351,8 @@ int main(void)
 	snprintf(script, sizeof(script), "%s/tests/interop/py-peer.py", top ? top : "..");
 	snprintf(probe, sizeof(probe), "%s/filelock/_strict.py", peer ? peer : "");
 	if (peer == NULL || access(probe, R_OK) != 0 || access(py, X_OK) != 0) {
-		fprintf(stderr, "SKIP: Python filelock peer not found (FL_PEER_DIR=%s, python %s)\n",
-			peer ? peer : "(unset)", py);
+		fprintf(stderr, "%s: Python filelock peer not found (FL_PEER_DIR=%s, python %s)\n",
+			must ? "FAIL (FL_REQUIRE_ALL=1)" : "SKIP", peer ? peer : "(unset)", py);
 		return must ? 99 : 77;
 	}
 	setenv("PYTHONPATH", peer, 1);

@@ -186,7 +186,7 @@ static void test_lease_killed_holder_expires_after_duration(void **state)
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 5), 0);
 	took = fl_test_now() - t0;
 	assert_true(took >= 0.6);
-	assert_true(took < 2.0);
+	assert_true(took < 4.0); /* generous: shared CI machines stall */
 	fl_close(lk);
 	close(h.in);
 	close(h.out);
@@ -383,6 +383,52 @@ static void test_lease_malformed_after_2s(void **state)
 	fl_close(lk);
 }
 
+/* Python's parse_marker() rules, observed through fl_inspect. */
+static void test_lease_record_parsing(void **state)
+{
+	const struct {
+		const char *rec;
+		int state;
+	} t[] = {
+		{ "filelock/2\npid=1\nhost=elsewhere\nmode=lease\ntoken=x\nduration=30.0\n", FL_HOLDER_HELD },
+		{ "filelock/2\r\npid=1\r\nhost=elsewhere\r\nmode=lease\r\ntoken=x\r\nduration=30\r\n", FL_HOLDER_HELD },
+		{ "  \nfilelock/2\npid= 1 \nhost=elsewhere\nmode=lease\ntoken=\nduration=3e1\nnew=key\n\n", FL_HOLDER_HELD },
+		{ "filelock/2\npid=1\nhost=elsewhere\nmode=exclusive\n", FL_HOLDER_HELD },
+		{ "filelock/2\npid=1\nhost=h\xc3\xa9\nmode=lease\ntoken=x\nduration=30.0\nstart=12\n", FL_HOLDER_HELD },
+		{ "filelock/2\npid=1\nhost=elsewhere\n", FL_HOLDER_MALFORMED },
+		{ "filelock/2\npid=1\nhost=\nmode=lease\ntoken=x\nduration=30.0\n", FL_HOLDER_MALFORMED },
+		{ "filelock/2\npid=0\nhost=elsewhere\nmode=lease\ntoken=x\nduration=30.0\n", FL_HOLDER_MALFORMED },
+		{ "filelock/2\npid=x\nhost=elsewhere\nmode=lease\ntoken=x\nduration=30.0\n", FL_HOLDER_MALFORMED },
+		{ "filelock/2\npid=1\nhost=elsewhere\nmode=lease\nduration=30.0\n", FL_HOLDER_MALFORMED },
+		{ "filelock/2\npid=1\nhost=elsewhere\nmode=lease\ntoken=x\nduration=nan\n", FL_HOLDER_MALFORMED },
+		{ "filelock/2\npid=1\nhost=elsewhere\nmode=lease\ntoken=x\nduration=inf\n", FL_HOLDER_MALFORMED },
+		{ "filelock/2\npid=1\nhost=elsewhere\nmode=lease\ntoken=x\nduration=-1\n", FL_HOLDER_MALFORMED },
+		{ "filelock/2\npid=1\nhost=elsewhere\nmode=lease\ntoken=x\nduration=0x1p3\n", FL_HOLDER_MALFORMED },
+		{ "filelock/2\npid=1\nhost=elsewhere\nmode=lease\ntoken=x\nduration=30.0\nstart=1a\n", FL_HOLDER_MALFORMED },
+		{ "filelock/2\npid=1\nhost=elsewhere\nnoequals\nmode=lease\n", FL_HOLDER_MALFORMED },
+		{ "filelock/3\npid=1\nhost=elsewhere\nmode=lease\ntoken=x\nduration=30.0\n", FL_HOLDER_MALFORMED },
+		{ "filelock/2\npid=1\nhost=\xff\nmode=lease\ntoken=x\nduration=30.0\n", FL_HOLDER_MALFORMED },
+	};
+	struct fl_options o;
+
+	fl_options_init(&o);
+	o.lease_duration = 30;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		const char *p = fl_test_path("parse");
+		struct fl_holder who;
+
+		write_file(p, t[i].rec, strlen(t[i].rec));
+		memset(&who, 0, sizeof(who));
+		who.size = sizeof(who);
+		assert_int_equal(fl_inspect(p, FL_LEASE, &o, &who), 0);
+		if (who.state != t[i].state)
+			fail_msg("record %zu: state %d, want %d (%s)", i, who.state, t[i].state,
+				 who.detail);
+		if (t[i].state == FL_HOLDER_HELD)
+			assert_int_equal(who.pid, 1);
+	}
+}
+
 static int cb_pipe[2];
 
 static void on_comp(fl_lock *lk, int reason, void *arg)
@@ -452,8 +498,12 @@ static void test_lease_refresh_failed(void **state)
 	fl__sys.futimens = futimens_eio;
 	t0 = fl_test_now();
 	assert_int_equal(read(cb_pipe[0], &c, 1), 1);
-	/* Transient errors are retried for lease_duration - heartbeat_interval. */
-	assert_true(fl_test_now() - t0 >= 0.4 - 0.01);
+	/* Transient errors are retried until lease_duration - heartbeat_interval
+	 * passed since the last success: the second failed beat reports it. */
+	assert_true(fl_test_now() - t0 >= 0.2 - 0.01);
+	/* Well before a third lease duration, even on a loaded machine. */
+	if (fl_test_now() - t0 >= 1.8)
+		fail_msg("reported after %.3fs", fl_test_now() - t0);
 	assert_int_equal(c, FL_COMPROMISE_REFRESH_FAILED);
 	assert_false(fl_is_valid(lk));
 	fl__sys_reset();
@@ -602,6 +652,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lease_settings_mismatch, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_foreign_records, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_malformed_after_2s, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_lease_record_parsing, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_marker_removed_reports_missing, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_refresh_failed, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_heartbeat_keeps_it, fl_test_setup, fl_test_teardown),
