@@ -158,10 +158,10 @@ static void test_lease_mutual_exclusion_and_bytes(void **state)
 	struct fl_child c;
 	struct fl_holder who;
 	struct fl_options o;
-	fl_lock *lk = open_kind(p, FL_LEASE, 0.6);
+	fl_lock *lk = open_kind(p, FL_LEASE, 1.2);
 	const char *t;
 
-	py_hold(&c, "lease", p, "0.6");
+	py_hold(&c, "lease", p, "1.2");
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0.1), -ETIMEDOUT);
 	read_file(p, buf, sizeof(buf));
 	gethostname(host, sizeof(host));
@@ -169,29 +169,29 @@ static void test_lease_mutual_exclusion_and_bytes(void **state)
 	t = strstr(buf, "token=");
 	assert_non_null(t);
 	snprintf(want, sizeof(want),
-		 "filelock/2\npid=%d\nhost=%s\nmode=lease\ntoken=%.32s\nduration=0.6\nstart=%s\n",
+		 "filelock/2\npid=%d\nhost=%s\nmode=lease\ntoken=%.32s\nduration=1.2\nstart=%s\n",
 		 (int)c.pid, host, t + 6, tok);
 	assert_string_equal(buf, want);
 	memset(&who, 0, sizeof(who));
 	who.size = sizeof(who);
 	fl_options_init(&o);
-	o.lease_duration = 0.6;
+	o.lease_duration = 1.2;
 	assert_int_equal(fl_inspect(p, FL_LEASE, &o, &who), 0);
 	assert_int_equal(who.state, FL_HOLDER_HELD);
 	assert_int_equal(who.pid, c.pid);
 	/* Python's heartbeat keeps its lease alive past several durations. */
-	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 1.5), -ETIMEDOUT);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 2.5), -ETIMEDOUT);
 	fl_child_say(&c, "release");
 	fl_child_line(&c, line, sizeof(line));
 	assert_int_equal(fl_child_finish(&c), 0);
 
 	/* Our heartbeat keeps Python out past several durations too. */
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
-	py_run(line, sizeof(line), "try", "lease", p, "1.5", "0.6");
+	py_run(line, sizeof(line), "try", "lease", p, "2.5", "1.2");
 	assert_string_equal(line, "timeout");
 	assert_true(fl_is_valid(lk));
 	assert_int_equal(fl_release(lk, 0), 0);
-	py_run(line, sizeof(line), "try", "lease", p, "0", "0.6");
+	py_run(line, sizeof(line), "try", "lease", p, "0", "1.2");
 	assert_string_equal(line, "ok");
 	fl_close(lk);
 }

@@ -516,13 +516,13 @@ static void test_lease_refresh_failed(void **state)
 static void test_lease_heartbeat_keeps_it(void **state)
 {
 	const char *p = fl_test_path("beat");
-	fl_lock *lk = open_lease(p, 0.6), *other = open_lease(p, 0.6);
+	fl_lock *lk = open_lease(p, 1.2), *other = open_lease(p, 1.2);
 	struct stat a, b;
 
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	assert_int_equal(stat(p, &a), 0);
-	/* Three lease durations of trying: the heartbeat keeps the lease alive. */
-	assert_int_equal(fl_acquire(other, FL_EXCLUSIVE, 1.8), -ETIMEDOUT);
+	/* Two lease durations of trying: the heartbeat keeps the lease alive. */
+	assert_int_equal(fl_acquire(other, FL_EXCLUSIVE, 2.5), -ETIMEDOUT);
 	assert_int_equal(stat(p, &b), 0);
 	assert_true(b.st_mtim.tv_sec > a.st_mtim.tv_sec ||
 		    (b.st_mtim.tv_sec == a.st_mtim.tv_sec && b.st_mtim.tv_nsec > a.st_mtim.tv_nsec));
@@ -617,7 +617,7 @@ static void test_lease_inspect_and_break(void **state)
 static void test_lease_fork_child_keeps_parent_marker(void **state)
 {
 	const char *p = fl_test_path("fork");
-	fl_lock *lk = open_lease(p, 0.6), *other = open_lease(p, 0.6);
+	fl_lock *lk = open_lease(p, 1.2), *other = open_lease(p, 1.2);
 	pid_t pid;
 	int st;
 
@@ -632,7 +632,7 @@ static void test_lease_fork_child_keeps_parent_marker(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_int_equal(access(p, F_OK), 0);
 	/* The parent's heartbeat still runs. */
-	assert_int_equal(fl_acquire(other, FL_EXCLUSIVE, 1.0), -ETIMEDOUT);
+	assert_int_equal(fl_acquire(other, FL_EXCLUSIVE, 1.5), -ETIMEDOUT);
 	assert_true(fl_is_valid(lk));
 	fl_close(lk);
 	fl_close(other);
