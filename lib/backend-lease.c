@@ -69,7 +69,7 @@
 #include "fl-internal.h"
 
 #define LEASE_DEFAULT_DURATION 30.0
-#define LEASE_MALFORMED_AGE 2.0
+#define LEASE_MALFORMED_AGE    2.0
 
 /* Per-hold data. */
 struct lease_hold {
@@ -91,7 +91,7 @@ struct lease_data {
 struct lease_p2 {
 	pid_t pid;
 	char host[256];
-	int is_lease;    /* mode=lease; any other mode is a live owner we never expire */
+	int is_lease; /* mode=lease; any other mode is a live owner we never expire */
 	char mode[32];
 	char token[64];
 	int have_token;
@@ -356,8 +356,8 @@ static int lease_p2_parse(const char *buf, size_t len, struct lease_p2 *r)
 			return -EBADMSG;
 		r->have_duration = 1;
 	}
-	if (r->is_lease && (!r->have_token || !r->have_duration || !isfinite(r->duration) ||
-			    r->duration <= 0))
+	if (r->is_lease &&
+	    (!r->have_token || !r->have_duration || !isfinite(r->duration) || r->duration <= 0))
 		return -EBADMSG;
 	return 0;
 }
@@ -418,9 +418,9 @@ static void lease_forget(struct fl_lock *lk)
 	pthread_mutex_unlock(&d->mu);
 }
 
-#define LEASE_WAIT 0  /* contention: leave it */
+#define LEASE_WAIT  0 /* contention: leave it */
 #define LEASE_BREAK 1 /* stale: break it      */
-#define LEASE_GONE 2  /* nothing there now: retry */
+#define LEASE_GONE  2 /* nothing there now: retry */
 
 /* Decides what to do about the marker in the way.  LEASE_* or -errno. */
 static int lease_judge(struct fl_lock *lk, struct fl_marker *m)
@@ -615,16 +615,18 @@ static int lease_setup(struct fl_lock *lk)
 		o->lease_duration = LEASE_DEFAULT_DURATION;
 	if (!(o->lease_duration > 0)) {
 		fl__py_float_repr(o->lease_duration, a, sizeof(a));
-		return fl__errf(NULL, -EINVAL, "lease_duration must be positive, got %s [lease]", a);
+		return fl__errf(NULL, -EINVAL, "lease_duration must be positive, got %s [lease]",
+				a);
 	}
 	if (o->heartbeat_interval == 0)
 		o->heartbeat_interval = o->lease_duration / 3;
 	if (!(o->heartbeat_interval > 0 && o->heartbeat_interval < o->lease_duration)) {
 		fl__py_float_repr(o->heartbeat_interval, a, sizeof(a));
-		return fl__errf(NULL, -EINVAL,
-				"heartbeat_interval must be positive and below lease_duration, got %s "
-				"[lease]",
-				a);
+		return fl__errf(
+		    NULL, -EINVAL,
+		    "heartbeat_interval must be positive and below lease_duration, got %s "
+		    "[lease]",
+		    a);
 	}
 	if (lk->be_data == NULL) {
 		struct lease_data *d = calloc(1, sizeof(*d));
@@ -687,7 +689,7 @@ static int lease_look(const char *path, const struct fl_options *opt, struct fl_
 		out->age = age;
 		out->state = age >= LEASE_MALFORMED_AGE ? FL_HOLDER_STALE : FL_HOLDER_MALFORMED;
 		snprintf(out->detail, sizeof(out->detail), "malformed marker (%s), %s",
-			 !S_ISREG(m->st_mode) ? "not a regular file"
+			 !S_ISREG(m->st_mode)      ? "not a regular file"
 			 : m->len > FL__MARKER_MAX ? "over 1024 bytes"
 						   : "not a protocol-1 or protocol-2 record",
 			 age >= LEASE_MALFORMED_AGE ? "old enough to be broken"
@@ -731,8 +733,9 @@ static int lease_look(const char *path, const struct fl_options *opt, struct fl_
 			 age, theirs);
 	} else {
 		out->state = FL_HOLDER_HELD;
-		snprintf(out->detail, sizeof(out->detail), "lease alive: last heartbeat %.1fs ago (lease %ss)",
-			 age < 0 ? 0.0 : age, theirs);
+		snprintf(out->detail, sizeof(out->detail),
+			 "lease alive: last heartbeat %.1fs ago (lease %ss)", age < 0 ? 0.0 : age,
+			 theirs);
 	}
 	return 0;
 }
@@ -752,8 +755,8 @@ static int lease_break(const char *path, const struct fl_options *opt, unsigned 
 	int r;
 
 	if (name != NULL)
-		return fl__errf(NULL, -EINVAL, "%s: a claim name is only meaningful for strict [lease]",
-				path);
+		return fl__errf(NULL, -EINVAL,
+				"%s: a claim name is only meaningful for strict [lease]", path);
 	memset(&who, 0, sizeof(who));
 	who.age = who.heartbeat_age = -1;
 	who.alive = -1;
@@ -761,15 +764,16 @@ static int lease_break(const char *path, const struct fl_options *opt, unsigned 
 	if (who.state == FL_HOLDER_FREE)
 		return fl__errf(NULL, -ENOENT, "%s: no marker to break [lease]", path);
 	if (lease_is_sentinel(&m))
-		return fl__errf(NULL, -EBUSY,
-				"%s: this is a strict sentinel; break strict claims with kind strict",
-				path);
+		return fl__errf(
+		    NULL, -EBUSY,
+		    "%s: this is a strict sentinel; break strict claims with kind strict", path);
 	if (who.state != FL_HOLDER_STALE && !(flags & FL_FORCE))
-		return fl__errf(NULL, -EBUSY, "%s: not provably stale (%s); use force [lease]", path,
-				who.detail);
+		return fl__errf(NULL, -EBUSY, "%s: not provably stale (%s); use force [lease]",
+				path, who.detail);
 	r = fl__break_file(path, m.mtime, m.ino);
 	if (r == -EAGAIN)
-		return fl__errf(NULL, -EBUSY, "%s: the marker changed while breaking it [lease]", path);
+		return fl__errf(NULL, -EBUSY, "%s: the marker changed while breaking it [lease]",
+				path);
 	if (r != 0)
 		return fl__err(NULL, r, "rename", path);
 	return 0;

@@ -24,7 +24,8 @@
  * attribute caches report stale), close, and unlink the private name.
  * Filesystems without atomic no-replace hard links (some FUSE, SMB, vfat)
  * cannot host this kind; link() failing with ENOSYS, EXDEV, EOPNOTSUPP or
- * EPERM on our own fresh file is reported as -EOPNOTSUPP.
+ * EPERM on our own fresh file is reported as -ENOSYS, the way the unix kind
+ * reports a filesystem without flock.
  *
  * The doorway (one attempt):
  *   1. scan claims/: any claim at all means contention;
@@ -87,16 +88,16 @@
 
 #include "fl-internal.h"
 
-#define STRICT_MAGIC "filelock-strict-v1"
-#define STRICT_RECORD_MAX 1024
+#define STRICT_MAGIC         "filelock-strict-v1"
+#define STRICT_RECORD_MAX    1024
 #define STRICT_PRIVATE_GRACE 2.0
-#define STRICT_READ_GRACE 0.5
-#define STRICT_READ_RETRY 0.002
-#define STRICT_NAME_MAX 64 /* "intent-v1-" + 32 + ".claim" = 48 */
+#define STRICT_READ_GRACE    0.5
+#define STRICT_READ_RETRY    0.002
+#define STRICT_NAME_MAX      64 /* "intent-v1-" + 32 + ".claim" = 48 */
 
 /* Per-hold data: our claims while held. */
 struct strict_hold {
-	int claims_fd;  /* P.filelock/claims, O_DIRECTORY, -1 if none */
+	int claims_fd; /* P.filelock/claims, O_DIRECTORY, -1 if none */
 	char token[33];
 	int have_intent;
 	int have_held;
@@ -105,7 +106,7 @@ struct strict_hold {
 /* One parsed claim. */
 struct strict_claim {
 	char name[STRICT_NAME_MAX];
-	int held;       /* 1 = held-v1-, 0 = intent-v1- */
+	int held; /* 1 = held-v1-, 0 = intent-v1- */
 	char token[33];
 	pid_t pid;
 	char host[256];
@@ -173,8 +174,7 @@ static int strict_private_public(const char *name, char *out, size_t cap)
 
 	if (n < 1 + 12 + 32 + 4 || name[0] != '.' || strcmp(name + n - 4, ".tmp") != 0)
 		return 0;
-	if (!strict_is_lhex(name + n - 4 - 32, 32) ||
-	    memcmp(name + n - 4 - 32 - 12, mark, 12) != 0)
+	if (!strict_is_lhex(name + n - 4 - 32, 32) || memcmp(name + n - 4 - 32 - 12, mark, 12) != 0)
 		return 0;
 	pub = n - 4 - 32 - 12 - 1;
 	if (pub + 1 > cap)
@@ -277,7 +277,8 @@ static int strict_parse_record(const char *buf, size_t len, const char *name_tok
 	if (fl[3] % 2 != 0 || !strict_is_lhex(f[3], fl[3]) || fl[3] / 2 >= sizeof(c->host))
 		return -EBADMSG;
 	for (i = 0; i < fl[3] / 2; i++) {
-		unsigned hi = (unsigned)(f[3][2 * i] <= '9' ? f[3][2 * i] - '0' : f[3][2 * i] - 'a' + 10);
+		unsigned hi =
+		    (unsigned)(f[3][2 * i] <= '9' ? f[3][2 * i] - '0' : f[3][2 * i] - 'a' + 10);
 		unsigned lo = (unsigned)(f[3][2 * i + 1] <= '9' ? f[3][2 * i + 1] - '0'
 								: f[3][2 * i + 1] - 'a' + 10);
 		c->host[i] = (char)(hi << 4 | lo);
@@ -342,8 +343,8 @@ static int strict_reclaim_private(const struct fl_lock *lk, const char *path, in
 	return 0;
 }
 
-#define STRICT_GONE 1    /* vanished between readdir and open: skip it */
-#define STRICT_NOTREG 2  /* not a regular file                         */
+#define STRICT_GONE    1 /* vanished between readdir and open: skip it */
+#define STRICT_NOTREG  2 /* not a regular file                         */
 #define STRICT_CHANGED 3 /* replaced between lstat and open            */
 
 /* Reads one claim (regular file, identity-checked, capped at 1024 bytes).
@@ -424,11 +425,14 @@ static int strict_load_claim(const struct fl_lock *lk, const char *path, int dir
 		if (r == 0 || r == STRICT_GONE)
 			break;
 		if (r == STRICT_NOTREG)
-			return strict_proto(lk, path, name, "cannot read claim: not a regular file");
+			return strict_proto(lk, path, name,
+					    "cannot read claim: not a regular file");
 		if (r == STRICT_CHANGED)
-			return strict_proto(lk, path, name, "cannot read claim: changed while opening");
+			return strict_proto(lk, path, name,
+					    "cannot read claim: changed while opening");
 		if (r == -EFBIG)
-			return strict_proto(lk, path, name, "cannot read claim: exceeds 1024 bytes");
+			return strict_proto(lk, path, name,
+					    "cannot read claim: exceeds 1024 bytes");
 		if (r != -EACCES && r != -EPERM && r != -ESTALE) {
 			snprintf(why, sizeof(why), "cannot read claim: %s",
 				 fl__strerror_r(-r, eb, sizeof(eb)));
@@ -513,11 +517,11 @@ static const char *strict_key(const char *name)
  * `priv_dir_prefix` is prepended to the private name (a directory path when
  * dirfd is AT_FDCWD, "" otherwise).  Returns 0 published, -EEXIST `pub`
  * exists, -EAGAIN our private record was reclaimed or `pub` is not ours
- * (contention), -EOPNOTSUPP no hard links, or another -errno (recorded).
+ * (contention), -ENOSYS no hard links, or another -errno (recorded).
  */
 static int strict_publish(const struct fl_lock *lk, const char *path, int dirfd,
-			  const char *priv_dir, const char *pub, const char *pub_base, const char *rec,
-			  size_t len, mode_t perm)
+			  const char *priv_dir, const char *pub, const char *pub_base,
+			  const char *rec, size_t len, mode_t perm)
 {
 	char priv[4096 + 128], hex[33];
 	struct stat st, pst;
@@ -527,8 +531,8 @@ static int strict_publish(const struct fl_lock *lk, const char *path, int dirfd,
 	if ((size_t)snprintf(priv, sizeof(priv), "%s.%s.private-v1-%s.tmp", priv_dir, pub_base,
 			     hex) >= sizeof(priv))
 		return fl__errf(lk, -ENAMETOOLONG, "%s: path too long", path);
-	fd = fl__sys.openat(dirfd, priv, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-			    perm);
+	fd = fl__sys.openat(dirfd, priv,
+			    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, perm);
 	if (fd < 0)
 		return fl__err(lk, -errno, "open", priv);
 	if (fl__sys.fstat(fd, &st) != 0) {
@@ -546,11 +550,13 @@ static int strict_publish(const struct fl_lock *lk, const char *path, int dirfd,
 		int e = errno;
 		if (e == EEXIST) {
 			r = -EEXIST;
-		} else if (e == ENOSYS || e == EXDEV || e == EOPNOTSUPP || e == ENOTSUP || e == EPERM) {
-			r = fl__errf(lk, -EOPNOTSUPP,
-				 "Invalid strict soft-lock state at %s: filesystem does not support "
-				 "atomic no-replace hard-link publication (link: %s)",
-				 path, strerror(e));
+		} else if (e == ENOSYS || e == EXDEV || e == EOPNOTSUPP || e == ENOTSUP ||
+			   e == EPERM) {
+			r = fl__errf(
+			    lk, -ENOSYS,
+			    "Invalid strict soft-lock state at %s: filesystem does not support "
+			    "atomic no-replace hard-link publication (link: %s)",
+			    path, strerror(e));
 		} else if (e == ENOENT &&
 			   fl__sys.fstatat(dirfd, priv, &pst, AT_SYMLINK_NOFOLLOW) != 0) {
 			r = -EAGAIN; /* a sweeper took our private record: just contention */
@@ -560,8 +566,8 @@ static int strict_publish(const struct fl_lock *lk, const char *path, int dirfd,
 		goto out;
 	}
 	/* Identity, not link count: attribute caches report st_nlink stale. */
-	if (fl__sys.fstatat(dirfd, pub, &pst, AT_SYMLINK_NOFOLLOW) != 0 || pst.st_dev != st.st_dev ||
-	    pst.st_ino != st.st_ino)
+	if (fl__sys.fstatat(dirfd, pub, &pst, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    pst.st_dev != st.st_dev || pst.st_ino != st.st_ino)
 		r = -EAGAIN;
 out:
 	fl__sys.close(fd);
@@ -573,8 +579,8 @@ out:
  * Opens (creating if missing) a protocol directory relative to dirfd without
  * following a symlink.  Returns the fd or -errno (recorded).
  */
-static int strict_open_dir(const struct fl_lock *lk, const char *path, int dirfd,
-			   const char *name, const char *shown)
+static int strict_open_dir(const struct fl_lock *lk, const char *path, int dirfd, const char *name,
+			   const char *shown)
 {
 	const int flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	char why[4300];
@@ -652,7 +658,8 @@ static int strict_sweep_sentinel_privates(struct fl_lock *lk)
 		return r;
 	}
 	while (r == 0 && (de = fl__sys.readdir(d)) != NULL)
-		if (strict_private_public(de->d_name, pub, sizeof(pub)) && strcmp(pub, lk->name) == 0)
+		if (strict_private_public(de->d_name, pub, sizeof(pub)) &&
+		    strcmp(pub, lk->name) == 0)
 			r = strict_reclaim_private(lk, lk->path, dirfd(d), de->d_name);
 	fl__sys.closedir(d);
 	return r;
@@ -729,7 +736,7 @@ static int strict_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mo
 	mode_t perm = lk->opt.mode == -1 ? 0666 : (mode_t)lk->opt.mode;
 	struct strict_scan sc = { 0 };
 	char coord[4096 + 16], rec[STRICT_RECORD_MAX], intent[STRICT_NAME_MAX],
-		held[STRICT_NAME_MAX], key[STRICT_NAME_MAX];
+	    held[STRICT_NAME_MAX], key[STRICT_NAME_MAX];
 	int coord_fd, sfd, r, n;
 	int have_intent = 0, have_held = 0, others = 0;
 	const char *min = NULL;
@@ -800,10 +807,11 @@ static int strict_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mo
 	if (fl__sys.linkat(sh->claims_fd, intent, sh->claims_fd, held, 0) != 0) {
 		int e = errno;
 		if (e == ENOSYS || e == EXDEV || e == EOPNOTSUPP || e == ENOTSUP || e == EPERM)
-			r = fl__errf(lk, -EOPNOTSUPP,
-				     "Invalid strict soft-lock state at %s: filesystem does not support "
-				     "atomic no-replace hard-link publication (link: %s)",
-				     lk->path, strerror(e));
+			r = fl__errf(
+			    lk, -ENOSYS,
+			    "Invalid strict soft-lock state at %s: filesystem does not support "
+			    "atomic no-replace hard-link publication (link: %s)",
+			    lk->path, strerror(e));
 		else
 			r = fl__err(lk, -e, "link", held);
 		goto fail;
@@ -871,12 +879,13 @@ static int strict_setup(struct fl_lock *lk)
 	const struct fl_options *o = &lk->opt;
 
 	if (o->lease_duration != 0 || o->heartbeat_interval != 0 || o->stale_threshold != 0)
-		return fl__errf(NULL, -EINVAL,
-				"%s%s%sis not supported by strict: a strict claim is never broken by "
-				"age, only by fl_break() [strict]",
-				o->lease_duration != 0 ? "lease_duration " : "",
-				o->heartbeat_interval != 0 ? "heartbeat_interval " : "",
-				o->stale_threshold != 0 ? "stale_threshold " : "");
+		return fl__errf(
+		    NULL, -EINVAL,
+		    "%s%s%sis not supported by strict: a strict claim is never broken by "
+		    "age, only by fl_break() [strict]",
+		    o->lease_duration != 0 ? "lease_duration " : "",
+		    o->heartbeat_interval != 0 ? "heartbeat_interval " : "",
+		    o->stale_threshold != 0 ? "stale_threshold " : "");
 	return 0;
 }
 
@@ -917,7 +926,8 @@ static const struct strict_claim *strict_owner(const struct strict_scan *sc)
 	for (size_t i = 0; i < sc->n; i++) {
 		const struct strict_claim *c = &sc->v[i];
 		if (best == NULL || (c->held && !best->held) ||
-		    (c->held == best->held && strcmp(strict_key(c->name), strict_key(best->name)) < 0))
+		    (c->held == best->held &&
+		     strcmp(strict_key(c->name), strict_key(best->name)) < 0))
 			best = c;
 	}
 	return best;
@@ -1002,8 +1012,10 @@ static int strict_break(const char *path, const struct fl_options *opt, unsigned
 
 	(void)opt;
 	if (name != NULL && !strict_name_ok(name))
-		return fl__errf(NULL, -EINVAL, "%s: claim name must be one public claim basename, "
-				"got '%s' [strict]", path, name);
+		return fl__errf(NULL, -EINVAL,
+				"%s: claim name must be one public claim basename, "
+				"got '%s' [strict]",
+				path, name);
 	fd = strict_open_claims_ro(path);
 	if (fd == -ENOENT)
 		return fl__errf(NULL, -ENOENT, "%s: no strict claims to break [strict]", path);
@@ -1017,7 +1029,8 @@ static int strict_break(const char *path, const struct fl_options *opt, unsigned
 			return r;
 		if (sc.n == 0) {
 			strict_scan_free(&sc);
-			return fl__errf(NULL, -ENOENT, "%s: no strict claims to break [strict]", path);
+			return fl__errf(NULL, -ENOENT, "%s: no strict claims to break [strict]",
+					path);
 		}
 		c = strict_owner(&sc);
 		r = fl__errf(NULL, (flags & FL_FORCE) ? -EINVAL : -EBUSY,
@@ -1046,7 +1059,8 @@ static int strict_break(const char *path, const struct fl_options *opt, unsigned
 		fl__sys.closedir(d);
 		if (!found) {
 			fl__sys.close(fd);
-			return fl__errf(NULL, -ENOENT, "%s: no claim named '%s' [strict]", path, name);
+			return fl__errf(NULL, -ENOENT, "%s: no claim named '%s' [strict]", path,
+					name);
 		}
 	}
 	{
@@ -1060,11 +1074,12 @@ static int strict_break(const char *path, const struct fl_options *opt, unsigned
 			if (!strict_parse_name(name, &held, one.token) ||
 			    strict_load_claim(NULL, path, fd, name, &tmp) != 0 || tmp.n != 1 ||
 			    !fl__owner_is_stale(tmp.v[0].pid, tmp.v[0].host, tmp.v[0].start)) {
-				r = fl__errf(NULL, -EBUSY,
-					     "%s: claim '%s' is not provably dead (its owner is alive, "
-					     "on another host, or unreadable); strict claims are "
-					     "removed only with FL_FORCE [strict]",
-					     path, name);
+				r = fl__errf(
+				    NULL, -EBUSY,
+				    "%s: claim '%s' is not provably dead (its owner is alive, "
+				    "on another host, or unreadable); strict claims are "
+				    "removed only with FL_FORCE [strict]",
+				    path, name);
 				strict_scan_free(&tmp);
 				fl__sys.close(fd);
 				return r;
