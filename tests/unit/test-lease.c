@@ -567,8 +567,9 @@ static void test_lease_options(void **state)
 	o.lease_duration = 60;
 	o.heartbeat_interval = 0;
 	assert_int_equal(fl_open(&lk2, p, FL_LEASE, &o), -EINVAL);
+	assert_null(lk2);
 	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), -ENOTSUP);
-	fl_close(lk2);
+	fl_close(lk); /* the two successful opens of the singleton */
 	fl_close(lk);
 }
 
@@ -626,6 +627,7 @@ static void test_lease_fork_child_keeps_parent_marker(void **state)
 	if (pid == 0) {
 		int ok = fl_acquire(lk, FL_EXCLUSIVE, 0) == -ECHILD;
 		fl_close(lk);
+		fl_close(other);
 		_exit(ok ? 0 : 1);
 	}
 	assert_int_equal(waitpid(pid, &st, 0), pid);
