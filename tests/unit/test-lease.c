@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -477,10 +478,14 @@ static void test_lease_marker_removed_reports_missing(void **state)
 	close(cb_pipe[1]);
 }
 
+static atomic_int futimens_fail;
+
+/* Installed before the lock is taken (the table must not change while the
+ * heartbeat thread may read it); fails once futimens_fail is set. */
 static int futimens_eio(int fd, const struct timespec t[2])
 {
-	(void)fd;
-	(void)t;
+	if (!atomic_load(&futimens_fail))
+		return futimens(fd, t);
 	errno = EIO;
 	return -1;
 }
@@ -494,8 +499,9 @@ static void test_lease_refresh_failed(void **state)
 
 	assert_int_equal(pipe(cb_pipe), 0);
 	lk = open_with_cb(p, 0.6);
-	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	fl__sys.futimens = futimens_eio;
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
+	atomic_store(&futimens_fail, 1);
 	t0 = fl_test_now();
 	assert_int_equal(read(cb_pipe[0], &c, 1), 1);
 	/* Transient errors are retried until lease_duration - heartbeat_interval
@@ -506,8 +512,9 @@ static void test_lease_refresh_failed(void **state)
 		fail_msg("reported after %.3fs", fl_test_now() - t0);
 	assert_int_equal(c, FL_COMPROMISE_REFRESH_FAILED);
 	assert_false(fl_is_valid(lk));
-	fl__sys_reset();
 	fl_close(lk);
+	fl__sys_reset();
+	atomic_store(&futimens_fail, 0);
 	assert_int_equal(access(p, F_OK), -1);
 	close(cb_pipe[0]);
 	close(cb_pipe[1]);
