@@ -430,6 +430,33 @@ static void test_lease_record_parsing(void **state)
 	}
 }
 
+/* Symlinks, FIFOs and directories at the path never hang or follow. */
+static void test_lease_hostile_nodes(void **state)
+{
+	const char *target = fl_test_path("target");
+	const char *sym = fl_test_path("sym"), *fifo = fl_test_path("fifo"), *dir = fl_test_path("dir");
+	char buf[64];
+	fl_lock *lk;
+
+	write_file(target, "precious\n", 9);
+	assert_int_equal(symlink(target, sym), 0);
+	lk = open_lease(sym, 30);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT); /* malformed, too young */
+	fl_close(lk);
+	read_file(target, buf, sizeof(buf));
+	assert_string_equal(buf, "precious\n");
+
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	lk = open_lease(fifo, 30);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT); /* no open of the FIFO */
+	fl_close(lk);
+
+	assert_int_equal(mkdir(dir, 0755), 0);
+	lk = open_lease(dir, 30);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EISDIR);
+	fl_close(lk);
+}
+
 static int cb_pipe[2];
 
 static void on_comp(fl_lock *lk, int reason, void *arg)
@@ -662,6 +689,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lease_foreign_records, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_malformed_after_2s, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_record_parsing, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_lease_hostile_nodes, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_marker_removed_reports_missing, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_refresh_failed, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_heartbeat_keeps_it, fl_test_setup, fl_test_teardown),

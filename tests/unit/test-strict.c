@@ -411,6 +411,33 @@ static void test_strict_foreign_sentinel_is_contention(void **state)
 	fl_close(lk);
 }
 
+/* A symlink, FIFO or directory at the sentinel path is contention, never
+ * followed, never opened for reading. */
+static void test_strict_hostile_sentinel(void **state)
+{
+	const char *target = fl_test_path("target");
+	const char *sym = fl_test_path("sym"), *fifo = fl_test_path("fifo"), *dir = fl_test_path("dir");
+	char buf[64];
+	fl_lock *lk;
+
+	write_file(target, "1\nfilelock-strict-v1\0\n0\n", 24);
+	assert_int_equal(symlink(target, sym), 0);
+	lk = open_ok(sym, NULL);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	fl_close(lk);
+	assert_int_equal(read_file(target, buf, sizeof(buf)), 24);
+
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	lk = open_ok(fifo, NULL);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	fl_close(lk);
+
+	assert_int_equal(mkdir(dir, 0755), 0);
+	lk = open_ok(dir, NULL);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	fl_close(lk);
+}
+
 static int linkat_eperm(int a, const char *b, int c, const char *d, int e)
 {
 	(void)a;
@@ -557,6 +584,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_strict_noncanonical_records, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_strict_symlinks_fail_closed, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_strict_foreign_sentinel_is_contention, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_strict_hostile_sentinel, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_strict_no_hard_links, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_strict_private_records_swept, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_strict_fork_child_keeps_parent_claims, fl_test_setup, fl_test_teardown),
