@@ -255,6 +255,11 @@ int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino);
 
 /* Python's repr() of a float ("30.0", "0.6", "1e-05"); returns the length. */
 int fl__py_float_repr(double v, char *buf, size_t cap);
+/* Sleeps until `until` (CLOCK_MONOTONIC) or until inotify sees the entry
+ * `name` of `dir` (any entry if NULL) removed or renamed away; returns at
+ * once when busy(arg) (may be NULL) returns 0 once the watch is set. */
+void fl__wait_removal(const char *dir, const char *name, int (*busy)(void *), void *arg,
+		      double until);
 
 /* ---- heartbeat.c ------------------------------------------------------- */
 
