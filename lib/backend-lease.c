@@ -729,7 +729,7 @@ static int lease_look(const char *path, const struct fl_options *opt, struct fl_
 {
 	struct lease_p2 p2;
 	struct fl_p1 p1;
-	char me[256] = "", theirs[40], ours[40];
+	char me[256] = "", theirs[40], ours[96];
 	double age;
 	int dead;
 
@@ -793,23 +793,23 @@ static int lease_look(const char *path, const struct fl_options *opt, struct fl_
 	/* The heartbeat moves the mtime, so the creation time is unknown. */
 	out->heartbeat_age = age;
 	fl__py_float_repr(p2.duration, theirs, sizeof(theirs));
-	if (p2.duration != opt->lease_duration) {
-		fl__py_float_repr(opt->lease_duration, ours, sizeof(ours));
-		out->state = FL_HOLDER_HELD;
-		snprintf(out->detail, sizeof(out->detail),
-			 "lease settings mismatch: holder uses %ss, we use %ss", theirs, ours);
-		return 0;
-	}
+	/* Judged by the holder's own duration: an inspector only looks.  A
+	 * contender configured otherwise would get "lease settings mismatch". */
+	if (p2.duration != opt->lease_duration)
+		snprintf(ours, sizeof(ours), "; lease settings mismatch: we are configured for %gs",
+			 opt->lease_duration);
+	else
+		ours[0] = '\0';
 	if (age >= p2.duration) {
 		out->state = FL_HOLDER_STALE;
 		snprintf(out->detail, sizeof(out->detail),
-			 "lease expired: last heartbeat %.1fs ago (lease %ss, by the wall clock)",
-			 age, theirs);
+			 "lease expired: last heartbeat %.1fs ago (lease %ss, by the wall clock)%s",
+			 age, theirs, ours);
 	} else {
 		out->state = FL_HOLDER_HELD;
 		snprintf(out->detail, sizeof(out->detail),
-			 "lease alive: last heartbeat %.1fs ago (lease %ss)", age < 0 ? 0.0 : age,
-			 theirs);
+			 "lease alive: last heartbeat %.1fs ago (lease %ss)%s", age < 0 ? 0.0 : age,
+			 theirs, ours);
 	}
 	return 0;
 }

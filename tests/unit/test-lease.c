@@ -310,6 +310,16 @@ static void test_lease_settings_mismatch(void **state)
 	assert_non_null(strstr(fl_errmsg(lk), "lease settings mismatch"));
 	assert_non_null(strstr(fl_errmsg(lk), "5.0s"));
 	assert_non_null(strstr(fl_errmsg(lk), "10.0s"));
+	/* Inspection judges by the holder's own duration and notes the mismatch. */
+	{
+		struct fl_holder who;
+		memset(&who, 0, sizeof(who));
+		who.size = sizeof(who);
+		assert_int_equal(fl_inspect(p, FL_LEASE, NULL, &who), 0);
+		assert_int_equal(who.state, FL_HOLDER_HELD);
+		assert_int_equal(who.pid, h.pid);
+		assert_non_null(strstr(who.detail, "lease settings mismatch"));
+	}
 	fl_child_kill(&h);
 	fl_close(lk);
 }
