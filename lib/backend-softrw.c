@@ -359,13 +359,16 @@ static int srw_fresh_stat(int dirfd, const char *name, struct stat *st)
 /*
  * Item 2 of the design: 1 when the node at (dirfd, name) has not changed for
  * `threshold` seconds of our own clock, confirmed by a fresh read; 0 when it
- * has (or is gone); *st is the latest attributes.
+ * has (*st is then its latest attributes); -errno when lstat fails (-ENOENT:
+ * nothing there).
  */
 static int srw_is_stale(struct srw_handle *s, int dirfd, const char *name, const char *key,
 			double threshold, struct stat *st)
 {
-	if (srw_lstat(dirfd, name, st) != 0)
-		return 0;
+	int r = srw_lstat(dirfd, name, st);
+
+	if (r != 0)
+		return r;
 	if (srw_observe(s, key, st) < threshold)
 		return 0;
 	/* A candidate: confirm with the server, not the attribute cache. */
@@ -468,13 +471,13 @@ static int srw_state_take(struct fl_lock *lk, int *fdp, struct stat *id)
 			if (parsed && fl__owner_is_stale(p1.pid, p1.host, p1.token))
 				brk = 1;
 			if (!brk && srw_lstat(AT_FDCWD, s->state_path, &st) == 0) {
+				double lim = lk->opt.stale_threshold;
+
+				if (!parsed && lim > SRW_STATE_MALFORMED)
+					lim = SRW_STATE_MALFORMED;
 				same = srw_observe(s, "s", &st);
-				if ((!parsed && same >= SRW_STATE_MALFORMED) ||
-				    same >= lk->opt.stale_threshold)
-					brk = srw_is_stale(s, AT_FDCWD, s->state_path, "s",
-							   parsed ? lk->opt.stale_threshold
-								  : SRW_STATE_MALFORMED,
-							   &st);
+				if (same >= lim)
+					brk = srw_is_stale(s, AT_FDCWD, s->state_path, "s", lim, &st) > 0;
 			}
 			if (!brk)
 				return -EAGAIN;
@@ -508,14 +511,22 @@ static void srw_state_drop(struct fl_lock *lk, int fd, const struct stat *id)
 	fl__unlink_if_same(AT_FDCWD, srw_handle_of(lk)->state_path, id->st_dev, id->st_ino);
 }
 
-/* Takes P.state, waiting as long as it takes (release paths: P.state is held
- * for microseconds, and an orphan is broken after stale_threshold). */
+/*
+ * Takes P.state for a release path.  P.state is held for microseconds and an
+ * orphan is broken after stale_threshold, so this normally returns at once;
+ * a node that cannot be broken (a non-empty directory) makes it give up with
+ * -ETIMEDOUT after twice stale_threshold rather than hang a release.
+ */
 static int srw_state_take_wait(struct fl_lock *lk, int *fdp, struct stat *id)
 {
+	double end = fl__now_mono() + 2 * lk->opt.stale_threshold + 1;
+
 	for (;;) {
 		int r = srw_state_take(lk, fdp, id);
 		if (r != -EAGAIN)
 			return r;
+		if (fl__now_mono() >= end)
+			return -ETIMEDOUT;
 		fl__sleep_until(fl__now_mono() + SRW_STATE_POLL);
 	}
 }
@@ -697,9 +708,10 @@ static int srw_claim_write(struct fl_lock *lk, const char *token)
 	struct stat st;
 	int r;
 
-	if (srw_is_stale(s, AT_FDCWD, s->write_path, "w", lk->opt.stale_threshold, &st))
-		srw_break(AT_FDCWD, s->write_path);
-	if (srw_lstat(AT_FDCWD, s->write_path, &st) == 0 && S_ISREG(st.st_mode))
+	r = srw_is_stale(s, AT_FDCWD, s->write_path, "w", lk->opt.stale_threshold, &st);
+	if (r > 0 && srw_break(AT_FDCWD, s->write_path))
+		r = -ENOENT;
+	if (r == 0 && S_ISREG(st.st_mode))
 		return 0;
 	r = srw_create(lk, AT_FDCWD, s->write_path, token);
 	if (r == -EEXIST)
@@ -729,44 +741,22 @@ static int srw_housekeeping(const char *name)
  * Breaks stale reader markers, sweeps old *.break.* leftovers and counts the
  * readers left.  Returns the count or -errno.  Caller holds P.state.
  */
+static char **srw_list(int dfd, size_t *np);
+static void srw_free_list(char **names, size_t n);
+
 static long srw_scan_readers(struct fl_lock *lk, int dfd)
 {
 	struct srw_handle *s = srw_handle_of(lk);
 	double stale = lk->opt.stale_threshold;
-	char **names = NULL, key[SRW_NAME_MAX + 300];
-	size_t n = 0, cap = 0;
-	struct dirent *de;
+	char **names, key[SRW_NAME_MAX + 300];
 	long count = 0;
-	DIR *d;
-	int fd;
+	size_t n;
+	int r;
 
-	fd = fl__sys.openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fl__sys.fdopendir(fd);
-	if (d == NULL) {
-		int e = errno;
-		fl__sys.close(fd);
-		return -e;
-	}
 	errno = 0;
-	while ((de = fl__sys.readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 32;
-			char **t = realloc(names, nc * sizeof(*t));
-			if (t == NULL)
-				break;
-			names = t;
-			cap = nc;
-		}
-		names[n] = strdup(de->d_name);
-		if (names[n] == NULL)
-			break;
-		n++;
-	}
-	fl__sys.closedir(d);
+	names = srw_list(dfd, &n);
+	if (names == NULL && errno != 0)
+		return -errno;
 	pthread_mutex_lock(&s->mu);
 	s->gen++;
 	pthread_mutex_unlock(&s->mu);
@@ -777,25 +767,24 @@ static long srw_scan_readers(struct fl_lock *lk, int dfd)
 		snprintf(key, sizeof(key), "r%s", nm);
 		if (srw_housekeeping(nm)) {
 			if (strstr(nm, ".break") != NULL &&
-			    srw_is_stale(s, dfd, nm, key, stale, &st))
+			    srw_is_stale(s, dfd, nm, key, stale, &st) > 0)
 				srw_unlink_any(dfd, nm);
 			continue;
 		}
-		if (srw_lstat(dfd, nm, &st) != 0)
+		r = srw_is_stale(s, dfd, nm, key, stale, &st);
+		if (r < 0)
 			continue;
 		if (S_ISDIR(st.st_mode)) {
 			/* Not a reader marker, and only removable when empty. */
-			if (srw_is_stale(s, dfd, nm, key, stale, &st))
+			if (r > 0)
 				fl__sys.unlinkat(dfd, nm, AT_REMOVEDIR);
 			continue;
 		}
-		if (srw_is_stale(s, dfd, nm, key, stale, &st) && srw_break(dfd, nm))
+		if (r > 0 && srw_break(dfd, nm))
 			continue;
 		count++;
 	}
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	srw_free_list(names, n);
 	srw_prune(s, 'r');
 	return count;
 }
@@ -836,7 +825,7 @@ static void srw_sweep_dir(struct fl_lock *lk)
 		if (strncmp(de->d_name, pw, bl + 13) != 0 && strncmp(de->d_name, ps, bl + 13) != 0)
 			continue;
 		snprintf(key, sizeof(key), "p%s", de->d_name);
-		if (srw_is_stale(s, dirfd(d), de->d_name, key, lk->opt.stale_threshold, &st))
+		if (srw_is_stale(s, dirfd(d), de->d_name, key, lk->opt.stale_threshold, &st) > 0)
 			fl__sys.unlinkat(dirfd(d), de->d_name, 0);
 	}
 	fl__sys.closedir(d);
@@ -943,10 +932,13 @@ static int srw_attempt_read(struct fl_lock *lk, struct fl_hold *h)
 		return r;
 	}
 	sh->state_busy = 0;
-	if (srw_is_stale(s, AT_FDCWD, s->write_path, "w", lk->opt.stale_threshold, &st))
-		srw_break(AT_FDCWD, s->write_path);
+	r = srw_is_stale(s, AT_FDCWD, s->write_path, "w", lk->opt.stale_threshold, &st);
+	if (r > 0 && srw_break(AT_FDCWD, s->write_path))
+		r = -ENOENT;
+	else if (r > 0)
+		r = srw_lstat(AT_FDCWD, s->write_path, &st);
 	/* Only a regular file at P.write keeps readers out (Python's rule). */
-	if (srw_lstat(AT_FDCWD, s->write_path, &st) == 0 && S_ISREG(st.st_mode)) {
+	if (r == 0 && S_ISREG(st.st_mode)) {
 		srw_state_drop(lk, sfd, &id);
 		fl__sys.close(dfd);
 		return -EAGAIN;
@@ -998,8 +990,14 @@ static int srw_attempt_write(struct fl_lock *lk, struct fl_hold *h)
 	if (sh->phase == 1) {
 		/* A peer may have evicted our pending claim while we waited. */
 		r = srw_touch(AT_FDCWD, srw_handle_of(lk)->write_path, sh->token);
-		if (r != 0)
-			sh->phase = 0;
+		if (r > 0) {
+			sh->phase = 0; /* gone or replaced: claim again */
+		} else if (r < 0) {
+			/* Transient (ESTALE, EIO): keep the claim, try again later. */
+			srw_state_drop(lk, sfd, &id);
+			fl__sys.close(dfd);
+			return -EAGAIN;
+		}
 	}
 	if (sh->phase == 0) {
 		fl__random_hex(sh->token);
@@ -1021,9 +1019,10 @@ static int srw_attempt_write(struct fl_lock *lk, struct fl_hold *h)
 		return -EAGAIN;
 	r = srw_hb_start(lk, h);
 	if (r != 0) {
-		srw_state_take_wait(lk, &sfd, &id);
+		int got = srw_state_take_wait(lk, &sfd, &id) == 0;
 		srw_unlink_write_if_ours(lk, sh->token);
-		srw_state_drop(lk, sfd, &id);
+		if (got)
+			srw_state_drop(lk, sfd, &id);
 		sh->phase = 0;
 		return fl__errf(lk, r, "%s: cannot start the heartbeat thread: %s", lk->path,
 				fl_strerror(r));
@@ -1061,8 +1060,12 @@ static void srw_abandon(struct fl_lock *lk, struct fl_hold *h)
 	if (sh->phase != 1)
 		return;
 	sh->phase = 0;
-	if (srw_state_take_wait(lk, &sfd, &id) != 0)
+	if (srw_state_take_wait(lk, &sfd, &id) != 0) {
+		/* Without P.state the token check races a concurrent breaker, but
+		 * a stranded claim would block every reader for stale_threshold. */
+		srw_unlink_write_if_ours(lk, sh->token);
 		return;
+	}
 	srw_unlink_write_if_ours(lk, sh->token);
 	srw_state_drop(lk, sfd, &id);
 }
@@ -1092,6 +1095,10 @@ static int srw_release(struct fl_lock *lk, struct fl_hold *h)
 		return 0;
 	}
 	r = srw_state_take_wait(lk, &fd, &id);
+	if (r == -ETIMEDOUT) {
+		srw_unlink_write_if_ours(lk, sh->token); /* as in srw_abandon */
+		return 0;
+	}
 	if (r != 0)
 		goto keep;
 	srw_unlink_write_if_ours(lk, sh->token);
@@ -1155,40 +1162,62 @@ static int srw_judge(const struct fl_marker *m, int parsed, const struct srw_rec
 	return age > stale;
 }
 
-/* Lists the entries of P.readers (an open descriptor) into a malloc'd array. */
+/* Lists the entries of P.readers (an open descriptor) into a malloc'd array.
+ * All or nothing: on any failure NULL with errno set (a partial list could
+ * hide a reader from a writer). */
 static char **srw_list(int dfd, size_t *np)
 {
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *de;
+	int fd = fl__sys.openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), e = 0;
 	DIR *d;
-	int fd = fl__sys.openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	*np = 0;
 	if (fd < 0)
 		return NULL;
 	d = fl__sys.fdopendir(fd);
 	if (d == NULL) {
+		e = errno;
 		fl__sys.close(fd);
+		errno = e;
 		return NULL;
 	}
-	while ((de = fl__sys.readdir(d)) != NULL) {
+	for (;;) {
+		errno = 0;
+		de = fl__sys.readdir(d);
+		if (de == NULL) {
+			e = errno;
+			break;
+		}
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		if (n == cap) {
 			size_t nc = cap ? cap * 2 : 32;
 			char **t = realloc(names, nc * sizeof(*t));
-			if (t == NULL)
+			if (t == NULL) {
+				e = ENOMEM;
 				break;
+			}
 			names = t;
 			cap = nc;
 		}
-		if ((names[n] = strdup(de->d_name)) == NULL)
+		if ((names[n] = strdup(de->d_name)) == NULL) {
+			e = ENOMEM;
 			break;
+		}
 		n++;
 	}
 	fl__sys.closedir(d);
+	if (e != 0) {
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+		errno = e;
+		return NULL;
+	}
 	*np = n;
+	errno = 0;
 	return names;
 }
 

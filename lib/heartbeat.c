@@ -89,7 +89,6 @@ static void hb_parent(void)
  * because the prepare handler held the mutex across fork(). */
 static void hb_child(void)
 {
-	pthread_mutex_t init = PTHREAD_MUTEX_INITIALIZER;
 	struct fl_hb *p = hb_list.next;
 
 	while (p != NULL && p != &hb_list) {
@@ -104,8 +103,9 @@ static void hb_child(void)
 	hb_list.next = hb_list.prev = &hb_list;
 	hb_count = 0;
 	hb_thread_on = 0;
-	hb_mu = init;
 	hb_cond_init();
+	/* The prepare handler ran in the forking thread, our only thread now. */
+	pthread_mutex_unlock(&hb_mu);
 }
 
 static void hb_init(void)
@@ -161,9 +161,6 @@ static void hb_timedwait(pthread_cond_t *cv, double until)
 static void *hb_main(void *arg)
 {
 	(void)arg;
-#ifdef __GLIBC__
-	pthread_setname_np(pthread_self(), "fl-heartbeat");
-#endif
 	pthread_mutex_lock(&hb_mu);
 	for (;;) {
 		struct fl_hb *hb;
@@ -246,6 +243,10 @@ static int hb_start(void)
 	pthread_attr_destroy(&attr);
 	if (r != 0)
 		return -r;
+#ifdef __GLIBC__
+	/* Safe: the thread cannot exit before we drop hb_mu. */
+	pthread_setname_np(hb_thread, "fl-heartbeat");
+#endif
 	hb_thread_on = 1;
 	return 0;
 }
