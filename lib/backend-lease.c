@@ -368,6 +368,20 @@ static int lease_p2_parse(const char *buf, size_t len, struct lease_p2 *r)
 	return 0;
 }
 
+/* The protocol-2 parser for fuzzing and tests.  0 or -EBADMSG. */
+int fl__p2_parse(const char *buf, size_t len, pid_t *pid, int *is_lease, double *duration)
+{
+	struct lease_p2 r;
+	int e = lease_p2_parse(buf, len, &r);
+
+	if (e == 0) {
+		*pid = r.pid;
+		*is_lease = r.is_lease;
+		*duration = r.have_duration ? r.duration : NAN;
+	}
+	return e;
+}
+
 /* Formats our record.  Returns its length or -errno. */
 static int lease_format(const struct fl_lock *lk, const char *token, char *buf, size_t cap)
 {

@@ -299,6 +299,24 @@ static int strict_parse_record(const char *buf, size_t len, const char *name_tok
 	return 0;
 }
 
+/* The claim parser for fuzzing and tests: name and record, canonical only. */
+int fl__strict_claim_parse(const char *name, const char *buf, size_t len, struct fl_claim *out)
+{
+	struct strict_claim c;
+
+	memset(&c, 0, sizeof(c));
+	if (!strict_parse_name(name, &c.held, c.token))
+		return -ENOENT;
+	if (len > STRICT_RECORD_MAX || strict_parse_record(buf, len, c.token, &c) != 0)
+		return -EBADMSG;
+	out->held = c.held;
+	memcpy(out->token, c.token, sizeof(out->token));
+	out->pid = c.pid;
+	memcpy(out->host, c.host, sizeof(out->host));
+	memcpy(out->start, c.start, sizeof(out->start));
+	return 0;
+}
+
 /* Formats our claim record.  Returns its length or -errno. */
 static int strict_format_record(const char *token, char *buf, size_t cap)
 {
