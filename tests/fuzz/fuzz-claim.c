@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * that mutations reach the field checks past the name match. */
 	{
 		const char *nl = memchr(rec, '\n', n);
-		if (nl && (size_t)(nl - rec) + 33 <= n && nl[33] == '\n')
+		if (nl && (size_t)(nl - rec) + 34 <= n && nl[33] == '\n')
 			memcpy(tok, nl + 1, 32);
 	}
 	for (int i = 0; i < 32; i++)
