@@ -38,8 +38,8 @@ const struct fl_backend *const fl__backends[] = {
 	[FL_FILE] = &fl__backend_file,
 	[FL_UNIX] = &fl__backend_unix,
 	[FL_SOFT] = &fl__backend_soft,
-	[FL_STRICT] = NULL,
-	[FL_LEASE] = NULL,
+	[FL_STRICT] = &fl__backend_strict,
+	[FL_LEASE] = &fl__backend_lease,
 #ifdef HAVE_SQLITE3
 	[FL_RW] = &fl__backend_rw,
 #else
