@@ -80,6 +80,10 @@ struct fl_backend {
 	/* Holder inspection and breaking by path (public fl_inspect/fl_break). */
 	int (*inspect)(const char *path, const struct fl_options *opt, struct fl_holder *out);
 	int (*brk)(const char *path, const struct fl_options *opt, unsigned flags, const char *name);
+	/* Optional: an acquire through h gave up (timeout, cancel, error) after
+	 * one or more attempts.  Undo any partial claim attempt left behind
+	 * across tries (soft-rw's pending writer marker).  May be NULL. */
+	void (*abandon)(struct fl_lock *lk, struct fl_hold *h);
 };
 
 /*
@@ -132,6 +136,7 @@ struct fl_lock {
 /* The backends, indexed by enum fl_kind; NULL where not built. */
 extern const struct fl_backend *const fl__backends[];
 extern const struct fl_backend fl__backend_unix, fl__backend_file, fl__backend_soft;
+extern const struct fl_backend fl__backend_softrw;
 
 /* backend-unix.c: non-zero once an FL_FILE handle fell back to soft (ENOSYS). */
 int fl__file_fell_back(const struct fl_lock *lk);
