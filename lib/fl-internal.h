@@ -84,6 +84,8 @@ struct fl_backend {
 	 * one or more attempts.  Undo any partial claim attempt left behind
 	 * across tries (soft-rw's pending writer marker).  May be NULL. */
 	void (*abandon)(struct fl_lock *lk, struct fl_hold *h);
+	/* Optional: the fencing token of the hold h (held).  0 or -errno. */
+	int (*fencing_token)(struct fl_lock *lk, struct fl_hold *h, unsigned long long *out);
 };
 
 /*
@@ -137,6 +139,7 @@ struct fl_lock {
 extern const struct fl_backend *const fl__backends[];
 extern const struct fl_backend fl__backend_unix, fl__backend_file, fl__backend_soft;
 extern const struct fl_backend fl__backend_softrw;
+extern const struct fl_backend fl__backend_etcd; /* built when HAVE_ETCD */
 
 /* backend-unix.c: non-zero once an FL_FILE handle fell back to soft (ENOSYS). */
 int fl__file_fell_back(const struct fl_lock *lk);
