@@ -106,7 +106,8 @@ struct etcd_conf {
 	char *cacert, *cert, *key, *user, *password;
 	double ttl;             /* requested lease TTL, whole seconds               */
 	double beat;            /* keep-alive interval                              */
-	double budget;          /* time one request may take over all endpoints     */
+	double budget;          /* time a keep-alive may take over all endpoints    */
+	double op_budget;       /* the same for the requests of acquire and release */
 	pthread_mutex_t mu;     /* guards pool and token                            */
 	CURL *pool[ETCD_POOL];
 	unsigned npool;
@@ -331,6 +332,12 @@ static int etcd_conf_new(const struct fl_options *o, const struct fl_lock *lk,
 		c->budget = 0.3;
 	if (c->budget > 5)
 		c->budget = 5;
+	/* Acquire and release may wait for a leader election to end. */
+	c->op_budget = c->ttl / 2;
+	if (c->op_budget < 1)
+		c->op_budget = 1;
+	if (c->op_budget > 10)
+		c->op_budget = 10;
 	*out = c;
 	return 0;
 }
@@ -443,7 +450,7 @@ static int etcd_authenticate(struct etcd_conf *c, const struct fl_lock *lk)
 	json_object_object_add(req, "name", json_object_new_string(c->user));
 	json_object_object_add(req, "password",
 			       json_object_new_string(c->password ? c->password : ""));
-	r = etcd_call(c, lk, "/v3/auth/authenticate", json_object_to_json_string(req), c->budget,
+	r = etcd_call(c, lk, "/v3/auth/authenticate", json_object_to_json_string(req), c->op_budget,
 		      &resp);
 	json_object_put(req);
 	if (r != 0)
@@ -505,7 +512,9 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 	e = etcd_handle_get(c);
 	if (e == NULL)
 		return fl__errf(lk, -ENOMEM, "etcd: cannot create a curl handle");
-	for (unsigned k = 0; k < c->nep; k++) {
+	/* Rounds over every endpoint until one answers or the budget is spent:
+	 * a member without a leader answers once an election is over. */
+	for (unsigned k = 0;; k++) {
 		unsigned i = (start + k) % c->nep;
 		char url[1024], errbuf[CURL_ERROR_SIZE], auth[1024];
 		struct curl_slist *hdr = NULL;
@@ -515,10 +524,18 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 		long status = 0;
 		CURLcode cc;
 
-		if (left <= 0) {
-			etcd_note(msg, sizeof(msg), c->ep[i], "not tried (time budget spent)");
-			continue;
+		if (k > 0 && k % c->nep == 0) {
+			/* A full round failed: pause briefly, then go round again. */
+			double pause = fl__now_mono() + 0.05;
+			if (pause >= deadline)
+				break;
+			fl__sleep_until(pause);
+			left = deadline - fl__now_mono();
+			msg[0] = '\0';
+			all_refused = 1;
 		}
+		if (left <= 0)
+			break;
 		snprintf(url, sizeof(url), "%s%s", c->ep[i], api);
 		hdr = curl_slist_append(hdr, "Content-Type: application/json");
 		pthread_mutex_lock(&c->mu);
@@ -527,6 +544,11 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 			hdr = curl_slist_append(hdr, auth);
 		}
 		pthread_mutex_unlock(&c->mu);
+		/* One try gets at most a third of the budget: a member that lost its
+		 * leader drops proposals and answers only at its own request timeout
+		 * (seconds), while a retry after the election succeeds at once. */
+		if (left > budget / 3 && budget / 3 >= 0.3)
+			left = budget / 3;
 		etcd_setup_handle(c, e, url, body, hdr, (long)(left * 1000), errbuf);
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, etcd_collect);
 		curl_easy_setopt(e, CURLOPT_WRITEDATA, &b);
@@ -624,7 +646,7 @@ static int etcd_range(struct etcd_conf *c, const struct fl_lock *lk, const char 
 	    b64_enc(end, strlen(end), e64, sizeof(e64)))
 		return fl__errf(lk, -ENAMETOOLONG, "etcd: key too long: %s", base);
 	snprintf(body, sizeof(body), "{\"key\":\"%s\",\"range_end\":\"%s\"}", k64, e64);
-	return etcd_call(c, lk, "/v3/kv/range", body, c->budget, out);
+	return etcd_call(c, lk, "/v3/kv/range", body, c->op_budget, out);
 }
 
 /* One key of a range, if it is a direct child of base.  Returns 0 to skip. */
@@ -661,7 +683,7 @@ static int etcd_revoke(struct etcd_conf *c, const struct fl_lock *lk, int64_t le
 	int r;
 
 	snprintf(body, sizeof(body), "{\"ID\":\"%" PRId64 "\"}", lease);
-	r = etcd_call(c, lk, "/v3/lease/revoke", body, c->budget, &j);
+	r = etcd_call(c, lk, "/v3/lease/revoke", body, c->op_budget, &j);
 	json_object_put(j);
 	if (r == -ENOENT) /* expired already: the key is gone either way */
 		r = 0;
@@ -794,7 +816,7 @@ static int etcd_enqueue(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 	int r, n;
 
 	snprintf(small, sizeof(small), "{\"TTL\":\"%.0f\"}", c->ttl);
-	r = etcd_call(c, lk, "/v3/lease/grant", small, c->budget, &j);
+	r = etcd_call(c, lk, "/v3/lease/grant", small, c->op_budget, &j);
 	if (r != 0)
 		return r;
 	p->lease = json_i64(j, "ID");
@@ -837,7 +859,7 @@ static int etcd_enqueue(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 		 "\"}},{\"request_range\":{\"key\":\"%s\",\"range_end\":\"%s\"}}],"
 		 "\"failure\":[{\"request_range\":{\"key\":\"%s\",\"range_end\":\"%s\"}}]}",
 		 k64, k64, v64, p->lease, b64, e64, b64, e64);
-	r = etcd_call(c, lk, "/v3/kv/txn", body, c->budget, &j);
+	r = etcd_call(c, lk, "/v3/kv/txn", body, c->op_budget, &j);
 	free(body);
 	if (r != 0)
 		return r;
@@ -1177,7 +1199,7 @@ static int etcd_inspect(const char *path, const struct fl_options *opt, struct f
 		}
 		/* The lease's remaining time tells how long ago it was refreshed. */
 		snprintf(body, sizeof(body), "{\"ID\":\"%" PRId64 "\"}", first_lease);
-		if (first_lease && etcd_call(c, NULL, "/v3/lease/timetolive", body, c->budget,
+		if (first_lease && etcd_call(c, NULL, "/v3/lease/timetolive", body, c->op_budget,
 					     &tj) == 0) {
 			int64_t left = json_i64(tj, "TTL"), granted = json_i64(tj, "grantedTTL");
 			if (left > 0 && granted >= left)
