@@ -4,6 +4,7 @@
 #   holder_expect NAME REGEX SECONDS        next line must match (sets LINE)
 #   holder_send NAME LINE                   writes a command to it
 #   holder_wait NAME                        closes its stdin, reaps it
+#   holder_quiet NAME                       true when it has printed nothing new
 . "$FL_TOP_SRCDIR/tests/lib.sh"
 . "$FL_TOP_SRCDIR/tests/etcd/etcd-cluster.sh"
 
@@ -14,18 +15,26 @@ command -v etcd >/dev/null && command -v etcdctl >/dev/null ||
 
 TMP=$(mktemp -d) || exit 99
 HOLDERS=
+NETNS_LIST=
 etcd_test_cleanup() {
 	for n in $HOLDERS; do
 		eval "pid=\${HPID_$n:-}"
 		[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
 	etcd_cluster_stop
+	for ns in $NETNS_LIST; do
+		ip netns del "$ns" 2>/dev/null
+	done
 	rm -rf "$TMP"
 }
 trap etcd_test_cleanup EXIT
 trap 'exit 99' INT TERM
 
-etcd_cluster_start || fl_skip "could not start a 3-member etcd cluster"
+# Suites that set ETCD_NO_AUTOSTART call etcd_start_or_skip themselves.
+etcd_start_or_skip() {
+	etcd_cluster_start || fl_skip "could not start a 3-member etcd cluster"
+}
+[ -n "${ETCD_NO_AUTOSTART:-}" ] || etcd_start_or_skip
 # Each suite uses its own key prefix so that runs never see each other's keys.
 export FILELOCK_ETCD_PREFIX="/fltest-$$"
 
@@ -33,7 +42,9 @@ holder_start() {
 	name=$1
 	shift
 	mkfifo "$TMP/$name.in" "$TMP/$name.out" || exit 99
-	"$FL_HOLDER" -t etcd "$@" <"$TMP/$name.in" >"$TMP/$name.out" &
+	# HOLDER_PREFIX (e.g. "ip netns exec NS env VAR=...") must exec, so that
+	# $! is the holder's own pid.
+	$HOLDER_PREFIX "$FL_HOLDER" -t etcd "$@" <"$TMP/$name.in" >"$TMP/$name.out" &
 	eval "HPID_$name=$!"
 	eval "exec {HIN_$name}>\"\$TMP/\$name.in\""
 	eval "exec {HOUT_$name}<\"\$TMP/\$name.out\""
@@ -67,6 +78,11 @@ holder_wait() {
 	rc=$?
 	eval "HPID_$1="
 	return $rc
+}
+
+holder_quiet() {
+	eval "fd=\$HOUT_$1"
+	! read -r -t 0 <&"$fd"
 }
 
 now_ms() {
