@@ -18,9 +18,8 @@
  * Keys.  A lock at canonical path P lives under the key prefix
  * "<prefix>P/" (prefix: fl_options.etcd_prefix, else $FILELOCK_ETCD_PREFIX,
  * else "/filelock").  Each contender owns one key below it, named after
- * its lease in lower-case hex: "<prefix>P/<lease>" for writers (exactly what
- * etcd's own concurrency.Mutex and `etcdctl lock` use, so they exclude us and
- * we them), "<prefix>P/r<lease>" for readers.  The value is the holder's
+ * its lease in lower-case hex: "<prefix>P/<lease>" for writers (the layout of
+ * etcd's own concurrency.Mutex, so a lock `etcdctl lock` holds keeps us out), "<prefix>P/r<lease>" for readers.  The value is the holder's
  * "pid\nhost\nstart\n" record, for inspection only.  Keys further down
  * ("<prefix>P/x/...": the lock of another path) are ignored.
  *
