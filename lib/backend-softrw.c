@@ -990,8 +990,14 @@ static int srw_attempt_write(struct fl_lock *lk, struct fl_hold *h)
 	if (sh->phase == 1) {
 		/* A peer may have evicted our pending claim while we waited. */
 		r = srw_touch(AT_FDCWD, srw_handle_of(lk)->write_path, sh->token);
-		if (r != 0)
-			sh->phase = 0;
+		if (r > 0) {
+			sh->phase = 0; /* gone or replaced: claim again */
+		} else if (r < 0) {
+			/* Transient (ESTALE, EIO): keep the claim, try again later. */
+			srw_state_drop(lk, sfd, &id);
+			fl__sys.close(dfd);
+			return -EAGAIN;
+		}
 	}
 	if (sh->phase == 0) {
 		fl__random_hex(sh->token);

@@ -281,7 +281,9 @@ struct fl_hb {
 	int running;                /* a beat is in progress                          */
 };
 
-/* Registers hb (the lock is held).  Returns 0 or -errno (thread start). */
+/* Registers hb (the lock is held); hb must have been zeroed before its
+ * first registration (hold data is).  Returns 0, -EINVAL (no beat or a bad
+ * interval), -EALREADY, or -errno from starting the thread. */
 int fl__hb_add(struct fl_hb *hb);
 /* Unregisters hb; returns only once no beat of hb is running, so the caller
  * may then release and free.  Safe on an hb that was never added or that

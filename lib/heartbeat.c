@@ -89,7 +89,6 @@ static void hb_parent(void)
  * because the prepare handler held the mutex across fork(). */
 static void hb_child(void)
 {
-	pthread_mutex_t init = PTHREAD_MUTEX_INITIALIZER;
 	struct fl_hb *p = hb_list.next;
 
 	while (p != NULL && p != &hb_list) {
@@ -104,8 +103,9 @@ static void hb_child(void)
 	hb_list.next = hb_list.prev = &hb_list;
 	hb_count = 0;
 	hb_thread_on = 0;
-	hb_mu = init;
 	hb_cond_init();
+	/* The prepare handler ran in the forking thread, our only thread now. */
+	pthread_mutex_unlock(&hb_mu);
 }
 
 static void hb_init(void)

@@ -76,13 +76,26 @@ start "$PY" "$PEER" hold write "$L" $HB $STALE; P1=$SLOT
 hear $P1; [ "$WORD" = ready ] || fail "python writer: $WORD $REST"
 timeout 20 "$HOLDER" $COPT -s -w 0.5 "$L" </dev/null >/dev/null
 [ $? = 1 ] || fail "C reader got in while a Python writer held the lock"
-timeout 20 "$HOLDER" $COPT -w 0.5 "$L" </dev/null >/dev/null
+timeout 20 "$HOLDER" $COPT -w 0.5 "$L" </dev/null >"$T/c1"
 [ $? = 1 ] || fail "C writer got in while a Python writer held the lock"
+# C parses Python's marker: the timeout names the Python holder.
+grep -q "held by pid $REST on $(uname -n)" "$T/c1" || fail "C did not name the Python holder: $(cat "$T/c1")"
 tell $P1 x; hear $P1; [ "$WORD" = released ] || fail "python release: $WORD"
 
 # 2. A C reader and a Python reader overlap; writers of both sides wait.
 start "$HOLDER" $COPT -s "$L"; C1=$SLOT
 hear $C1; [ "$WORD" = ready ] || fail "C reader: $WORD $REST"
+# Python parses C's marker bytes with its own parser.
+"$PY" - "$L.readers" "$REST" <<'PYEOF' || fail "Python cannot parse the C reader marker"
+import os, sys
+from filelock._soft_rw._sync import _parse_marker_bytes
+d, pid = sys.argv[1], int(sys.argv[2])
+names = [n for n in os.listdir(d) if not n.startswith(".")]
+assert len(names) == 1 and names[0].endswith(f".{pid}"), names
+with open(os.path.join(d, names[0]), "rb") as f:
+    info = _parse_marker_bytes(f.read())
+assert info is not None and info.pid == pid, info
+PYEOF
 start "$PY" "$PEER" hold read "$L" $HB $STALE; P2=$SLOT
 hear $P2; [ "$WORD" = ready ] || fail "python reader did not overlap a C reader"
 timeout 20 "$PY" "$PEER" try write "$L" $HB $STALE 0.5
