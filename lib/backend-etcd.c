@@ -425,13 +425,29 @@ static void etcd_setup_handle(struct etcd_conf *c, CURL *e, const char *url, con
 	errbuf[0] = '\0';
 }
 
-/* Appends "; <ep>: <what>" to the message of tried endpoints. */
-static void etcd_note(char *msg, size_t cap, const char *ep, const char *what)
-{
-	size_t n = strlen(msg);
+#define ETCD_NOTE 200
 
-	if (n + 4 < cap)
-		snprintf(msg + n, cap - n, "%s%s: %s", n ? "; " : "", ep, what);
+/* Remembers what went wrong at endpoint i (the latest failure wins). */
+static void etcd_note(char (*notes)[ETCD_NOTE], unsigned i, const char *what)
+{
+	if (notes != NULL)
+		snprintf(notes[i], ETCD_NOTE, "%.*s", ETCD_NOTE - 1, what);
+}
+
+/* "<ep>: <what>; ..." for every endpoint, in order. */
+static void etcd_notes_join(const struct etcd_conf *c, char (*notes)[ETCD_NOTE], char *msg,
+			    size_t cap)
+{
+	size_t n = 0;
+
+	msg[0] = '\0';
+	for (unsigned i = 0; i < c->nep && n + 4 < cap; i++) {
+		int w = snprintf(msg + n, cap - n, "%s%s: %s", n ? "; " : "", c->ep[i],
+				 notes && notes[i][0] ? notes[i] : "not tried (time budget spent)");
+		if (w < 0)
+			break;
+		n += (size_t)w;
+	}
 }
 
 static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *api,
@@ -504,13 +520,18 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 	double deadline = fl__now_mono() + budget;
 	unsigned start = atomic_load(&c->cur) % c->nep;
 	int all_refused = 1, last = -EHOSTUNREACH, reauth = 0;
-	char msg[FL__ERRLEN - 128] = "";
+	char msg[FL__ERRLEN - 128];
+	char (*notes)[ETCD_NOTE] = calloc(c->nep, ETCD_NOTE);
 	CURL *e;
 
 	*out = NULL;
 	e = etcd_handle_get(c);
-	if (e == NULL)
-		return fl__errf(lk, -ENOMEM, "etcd: cannot create a curl handle");
+	if (e == NULL || notes == NULL) {
+		if (e)
+			etcd_handle_put(c, e);
+		free(notes);
+		return fl__errf(lk, -ENOMEM, "etcd: out of memory");
+	}
 	/* Rounds over every endpoint until one answers or the budget is spent:
 	 * a member without a leader answers once an election is over. */
 	for (unsigned k = 0;; k++) {
@@ -530,7 +551,6 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 				break;
 			fl__sleep_until(pause);
 			left = deadline - fl__now_mono();
-			msg[0] = '\0';
 			all_refused = 1;
 		}
 		if (left <= 0)
@@ -559,7 +579,7 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 			last = cc == CURLE_COULDNT_CONNECT ? -ECONNREFUSED
 			       : cc == CURLE_OPERATION_TIMEDOUT ? -EHOSTUNREACH
 			       : b.too_big ? -EFBIG : -EIO;
-			etcd_note(msg, sizeof(msg), c->ep[i], errbuf[0] ? errbuf : curl_easy_strerror(cc));
+			etcd_note(notes, i, errbuf[0] ? errbuf : curl_easy_strerror(cc));
 			free(b.p);
 			continue;
 		}
@@ -570,7 +590,7 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 			char what[160];
 			snprintf(what, sizeof(what), "HTTP %ld, not JSON: %.80s", status,
 				 b.p ? b.p : "(empty)");
-			etcd_note(msg, sizeof(msg), c->ep[i], what);
+			etcd_note(notes, i, what);
 			last = -EPROTO;
 			free(b.p);
 			continue;
@@ -590,15 +610,19 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 				json_object_put(j);
 				reauth = 1;
 				etcd_handle_put(c, e);
-				if (etcd_authenticate(c, lk) != 0)
+				if (etcd_authenticate(c, lk) != 0) {
+					free(notes);
 					return -EACCES;
+				}
 				e = etcd_handle_get(c);
-				if (e == NULL)
-					return fl__errf(lk, -ENOMEM, "etcd: cannot create a curl handle");
+				if (e == NULL) {
+					free(notes);
+					return fl__errf(lk, -ENOMEM, "etcd: out of memory");
+				}
 				k--; /* the same endpoint again, now with a token */
 				continue;
 			}
-			etcd_note(msg, sizeof(msg), c->ep[i], what);
+			etcd_note(notes, i, what);
 			last = etcd_grpc_errno(code);
 			json_object_put(j);
 			if (code == ETCD_GRPC_UNAVAILABLE || code == 4)
@@ -608,19 +632,22 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 		if (status != 200) {
 			char what[64];
 			snprintf(what, sizeof(what), "HTTP status %ld", status);
-			etcd_note(msg, sizeof(msg), c->ep[i], what);
+			etcd_note(notes, i, what);
 			last = -EPROTO;
 			json_object_put(j);
 			continue;
 		}
 		atomic_store(&c->cur, i);
 		etcd_handle_put(c, e);
+		free(notes);
 		*out = j;
 		return 0;
 	}
 	etcd_handle_put(c, e);
 	if (all_refused)
 		last = -ECONNREFUSED;
+	etcd_notes_join(c, notes, msg, sizeof(msg));
+	free(notes);
 	return fl__errf(lk, last, "etcd %s failed (%s)", api, msg);
 }
 
