@@ -103,6 +103,7 @@ struct etcd_conf {
 	atomic_uint cur;        /* the endpoint that answered last                  */
 	char *prefix;
 	char *cacert, *cert, *key, *user, *password;
+	char *o_endpoints, *o_prefix; /* the options as given (for lk->opt)     */
 	double ttl;             /* requested lease TTL, whole seconds               */
 	double beat;            /* keep-alive interval                              */
 	double budget;          /* time a keep-alive may take over all endpoints    */
@@ -245,6 +246,8 @@ static void etcd_conf_free(struct etcd_conf *c)
 	free(c->key);
 	free(c->user);
 	free(c->password);
+	free(c->o_endpoints);
+	free(c->o_prefix);
 	free(c->token);
 	free(c);
 }
@@ -305,6 +308,8 @@ static int etcd_conf_new(const struct fl_options *o, const struct fl_lock *lk,
 	c->key = dup_or_null(o->etcd_key);
 	c->user = dup_or_null(o->etcd_user);
 	c->password = dup_or_null(o->etcd_password);
+	c->o_endpoints = dup_or_null(o->etcd_endpoints);
+	c->o_prefix = o->etcd_prefix ? strdup(o->etcd_prefix) : NULL;
 	eps = o->etcd_endpoints;
 	if (eps == NULL || !*eps)
 		eps = getenv("FILELOCK_ETCD_ENDPOINTS");
@@ -786,6 +791,19 @@ static int etcd_setup(struct fl_lock *lk)
 	if (lk->be_data)
 		etcd_conf_free(lk->be_data);
 	lk->be_data = c;
+	/* The caller's strings may be freed after fl_open: the handle's options
+	 * (compared when a singleton is reopened) point at our copies.  Only on
+	 * the real handle (refs is set), not on fl_open's scratch validation
+	 * pass, whose options outlive its teardown. */
+	if (lk->refs > 0) {
+		o->etcd_endpoints = c->o_endpoints;
+		o->etcd_prefix = c->o_prefix;
+		o->etcd_cacert = c->cacert;
+		o->etcd_cert = c->cert;
+		o->etcd_key = c->key;
+		o->etcd_user = c->user;
+		o->etcd_password = c->password;
+	}
 	return 0;
 }
 

@@ -82,6 +82,35 @@ static void test_options(void **state)
 	fl_close(lk);
 }
 
+/* Singletons compare the etcd strings by value; fl_open copies them. */
+static void test_singleton_strings(void **state)
+{
+	const char *p = fl_test_path("single");
+	struct fl_options o;
+	fl_lock *a = NULL, *b = NULL;
+	char *ep;
+
+	(void)state;
+	opts(&o, 3);
+	o.flags = FL_SINGLETON;
+	ep = strdup(getenv("FILELOCK_ETCD_ENDPOINTS"));
+	o.etcd_endpoints = ep;
+	assert_int_equal(fl_open(&a, p, FL_ETCD, &o), 0);
+	free(ep);
+	ep = strdup(getenv("FILELOCK_ETCD_ENDPOINTS"));
+	o.etcd_endpoints = ep;
+	assert_int_equal(fl_open(&b, p, FL_ETCD, &o), 0);
+	assert_ptr_equal(a, b);
+	o.etcd_prefix = "/another";
+	assert_int_equal(fl_open(&b, p, FL_ETCD, &o), -EINVAL);
+	assert_non_null(strstr(fl_errmsg(NULL), "etcd_prefix"));
+	free(ep);
+	assert_int_equal(fl_acquire(a, FL_EXCLUSIVE, 5), 0);
+	fl_close(a);
+	assert_true(fl_is_locked(a));
+	fl_close(a);
+}
+
 /* Nothing listens on port 1 of loopback: a clear, fast error. */
 static void test_unreachable(void **state)
 {
@@ -309,6 +338,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_options, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_singleton_strings, fl_test_setup,
+						fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_fencing, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_readers_writers, fl_test_setup,
