@@ -105,6 +105,7 @@ struct fl_options {
 	const char *etcd_endpoints; /* "http://h1:2379,https://h2:2379"; default:
 	                               $FILELOCK_ETCD_ENDPOINTS, else http://127.0.0.1:2379 */
 	const char *etcd_prefix;    /* key prefix; default $FILELOCK_ETCD_PREFIX, else "/filelock" */
+	/* Each of these defaults to $FILELOCK_ETCD_CACERT, _CERT, _KEY, _USER, _PASSWORD. */
 	const char *etcd_cacert;    /* TLS: CA bundle (PEM) that signs the members' certificates */
 	const char *etcd_cert;      /* TLS: client certificate (PEM), for --client-cert-auth     */
 	const char *etcd_key;       /* TLS: the client certificate's private key (PEM)           */

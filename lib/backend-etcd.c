@@ -103,7 +103,7 @@ struct etcd_conf {
 	atomic_uint cur;        /* the endpoint that answered last                  */
 	char *prefix;
 	char *cacert, *cert, *key, *user, *password;
-	char *o_endpoints, *o_prefix; /* the options as given (for lk->opt)     */
+	char *o_str[7];         /* the string options as given (for lk->opt)      */
 	double ttl;             /* requested lease TTL, whole seconds               */
 	double beat;            /* keep-alive interval                              */
 	double budget;          /* time a keep-alive may take over all endpoints    */
@@ -228,6 +228,12 @@ static char *dup_or_null(const char *s)
 	return s && *s ? strdup(s) : NULL;
 }
 
+/* The option when set, else the environment variable (NULL when neither). */
+static const char *etcd_opt_env(const char *opt, const char *var)
+{
+	return opt && *opt ? opt : getenv(var);
+}
+
 static void etcd_conf_free(struct etcd_conf *c)
 {
 	if (c == NULL)
@@ -246,8 +252,8 @@ static void etcd_conf_free(struct etcd_conf *c)
 	free(c->key);
 	free(c->user);
 	free(c->password);
-	free(c->o_endpoints);
-	free(c->o_prefix);
+	for (int i = 0; i < 7; i++)
+		free(c->o_str[i]);
 	free(c->token);
 	free(c);
 }
@@ -303,13 +309,22 @@ static int etcd_conf_new(const struct fl_options *o, const struct fl_lock *lk,
 	pthread_once(&etcd_once, etcd_global_init);
 	pthread_mutex_init(&c->mu, NULL);
 	c->pid = fl__pid();
-	c->cacert = dup_or_null(o->etcd_cacert);
-	c->cert = dup_or_null(o->etcd_cert);
-	c->key = dup_or_null(o->etcd_key);
-	c->user = dup_or_null(o->etcd_user);
-	c->password = dup_or_null(o->etcd_password);
-	c->o_endpoints = dup_or_null(o->etcd_endpoints);
-	c->o_prefix = o->etcd_prefix ? strdup(o->etcd_prefix) : NULL;
+	c->cacert = dup_or_null(etcd_opt_env(o->etcd_cacert, "FILELOCK_ETCD_CACERT"));
+	c->cert = dup_or_null(etcd_opt_env(o->etcd_cert, "FILELOCK_ETCD_CERT"));
+	c->key = dup_or_null(etcd_opt_env(o->etcd_key, "FILELOCK_ETCD_KEY"));
+	c->user = dup_or_null(etcd_opt_env(o->etcd_user, "FILELOCK_ETCD_USER"));
+	c->password = dup_or_null(etcd_opt_env(o->etcd_password, "FILELOCK_ETCD_PASSWORD"));
+	{
+		const char *given[7] = { o->etcd_endpoints, o->etcd_prefix, o->etcd_cacert,
+					 o->etcd_cert,      o->etcd_key,    o->etcd_user,
+					 o->etcd_password };
+		for (int i = 0; i < 7; i++)
+			c->o_str[i] = given[i] ? strdup(given[i]) : NULL;
+	}
+	if (c->user && c->password == NULL) {
+		etcd_conf_free(c);
+		return fl__errf(lk, -EINVAL, "etcd: etcd_user is set but no etcd_password");
+	}
 	eps = o->etcd_endpoints;
 	if (eps == NULL || !*eps)
 		eps = getenv("FILELOCK_ETCD_ENDPOINTS");
@@ -439,16 +454,21 @@ static void etcd_note(char (*notes)[ETCD_NOTE], unsigned i, const char *what)
 		snprintf(notes[i], ETCD_NOTE, "%.*s", ETCD_NOTE - 1, what);
 }
 
-/* "<ep>: <what>; ..." for every endpoint, in order. */
-static void etcd_notes_join(const struct etcd_conf *c, char (*notes)[ETCD_NOTE], char *msg,
-			    size_t cap)
+/* "<ep>: <what>; ..." for every endpoint, in order; with `all`, also those
+ * never tried because the time budget ran out. */
+static void etcd_notes_join(const struct etcd_conf *c, char (*notes)[ETCD_NOTE], int all,
+			    char *msg, size_t cap)
 {
 	size_t n = 0;
 
 	msg[0] = '\0';
 	for (unsigned i = 0; i < c->nep && n + 4 < cap; i++) {
-		int w = snprintf(msg + n, cap - n, "%s%s: %s", n ? "; " : "", c->ep[i],
-				 notes && notes[i][0] ? notes[i] : "not tried (time budget spent)");
+		int w;
+
+		if (!all && !notes[i][0])
+			continue;
+		w = snprintf(msg + n, cap - n, "%s%s: %s", n ? "; " : "", c->ep[i],
+			     notes[i][0] ? notes[i] : "not tried (time budget spent)");
 		if (w < 0)
 			break;
 		n += (size_t)w;
@@ -524,7 +544,7 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 {
 	double deadline = fl__now_mono() + budget;
 	unsigned start = atomic_load(&c->cur) % c->nep;
-	int all_refused = 1, last = -EHOSTUNREACH, reauth = 0;
+	int all_refused = 1, last = -EHOSTUNREACH, reauth = 0, final = 0;
 	char msg[FL__ERRLEN - 128];
 	char (*notes)[ETCD_NOTE] = calloc(c->nep, ETCD_NOTE);
 	CURL *e;
@@ -536,6 +556,21 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 			etcd_handle_put(c, e);
 		free(notes);
 		return fl__errf(lk, -ENOMEM, "etcd: out of memory");
+	}
+	if (c->user && strcmp(api, "/v3/auth/authenticate") != 0) {
+		int have;
+
+		pthread_mutex_lock(&c->mu);
+		have = c->token != NULL;
+		pthread_mutex_unlock(&c->mu);
+		if (!have) {
+			int r = etcd_authenticate(c, lk);
+			if (r != 0) {
+				etcd_handle_put(c, e);
+				free(notes);
+				return r;
+			}
+		}
 	}
 	/* Rounds over every endpoint until one answers or the budget is spent:
 	 * a member without a leader answers once an election is over. */
@@ -610,14 +645,17 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 			int code = (int)json_i64(j, "code");
 			const char *what = json_object_get_string(err);
 
+			int r;
+
 			if ((code == ETCD_GRPC_UNAUTH || strstr(what, "invalid auth token")) &&
 			    c->user && !reauth && strcmp(api, "/v3/auth/authenticate") != 0) {
 				json_object_put(j);
 				reauth = 1;
 				etcd_handle_put(c, e);
-				if (etcd_authenticate(c, lk) != 0) {
+				r = etcd_authenticate(c, lk);
+				if (r != 0) {
 					free(notes);
-					return -EACCES;
+					return r;
 				}
 				e = etcd_handle_get(c);
 				if (e == NULL) {
@@ -629,9 +667,14 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 			}
 			etcd_note(notes, i, what);
 			last = etcd_grpc_errno(code);
+			/* etcd reports these as InvalidArgument. */
+			if (strstr(what, "authentication failed") || strstr(what, "user name is empty") ||
+			    strstr(what, "permission denied"))
+				last = -EACCES;
 			json_object_put(j);
 			if (code == ETCD_GRPC_UNAVAILABLE || code == 4)
 				continue; /* another member may have a leader */
+			final = 1;
 			break;
 		}
 		if (status != 200) {
@@ -651,7 +694,7 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 	etcd_handle_put(c, e);
 	if (all_refused)
 		last = -ECONNREFUSED;
-	etcd_notes_join(c, notes, msg, sizeof(msg));
+	etcd_notes_join(c, notes, !final, msg, sizeof(msg));
 	free(notes);
 	return fl__errf(lk, last, "etcd %s failed (%s)", api, msg);
 }
@@ -796,13 +839,13 @@ static int etcd_setup(struct fl_lock *lk)
 	 * the real handle (refs is set), not on fl_open's scratch validation
 	 * pass, whose options outlive its teardown. */
 	if (lk->refs > 0) {
-		o->etcd_endpoints = c->o_endpoints;
-		o->etcd_prefix = c->o_prefix;
-		o->etcd_cacert = c->cacert;
-		o->etcd_cert = c->cert;
-		o->etcd_key = c->key;
-		o->etcd_user = c->user;
-		o->etcd_password = c->password;
+		o->etcd_endpoints = c->o_str[0];
+		o->etcd_prefix = c->o_str[1];
+		o->etcd_cacert = c->o_str[2];
+		o->etcd_cert = c->o_str[3];
+		o->etcd_key = c->o_str[4];
+		o->etcd_user = c->o_str[5];
+		o->etcd_password = c->o_str[6];
 	}
 	return 0;
 }
