@@ -15,6 +15,9 @@
 #   ETCD_NETNS     run the members inside this network namespace (ip netns)
 #   ETCD_EXTRA_IP  also serve clients on this address (same port per member)
 #   ETCD_MEMBERS   number of members (default 3)
+#   ETCD_TLS_DIR   serve clients over TLS with ca.crt, srv.crt, srv.key from
+#                  this directory and require client certificates (cli.crt,
+#                  cli.key are used for the health check)
 
 ETCD_BIN=${ETCD_BIN:-etcd}
 ETCDCTL_BIN=${ETCDCTL_BIN:-etcdctl}
@@ -57,8 +60,10 @@ etcd_member_start() {
 	i=$1
 	cport=$((ETCD_BASE + 2 * (i - 1)))
 	pport=$((cport + 1))
-	curls="http://127.0.0.1:$cport"
-	[ -n "${ETCD_EXTRA_IP:-}" ] && curls="$curls,http://$ETCD_EXTRA_IP:$cport"
+	sch=http
+	[ -n "${ETCD_TLS_DIR:-}" ] && sch=https
+	curls="$sch://127.0.0.1:$cport"
+	[ -n "${ETCD_EXTRA_IP:-}" ] && curls="$curls,$sch://$ETCD_EXTRA_IP:$cport"
 	state=new
 	[ -d "$ETCD_DIR/m$i/member" ] && state=existing
 	# Started directly (ip netns exec execs), so $! is etcd's own pid.
@@ -67,8 +72,12 @@ etcd_member_start() {
 	else
 		set -- "$ETCD_BIN"
 	fi
+	if [ -n "${ETCD_TLS_DIR:-}" ]; then
+		set -- "$@" --cert-file "$ETCD_TLS_DIR/srv.crt" --key-file "$ETCD_TLS_DIR/srv.key" \
+			--trusted-ca-file "$ETCD_TLS_DIR/ca.crt" --client-cert-auth
+	fi
 	"$@" --name "m$i" --data-dir "$ETCD_DIR/m$i" \
-		--listen-client-urls "$curls" --advertise-client-urls "http://127.0.0.1:$cport" \
+		--listen-client-urls "$curls" --advertise-client-urls "$sch://127.0.0.1:$cport" \
 		--listen-peer-urls "http://127.0.0.1:$pport" \
 		--initial-advertise-peer-urls "http://127.0.0.1:$pport" \
 		--initial-cluster "$ETCD_INITIAL" --initial-cluster-state "$state" \
@@ -92,12 +101,14 @@ etcd_member_stop() {
 etcd_wait_healthy() {
 	limit=${1:-20}
 	eps=${2:-$FILELOCK_ETCD_ENDPOINTS}
+	tls=
+	[ -n "${ETCD_TLS_DIR:-}" ] && tls="--cacert=$ETCD_TLS_DIR/ca.crt --cert=$ETCD_TLS_DIR/cli.crt --key=$ETCD_TLS_DIR/cli.key"
 	etcd__ns timeout "$limit" sh -c '
-		while ! "$0" --endpoints="$1" --dial-timeout=1s --command-timeout=1s \
+		while ! "$0" --endpoints="$1" $2 --dial-timeout=1s --command-timeout=1s \
 			endpoint health >/dev/null 2>&1; do
 			# etcdctl itself waits up to its timeouts; this bounds a fast failure.
 			sleep 0.1
-		done' "$ETCDCTL_BIN" "$eps"
+		done' "$ETCDCTL_BIN" "$eps" "$tls"
 }
 
 etcd_cluster_start() {
@@ -115,7 +126,9 @@ etcd_cluster_start() {
 		while [ $i -le "$n" ]; do
 			c=$((ETCD_BASE + 2 * (i - 1)))
 			ETCD_INITIAL="${ETCD_INITIAL:+$ETCD_INITIAL,}m$i=http://127.0.0.1:$((c + 1))"
-			FILELOCK_ETCD_ENDPOINTS="${FILELOCK_ETCD_ENDPOINTS:+$FILELOCK_ETCD_ENDPOINTS,}http://127.0.0.1:$c"
+			sch=http
+			[ -n "${ETCD_TLS_DIR:-}" ] && sch=https
+			FILELOCK_ETCD_ENDPOINTS="${FILELOCK_ETCD_ENDPOINTS:+$FILELOCK_ETCD_ENDPOINTS,}$sch://127.0.0.1:$c"
 			i=$((i + 1))
 		done
 		i=1
