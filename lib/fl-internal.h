@@ -130,6 +130,37 @@ extern const struct fl_backend fl__backend_unix, fl__backend_file, fl__backend_s
 /* backend-unix.c: non-zero once an FL_FILE handle fell back to soft (ENOSYS). */
 int fl__file_fell_back(const struct fl_lock *lk);
 
+/* Non-zero when lk has one context for all threads (FL_SHARED_CONTEXT or an
+ * instance-wide rw kind). */
+int fl__shared_ctx(const struct fl_lock *lk);
+
+/*
+ * How an asynchronous acquire (async.c) runs fl_acquire on a pool thread on
+ * behalf of another thread.  With a hook, fl__acquire_as():
+ *  - uses `owner` instead of the calling thread's id for the context, the
+ *    write level of rw kinds and the deadlock registry;
+ *  - skips the self-deadlock check (the owner is not blocked);
+ *  - measures the timeout from `start` (CLOCK_MONOTONIC, when the request was
+ *    made), not from the call;
+ *  - never waits in the kernel, checks `cancelled` after each failed attempt
+ *    (after the user's cancel_check, whose meaning is unchanged) and at the
+ *    context gate, and sleeps between attempts with `sleep`, which returns
+ *    early once `cancelled` becomes true.  A canceller sets its flag, then
+ *    broadcasts lk->cv under lk->mu to wake a thread waiting at the gate.
+ */
+struct fl__acq_hook {
+	uint64_t owner;
+	double start;
+	int (*cancelled)(void *arg);
+	void (*sleep)(void *arg, double until);
+	void *arg;
+};
+/* fl_acquire() with an optional hook (NULL = fl_acquire itself). */
+int fl__acquire_as(struct fl_lock *lk, enum fl_mode mode, double timeout,
+		   const struct fl__acq_hook *hook);
+/* fl_release() as if called by thread `tid` (fl__thread_uid()). */
+int fl__release_as(struct fl_lock *lk, unsigned flags, uint64_t tid);
+
 /* Emits the "[kind]" tag of error messages. */
 const char *fl__kind_tag(const struct fl_lock *lk);
 
@@ -141,6 +172,9 @@ int fl__err(const struct fl_lock *lk, int err, const char *op, const char *path)
 /* Records a printf-formatted message, with " [kind]" appended when lk != NULL. */
 int fl__errf(const struct fl_lock *lk, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Makes a message recorded on another thread (already tagged) the calling
+ * thread's last failure about lk. */
+void fl__err_restore(const struct fl_lock *lk, int err, const char *msg);
 /* Forgets the calling thread's last failure. */
 void fl__err_clear(void);
 /* strerror_r that always returns a usable string. */
