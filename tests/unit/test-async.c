@@ -566,32 +566,42 @@ static void test_cancel_at_gate(void **state)
 	struct waiting_probe w = { .cancel = 0 };
 	fl_lock *holder = open_lock("gate.lock", FL_UNIX, 0, FL_SHARED_CONTEXT);
 	fl_lock *lk = open_probed("gate.lock", FL_UNIX, 10.0, &w);
-	struct done d1 = { 0 }, d2 = { 0 };
+	fl_lock *free_lk = open_lock("gate-free.lock", FL_UNIX, 0, FL_SHARED_CONTEXT);
+	struct done d1 = { 0 }, d2 = { 0 }, d3 = { 0 };
 	fl_async_req *r1, *r2;
 	fl_async *ex;
 	double t0;
 
 	(void)state;
-	assert_int_equal(fl_async_new(&ex, 2), 0);
+	assert_int_equal(fl_async_new(&ex, 3), 0);
 	assert_int_equal(fl_acquire(holder, FL_EXCLUSIVE, 0), 0);
 	assert_int_equal(fl_acquire_async(ex, lk, FL_EXCLUSIVE, -1, on_done, &d1, &r1), 0);
 	probe_wait(&w);
 	assert_int_equal(fl_acquire_async(ex, lk, FL_EXCLUSIVE, -1, on_done, &d2, &r2), 0);
+	/* The queue is FIFO: once a later request completed, r2 left the queue
+	 * and runs (it waits at the gate while r1's attempt is in progress). */
+	assert_int_equal(fl_acquire_async(ex, free_lk, FL_EXCLUSIVE, -1, on_done, &d3, NULL), 0);
+	run_until(ex, &d3);
+	assert_int_equal(d3.result, 0);
+	assert_int_equal(fl_release(free_lk, 0), 0);
 	t0 = now_mono();
-	/* Whether r2 is still queued or already at the gate, it must end now. */
 	assert_int_equal(fl_async_cancel(r2), 0);
-	assert_int_equal(fl_async_cancel(r1), 0);
 	assert_true(now_mono() - t0 < 2.0);
 	run_until(ex, &d2);
+	assert_int_equal(d2.result, -ECANCELED);
+	assert_int_equal(d1.called, 0); /* r1 still waits */
+	assert_int_equal(fl_async_cancel(r1), 0);
+	assert_true(now_mono() - t0 < 2.0);
 	run_until(ex, &d1);
 	assert_int_equal(d1.result, -ECANCELED);
-	assert_int_equal(d2.result, -ECANCELED);
+	assert_false(fl_is_locked(lk));
 	assert_int_equal(fl_release(holder, 0), 0);
 	assert_int_equal(try_in_child("gate.lock", FL_UNIX), 0);
 	fl_async_free(ex);
 	probe_close(&w);
 	fl_close(holder);
 	fl_close(lk);
+	fl_close(free_lk);
 }
 
 /* After: the lock was obtained and the completion is ready but not yet
