@@ -401,8 +401,8 @@ FL_EXPORT int fl_acquire_async(fl_async *ex, fl_lock *lk, enum fl_mode mode, dou
 				ex == NULL ? "executor" : lk == NULL ? "lock" : "callback");
 	if (ex->pid != fl__pid())
 		return fl__errf(lk, -ECHILD,
-				"fl_acquire_async: executor was inherited across fork; create a new "
-				"one in the child");
+				"fl_acquire_async: executor was inherited across fork; "
+				"create a new one in the child");
 	if (lk->pid != fl__pid())
 		return fl__errf(lk, -ECHILD,
 				"%s: handle was inherited across fork; open a new one in the child",
@@ -410,8 +410,8 @@ FL_EXPORT int fl_acquire_async(fl_async *ex, fl_lock *lk, enum fl_mode mode, dou
 	if (!fl__shared_ctx(lk))
 		return fl__errf(lk, -EINVAL,
 				"%s: asynchronous acquire is not supported with thread-local "
-				"contexts (the lock would be held by a pool thread); open the handle "
-				"with FL_SHARED_CONTEXT",
+				"contexts (the lock would be held by a pool thread); open "
+				"the handle with FL_SHARED_CONTEXT",
 				lk->path);
 	o = lk->opt;
 	if (isnan(timeout))
