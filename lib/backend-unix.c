@@ -60,7 +60,8 @@ struct file_data {
 static int unix_open(struct fl_lock *lk, enum fl_mode mode, int *out)
 {
 	int acc = mode == FL_SHARED ? O_RDONLY : O_RDWR;
-	int flags = acc | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+	/* O_NONBLOCK: a FIFO planted at the path must not stall the open. */
+	int flags = acc | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 	mode_t perm = lk->opt.mode == -1 ? 0666 : (mode_t)lk->opt.mode;
 	int fd, tried_mkdir = 0;
 	struct stat st;
@@ -129,6 +130,15 @@ static int unix_attempt_fd(struct fl_lock *lk, struct fl_hold *h, enum fl_mode m
 		int e = errno;
 		fl__sys.close(fd);
 		return fl__err(lk, -e, "fstat", lk->path);
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fl__sys.flock(fd, LOCK_UN);
+		fl__sys.close(fd);
+		return fl__errf(lk, -EINVAL, "%s: not a regular file (%s)", lk->path,
+				S_ISFIFO(st.st_mode)  ? "a FIFO"
+				: S_ISSOCK(st.st_mode) ? "a socket"
+				: S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+									      : "not a file");
 	}
 	if (st.st_nlink == 0) {
 		/* The inode was unlinked between open and flock: worthless. */

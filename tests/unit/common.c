@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/* common.c -- see common.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "sys.h"
+
+char fl_test_dir[PATH_MAX];
+static char *fl_test_paths[4096];
+static int fl_test_npaths;
+
+static int rm_one(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	chmod(p, 0700);
+	remove(p);
+	return 0;
+}
+
+int fl_test_group_setup(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	(void)state;
+	snprintf(fl_test_dir, sizeof(fl_test_dir), "%s/fl-test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (mkdtemp(fl_test_dir) == NULL)
+		return -1;
+	chmod(fl_test_dir, 0777); /* tests that drop privileges create files here too */
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+int fl_test_group_teardown(void **state)
+{
+	(void)state;
+	for (int i = 0; i < fl_test_npaths; i++)
+		free(fl_test_paths[i]);
+	fl_test_npaths = 0;
+	nftw(fl_test_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	return 0;
+}
+
+int fl_test_setup(void **state)
+{
+	(void)state;
+	fl__sys_reset();
+	umask(022);
+	alarm(30);
+	return 0;
+}
+
+int fl_test_teardown(void **state)
+{
+	(void)state;
+	alarm(0);
+	fl__sys_reset();
+	return 0;
+}
+
+const char *fl_test_path(const char *name)
+{
+	static int n;
+	char buf[PATH_MAX + 64];
+
+	snprintf(buf, sizeof(buf), "%s/%s-%d", fl_test_dir, name, ++n);
+	assert_true(fl_test_npaths < 4096);
+	fl_test_paths[fl_test_npaths] = strdup(buf);
+	return fl_test_paths[fl_test_npaths++];
+}
+
+void fl_child_start(struct fl_child *c, char *const argv[])
+{
+	int in[2], out[2];
+
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+	c->pid = fork();
+	assert_true(c->pid >= 0);
+	if (c->pid == 0) {
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	c->in = in[1];
+	c->out = out[0];
+}
+
+void fl_child_line(struct fl_child *c, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	while (n + 1 < len) {
+		char ch;
+		ssize_t r = read(c->out, &ch, 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		assert_true(r == 1 || n > 0);
+		if (r != 1 || ch == '\n')
+			break;
+		buf[n++] = ch;
+	}
+	buf[n] = '\0';
+}
+
+void fl_child_say(struct fl_child *c, const char *line)
+{
+	size_t n = strlen(line);
+	assert_int_equal(write(c->in, line, n), (ssize_t)n);
+	assert_int_equal(write(c->in, "\n", 1), 1);
+}
+
+int fl_child_finish(struct fl_child *c)
+{
+	int st = 0;
+
+	close(c->in);
+	while (waitpid(c->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	close(c->out);
+	return st;
+}
+
+void fl_child_kill(struct fl_child *c)
+{
+	int st;
+
+	kill(c->pid, SIGKILL);
+	while (waitpid(c->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	close(c->in);
+	close(c->out);
+}
+
+const char *fl_test_helper(const char *name)
+{
+	static char buf[PATH_MAX];
+	const char *top = getenv("FL_TOP_BUILDDIR");
+
+	snprintf(buf, sizeof(buf), "%s/tests/helpers/%s", top ? top : ".", name);
+	return buf;
+}
+
+void fl_holder_start(struct fl_child *c, char *buf, size_t len, ...)
+{
+	char *argv[32];
+	int n = 0;
+	va_list ap;
+	char *a;
+
+	argv[n++] = strdup(fl_test_helper("fl-holder"));
+	va_start(ap, len);
+	while ((a = va_arg(ap, char *)) != NULL && n < 31)
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+	fl_child_start(c, argv);
+	free(argv[0]);
+	fl_child_line(c, buf, len);
+}
+
+int fl_test_as_nobody(int (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+	int st;
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (geteuid() == 0 && (setgroups(0, NULL) != 0 || setresgid(65534, 65534, 65534) != 0 ||
+				       setresuid(65534, 65534, 65534) != 0))
+			_exit(98);
+		_exit(fn(arg));
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+double fl_test_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
