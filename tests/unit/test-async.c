@@ -292,7 +292,12 @@ static void test_context_rule(void **state)
 	assert_int_equal(fl_async_cancel(NULL), -EINVAL);
 	assert_int_equal(fl_async_fd(NULL), -EINVAL);
 	assert_int_equal(fl_async_dispatch(NULL), -EINVAL);
-	assert_int_equal(fl_async_new(&ex, 65), -EINVAL);
+	{
+		fl_async *too_big = (fl_async *)1;
+
+		assert_int_equal(fl_async_new(&too_big, 65), -EINVAL);
+		assert_null(too_big);
+	}
 	assert_int_equal(d.called, 0);
 	assert_int_equal(fl_async_pending(ex), 0);
 	fl_async_free(ex);
@@ -641,6 +646,50 @@ static void test_cancel_after_unix(void **state)
 	cancel_after(FL_UNIX, "after-unix.lock");
 }
 
+/* Cancels racing with every stage of a request (queued, waiting, granted,
+ * done): whatever the stage, cancel returns 0, the callback reports
+ * -ECANCELED and nothing stays held. */
+static void test_cancel_storm(void **state)
+{
+	fl_lock *holder = open_lock("storm.lock", FL_UNIX, 0, FL_SHARED_CONTEXT);
+	fl_lock *lk[4];
+	fl_async *ex;
+
+	(void)state;
+	for (int i = 0; i < 4; i++)
+		lk[i] = open_lock("storm.lock", FL_UNIX, 0.001, FL_SHARED_CONTEXT);
+	assert_int_equal(fl_async_new(&ex, 2), 0);
+	for (int it = 0; it < 300; it++) {
+		struct done d[4] = { { 0 } };
+		fl_async_req *req[4];
+		int n = 1 + it % 4, held = it % 3 == 0;
+
+		if (held)
+			assert_int_equal(fl_acquire(holder, FL_EXCLUSIVE, 0), 0);
+		for (int i = 0; i < n; i++)
+			assert_int_equal(fl_acquire_async(ex, lk[i], FL_EXCLUSIVE, -1, on_done,
+							  &d[i], &req[i]),
+					 0);
+		if (held && it % 2)
+			assert_int_equal(fl_release(holder, 0), 0);
+		for (int i = n - 1; i >= 0; i--)
+			assert_int_equal(fl_async_cancel(req[i]), 0);
+		if (held && !(it % 2))
+			assert_int_equal(fl_release(holder, 0), 0);
+		for (int i = 0; i < n; i++) {
+			run_until(ex, &d[i]);
+			assert_int_equal(d[i].result, -ECANCELED);
+			assert_false(fl_is_locked(lk[i]));
+		}
+		assert_int_equal(fl_async_pending(ex), 0);
+		assert_int_equal(try_here("storm.lock", FL_UNIX), 0);
+	}
+	fl_async_free(ex);
+	for (int i = 0; i < 4; i++)
+		fl_close(lk[i]);
+	fl_close(holder);
+}
+
 /* Cancel from inside the request's own callback is too late. */
 static int self_cancel_rc;
 static fl_async_req *self_req;
@@ -858,6 +907,7 @@ int main(void)
 		T(test_cancel_at_gate),
 		T(test_cancel_after_soft),
 		T(test_cancel_after_unix),
+		T(test_cancel_storm),
 		T(test_cancel_in_callback),
 		T(test_free_cancels),
 		T(test_codes_soft),
