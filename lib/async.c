@@ -509,9 +509,7 @@ FL_EXPORT int fl_async_cancel(fl_async_req *req)
 	pthread_mutex_lock(&ex->mu);
 	r = asy_cancel_locked(ex, req);
 	pthread_mutex_unlock(&ex->mu);
-	if (r != 0 && r != -EALREADY)
-		fl__errf(req->lk, r, "%s: cancelled request could not release: %s", req->lk->path,
-			 fl_strerror(r));
+	/* A failed release left its own message (call, path, kind). */
 	return r;
 }
 

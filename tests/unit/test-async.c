@@ -858,6 +858,40 @@ static void test_codes_unix(void **state)
 	same_codes(FL_UNIX, "codes-unix.lock");
 }
 
+/* Executors do not survive fork: the child gets -ECHILD and may free it. */
+static void test_fork_child(void **state)
+{
+	fl_lock *lk = open_lock("fork.lock", FL_SOFT, 0, FL_SHARED_CONTEXT);
+	struct done d = { 0 };
+	fl_async *ex;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	assert_int_equal(fl_async_new(&ex, 2), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int bad = 0;
+
+		alarm(30);
+		bad |= fl_acquire_async(ex, lk, FL_EXCLUSIVE, -1, on_done, &d, NULL) != -ECHILD;
+		bad |= fl_async_dispatch(ex) != -ECHILD;
+		fl_async_free(ex);
+		_exit(bad);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	/* The parent's executor still works. */
+	assert_int_equal(fl_acquire_async(ex, lk, FL_EXCLUSIVE, -1, on_done, &d, NULL), 0);
+	run_until(ex, &d);
+	assert_int_equal(d.result, 0);
+	assert_int_equal(fl_release(lk, 0), 0);
+	fl_async_free(ex);
+	fl_close(lk);
+}
+
 /* A callback may start the next request (chained acquires). */
 struct chain {
 	fl_async *ex;
@@ -912,6 +946,7 @@ int main(void)
 		T(test_free_cancels),
 		T(test_codes_soft),
 		T(test_codes_unix),
+		T(test_fork_child),
 		T(test_chain),
 	};
 
