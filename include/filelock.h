@@ -277,9 +277,10 @@ typedef void (*fl_async_cb)(fl_lock *lk, int result, void *arg);
 
 /*
  * fl_async_new() -- create an executor with `nthreads` pool threads (0 = 4,
- * at most 64).  Pool threads block every signal.  At most `nthreads` acquires
- * wait at once; further requests queue in order, their timeout counting from
- * the call to fl_acquire_async().
+ * at most 64).  Pool threads block every signal.  Requests start in order;
+ * between two attempts a waiting request gives its thread to any other that
+ * is ready, so a few threads serve any number of waiting requests (each is
+ * tried every poll_interval) and none starves behind a long wait.
  *
  * Returns: 0 and *out set; -EINVAL; -ENOMEM; or the errno of eventfd()/
  * pthread_create().

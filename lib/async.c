@@ -2,18 +2,27 @@
 /*
  * async.c -- asynchronous acquire for every kind (fl_async, fl_acquire_async).
  *
- * Design.  An acquire may block for as long as its timeout, and most kinds
+ * Design.  An acquire may wait for as long as its timeout, and most kinds
  * wait by polling a file system, so it cannot run on an event loop's thread.
- * An executor keeps a fixed pool of threads and a FIFO queue of requests;
- * each pool thread takes the oldest request and runs the ordinary front end
- * (fl__acquire_as, the body of fl_acquire) with a hook that names the thread
- * the request was made for, the time it was made and how to notice a cancel.
- * The finished request goes to a completion list and the executor's
- * notification descriptor (an eventfd; a pipe where there is none) becomes
- * readable.  The loop thread calls fl_async_dispatch(), which runs callbacks
- * on that thread, so callback code never races with the loop.  Nothing here
- * knows how any kind locks: every kind gets the asynchronous acquire as soon
- * as its backend exists.
+ * An executor keeps a fixed pool of threads and runs the ordinary front end
+ * (fl__acquire_as, the body of fl_acquire) on them, with a hook that names
+ * the thread the request was made for, the time it was made, and how to
+ * notice a cancel.  The finished request goes to a completion list and the
+ * executor's notification descriptor (an eventfd; a pipe where there is
+ * none) becomes readable.  The loop thread calls fl_async_dispatch(), which
+ * runs callbacks on that thread, so callback code never races with the loop.
+ * Nothing here knows how any kind locks: every kind gets the asynchronous
+ * acquire as soon as its backend exists.
+ *
+ * Sharing the pool.  A waiting request does not keep its thread: between two
+ * attempts the front end asks the hook whether other requests want a thread
+ * (a new one is queued, or a parked one is due).  If so, it returns
+ * FL__YIELDED with nothing held and the request is parked until its next
+ * attempt is due; a pool thread picks it up again then.  If not, the thread
+ * sleeps in place until the next attempt, waking early for a cancel or for
+ * new work.  So a few threads serve any number of waiting requests, each
+ * polled at its poll_interval, and a request that waits forever on a lock
+ * held elsewhere never starves the others.
  *
  * Contexts.  A lock taken by a pool thread belongs to whichever context that
  * thread acquires for.  With thread-local contexts that would be the pool
@@ -26,30 +35,33 @@
  *
  * Request states, all guarded by ex->mu:
  *
- *     QUEUED --pool thread takes it--> RUNNING --acquire returns--> DONE
- *     QUEUED --cancel--> DONE(-ECANCELED)
+ *     QUEUED --a pool thread takes it--> RUNNING --acquire returns--> DONE
+ *     RUNNING --yielded--> PARKED --due, a pool thread takes it--> RUNNING
+ *     QUEUED, PARKED --cancel--> DONE(-ECANCELED)
  *     DONE --fl_async_dispatch--> DELIVERING (callback runs) --> freed
  *
- * Cancel.  A cancel sets req->cancelled (atomic, read by the hook without
- * ex->mu), wakes the request's sleep (req->cv) and the front end's context
- * gate (lk->cv, under lk->mu, after setting the flag, so no wake-up is lost),
- * then waits until the request is DONE.  The front end stops after the
- * attempt in progress; a kind with its own wait method (inotify) may sleep
- * up to one poll_interval first.  If the acquire had succeeded, the cancel
- * releases that one level itself, before returning, so "cancel returned 0"
- * means nothing is held for the request.  The pool thread never releases:
- * only the canceller knows whether anyone still wants the lock.
+ * Cancel.  A queued or parked request holds nothing: a cancel completes it
+ * at once.  For a running one the cancel sets req->cancelled (atomic, read
+ * by the hook without ex->mu), wakes the pool (ex->work_cv, where an
+ * in-place sleep waits) and the front end's context gate (lk->cv, under
+ * lk->mu, after setting the flag, so no wake-up is lost), then waits until
+ * the request is DONE.  The front end stops after the attempt in progress; a
+ * kind with its own wait method (inotify) may sleep up to one poll_interval
+ * first.  If the acquire had succeeded, the cancel releases that one level
+ * itself, before returning, so "cancel returned 0" means nothing is held for
+ * the request.  The pool thread never releases: only the canceller knows
+ * whether anyone still wants the lock.
  *
  * Readiness.  The first completion after a drain writes the eventfd once
  * (`signalled` avoids a write per completion); dispatch first drains the
  * descriptor and clears `signalled`, then pops completions, so a completion
  * that arrives after the drain signals again and none is left unseen.
  *
- * Downsides.  At most nthreads acquires wait at once (others queue: a request
- * waiting forever on a lock held elsewhere occupies a pool thread), and an
- * asynchronous wait always polls, because a kernel wait (blocking flock)
- * could not be cancelled.  Executors do not survive fork: in the child
- * fl_acquire_async() and fl_async_dispatch() return -ECHILD.
+ * Downsides.  An asynchronous wait always polls, because a kernel wait
+ * (blocking flock) could not be cancelled or shared; a backend's own wait
+ * method runs only when no other request wants the thread.  Executors do not
+ * survive fork: in the child fl_acquire_async() and fl_async_dispatch()
+ * return -ECHILD.
  */
 #include "config.h"
 
@@ -71,7 +83,7 @@
 #define ASY_DEFAULT_THREADS 4u
 #define ASY_MAX_THREADS 64u
 
-enum asy_state { ASY_QUEUED, ASY_RUNNING, ASY_DONE, ASY_DELIVERING };
+enum asy_state { ASY_QUEUED, ASY_RUNNING, ASY_PARKED, ASY_DONE, ASY_DELIVERING };
 
 struct fl_async_req {
 	struct fl_async_req *next;
@@ -80,13 +92,13 @@ struct fl_async_req {
 	enum fl_mode mode;
 	double timeout;      /* resolved: < 0 forever, 0 one try                */
 	double start;        /* CLOCK_MONOTONIC of fl_acquire_async()            */
+	double due;          /* PARKED: CLOCK_MONOTONIC of the next attempt      */
 	uint64_t owner;      /* the submitting thread (fl__thread_uid)           */
 	fl_async_cb cb;
 	void *arg;
 	enum asy_state state;
 	atomic_int cancelled;
 	int result;
-	pthread_cond_t cv;   /* the request's sleep between attempts (ex->mu)    */
 	char msg[FL__ERRLEN]; /* fl_errmsg() of a failure, for the callback      */
 };
 
@@ -97,9 +109,10 @@ struct asy_list {
 
 struct fl_async {
 	pthread_mutex_t mu;
-	pthread_cond_t work_cv;  /* pool threads wait for queued requests         */
+	pthread_cond_t work_cv;  /* idle pool threads and in-place sleeps wait here */
 	pthread_cond_t done_cv;  /* cancellers wait for RUNNING -> DONE           */
 	struct asy_list queue;   /* QUEUED                                         */
+	struct asy_list parked;  /* PARKED, in order of `due`                     */
 	struct asy_list running; /* RUNNING                                        */
 	struct asy_list done;    /* DONE, waiting for dispatch                     */
 	unsigned pending;        /* requests whose callback has not run            */
@@ -155,6 +168,49 @@ static int asy_remove(struct asy_list *l, struct fl_async_req *r)
 	return 0;
 }
 
+/* Inserts r into ex->parked in order of due (usually at the tail: every
+ * request of one kind parks for the same poll_interval).  Returns 1 when r
+ * became the head. */
+static int asy_park(struct fl_async *ex, struct fl_async_req *r)
+{
+	struct asy_list *l = &ex->parked;
+	struct fl_async_req **pp;
+
+	r->state = ASY_PARKED;
+	if (l->tail == NULL || l->tail->due <= r->due) {
+		asy_push(l, r);
+		return l->head == r;
+	}
+	for (pp = &l->head; *pp && (*pp)->due <= r->due; pp = &(*pp)->next)
+		;
+	r->next = *pp;
+	*pp = r;
+	return l->head == r;
+}
+
+/* Work waits for a pool thread: a queued request, or a parked one that is
+ * due.  Caller holds ex->mu. */
+static int asy_work_ready(const struct fl_async *ex, double now)
+{
+	return ex->queue.head != NULL || (ex->parked.head != NULL && ex->parked.head->due <= now);
+}
+
+/* pthread_cond_timedwait on CLOCK_MONOTONIC seconds (INFINITY = forever). */
+static void asy_wait(pthread_cond_t *cv, pthread_mutex_t *mu, double until)
+{
+	struct timespec ts;
+
+	if (isinf(until)) {
+		pthread_cond_wait(cv, mu);
+		return;
+	}
+	ts.tv_sec = (time_t)until;
+	ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
+	if (ts.tv_nsec >= 1000000000L)
+		ts.tv_nsec = 999999999L;
+	pthread_cond_timedwait(cv, mu, &ts);
+}
+
 /* ---- notification descriptor -------------------------------------------- */
 
 /* Caller holds ex->mu.  The descriptors are not file-system I/O and are
@@ -203,31 +259,53 @@ static int asy_cancelled(void *arg)
 	return atomic_load(&r->cancelled);
 }
 
+/* Gives the thread back when other work wants it; r is parked until `until`. */
+static int asy_yield(void *arg, double until)
+{
+	struct fl_async_req *r = arg;
+	struct fl_async *ex = r->ex;
+	int y;
+
+	pthread_mutex_lock(&ex->mu);
+	y = asy_work_ready(ex, fl__now_mono());
+	if (y)
+		r->due = until;
+	pthread_mutex_unlock(&ex->mu);
+	return y;
+}
+
+/* Sleeps in place until `until`, or less: a cancel, new work, or a parked
+ * request falling due ends it early (the front end then tries again and
+ * yields). */
 static void asy_sleep(void *arg, double until)
 {
 	struct fl_async_req *r = arg;
 	struct fl_async *ex = r->ex;
-	struct timespec ts;
 
-	ts.tv_sec = (time_t)until;
-	ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
-	if (ts.tv_nsec >= 1000000000L)
-		ts.tv_nsec = 999999999L;
 	pthread_mutex_lock(&ex->mu);
-	while (!atomic_load(&r->cancelled))
-		if (pthread_cond_timedwait(&r->cv, &ex->mu, &ts) == ETIMEDOUT)
+	for (;;) {
+		double now = fl__now_mono(), t = until;
+
+		if (atomic_load(&r->cancelled) || now >= until || asy_work_ready(ex, now))
 			break;
+		if (ex->parked.head && ex->parked.head->due < t)
+			t = ex->parked.head->due;
+		asy_wait(&ex->work_cv, &ex->mu, t);
+	}
 	pthread_mutex_unlock(&ex->mu);
 }
 
 /* ---- pool threads -------------------------------------------------------- */
 
-static void asy_run(struct fl_async_req *r)
+/* One turn of r on a pool thread; returns the acquire's result or
+ * FL__YIELDED. */
+static int asy_run(struct fl_async_req *r)
 {
 	struct fl__acq_hook hook = {
 		.owner = r->owner,
 		.start = r->start,
 		.cancelled = asy_cancelled,
+		.yield = asy_yield,
 		.sleep = asy_sleep,
 		.arg = r,
 	};
@@ -239,9 +317,19 @@ static void asy_run(struct fl_async_req *r)
 			       fl_path(r->lk));
 	else
 		res = fl__acquire_as(r->lk, r->mode, r->timeout, &hook);
+	if (res == FL__YIELDED)
+		return res;
 	r->result = res;
 	if (res != 0)
 		snprintf(r->msg, sizeof(r->msg), "%s", fl_errmsg(r->lk));
+	return res;
+}
+
+static void asy_set_cancelled(struct fl_async_req *r)
+{
+	r->result = -ECANCELED;
+	snprintf(r->msg, sizeof(r->msg), "%s: asynchronous acquire cancelled [%s]", r->lk->path,
+		 fl__kind_tag(r->lk));
 }
 
 static void *asy_worker(void *arg)
@@ -251,17 +339,36 @@ static void *asy_worker(void *arg)
 
 	pthread_mutex_lock(&ex->mu);
 	for (;;) {
-		while (ex->queue.head == NULL && !ex->stopping)
-			pthread_cond_wait(&ex->work_cv, &ex->mu);
-		r = asy_pop(&ex->queue);
-		if (r == NULL)
-			break; /* stopping and nothing queued */
+		double now = fl__now_mono();
+
+		if (ex->queue.head != NULL) {
+			r = asy_pop(&ex->queue);
+		} else if (ex->parked.head != NULL && ex->parked.head->due <= now) {
+			r = asy_pop(&ex->parked);
+		} else if (ex->stopping && ex->parked.head == NULL) {
+			break;
+		} else {
+			asy_wait(&ex->work_cv, &ex->mu,
+				 ex->parked.head ? ex->parked.head->due : INFINITY);
+			continue;
+		}
 		r->state = ASY_RUNNING;
 		asy_push(&ex->running, r);
 		pthread_mutex_unlock(&ex->mu);
-		asy_run(r);
+		int res = asy_run(r);
 		pthread_mutex_lock(&ex->mu);
-		asy_complete(ex, r);
+		if (res != FL__YIELDED) {
+			asy_complete(ex, r);
+		} else if (atomic_load(&r->cancelled)) {
+			/* The cancel came after the front end's last check. */
+			asy_set_cancelled(r);
+			asy_complete(ex, r);
+		} else {
+			asy_remove(&ex->running, r);
+			/* A new earliest due time: idle threads recompute theirs. */
+			if (asy_park(ex, r))
+				pthread_cond_broadcast(&ex->work_cv);
+		}
 	}
 	pthread_mutex_unlock(&ex->mu);
 	return NULL;
@@ -341,7 +448,13 @@ FL_EXPORT int fl_async_new(fl_async **out, unsigned nthreads)
 	ex->pid = fl__pid();
 	ex->nthreads = nthreads;
 	pthread_mutex_init(&ex->mu, NULL);
-	pthread_cond_init(&ex->work_cv, NULL);
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&ex->work_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	pthread_cond_init(&ex->done_cv, NULL);
 	r = asy_open_fds(ex);
 	if (r != 0) {
@@ -431,23 +544,16 @@ FL_EXPORT int fl_acquire_async(fl_async *ex, fl_lock *lk, enum fl_mode mode, dou
 	r->arg = arg;
 	r->state = ASY_QUEUED;
 	atomic_init(&r->cancelled, 0);
-	{
-		pthread_condattr_t ca;
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&r->cv, &ca);
-		pthread_condattr_destroy(&ca);
-	}
 	pthread_mutex_lock(&ex->mu);
 	if (ex->stopping) {
 		pthread_mutex_unlock(&ex->mu);
-		pthread_cond_destroy(&r->cv);
 		free(r);
 		return fl__errf(lk, -ESHUTDOWN, "fl_acquire_async: the executor is being freed");
 	}
 	ex->pending++;
 	asy_push(&ex->queue, r);
-	pthread_cond_signal(&ex->work_cv);
+	/* Idle threads take it; threads sleeping between attempts yield. */
+	pthread_cond_broadcast(&ex->work_cv);
 	/* Published: from here the request may complete at any time. */
 	if (req)
 		*req = r;
@@ -461,16 +567,15 @@ static int asy_cancel_locked(struct fl_async *ex, struct fl_async_req *r)
 	if (r->state == ASY_DELIVERING || atomic_load(&r->cancelled))
 		return -EALREADY;
 	atomic_store(&r->cancelled, 1);
-	if (r->state == ASY_QUEUED) {
-		asy_remove(&ex->queue, r);
-		r->result = -ECANCELED;
-		snprintf(r->msg, sizeof(r->msg), "%s: asynchronous acquire cancelled [%s]",
-			 r->lk->path, fl__kind_tag(r->lk));
+	if (r->state == ASY_QUEUED || r->state == ASY_PARKED) {
+		/* Holds nothing: complete it now. */
+		asy_remove(r->state == ASY_QUEUED ? &ex->queue : &ex->parked, r);
+		asy_set_cancelled(r);
 		asy_complete(ex, r);
 		return 0;
 	}
 	if (r->state == ASY_RUNNING) {
-		pthread_cond_signal(&r->cv);
+		pthread_cond_broadcast(&ex->work_cv); /* ends an in-place sleep */
 		pthread_mutex_unlock(&ex->mu);
 		/* Wake a wait at the context gate; see fl__acq_hook. */
 		pthread_mutex_lock(&r->lk->mu);
@@ -491,9 +596,7 @@ static int asy_cancel_locked(struct fl_async *ex, struct fl_async_req *r)
 		if (e != 0)
 			return e; /* still held: the callback reports 0 */
 	}
-	r->result = -ECANCELED;
-	snprintf(r->msg, sizeof(r->msg), "%s: asynchronous acquire cancelled [%s]", r->lk->path,
-		 fl__kind_tag(r->lk));
+	asy_set_cancelled(r);
 	return 0;
 }
 
@@ -524,7 +627,6 @@ static void asy_deliver(struct fl_async *ex, struct fl_async_req *r)
 	pthread_mutex_lock(&ex->mu);
 	ex->pending--;
 	pthread_mutex_unlock(&ex->mu);
-	pthread_cond_destroy(&r->cv);
 	free(r);
 }
 
@@ -570,8 +672,8 @@ FL_EXPORT void fl_async_free(fl_async *ex)
 	if (ex->pid != fl__pid()) {
 		/* Fork child: the pool and the requests' waits exist only in the
 		 * parent; free what is ours without touching locks. */
-		while ((r = asy_pop(&ex->queue)) != NULL || (r = asy_pop(&ex->running)) != NULL ||
-		       (r = asy_pop(&ex->done)) != NULL)
+		while ((r = asy_pop(&ex->queue)) != NULL || (r = asy_pop(&ex->parked)) != NULL ||
+		       (r = asy_pop(&ex->running)) != NULL || (r = asy_pop(&ex->done)) != NULL)
 			free(r);
 		asy_close_fds(ex);
 		free(ex);
@@ -580,12 +682,15 @@ FL_EXPORT void fl_async_free(fl_async *ex)
 	pthread_mutex_lock(&ex->mu);
 	ex->stopping = 1;
 	pthread_cond_broadcast(&ex->work_cv);
-	/* Cancel what is queued, then what runs (each cancel waits for its
-	 * request to finish), then what is done and not yet delivered. */
-	while (ex->queue.head)
-		asy_cancel_locked(ex, ex->queue.head);
-	while ((r = ex->running.head) != NULL) {
-		if (atomic_load(&r->cancelled))
+	/* Cancel what is queued or parked, then what runs (each cancel waits
+	 * for its request to finish; a running one may park meanwhile), then
+	 * what is done and not yet delivered.  Nothing new can be queued. */
+	for (;;) {
+		if ((r = ex->queue.head) != NULL || (r = ex->parked.head) != NULL)
+			asy_cancel_locked(ex, r);
+		else if ((r = ex->running.head) == NULL)
+			break;
+		else if (atomic_load(&r->cancelled))
 			pthread_cond_wait(&ex->done_cv, &ex->mu);
 		else
 			asy_cancel_locked(ex, r);

@@ -150,14 +150,21 @@ int fl__shared_ctx(const struct fl_lock *lk);
  *    made), not from the call;
  *  - never waits in the kernel, checks `cancelled` after each failed attempt
  *    (after the user's cancel_check, whose meaning is unchanged) and at the
- *    context gate, and sleeps between attempts with `sleep`, which returns
- *    early once `cancelled` becomes true.  A canceller sets its flag, then
- *    broadcasts lk->cv under lk->mu to wake a thread waiting at the gate.
+ *    context gate;
+ *  - between attempts asks `yield` first: non-zero makes it return
+ *    FL__YIELDED at once (nothing held, nothing recorded) so that the pool
+ *    thread can serve other requests and call again at `until`; otherwise it
+ *    waits with the backend's wait method, or with `sleep`, which returns
+ *    early once `cancelled` becomes true.
+ * A canceller sets its flag, then broadcasts lk->cv under lk->mu to wake a
+ * thread waiting at the gate.
  */
+#define FL__YIELDED (-5000) /* outside the errno range */
 struct fl__acq_hook {
 	uint64_t owner;
 	double start;
 	int (*cancelled)(void *arg);
+	int (*yield)(void *arg, double until);
 	void (*sleep)(void *arg, double until);
 	void *arg;
 };

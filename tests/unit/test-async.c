@@ -91,22 +91,34 @@ static void run_until(fl_async *ex, struct done *d)
 }
 
 /* A cancel_check that never cancels but writes one byte to a pipe on its
- * first call: proof that the request failed an attempt and is waiting. */
+ * first call: proof that the request failed an attempt and is waiting.
+ * With `block`, that first call then also waits for probe_go(), which keeps
+ * its pool thread busy inside the wait loop (the context stays busy). */
 struct waiting_probe {
 	int fd[2];
+	int go[2];
 	int told;
 	int cancel; /* value to return */
+	int block;
 };
 
 static int probe_check(void *arg)
 {
 	struct waiting_probe *w = arg;
+	char c;
 
 	if (!w->told) {
 		w->told = 1;
 		assert_int_equal(write(w->fd[1], "w", 1), 1);
+		if (w->block)
+			assert_int_equal(read(w->go[0], &c, 1), 1);
 	}
 	return w->cancel;
+}
+
+static void probe_go(struct waiting_probe *w)
+{
+	assert_int_equal(write(w->go[1], "g", 1), 1);
 }
 
 static void probe_wait(struct waiting_probe *w)
@@ -124,6 +136,7 @@ static fl_lock *open_probed(const char *name, enum fl_kind kind, double poll_int
 	fl_lock *lk = NULL;
 
 	assert_int_equal(pipe(w->fd), 0);
+	assert_int_equal(pipe(w->go), 0);
 	w->told = 0;
 	fl_options_init(&o);
 	o.flags = FL_SHARED_CONTEXT;
@@ -139,6 +152,8 @@ static void probe_close(struct waiting_probe *w)
 {
 	close(w->fd[0]);
 	close(w->fd[1]);
+	close(w->go[0]);
+	close(w->go[1]);
 }
 
 /* A child process that holds `name` until the parent closes its pipe. */
@@ -474,12 +489,61 @@ static void test_many_unix(void **state)
 	run_many(FL_UNIX, "unix");
 }
 
+/* Waiting requests share the pool: with one thread, twenty requests waiting
+ * forever on held locks do not delay a request on a free lock, and each of
+ * them completes as soon as its lock is released. */
+#define NSTARVE 20
+
+static void test_no_starvation(void **state)
+{
+	fl_lock *holder[NSTARVE], *waiter[NSTARVE], *free_lk;
+	struct done d[NSTARVE], df = { 0 };
+	fl_async *ex;
+
+	(void)state;
+	memset(d, 0, sizeof(d));
+	assert_int_equal(fl_async_new(&ex, 1), 0);
+	for (int i = 0; i < NSTARVE; i++) {
+		char name[64];
+
+		snprintf(name, sizeof(name), "starve-%d.lock", i);
+		holder[i] = open_lock(name, FL_UNIX, 0, FL_SHARED_CONTEXT);
+		waiter[i] = open_lock(name, FL_UNIX, 0.01, FL_SHARED_CONTEXT);
+		assert_int_equal(fl_acquire(holder[i], FL_EXCLUSIVE, 0), 0);
+		assert_int_equal(fl_acquire_async(ex, waiter[i], FL_EXCLUSIVE, -1, on_done, &d[i],
+						  NULL),
+				 0);
+	}
+	free_lk = open_lock("starve-free.lock", FL_UNIX, 0, FL_SHARED_CONTEXT);
+	assert_int_equal(fl_acquire_async(ex, free_lk, FL_EXCLUSIVE, -1, on_done, &df, NULL), 0);
+	run_until(ex, &df);
+	assert_int_equal(df.result, 0);
+	assert_int_equal(fl_async_pending(ex), NSTARVE);
+	assert_int_equal(fl_release(free_lk, 0), 0);
+	/* Release in reverse order of submission: each waiter is still polled. */
+	for (int i = NSTARVE - 1; i >= 0; i--) {
+		assert_int_equal(d[i].called, 0);
+		assert_int_equal(fl_release(holder[i], 0), 0);
+		run_until(ex, &d[i]);
+		assert_int_equal(d[i].result, 0);
+		assert_true(fl_is_locked(waiter[i]));
+		assert_int_equal(fl_release(waiter[i], 0), 0);
+		assert_int_equal(fl_async_pending(ex), (unsigned)i);
+	}
+	fl_async_free(ex);
+	for (int i = 0; i < NSTARVE; i++) {
+		fl_close(holder[i]);
+		fl_close(waiter[i]);
+	}
+	fl_close(free_lk);
+}
+
 /* ---- cancellation ---------------------------------------------------------- */
 
 /* Before: a request still queued behind a busy pool never starts. */
 static void test_cancel_queued(void **state)
 {
-	struct waiting_probe w = { .cancel = 0 };
+	struct waiting_probe w = { .cancel = 0, .block = 1 };
 	fl_lock *holder = open_lock("q.lock", FL_SOFT, 0, FL_SHARED_CONTEXT);
 	fl_lock *a = open_probed("q.lock", FL_SOFT, 0.001, &w);
 	fl_lock *b = open_lock("q2.lock", FL_SOFT, 0, FL_SHARED_CONTEXT);
@@ -490,7 +554,7 @@ static void test_cancel_queued(void **state)
 	(void)state;
 	assert_int_equal(fl_async_new(&ex, 1), 0);
 	assert_int_equal(fl_acquire(holder, FL_EXCLUSIVE, 0), 0);
-	/* The only pool thread waits on q.lock... */
+	/* The only pool thread is held inside a's cancel_check... */
 	assert_int_equal(fl_acquire_async(ex, a, FL_EXCLUSIVE, -1, on_done, &da, &ra), 0);
 	probe_wait(&w);
 	/* ...so a request on the free q2.lock stays queued. */
@@ -504,6 +568,7 @@ static void test_cancel_queued(void **state)
 	assert_false(fl_is_locked(b));
 
 	/* During, on a lock held by another handle. */
+	probe_go(&w);
 	assert_int_equal(fl_async_cancel(ra), 0);
 	run_until(ex, &da);
 	assert_int_equal(da.result, -ECANCELED);
@@ -568,7 +633,7 @@ static void test_cancel_during_process_unix(void **state)
  * gate behind the first; cancelling it wakes it at once. */
 static void test_cancel_at_gate(void **state)
 {
-	struct waiting_probe w = { .cancel = 0 };
+	struct waiting_probe w = { .cancel = 0, .block = 1 };
 	fl_lock *holder = open_lock("gate.lock", FL_UNIX, 0, FL_SHARED_CONTEXT);
 	fl_lock *lk = open_probed("gate.lock", FL_UNIX, 10.0, &w);
 	fl_lock *free_lk = open_lock("gate-free.lock", FL_UNIX, 0, FL_SHARED_CONTEXT);
@@ -583,8 +648,9 @@ static void test_cancel_at_gate(void **state)
 	assert_int_equal(fl_acquire_async(ex, lk, FL_EXCLUSIVE, -1, on_done, &d1, &r1), 0);
 	probe_wait(&w);
 	assert_int_equal(fl_acquire_async(ex, lk, FL_EXCLUSIVE, -1, on_done, &d2, &r2), 0);
-	/* The queue is FIFO: once a later request completed, r2 left the queue
-	 * and runs (it waits at the gate while r1's attempt is in progress). */
+	/* r1's thread is held inside its cancel_check, so the shared context
+	 * stays busy.  The queue is FIFO: once a later request completed, r2
+	 * left the queue and runs, that is, waits at the context gate. */
 	assert_int_equal(fl_acquire_async(ex, free_lk, FL_EXCLUSIVE, -1, on_done, &d3, NULL), 0);
 	run_until(ex, &d3);
 	assert_int_equal(d3.result, 0);
@@ -595,6 +661,7 @@ static void test_cancel_at_gate(void **state)
 	run_until(ex, &d2);
 	assert_int_equal(d2.result, -ECANCELED);
 	assert_int_equal(d1.called, 0); /* r1 still waits */
+	probe_go(&w);
 	assert_int_equal(fl_async_cancel(r1), 0);
 	assert_true(now_mono() - t0 < 2.0);
 	run_until(ex, &d1);
@@ -935,6 +1002,7 @@ int main(void)
 		T(test_poll_fd),
 		T(test_many_soft),
 		T(test_many_unix),
+		T(test_no_starvation),
 		T(test_cancel_queued),
 		T(test_cancel_during_process_soft),
 		T(test_cancel_during_process_unix),
