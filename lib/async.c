@@ -274,25 +274,32 @@ static int asy_yield(void *arg, double until)
 	return y;
 }
 
-/* Sleeps in place until `until`, or less: a cancel, new work, or a parked
- * request falling due ends it early (the front end then tries again and
- * yields). */
-static void asy_sleep(void *arg, double until)
+/* Sleeps in place until `until`.  A cancel, new work or a parked request
+ * falling due ends it early: then returns 1 and r yields (parked until
+ * `until`, its attempt time, or completed as cancelled by the worker). */
+static int asy_sleep(void *arg, double until)
 {
 	struct fl_async_req *r = arg;
 	struct fl_async *ex = r->ex;
+	int early = 0;
 
 	pthread_mutex_lock(&ex->mu);
 	for (;;) {
 		double now = fl__now_mono(), t = until;
 
-		if (atomic_load(&r->cancelled) || now >= until || asy_work_ready(ex, now))
+		if (now >= until)
 			break;
+		if (atomic_load(&r->cancelled) || asy_work_ready(ex, now)) {
+			r->due = until;
+			early = 1;
+			break;
+		}
 		if (ex->parked.head && ex->parked.head->due < t)
 			t = ex->parked.head->due;
 		asy_wait(&ex->work_cv, &ex->mu, t);
 	}
 	pthread_mutex_unlock(&ex->mu);
+	return early;
 }
 
 /* ---- pool threads -------------------------------------------------------- */

@@ -154,8 +154,8 @@ int fl__shared_ctx(const struct fl_lock *lk);
  *  - between attempts asks `yield` first: non-zero makes it return
  *    FL__YIELDED at once (nothing held, nothing recorded) so that the pool
  *    thread can serve other requests and call again at `until`; otherwise it
- *    waits with the backend's wait method, or with `sleep`, which returns
- *    early once `cancelled` becomes true.
+ *    waits with the backend's wait method, or with `sleep`, which may end
+ *    early (a cancel, or other work) by returning non-zero: FL__YIELDED too.
  * A canceller sets its flag, then broadcasts lk->cv under lk->mu to wake a
  * thread waiting at the gate.
  */
@@ -165,7 +165,7 @@ struct fl__acq_hook {
 	double start;
 	int (*cancelled)(void *arg);
 	int (*yield)(void *arg, double until);
-	void (*sleep)(void *arg, double until);
+	int (*sleep)(void *arg, double until);
 	void *arg;
 };
 /* fl_acquire() with an optional hook (NULL = fl_acquire itself). */

@@ -458,9 +458,9 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 			return FL__YIELDED; /* the pool thread has other work */
 		if (lk->be->wait)
 			lk->be->wait(lk, h, until);
-		else if (hook)
-			hook->sleep(hook->arg, until); /* returns early on cancel */
-		else
+		else if (hook && hook->sleep(hook->arg, until))
+			return FL__YIELDED; /* cancelled, or other work came */
+		else if (!hook)
 			fl__sleep_until(until);
 	}
 }
