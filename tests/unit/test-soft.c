@@ -471,6 +471,43 @@ static void test_soft_break_leaves_no_break_files(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* A waiter wakes when the marker goes, not at its next poll: with a 60 s
+ * poll interval the acquire would otherwise outlast the test's alarm. */
+static void test_soft_wakes_on_release(void **state)
+{
+	const char *p = fl_test_path("wake");
+	struct fl_options o;
+	struct fl_child h;
+	char line[256];
+	fl_lock *lk;
+	pid_t pid;
+	int st, fds[2];
+
+	fl_holder_start(&h, line, sizeof(line), "-t", "soft", p, NULL);
+	assert_true(strncmp(line, "ready", 5) == 0);
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	if (pid == 0) {
+		fl_options_init(&o);
+		o.poll_interval = 60;
+		if (fl_open(&lk, p, FL_SOFT, &o) != 0 || fl_acquire(lk, FL_EXCLUSIVE, 0) != -ETIMEDOUT)
+			_exit(1);
+		if (write(fds[1], "w", 1) != 1) /* about to wait */
+			_exit(2);
+		alarm(20);
+		_exit(fl_acquire(lk, FL_EXCLUSIVE, 120) == 0 ? 0 : 3);
+	}
+	close(fds[1]);
+	assert_int_equal(read(fds[0], line, 1), 1);
+	close(fds[0]);
+	fl_child_say(&h, "release");
+	fl_child_line(&h, line, sizeof(line));
+	assert_int_equal(fl_child_finish(&h), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -488,6 +525,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_soft_release_spares_successor, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_soft_inspect_and_break, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_soft_break_leaves_no_break_files, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_soft_wakes_on_release, fl_test_setup, fl_test_teardown),
 	};
 	return cmocka_run_group_tests_name("soft", tests, fl_test_group_setup, fl_test_group_teardown);
 }
