@@ -15,12 +15,13 @@
  * acquire as soon as its backend exists.
  *
  * Sharing the pool.  A waiting request does not keep its thread: between two
- * attempts the front end asks the hook whether other requests want a thread
- * (a new one is queued, or a parked one is due).  If so, it returns
- * FL__YIELDED with nothing held and the request is parked until its next
- * attempt is due; a pool thread picks it up again then.  If not, the thread
- * sleeps in place until the next attempt, waking early for a cancel or for
- * new work.  So a few threads serve any number of waiting requests, each
+ * attempts the front end calls the hook's pause (asy_pause), which yields
+ * whenever other requests want a thread (a new one is queued, or a parked
+ * one is due): the front end returns FL__YIELDED with nothing held and the
+ * request is parked until its next attempt is due; a pool thread picks it up
+ * again then.  Otherwise the thread waits in place until the next attempt,
+ * waking early for a cancel or for new work (within ASY_SLICE on kinds with
+ * their own wait method).  So a few threads serve any number of waiting requests, each
  * polled at its poll_interval, and a request that waits forever on a lock
  * held elsewhere never starves the others.
  *
@@ -45,9 +46,8 @@
  * by the hook without ex->mu), wakes the pool (ex->work_cv, where an
  * in-place sleep waits) and the front end's context gate (lk->cv, under
  * lk->mu, after setting the flag, so no wake-up is lost), then waits until
- * the request is DONE.  The front end stops after the attempt in progress; a
- * kind with its own wait method (inotify) may sleep up to one poll_interval
- * first.  If the acquire had succeeded, the cancel releases that one level
+ * the request is DONE.  The front end stops after the attempt in progress, or
+ * within ASY_SLICE on a kind with its own wait method (inotify).  If the acquire had succeeded, the cancel releases that one level
  * itself, before returning, so "cancel returned 0" means nothing is held for
  * the request.  The pool thread never releases: only the canceller knows
  * whether anyone still wants the lock.
@@ -59,7 +59,7 @@
  *
  * Downsides.  An asynchronous wait always polls, because a kernel wait
  * (blocking flock) could not be cancelled or shared; a backend's own wait
- * method runs only when no other request wants the thread.  Executors do not
+ * method runs in slices, and only while no other request wants the thread.  Executors do not
  * survive fork: in the child fl_acquire_async() and fl_async_dispatch()
  * return -ECHILD.
  */
@@ -259,29 +259,35 @@ static int asy_cancelled(void *arg)
 	return atomic_load(&r->cancelled);
 }
 
-/* Gives the thread back when other work wants it; r is parked until `until`. */
-static int asy_yield(void *arg, double until)
+/* Gives the thread back when other work wants it; r is parked until `until`.
+ * Caller holds ex->mu. */
+static int asy_yield_locked(struct fl_async *ex, struct fl_async_req *r, double now,
+			    double until)
 {
-	struct fl_async_req *r = arg;
-	struct fl_async *ex = r->ex;
-	int y;
-
-	pthread_mutex_lock(&ex->mu);
-	y = asy_work_ready(ex, fl__now_mono());
-	if (y)
+	if (atomic_load(&r->cancelled) || asy_work_ready(ex, now)) {
 		r->due = until;
-	pthread_mutex_unlock(&ex->mu);
-	return y;
+		return 1;
+	}
+	return 0;
 }
 
-/* Sleeps in place until `until`.  A cancel, new work or a parked request
- * falling due ends it early: then returns 1 and r yields (parked until
- * `until`, its attempt time, or completed as cancelled by the worker). */
-static int asy_sleep(void *arg, double until)
+/*
+ * The hook's pause between two attempts of r: returns 1 to yield (cancelled,
+ * or other work wants this thread), 0 once it is time for the next attempt.
+ * A kind without a wait method sleeps on ex->work_cv, which a cancel, new
+ * work and a new earliest parked request all signal.  A kind with one (an
+ * inotify wait) cannot be woken from outside, so it waits in slices of
+ * ASY_SLICE and checks in between; a slice that ends early means the lock
+ * may have become free, so the next attempt comes at once.
+ */
+#define ASY_SLICE 0.05
+
+static int asy_pause(void *arg, struct fl_hold *h, double until)
 {
 	struct fl_async_req *r = arg;
 	struct fl_async *ex = r->ex;
-	int early = 0;
+	struct fl_lock *lk = r->lk;
+	int y = 0;
 
 	pthread_mutex_lock(&ex->mu);
 	for (;;) {
@@ -289,17 +295,25 @@ static int asy_sleep(void *arg, double until)
 
 		if (now >= until)
 			break;
-		if (atomic_load(&r->cancelled) || asy_work_ready(ex, now)) {
-			r->due = until;
-			early = 1;
+		if ((y = asy_yield_locked(ex, r, now, until)) != 0)
 			break;
+		if (lk->be->wait) {
+			if (t > now + ASY_SLICE)
+				t = now + ASY_SLICE;
+			pthread_mutex_unlock(&ex->mu);
+			lk->be->wait(lk, h, t);
+			now = fl__now_mono();
+			pthread_mutex_lock(&ex->mu);
+			if (now < t)
+				break; /* woken by the backend: try now */
+			continue;
 		}
 		if (ex->parked.head && ex->parked.head->due < t)
 			t = ex->parked.head->due;
 		asy_wait(&ex->work_cv, &ex->mu, t);
 	}
 	pthread_mutex_unlock(&ex->mu);
-	return early;
+	return y;
 }
 
 /* ---- pool threads -------------------------------------------------------- */
@@ -312,8 +326,7 @@ static int asy_run(struct fl_async_req *r)
 		.owner = r->owner,
 		.start = r->start,
 		.cancelled = asy_cancelled,
-		.yield = asy_yield,
-		.sleep = asy_sleep,
+		.pause = asy_pause,
 		.arg = r,
 	};
 	int res;

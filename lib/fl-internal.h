@@ -151,11 +151,11 @@ int fl__shared_ctx(const struct fl_lock *lk);
  *  - never waits in the kernel, checks `cancelled` after each failed attempt
  *    (after the user's cancel_check, whose meaning is unchanged) and at the
  *    context gate;
- *  - between attempts asks `yield` first: non-zero makes it return
- *    FL__YIELDED at once (nothing held, nothing recorded) so that the pool
- *    thread can serve other requests and call again at `until`; otherwise it
- *    waits with the backend's wait method, or with `sleep`, which may end
- *    early (a cancel, or other work) by returning non-zero: FL__YIELDED too.
+ *  - between attempts calls `pause` instead of waiting itself.  pause waits
+ *    until `until` (with the backend's wait method or its own sleep) and
+ *    returns 0, or returns non-zero early, for a cancel or because the pool
+ *    thread has other work: fl__acquire_as then returns FL__YIELDED at once
+ *    (nothing held, nothing recorded) and is called again later.
  * A canceller sets its flag, then broadcasts lk->cv under lk->mu to wake a
  * thread waiting at the gate.
  */
@@ -164,8 +164,7 @@ struct fl__acq_hook {
 	uint64_t owner;
 	double start;
 	int (*cancelled)(void *arg);
-	int (*yield)(void *arg, double until);
-	int (*sleep)(void *arg, double until);
+	int (*pause)(void *arg, struct fl_hold *h, double until);
 	void *arg;
 };
 /* fl_acquire() with an optional hook (NULL = fl_acquire itself). */

@@ -454,14 +454,14 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 		double until = now + o->poll_interval;
 		if (until > deadline)
 			until = deadline;
-		if (hook && hook->yield(hook->arg, until))
-			return FL__YIELDED; /* the pool thread has other work */
-		if (lk->be->wait)
+		if (hook) {
+			if (hook->pause(hook->arg, h, until))
+				return FL__YIELDED; /* cancelled, or the thread has other work */
+		} else if (lk->be->wait) {
 			lk->be->wait(lk, h, until);
-		else if (hook && hook->sleep(hook->arg, until))
-			return FL__YIELDED; /* cancelled, or other work came */
-		else if (!hook)
+		} else {
 			fl__sleep_until(until);
+		}
 	}
 }
 
