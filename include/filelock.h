@@ -339,9 +339,9 @@ FL_EXPORT int fl_acquire_async(fl_async *ex, fl_lock *lk, enum fl_mode mode, dou
  * fl_async_cancel() -- cancel a request whose callback has not run yet.  When
  * it returns 0, nothing is held on behalf of the request and its callback
  * will report -ECANCELED: a queued request never starts; a waiting one stops
- * (it may block the caller for the one attempt in progress, or one
- * poll_interval on kinds that wait through their own wait method); one that
- * already obtained the lock releases that level at once.
+ * (it may block the caller for the one attempt in progress, or up to 50 ms
+ * on kinds that wait with their own method, such as soft's inotify wait);
+ * one that already obtained the lock releases that level at once.
  *
  * Returns: 0; -EALREADY already cancelled, or called from the request's own
  * callback; -EINVAL NULL; or the errno of the fl_release() that failed, in
