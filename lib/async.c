@@ -17,9 +17,11 @@
  * Sharing the pool.  A waiting request does not keep its thread: between two
  * attempts the front end calls the hook's pause (asy_pause), which yields
  * whenever other requests want a thread (a new one is queued, or a parked
- * one is due): the front end returns FL__YIELDED with nothing held and the
- * request is parked until its next attempt is due; a pool thread picks it up
- * again then.  Otherwise the thread waits in place until the next attempt,
+ * one is due): the front end suspends the acquisition (its context stays
+ * busy and the backend's state across attempts intact, nothing is held) and
+ * returns FL__YIELDED; the request is parked until its next attempt is due,
+ * when a pool thread resumes it.  A request that finds its shared context
+ * busy (another request of the same handle) is parked too, never blocked.  Otherwise the thread waits in place until the next attempt,
  * waking early for a cancel or for new work (within ASY_SLICE on kinds with
  * their own wait method).  So a few threads serve any number of waiting requests, each
  * polled at its poll_interval, and a request that waits forever on a lock
@@ -41,12 +43,12 @@
  *     QUEUED, PARKED --cancel--> DONE(-ECANCELED)
  *     DONE --fl_async_dispatch--> DELIVERING (callback runs) --> freed
  *
- * Cancel.  A queued or parked request holds nothing: a cancel completes it
- * at once.  For a running one the cancel sets req->cancelled (atomic, read
- * by the hook without ex->mu), wakes the pool (ex->work_cv, where an
- * in-place sleep waits) and the front end's context gate (lk->cv, under
- * lk->mu, after setting the flag, so no wake-up is lost), then waits until
- * the request is DONE.  The front end stops after the attempt in progress, or
+ * Cancel.  A queued request holds nothing: a cancel completes it at once.  A
+ * parked one is resumed on the canceller's thread, where the front end sees
+ * the cancel before any attempt and abandons the suspended acquisition.  For
+ * a running one the cancel sets req->cancelled (atomic, read by the hook
+ * without ex->mu), wakes the pool (ex->work_cv, where an in-place sleep
+ * waits), then waits until the request is DONE.  The front end stops after the attempt in progress, or
  * within ASY_SLICE on a kind with its own wait method (inotify).  If the acquire had succeeded, the cancel releases that one level
  * itself, before returning, so "cancel returned 0" means nothing is held for
  * the request.  The pool thread never releases: only the canceller knows
@@ -94,6 +96,7 @@ struct fl_async_req {
 	double start;        /* CLOCK_MONOTONIC of fl_acquire_async()            */
 	double due;          /* PARKED: CLOCK_MONOTONIC of the next attempt      */
 	uint64_t owner;      /* the submitting thread (fl__thread_uid)           */
+	struct fl__acq_hook hook; /* kept across turns: a yielded acquisition    */
 	fl_async_cb cb;
 	void *arg;
 	enum asy_state state;
@@ -259,16 +262,11 @@ static int asy_cancelled(void *arg)
 	return atomic_load(&r->cancelled);
 }
 
-/* Gives the thread back when other work wants it; r is parked until `until`.
+/* Gives the thread back when r is cancelled or other work wants it.
  * Caller holds ex->mu. */
-static int asy_yield_locked(struct fl_async *ex, struct fl_async_req *r, double now,
-			    double until)
+static int asy_yield_locked(struct fl_async *ex, struct fl_async_req *r, double now)
 {
-	if (atomic_load(&r->cancelled) || asy_work_ready(ex, now)) {
-		r->due = until;
-		return 1;
-	}
-	return 0;
+	return atomic_load(&r->cancelled) || asy_work_ready(ex, now);
 }
 
 /*
@@ -295,7 +293,7 @@ static int asy_pause(void *arg, struct fl_hold *h, double until)
 
 		if (now >= until)
 			break;
-		if ((y = asy_yield_locked(ex, r, now, until)) != 0)
+		if ((y = asy_yield_locked(ex, r, now)) != 0)
 			break;
 		if (lk->be->wait) {
 			if (t > now + ASY_SLICE)
@@ -318,25 +316,19 @@ static int asy_pause(void *arg, struct fl_hold *h, double until)
 
 /* ---- pool threads -------------------------------------------------------- */
 
-/* One turn of r on a pool thread; returns the acquire's result or
- * FL__YIELDED. */
+/* One turn of r (on a pool thread, or on a canceller's); returns the
+ * acquire's result or FL__YIELDED (then r->hook.until is the next turn). */
 static int asy_run(struct fl_async_req *r)
 {
-	struct fl__acq_hook hook = {
-		.owner = r->owner,
-		.start = r->start,
-		.cancelled = asy_cancelled,
-		.pause = asy_pause,
-		.arg = r,
-	};
 	int res;
 
-	/* Cancelled between dequeue and here: the canceller is waiting. */
-	if (atomic_load(&r->cancelled))
+	/* Cancelled before it began: nothing to undo.  A suspended acquisition
+	 * is resumed even when cancelled, so that the front end abandons it. */
+	if (atomic_load(&r->cancelled) && r->hook.suspended == NULL)
 		res = fl__errf(r->lk, -ECANCELED, "%s: asynchronous acquire cancelled",
 			       fl_path(r->lk));
 	else
-		res = fl__acquire_as(r->lk, r->mode, r->timeout, &hook);
+		res = fl__acquire_as(r->lk, r->mode, r->timeout, &r->hook);
 	if (res == FL__YIELDED)
 		return res;
 	r->result = res;
@@ -377,14 +369,18 @@ static void *asy_worker(void *arg)
 		pthread_mutex_unlock(&ex->mu);
 		int res = asy_run(r);
 		pthread_mutex_lock(&ex->mu);
+		/* Checked under ex->mu, where cancels set the flag: a canceller
+		 * waiting for this RUNNING request never sees it parked. */
+		while (res == FL__YIELDED && atomic_load(&r->cancelled)) {
+			pthread_mutex_unlock(&ex->mu);
+			res = asy_run(r); /* resumed only to be abandoned: -ECANCELED */
+			pthread_mutex_lock(&ex->mu);
+		}
 		if (res != FL__YIELDED) {
-			asy_complete(ex, r);
-		} else if (atomic_load(&r->cancelled)) {
-			/* The cancel came after the front end's last check. */
-			asy_set_cancelled(r);
 			asy_complete(ex, r);
 		} else {
 			asy_remove(&ex->running, r);
+			r->due = r->hook.until;
 			/* A new earliest due time: idle threads recompute theirs. */
 			if (asy_park(ex, r))
 				pthread_cond_broadcast(&ex->work_cv);
@@ -560,6 +556,11 @@ FL_EXPORT int fl_acquire_async(fl_async *ex, fl_lock *lk, enum fl_mode mode, dou
 	r->timeout = timeout;
 	r->start = fl__now_mono();
 	r->owner = fl__thread_uid();
+	r->hook.owner = r->owner;
+	r->hook.start = r->start;
+	r->hook.cancelled = asy_cancelled;
+	r->hook.pause = asy_pause;
+	r->hook.arg = r;
 	r->cb = cb;
 	r->arg = arg;
 	r->state = ASY_QUEUED;
@@ -587,23 +588,40 @@ static int asy_cancel_locked(struct fl_async *ex, struct fl_async_req *r)
 	if (r->state == ASY_DELIVERING || atomic_load(&r->cancelled))
 		return -EALREADY;
 	atomic_store(&r->cancelled, 1);
-	if (r->state == ASY_QUEUED || r->state == ASY_PARKED) {
-		/* Holds nothing: complete it now. */
-		asy_remove(r->state == ASY_QUEUED ? &ex->queue : &ex->parked, r);
-		asy_set_cancelled(r);
-		asy_complete(ex, r);
-		return 0;
-	}
-	if (r->state == ASY_RUNNING) {
-		pthread_cond_broadcast(&ex->work_cv); /* ends an in-place sleep */
-		pthread_mutex_unlock(&ex->mu);
-		/* Wake a wait at the context gate; see fl__acq_hook. */
-		pthread_mutex_lock(&r->lk->mu);
-		pthread_cond_broadcast(&r->lk->cv);
-		pthread_mutex_unlock(&r->lk->mu);
-		pthread_mutex_lock(&ex->mu);
-		while (r->state == ASY_RUNNING)
+	for (;;) {
+		switch (r->state) {
+		case ASY_QUEUED:
+			/* Holds nothing: complete it now. */
+			asy_remove(&ex->queue, r);
+			asy_set_cancelled(r);
+			asy_complete(ex, r);
+			return 0;
+		case ASY_PARKED:
+			asy_remove(&ex->parked, r);
+			if (r->hook.suspended == NULL) {
+				asy_set_cancelled(r);
+				asy_complete(ex, r);
+				return 0;
+			}
+			/* A suspended acquisition: resume it here so that the
+			 * front end abandons it (-ECANCELED, no attempt). */
+			r->state = ASY_RUNNING;
+			asy_push(&ex->running, r);
+			pthread_mutex_unlock(&ex->mu);
+			asy_run(r);
+			pthread_mutex_lock(&ex->mu);
+			asy_complete(ex, r);
+			continue;
+		case ASY_RUNNING:
+			pthread_cond_broadcast(&ex->work_cv); /* ends an in-place sleep */
 			pthread_cond_wait(&ex->done_cv, &ex->mu);
+			continue;
+		case ASY_DONE:
+			break;
+		case ASY_DELIVERING:
+			return -EALREADY; /* not reached: the caller serialises */
+		}
+		break;
 	}
 	/* DONE.  Dispatch cannot deliver it meanwhile: the caller serialises
 	 * fl_async_cancel with fl_async_dispatch. */

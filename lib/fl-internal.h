@@ -80,6 +80,10 @@ struct fl_backend {
 	/* Holder inspection and breaking by path (public fl_inspect/fl_break). */
 	int (*inspect)(const char *path, const struct fl_options *opt, struct fl_holder *out);
 	int (*brk)(const char *path, const struct fl_options *opt, unsigned flags, const char *name);
+	/* Optional: an acquire through h gave up (timeout, cancel, error) after
+	 * one or more attempts.  Undo any partial claim attempt left behind
+	 * across tries (soft-rw's pending writer marker).  May be NULL. */
+	void (*abandon)(struct fl_lock *lk, struct fl_hold *h);
 };
 
 /*
@@ -132,6 +136,7 @@ struct fl_lock {
 /* The backends, indexed by enum fl_kind; NULL where not built. */
 extern const struct fl_backend *const fl__backends[];
 extern const struct fl_backend fl__backend_unix, fl__backend_file, fl__backend_soft;
+extern const struct fl_backend fl__backend_softrw;
 
 /* backend-unix.c: non-zero once an FL_FILE handle fell back to soft (ENOSYS). */
 int fl__file_fell_back(const struct fl_lock *lk);
@@ -148,16 +153,21 @@ int fl__shared_ctx(const struct fl_lock *lk);
  *  - skips the self-deadlock check (the owner is not blocked);
  *  - measures the timeout from `start` (CLOCK_MONOTONIC, when the request was
  *    made), not from the call;
- *  - never waits in the kernel, checks `cancelled` after each failed attempt
- *    (after the user's cancel_check, whose meaning is unchanged) and at the
- *    context gate;
+ *  - never waits in the kernel, and checks `cancelled` after each failed
+ *    attempt (after the user's cancel_check, whose meaning is unchanged);
  *  - between attempts calls `pause` instead of waiting itself.  pause waits
  *    until `until` (with the backend's wait method or its own sleep) and
  *    returns 0, or returns non-zero early, for a cancel or because the pool
- *    thread has other work: fl__acquire_as then returns FL__YIELDED at once
- *    (nothing held, nothing recorded) and is called again later.
- * A canceller sets its flag, then broadcasts lk->cv under lk->mu to wake a
- * thread waiting at the gate.
+ *    thread has other work;
+ *  - never blocks at the context gate (the busy context may belong to a
+ *    suspended request of the same pool).
+ * Instead of blocking it returns FL__YIELDED and sets `until`, the time to
+ * call again with the same hook.  If it yielded from the wait loop it also
+ * sets `suspended`: the acquisition is paused, its context stays busy and
+ * its backend state (kept across attempts, e.g. soft-rw's pending writer)
+ * intact, and the next call resumes it; a resumed call whose `cancelled` is
+ * true stops at once with -ECANCELED (abandoning the attempt state).  A
+ * suspended acquisition must be resumed: its context stays busy until then.
  */
 #define FL__YIELDED (-5000) /* outside the errno range */
 struct fl__acq_hook {
@@ -166,10 +176,13 @@ struct fl__acq_hook {
 	int (*cancelled)(void *arg);
 	int (*pause)(void *arg, struct fl_hold *h, double until);
 	void *arg;
+	/* out, kept between calls: */
+	double until;
+	struct fl_hold *suspended;
 };
 /* fl_acquire() with an optional hook (NULL = fl_acquire itself). */
 int fl__acquire_as(struct fl_lock *lk, enum fl_mode mode, double timeout,
-		   const struct fl__acq_hook *hook);
+		   struct fl__acq_hook *hook);
 /* fl_release() as if called by thread `tid` (fl__thread_uid()). */
 int fl__release_as(struct fl_lock *lk, unsigned flags, uint64_t tid);
 
@@ -313,7 +326,9 @@ struct fl_hb {
 	int running;                /* a beat is in progress                          */
 };
 
-/* Registers hb (the lock is held).  Returns 0 or -errno (thread start). */
+/* Registers hb (the lock is held); hb must have been zeroed before its
+ * first registration (hold data is).  Returns 0, -EINVAL (no beat or a bad
+ * interval), -EALREADY, or -errno from starting the thread. */
 int fl__hb_add(struct fl_hb *hb);
 /* Unregisters hb; returns only once no beat of hb is running, so the caller
  * may then release and free.  Safe on an hb that was never added or that

@@ -41,7 +41,7 @@ const struct fl_backend *const fl__backends[] = {
 	[FL_STRICT] = NULL,
 	[FL_LEASE] = NULL,
 	[FL_RW] = NULL,
-	[FL_SOFT_RW] = NULL,
+	[FL_SOFT_RW] = &fl__backend_softrw,
 	[FL_ETCD] = NULL,
 };
 #define FL__NKINDS ((int)(sizeof(fl__backends) / sizeof(fl__backends[0])))
@@ -425,7 +425,7 @@ static int fl__hook_cancelled(const struct fl__acq_hook *hook)
 }
 
 static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, double timeout,
-			 const struct fl__acq_hook *hook)
+			 struct fl__acq_hook *hook)
 {
 	const struct fl_options *o = &lk->opt;
 	double start = hook ? hook->start : fl__now_mono();
@@ -455,8 +455,10 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 		if (until > deadline)
 			until = deadline;
 		if (hook) {
-			if (hook->pause(hook->arg, h, until))
-				return FL__YIELDED; /* cancelled, or the thread has other work */
+			if (hook->pause(hook->arg, h, until)) {
+				hook->until = until; /* cancelled, or the thread has other work */
+				return FL__YIELDED;
+			}
 		} else if (lk->be->wait) {
 			lk->be->wait(lk, h, until);
 		} else {
@@ -578,8 +580,7 @@ static int fl__cv_wait(struct fl_lock *lk, double until)
 	return pthread_cond_timedwait(&lk->cv, &lk->mu, &ts);
 }
 
-int fl__acquire_as(fl_lock *lk, enum fl_mode mode, double timeout,
-		   const struct fl__acq_hook *hook)
+int fl__acquire_as(fl_lock *lk, enum fl_mode mode, double timeout, struct fl__acq_hook *hook)
 {
 	uint64_t tid = hook ? hook->owner : fl__thread_uid();
 	struct fl_hold *h;
@@ -604,17 +605,35 @@ int fl__acquire_as(fl_lock *lk, enum fl_mode mode, double timeout,
 		timeout = 0;
 	gate_deadline = timeout < 0 ? INFINITY : (hook ? hook->start : fl__now_mono()) + timeout;
 
+	if (hook && hook->suspended) {
+		/* Resume a yielded acquisition: h is still busy and its backend
+		 * state (kept across attempts) intact. */
+		h = hook->suspended;
+		hook->suspended = NULL;
+		if (fl__hook_cancelled(hook)) {
+			r = fl__errf(lk, -ECANCELED, "%s: asynchronous acquire cancelled", lk->path);
+			goto abandon;
+		}
+		goto wait;
+	}
 	pthread_mutex_lock(&lk->mu);
 	for (;;) {
 		h = fl__hold_find(lk, tid);
 		if (h == NULL || (!h->busy))
 			break;
-		/* A cancel broadcasts lk->cv after setting its flag, so checking
-		 * under lk->mu before each wait loses no wake-up. */
-		if (fl__hook_cancelled(hook)) {
+		if (hook) {
+			/* Never block a pool thread here: the context may be busy
+			 * with a suspended request that needs a thread to finish. */
+			double now = fl__now_mono();
+
 			pthread_mutex_unlock(&lk->mu);
-			return fl__errf(lk, -ECANCELED, "%s: asynchronous acquire cancelled",
-					lk->path);
+			if (fl__hook_cancelled(hook))
+				return fl__errf(lk, -ECANCELED, "%s: asynchronous acquire cancelled",
+						lk->path);
+			if (now >= gate_deadline)
+				return fl__timed_out(lk, timeout);
+			hook->until = fmin(now + lk->opt.poll_interval, gate_deadline);
+			return FL__YIELDED;
 		}
 		/* Another thread sharing this context is mid-transition. */
 		if (fl__cv_wait(lk, gate_deadline) == ETIMEDOUT) {
@@ -664,7 +683,15 @@ int fl__acquire_as(fl_lock *lk, enum fl_mode mode, double timeout,
 			goto done;
 		}
 	}
+wait:
 	r = fl__wait_loop(lk, h, mode, timeout, hook);
+	if (r == FL__YIELDED) {
+		hook->suspended = h; /* stays busy until resumed */
+		return r;
+	}
+abandon:
+	if (r != 0 && lk->be->abandon)
+		lk->be->abandon(lk, h);
 done:
 	pthread_mutex_lock(&lk->mu);
 	h->busy = 0;

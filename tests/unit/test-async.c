@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -925,6 +926,96 @@ static void test_codes_unix(void **state)
 	same_codes(FL_UNIX, "codes-unix.lock");
 }
 
+/* soft-rw keeps a pending writer's claim (P.write) across its attempts.  An
+ * asynchronous writer that yields its thread between attempts keeps it: new
+ * readers still wait (writer preference); a cancel withdraws it. */
+static fl_lock *open_srw(const char *name, struct waiting_probe *w)
+{
+	struct fl_options o;
+	char p[512];
+	fl_lock *lk = NULL;
+
+	fl_options_init(&o);
+	o.flags = FL_NO_SINGLETON; /* rw kinds: instance-wide, no flag needed */
+	o.heartbeat_interval = 0.2;
+	o.stale_threshold = 0.6;
+	o.poll_interval = 0.01;
+	if (w) {
+		assert_int_equal(pipe(w->fd), 0);
+		assert_int_equal(pipe(w->go), 0);
+		w->told = 0;
+		o.cancel_check = probe_check;
+		o.cancel_arg = w;
+	}
+	path_of(p, sizeof(p), name);
+	assert_int_equal(fl_open(&lk, p, FL_SOFT_RW, &o), 0);
+	return lk;
+}
+
+static void test_softrw_writer_keeps_claim(void **state)
+{
+	struct waiting_probe w1 = { .cancel = 0 }, w2 = { .cancel = 0 };
+	fl_lock *r1 = open_srw("srw.lock", NULL), *r2 = open_srw("srw.lock", NULL);
+	fl_lock *wr = open_srw("srw.lock", &w1), *wr2 = open_srw("srw.lock", &w2);
+	fl_lock *holder = open_lock("srw-other.lock", FL_UNIX, 0, FL_SHARED_CONTEXT);
+	fl_lock *other = open_lock("srw-other.lock", FL_UNIX, 0.01, FL_SHARED_CONTEXT);
+	struct done dw = { 0 }, dw2 = { 0 }, dx = { 0 };
+	fl_async_req *rw2, *rx;
+	char claim[600];
+	struct stat st;
+	fl_async *ex;
+
+	(void)state;
+	snprintf(claim, sizeof(claim), "%s/srw.lock.write", tmpdir);
+	/* One pool thread shared by the writer and a request that waits
+	 * forever elsewhere: the writer is suspended and resumed many times. */
+	assert_int_equal(fl_async_new(&ex, 1), 0);
+	assert_int_equal(fl_acquire(holder, FL_EXCLUSIVE, 0), 0);
+	assert_int_equal(fl_acquire_async(ex, other, FL_EXCLUSIVE, -1, on_done, &dx, &rx), 0);
+	assert_int_equal(fl_acquire(r1, FL_SHARED, 0), 0);
+	assert_int_equal(fl_acquire_async(ex, wr, FL_EXCLUSIVE, -1, on_done, &dw, NULL), 0);
+	probe_wait(&w1); /* a failed attempt: the claim is in place */
+	assert_int_equal(lstat(claim, &st), 0);
+	/* A new reader waits, also for longer than many writer turns. */
+	assert_int_equal(fl_acquire(r2, FL_SHARED, 0), -ETIMEDOUT);
+	assert_int_equal(fl_acquire(r2, FL_SHARED, 0.3), -ETIMEDOUT);
+	assert_int_equal(lstat(claim, &st), 0);
+	assert_int_equal(dw.called, 0);
+	assert_int_equal(fl_release(r1, 0), 0);
+	run_until(ex, &dw);
+	assert_int_equal(dw.result, 0);
+	assert_true(fl_is_locked(wr));
+	assert_int_equal(fl_release(wr, 0), 0);
+
+	/* Cancel a suspended writer: its claim goes, readers get in. */
+	assert_int_equal(fl_acquire(r1, FL_SHARED, 0), 0);
+	assert_int_equal(fl_acquire_async(ex, wr2, FL_EXCLUSIVE, -1, on_done, &dw2, &rw2), 0);
+	probe_wait(&w2);
+	assert_int_equal(fl_acquire(r2, FL_SHARED, 0), -ETIMEDOUT);
+	assert_int_equal(fl_async_cancel(rw2), 0);
+	assert_int_equal(lstat(claim, &st), -1);
+	assert_int_equal(fl_acquire(r2, FL_SHARED, 0), 0);
+	run_until(ex, &dw2);
+	assert_int_equal(dw2.result, -ECANCELED);
+	assert_false(fl_is_locked(wr2));
+	assert_int_equal(fl_release(r2, 0), 0);
+	assert_int_equal(fl_release(r1, 0), 0);
+
+	assert_int_equal(fl_async_cancel(rx), 0);
+	run_until(ex, &dx);
+	assert_int_equal(dx.result, -ECANCELED);
+	assert_int_equal(fl_release(holder, 0), 0);
+	fl_async_free(ex);
+	probe_close(&w1);
+	probe_close(&w2);
+	fl_close(r1);
+	fl_close(r2);
+	fl_close(wr);
+	fl_close(wr2);
+	fl_close(holder);
+	fl_close(other);
+}
+
 /* Executors do not survive fork: the child gets -ECHILD and may free it. */
 static void test_fork_child(void **state)
 {
@@ -1014,6 +1105,7 @@ int main(void)
 		T(test_free_cancels),
 		T(test_codes_soft),
 		T(test_codes_unix),
+		T(test_softrw_writer_keeps_claim),
 		T(test_fork_child),
 		T(test_chain),
 	};
