@@ -44,8 +44,9 @@
  *     DONE --fl_async_dispatch--> DELIVERING (callback runs) --> freed
  *
  * Cancel.  A queued request holds nothing: a cancel completes it at once.  A
- * parked one is resumed on the canceller's thread, where the front end sees
- * the cancel before any attempt and abandons the suspended acquisition.  For
+ * parked one is resumed on the canceller's thread, where the front end makes
+ * one attempt (a backend's wait may already have obtained the lock), then
+ * sees the cancel and abandons the suspended acquisition.  For
  * a running one the cancel sets req->cancelled (atomic, read by the hook
  * without ex->mu), wakes the pool (ex->work_cv, where an in-place sleep
  * waits), then waits until the request is DONE.  The front end stops after the attempt in progress, or
@@ -373,7 +374,7 @@ static void *asy_worker(void *arg)
 		 * waiting for this RUNNING request never sees it parked. */
 		while (res == FL__YIELDED && atomic_load(&r->cancelled)) {
 			pthread_mutex_unlock(&ex->mu);
-			res = asy_run(r); /* resumed only to be abandoned: -ECANCELED */
+			res = asy_run(r); /* resumed to be abandoned (or obtained) */
 			pthread_mutex_lock(&ex->mu);
 		}
 		if (res != FL__YIELDED) {
@@ -604,7 +605,7 @@ static int asy_cancel_locked(struct fl_async *ex, struct fl_async_req *r)
 				return 0;
 			}
 			/* A suspended acquisition: resume it here so that the
-			 * front end abandons it (-ECANCELED, no attempt). */
+			 * front end abandons it (or obtains it: released below). */
 			r->state = ASY_RUNNING;
 			asy_push(&ex->running, r);
 			pthread_mutex_unlock(&ex->mu);

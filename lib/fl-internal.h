@@ -169,9 +169,10 @@ int fl__shared_ctx(const struct fl_lock *lk);
  * call again with the same hook.  If it yielded from the wait loop it also
  * sets `suspended`: the acquisition is paused, its context stays busy and
  * its backend state (kept across attempts, e.g. soft-rw's pending writer)
- * intact, and the next call resumes it; a resumed call whose `cancelled` is
- * true stops at once with -ECANCELED (abandoning the attempt state).  A
- * suspended acquisition must be resumed: its context stays busy until then.
+ * intact, and the next call resumes it with an attempt (a cancelled one
+ * then stops with -ECANCELED, abandoning the attempt state, unless that
+ * attempt obtained the lock).  A suspended acquisition must be resumed: its
+ * context stays busy until then.
  */
 #define FL__YIELDED (-5000) /* outside the errno range */
 struct fl__acq_hook {

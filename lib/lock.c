@@ -611,13 +611,11 @@ int fl__acquire_as(fl_lock *lk, enum fl_mode mode, double timeout, struct fl__ac
 
 	if (hook && hook->suspended) {
 		/* Resume a yielded acquisition: h is still busy and its backend
-		 * state (kept across attempts) intact. */
+		 * state (kept across attempts) intact.  Even when cancelled it
+		 * makes the loop's first attempt: a backend's wait may already
+		 * have obtained the lock (rw), which only an attempt reports. */
 		h = hook->suspended;
 		hook->suspended = NULL;
-		if (fl__hook_cancelled(hook)) {
-			r = fl__errf(lk, -ECANCELED, "%s: asynchronous acquire cancelled", lk->path);
-			goto abandon;
-		}
 		goto wait;
 	}
 	pthread_mutex_lock(&lk->mu);
@@ -693,7 +691,6 @@ wait:
 		hook->suspended = h; /* stays busy until resumed */
 		return r;
 	}
-abandon:
 	if (r != 0 && lk->be->abandon)
 		lk->be->abandon(lk, h);
 done:

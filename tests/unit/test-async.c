@@ -1016,6 +1016,107 @@ static void test_softrw_writer_keeps_claim(void **state)
 	fl_close(other);
 }
 
+/* rw (SQLite): waits inside SQLite in slices, is suspended between turns
+ * (one pool thread, shared with a request that waits forever elsewhere),
+ * and its write level belongs to the thread that made the request. */
+static fl_lock *open_rw(const char *name, struct waiting_probe *w)
+{
+	struct fl_options o;
+	char p[512];
+	fl_lock *lk = NULL;
+
+	fl_options_init(&o);
+	o.flags = FL_NO_SINGLETON;
+	o.poll_interval = 0.01;
+	if (w) {
+		assert_int_equal(pipe(w->fd), 0);
+		assert_int_equal(pipe(w->go), 0);
+		w->told = 0;
+		o.cancel_check = probe_check;
+		o.cancel_arg = w;
+	}
+	path_of(p, sizeof(p), name);
+	assert_int_equal(fl_open(&lk, p, FL_RW, &o), 0);
+	return lk;
+}
+
+static void test_rw(void **state)
+{
+	struct waiting_probe w1 = { .cancel = 0 }, w2 = { .cancel = 0 };
+	fl_lock *a = open_rw("rw.lock", NULL), *d = open_rw("rw.lock", NULL);
+	fl_lock *b = open_rw("rw.lock", &w1), *b2 = open_rw("rw.lock", &w2);
+	fl_lock *c1 = open_rw("rw.lock", NULL), *c2 = open_rw("rw.lock", NULL);
+	fl_lock *holder = open_lock("rw-other.lock", FL_UNIX, 0, FL_SHARED_CONTEXT);
+	fl_lock *other = open_lock("rw-other.lock", FL_UNIX, 0.01, FL_SHARED_CONTEXT);
+	struct done db = { 0 }, db2 = { 0 }, dc1 = { 0 }, dc2 = { 0 }, dx = { 0 }, dd = { 0 };
+	fl_async_req *rb2, *rx, *rd;
+	fl_async *ex;
+
+	(void)state;
+	assert_int_equal(fl_async_new(&ex, 1), 0);
+	assert_int_equal(fl_acquire(holder, FL_EXCLUSIVE, 0), 0);
+	assert_int_equal(fl_acquire_async(ex, other, FL_EXCLUSIVE, -1, on_done, &dx, &rx), 0);
+
+	/* A waiting writer gets the lock when the holder leaves. */
+	assert_int_equal(fl_acquire(a, FL_EXCLUSIVE, 0), 0);
+	assert_int_equal(fl_acquire_async(ex, b, FL_EXCLUSIVE, -1, on_done, &db, NULL), 0);
+	probe_wait(&w1);
+	assert_int_equal(fl_release(a, 0), 0);
+	run_until(ex, &db);
+	assert_int_equal(db.result, 0);
+	assert_true(fl_is_locked(b));
+	assert_int_equal(fl_acquire(d, FL_SHARED, 0), -ETIMEDOUT);
+	assert_int_equal(fl_release(b, 0), 0); /* by the requesting thread */
+
+	/* Cancel during the wait: nothing held afterwards. */
+	assert_int_equal(fl_acquire(a, FL_EXCLUSIVE, 0), 0);
+	assert_int_equal(fl_acquire_async(ex, b2, FL_EXCLUSIVE, -1, on_done, &db2, &rb2), 0);
+	probe_wait(&w2);
+	assert_int_equal(fl_async_cancel(rb2), 0);
+	assert_int_equal(fl_release(a, 0), 0);
+	run_until(ex, &db2);
+	assert_int_equal(db2.result, -ECANCELED);
+	assert_false(fl_is_locked(b2));
+	assert_int_equal(fl_acquire(d, FL_EXCLUSIVE, 0), 0);
+	assert_int_equal(fl_release(d, 0), 0);
+
+	/* Readers overlap. */
+	assert_int_equal(fl_acquire_async(ex, c1, FL_SHARED, -1, on_done, &dc1, NULL), 0);
+	assert_int_equal(fl_acquire_async(ex, c2, FL_SHARED, -1, on_done, &dc2, NULL), 0);
+	run_until(ex, &dc1);
+	run_until(ex, &dc2);
+	assert_int_equal(dc1.result, 0);
+	assert_int_equal(dc2.result, 0);
+	assert_int_equal(fl_release(c1, 0), 0);
+	assert_int_equal(fl_release(c2, 0), 0);
+
+	/* Cancel after: obtained but not delivered. */
+	assert_int_equal(fl_acquire_async(ex, d, FL_EXCLUSIVE, -1, on_done, &dd, &rd), 0);
+	while (!fl_is_locked(d))
+		wait_readable(ex);
+	assert_int_equal(fl_async_cancel(rd), 0);
+	assert_false(fl_is_locked(d));
+	assert_int_equal(fl_acquire(a, FL_EXCLUSIVE, 0), 0);
+	assert_int_equal(fl_release(a, 0), 0);
+	run_until(ex, &dd);
+	assert_int_equal(dd.result, -ECANCELED);
+
+	assert_int_equal(fl_async_cancel(rx), 0);
+	run_until(ex, &dx);
+	assert_int_equal(fl_release(holder, 0), 0);
+	fl_async_free(ex);
+	probe_close(&w1);
+	probe_close(&w2);
+	fl_close(a);
+	fl_close(b);
+	fl_close(b2);
+	fl_close(c1);
+	fl_close(c2);
+	fl_close(d);
+	fl_close(holder);
+	fl_close(other);
+}
+
 /* Executors do not survive fork: the child gets -ECHILD and may free it. */
 static void test_fork_child(void **state)
 {
@@ -1106,6 +1207,7 @@ int main(void)
 		T(test_codes_soft),
 		T(test_codes_unix),
 		T(test_softrw_writer_keeps_claim),
+		T(test_rw),
 		T(test_fork_child),
 		T(test_chain),
 	};
