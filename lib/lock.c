@@ -634,7 +634,9 @@ int fl__acquire_as(fl_lock *lk, enum fl_mode mode, double timeout, struct fl__ac
 						lk->path);
 			if (now >= gate_deadline)
 				return fl__timed_out(lk, timeout);
-			hook->until = fmin(now + lk->opt.poll_interval, gate_deadline);
+			hook->until = now + lk->opt.poll_interval;
+			if (hook->until > gate_deadline)
+				hook->until = gate_deadline;
 			return FL__YIELDED;
 		}
 		/* Another thread sharing this context is mid-transition. */
