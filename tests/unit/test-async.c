@@ -1117,6 +1117,66 @@ static void test_rw(void **state)
 	fl_close(other);
 }
 
+/* Every file-system kind built in (etcd needs a server): a free lock is
+ * granted, a held one times out with -ETIMEDOUT, and a cancel while waiting
+ * leaves it free for others. */
+static void test_every_kind(void **state)
+{
+	fl_async *ex;
+	int tested = 0;
+
+	(void)state;
+	assert_int_equal(fl_async_new(&ex, 2), 0);
+	for (int k = FL_FILE; k <= FL_SOFT_RW; k++) {
+		struct waiting_probe w = { .cancel = 0 };
+		struct fl_options o;
+		struct done d1 = { 0 }, d2 = { 0 }, d3 = { 0 };
+		fl_lock *a, *b;
+		fl_async_req *req;
+		char p[512];
+		int r;
+
+		fl_options_init(&o);
+		o.flags = FL_SHARED_CONTEXT | FL_NO_SINGLETON;
+		o.poll_interval = 0.01;
+		snprintf(p, sizeof(p), "%s/every-%s.lock", tmpdir, fl_kind_name((enum fl_kind)k));
+		r = fl_open(&a, p, (enum fl_kind)k, &o);
+		if (r == -ENOTSUP)
+			continue; /* not built in (rw without SQLite) */
+		assert_int_equal(r, 0);
+		assert_int_equal(pipe(w.fd), 0);
+		assert_int_equal(pipe(w.go), 0);
+		o.cancel_check = probe_check;
+		o.cancel_arg = &w;
+		assert_int_equal(fl_open(&b, p, (enum fl_kind)k, &o), 0);
+
+		assert_int_equal(fl_acquire_async(ex, a, FL_EXCLUSIVE, -1, on_done, &d1, NULL), 0);
+		run_until(ex, &d1);
+		if (d1.result != 0)
+			fail_msg("%s: %d %s", fl_kind_name((enum fl_kind)k), d1.result, d1.msg);
+		assert_int_equal(fl_acquire_async(ex, b, FL_EXCLUSIVE, 0.05, on_done, &d2, NULL), 0);
+		run_until(ex, &d2);
+		assert_int_equal(d2.result, -ETIMEDOUT);
+		w.told = 0;
+		assert_int_equal(fl_acquire_async(ex, b, FL_EXCLUSIVE, -1, on_done, &d3, &req), 0);
+		probe_wait(&w);
+		assert_int_equal(fl_async_cancel(req), 0);
+		run_until(ex, &d3);
+		assert_int_equal(d3.result, -ECANCELED);
+		assert_int_equal(fl_release(a, 0), 0);
+		assert_false(fl_is_locked(b));
+		assert_int_equal(fl_acquire(a, FL_EXCLUSIVE, 0), 0);
+		assert_int_equal(fl_release(a, 0), 0);
+		fl_close(a);
+		fl_close(b);
+		probe_close(&w);
+		tested++;
+	}
+	assert_true(tested >= 3);
+	print_message("[ INFO     ] %d kinds tested\n", tested);
+	fl_async_free(ex);
+}
+
 /* Executors do not survive fork: the child gets -ECHILD and may free it. */
 static void test_fork_child(void **state)
 {
@@ -1208,6 +1268,7 @@ int main(void)
 		T(test_codes_unix),
 		T(test_softrw_writer_keeps_claim),
 		T(test_rw),
+		T(test_every_kind),
 		T(test_fork_child),
 		T(test_chain),
 	};
