@@ -447,7 +447,9 @@ static int flp_kernel_lock(struct flp_ofd *o, int fd, int what, int nb, double d
 	const struct flp_rule *r = o->rule;
 	double poll = r->poll_interval > 0 ? r->poll_interval : 0.05;
 
-	if (!r->also_native) {
+	/* shared=reader: readers hold only the kernel's shared lock, so writers
+	 * must take the kernel's exclusive lock too. */
+	if (!r->also_native && !(r->shared_reader && what == LOCK_EX)) {
 		o->pinned = real_flock(fd, LOCK_SH | LOCK_NB) == 0;
 		if (!o->pinned)
 			FLP_TRACE("%s: could not pin the open file description (%s); same-host "
@@ -493,7 +495,7 @@ static int flp_lock(struct flp_ofd *o, int fd, int op)
 	}
 	if (o->req) {
 		if (o->mode == mode && flp_still_ours(o)) {
-			if (rule->also_native && o->req != what) {
+			if ((rule->also_native || rule->shared_reader) && o->req != what) {
 				r = flp_kernel_lock(o, fd, what, nb, INFINITY);
 				if (r)
 					return r;
