@@ -54,6 +54,10 @@ struct flp_real {
 	int (*lockf)(int fd, int cmd, off_t len);
 	int (*lockf64)(int fd, int cmd, off_t len);
 	ssize_t (*read)(int fd, void *buf, size_t n);
+	FILE *(*fopen)(const char *path, const char *mode);
+	FILE *(*fopen64)(const char *path, const char *mode);
+	FILE *(*freopen)(const char *path, const char *mode, FILE *stream);
+	FILE *(*freopen64)(const char *path, const char *mode, FILE *stream);
 };
 
 extern struct flp_real flp_real FLP_HIDDEN;

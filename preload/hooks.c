@@ -1030,26 +1030,34 @@ static int flp_dotlock_stale(const struct flp_rule *rule, const char *path, stru
 
 typedef int (*flp_open_fn)(int dirfd, const char *path, int flags, mode_t mode);
 
-static int flp_open_dotlock(int dirfd, const char *path, int flags, mode_t mode, int fd)
+/* After EEXIST from an exclusive create: 1 when a stale dotlock was broken
+ * (the caller retries once), 0 otherwise.  errno is preserved. */
+static int flp_dotlock_recover(int dirfd, const char *path)
 {
 	char abs[4096];
 	const struct flp_rule *rule;
 	struct fl_marker m;
-	int e = errno;
+	int e = errno, broke = 0;
 
-	if (fd >= 0 || e != EEXIST || flp_needs_init() || flp_pol.n == 0)
-		return fd;
+	if (flp_needs_init() || flp_pol.n == 0)
+		return 0;
 	flp_depth++;
 	if (flp_abs_path(dirfd, path, abs, sizeof(abs)) == 0 &&
 	    (rule = flp_policy_match(&flp_pol, abs)) != NULL && rule->kind == FLP_DOTLOCK &&
 	    flp_dotlock_stale(rule, abs, &m) && fl__break_file(abs, m.mtime, m.ino) == 0) {
 		FLP_TRACE("open(%s, O_EXCL): recovered a stale dotlock (policy line %d)", abs,
 			  rule->line);
-		fd = real_openat(dirfd, path, flags, mode);
-		e = errno;
+		broke = 1;
 	}
 	flp_depth--;
 	errno = e;
+	return broke;
+}
+
+static int flp_open_dotlock(int dirfd, const char *path, int flags, mode_t mode, int fd)
+{
+	if (fd < 0 && errno == EEXIST && flp_dotlock_recover(dirfd, path))
+		fd = real_openat(dirfd, path, flags, mode);
 	return fd;
 }
 
@@ -1205,6 +1213,76 @@ FLP_EXPORT int creat64(const char *path, mode_t mode)
 	if (flp_depth == 0)
 		flp_opened(fd);
 	return fd;
+}
+
+/* stdio opens: "x" in the mode is O_EXCL, so dotlock rules apply too. */
+static FILE *flp_fopen(FILE *(*fn)(const char *, const char *), const char *path,
+		       const char *mode)
+{
+	FILE *fp = fn(path, mode);
+
+	if (FLP_UNLIKELY(flp_depth > 0))
+		return fp;
+	if (fp == NULL && errno == EEXIST && strchr(mode, 'x') &&
+	    flp_dotlock_recover(AT_FDCWD, path))
+		fp = fn(path, mode);
+	if (fp)
+		flp_opened(fileno(fp));
+	return fp;
+}
+
+FLP_EXPORT FILE *fopen(const char *path, const char *mode)
+{
+	if (flp_real.fopen == NULL)
+		flp_resolve();
+	return flp_fopen(flp_real.fopen, path, mode);
+}
+
+FLP_EXPORT FILE *fopen64(const char *path, const char *mode)
+{
+	if (flp_real.fopen64 == NULL)
+		flp_resolve();
+	return flp_fopen(flp_real.fopen64, path, mode);
+}
+
+/* freopen closes the stream's descriptor first: maybe a lock's last one. */
+static FILE *flp_freopen(FILE *(*fn)(const char *, const char *, FILE *), const char *path,
+			 const char *mode, FILE *stream)
+{
+	struct flp_ofd *o = NULL;
+	FILE *fp;
+	int e, fd = stream ? fileno(stream) : -1;
+
+	if (flp_depth == 0 && fd >= 0 && path != NULL) { /* NULL: same file, same fd */
+		flp_depth++;
+		o = flp_close_prepare(fd);
+		flp_depth--;
+	}
+	fp = fn(path, mode, stream);
+	e = errno;
+	if (o) {
+		flp_depth++;
+		flp_last_close(o);
+		flp_depth--;
+	}
+	if (fp && flp_depth == 0)
+		flp_opened(fileno(fp));
+	errno = e;
+	return fp;
+}
+
+FLP_EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
+{
+	if (flp_real.freopen == NULL)
+		flp_resolve();
+	return flp_freopen(flp_real.freopen, path, mode, stream);
+}
+
+FLP_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
+{
+	if (flp_real.freopen64 == NULL)
+		flp_resolve();
+	return flp_freopen(flp_real.freopen64, path, mode, stream);
 }
 
 /* ---- process lifetime -------------------------------------------------- */

@@ -121,6 +121,10 @@ static void flp_resolve_all(void)
 	SYM(lockf, "lockf");
 	SYM(lockf64, "lockf64");
 	SYM(read, "read");
+	SYM(fopen, "fopen");
+	SYM(fopen64, "fopen64");
+	SYM(freopen, "freopen");
+	SYM(freopen64, "freopen64");
 #undef SYM
 	if ((void *)r.open == (void *)open)
 		r.open = NULL;
@@ -136,6 +140,8 @@ static void flp_resolve_all(void)
 	flp_need((void *)r.flock, "flock");
 	flp_need((void *)r.lockf, "lockf");
 	flp_need((void *)r.read, "read");
+	flp_need((void *)r.fopen, "fopen");
+	flp_need((void *)r.freopen, "freopen");
 	/* Optional ones fall back to their closest relative. */
 	if (!r.open64)
 		r.open64 = r.open;
@@ -145,6 +151,10 @@ static void flp_resolve_all(void)
 		r.fcntl64 = r.fcntl;
 	if (!r.lockf64)
 		r.lockf64 = r.lockf;
+	if (!r.fopen64)
+		r.fopen64 = r.fopen;
+	if (!r.freopen64)
+		r.freopen64 = r.freopen;
 	flp_real = r;
 	flp_resolving = 0;
 }

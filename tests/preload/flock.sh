@@ -64,7 +64,7 @@ shim bash -c "
 [ ! -e "$L.lock" ] || fail "the shell exited holding the lock; marker not released"
 
 # K x M: every increment under flock -x, each lock redirected to the marker.
-K=4 M=25
+K=3 M=10
 echo 0 > "$T/counter"
 : > "$T/trace"
 i=0
