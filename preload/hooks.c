@@ -316,18 +316,31 @@ static struct flp_ofd *flp_lookup(int fd, int *err)
 
 /* ---- the lock itself --------------------------------------------------- */
 
-/* 1 when some open file description on this host holds a flock on path. */
+/*
+ * 1 when some open file description on this host holds a flock on path.
+ * Another process's probe holds its exclusive lock for microseconds; a
+ * holder's pin stays.  So a conflict is only believed when it persists over
+ * a few short retries.
+ */
 static int flp_probe(const char *path)
 {
 	int fd = real_openat(AT_FDCWD, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
-	int r;
+	int busy = 0;
 
 	if (fd < 0)
 		return 0;
-	r = real_flock(fd, LOCK_EX | LOCK_NB);
-	r = r != 0 && errno == EWOULDBLOCK;
+	for (int i = 0; i < 4; i++) {
+		if (real_flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			busy = 0;
+			break;
+		}
+		busy = errno == EWOULDBLOCK;
+		if (!busy)
+			break;
+		flp_sleep(0.001 * (i + 1));
+	}
 	real_close(fd);
-	return r;
+	return busy;
 }
 
 int flp_soft_pinned(const char *marker)
@@ -407,11 +420,15 @@ out:
 /* LOCK_UN: the shim's lock and the kernel's.  Caller holds o->mu. */
 static int flp_unlock(struct flp_ofd *o, int fd)
 {
+	/* The pin goes first: once the marker is gone a successor may take it
+	 * and close at once, and its last-close probe must not see our pin. */
+	int r = real_flock(fd, LOCK_UN) == 0 ? 0 : errno;
+
 	if (o->req && flp_lib_kind(o->rule->kind) >= 0)
 		flp_release_marker(o);
 	o->req = 0;
 	o->pinned = 0;
-	return real_flock(fd, LOCK_UN) == 0 ? 0 : errno;
+	return r;
 }
 
 /* Is the marker we think we hold still ours?  Only asked when re-locking. */
@@ -450,7 +467,10 @@ static int flp_kernel_lock(struct flp_ofd *o, int fd, int what, int nb, double d
 	/* shared=reader: readers hold only the kernel's shared lock, so writers
 	 * must take the kernel's exclusive lock too. */
 	if (!r->also_native && !(r->shared_reader && what == LOCK_EX)) {
-		o->pinned = real_flock(fd, LOCK_SH | LOCK_NB) == 0;
+		/* Another process's probe may hold the file for microseconds. */
+		for (int i = 0; i < 4 && !(o->pinned = real_flock(fd, LOCK_SH | LOCK_NB) == 0); i++)
+			if (errno != EWOULDBLOCK || flp_sleep(0.001 * (i + 1)) != 0)
+				break;
 		if (!o->pinned)
 			FLP_TRACE("%s: could not pin the open file description (%s); same-host "
 				  "stale detection falls back to the pid",

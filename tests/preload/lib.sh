@@ -36,4 +36,5 @@ flp_policy() {
 }
 
 # Runs a command with the shim preloaded.
-shim() { LD_PRELOAD=$FLP_SO "$@"; }
+# Every shimmed command is bounded, so that a deadlock fails the suite.
+shim() { LD_PRELOAD=$FLP_SO timeout 60 "$@"; }
