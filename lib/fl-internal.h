@@ -88,7 +88,11 @@ struct fl_backend {
 };
 
 /*
- * One acquisition context.  Mutex rules: the list links, `counter`, `mode`
+ * One acquisition context.  Contexts are reused: before each first-level
+ * acquisition the front end sets fd = -1, dev = ino = 0 and zeroes priv, so
+ * a backend's attempt sees fresh state at the start of an acquisition and
+ * may keep state in priv across the attempts of that one acquisition.
+ * Mutex rules: the list links, `counter`, `mode`
  * and `writer` are guarded by lk->mu; the backend fields (fd, dev, ino, priv)
  * are touched only by the thread that is acquiring or releasing through this
  * hold, which the front end guarantees by the `busy` gate.
@@ -106,6 +110,8 @@ struct fl_hold {
 	ino_t ino;
 	atomic_int compromised; /* set by a heartbeat: enum fl_compromise, 0 = valid   */
 	struct fl_lock *lk;     /* back pointer (for heartbeat callbacks)              */
+	struct fl_hold *dl_next; /* self-deadlock registry chain (lock.c)             */
+	uint64_t dl_tid;        /* thread registered as holding it; 0 = not registered */
 	max_align_t priv[];     /* be->hold_size bytes of backend data                 */
 };
 

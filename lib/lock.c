@@ -277,18 +277,13 @@ static void fl__reg_remove(struct fl_lock *lk)
 /* ---- self-deadlock registry ------------------------------------------ */
 
 /*
- * Which thread holds which canonical path through which handle.  Kept in a
+ * Which thread holds which canonical path through which handle.  The
+ * entries are the holds themselves (no allocation on the acquire path), in a
  * small hash table because one process may hold thousands of locks.
  */
-struct fl_dl_entry {
-	struct fl_dl_entry *next;
-	const struct fl_lock *lk;
-	uint64_t tid;
-};
-
 #define FL__DL_BUCKETS 1024
 static pthread_mutex_t fl__dl_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct fl_dl_entry *fl__dl[FL__DL_BUCKETS];
+static struct fl_hold *fl__dl[FL__DL_BUCKETS];
 
 static unsigned fl__hash(const char *s)
 {
@@ -306,8 +301,8 @@ static const struct fl_lock *fl__dl_conflict(const struct fl_lock *lk, uint64_t 
 	unsigned b = fl__hash(lk->path);
 
 	pthread_mutex_lock(&fl__dl_mu);
-	for (struct fl_dl_entry *e = fl__dl[b]; e; e = e->next) {
-		if (e->tid == tid && e->lk != lk && strcmp(e->lk->path, lk->path) == 0) {
+	for (struct fl_hold *e = fl__dl[b]; e; e = e->dl_next) {
+		if (e->dl_tid == tid && e->lk != lk && strcmp(e->lk->path, lk->path) == 0) {
 			other = e->lk;
 			break;
 		}
@@ -316,36 +311,32 @@ static const struct fl_lock *fl__dl_conflict(const struct fl_lock *lk, uint64_t 
 	return other;
 }
 
-static void fl__dl_add(const struct fl_lock *lk, uint64_t tid)
+static void fl__dl_add(struct fl_hold *h, uint64_t tid)
 {
-	struct fl_dl_entry *e = malloc(sizeof(*e));
-	unsigned b = fl__hash(lk->path);
+	unsigned b = fl__hash(h->lk->path);
 
-	if (e == NULL)
-		return; /* detection is best effort under memory pressure */
-	e->lk = lk;
-	e->tid = tid;
 	pthread_mutex_lock(&fl__dl_mu);
-	e->next = fl__dl[b];
-	fl__dl[b] = e;
+	h->dl_tid = tid;
+	h->dl_next = fl__dl[b];
+	fl__dl[b] = h;
 	pthread_mutex_unlock(&fl__dl_mu);
 }
 
-static void fl__dl_remove(const struct fl_lock *lk, uint64_t tid)
+static void fl__dl_remove(struct fl_hold *h)
 {
-	unsigned b = fl__hash(lk->path);
-	struct fl_dl_entry *gone = NULL;
+	unsigned b = fl__hash(h->lk->path);
 
 	pthread_mutex_lock(&fl__dl_mu);
-	for (struct fl_dl_entry **pp = &fl__dl[b]; *pp; pp = &(*pp)->next) {
-		if ((*pp)->lk == lk && (*pp)->tid == tid) {
-			gone = *pp;
-			*pp = gone->next;
-			break;
+	if (h->dl_tid != 0) {
+		for (struct fl_hold **pp = &fl__dl[b]; *pp; pp = &(*pp)->dl_next) {
+			if (*pp == h) {
+				*pp = h->dl_next;
+				break;
+			}
 		}
+		h->dl_tid = 0;
 	}
 	pthread_mutex_unlock(&fl__dl_mu);
-	free(gone);
 }
 
 /* In a fork child: the parent's registries describe the parent's threads. */
@@ -356,7 +347,7 @@ static void fl__lock_child_reset(void)
 	fl__reg_mu = init;
 	fl__dl_mu = init;
 	fl__reg_head = NULL; /* handles stay allocated; their owners fl_close them */
-	memset(fl__dl, 0, sizeof(fl__dl)); /* entries leak in the child, by design */
+	memset(fl__dl, 0, sizeof(fl__dl)); /* the parent's holds are not the child's */
 }
 
 static pthread_once_t fl__lock_once = PTHREAD_ONCE_INIT;
@@ -401,16 +392,6 @@ static struct fl_hold *fl__hold_new(struct fl_lock *lk, uint64_t tid)
 	h->next = lk->holds;
 	lk->holds = h;
 	return h;
-}
-
-static void fl__hold_unlink(struct fl_lock *lk, struct fl_hold *h)
-{
-	for (struct fl_hold **pp = &lk->holds; *pp; pp = &(*pp)->next) {
-		if (*pp == h) {
-			*pp = h->next;
-			return;
-		}
-	}
 }
 
 /* ---- the wait loop ---------------------------------------------------- */
@@ -640,6 +621,11 @@ FL_EXPORT int fl_acquire(fl_lock *lk, enum fl_mode mode, double timeout)
 		return fl__errf(lk, -ENOMEM, "%s: out of memory", lk->path);
 	}
 	h->busy = 1;
+	/* A reused context starts each acquisition with fresh backend state. */
+	h->fd = -1;
+	h->dev = 0;
+	h->ino = 0;
+	memset(h->priv, 0, lk->be->hold_size);
 	pthread_mutex_unlock(&lk->mu);
 
 	if (timeout < 0) {
@@ -662,15 +648,12 @@ done:
 		h->writer = tid;
 		h->held = 1;
 		atomic_store(&h->compromised, 0);
-	} else if (h->counter == 0 && !h->held) {
-		fl__hold_unlink(lk, h);
-		free(h);
-		h = NULL;
 	}
+	/* An idle hold stays on the list: the context is reused next time. */
 	pthread_cond_broadcast(&lk->cv);
 	pthread_mutex_unlock(&lk->mu);
 	if (r == 0)
-		fl__dl_add(lk, tid);
+		fl__dl_add(h, tid);
 	return r;
 }
 
@@ -684,7 +667,6 @@ FL_EXPORT int fl_release(fl_lock *lk, unsigned flags)
 {
 	uint64_t tid = fl__thread_uid();
 	struct fl_hold *h;
-	uint64_t owner;
 	int r, gone;
 
 	fl__err_clear();
@@ -725,7 +707,6 @@ FL_EXPORT int fl_release(fl_lock *lk, unsigned flags)
 		return 0;
 	}
 	h->busy = 1;
-	owner = h->writer;
 	pthread_mutex_unlock(&lk->mu);
 
 	r = fl__release_hold(lk, h);
@@ -735,15 +716,12 @@ FL_EXPORT int fl_release(fl_lock *lk, unsigned flags)
 	if (r == 0)
 		h->held = 0;
 	gone = !h->held;
-	if (gone) {
+	if (gone)
 		h->counter = 0;
-		fl__hold_unlink(lk, h);
-		free(h);
-	}
 	pthread_cond_broadcast(&lk->cv);
 	pthread_mutex_unlock(&lk->mu);
 	if (gone)
-		fl__dl_remove(lk, owner);
+		fl__dl_remove(h);
 	return r;
 }
 
@@ -785,12 +763,12 @@ static void fl__close(fl_lock *lk, int release)
 			if (mine) {
 				if (lk->be->release(lk, h) != 0 && lk->be->drop)
 					lk->be->drop(lk, h);
-				fl__dl_remove(lk, h->writer);
+				fl__dl_remove(h);
 			} else {
 				if (lk->be->drop)
 					lk->be->drop(lk, h);
 				if (lk->pid == fl__pid())
-					fl__dl_remove(lk, h->writer); /* abandoned, not released */
+					fl__dl_remove(h); /* abandoned, not released */
 			}
 		}
 		free(h);
@@ -816,12 +794,11 @@ int fl__adopt(fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino)
 		return fl__errf(lk, -ENOTSUP, "%s: this kind cannot adopt a held lock", lk->path);
 	pthread_mutex_lock(&lk->mu);
 	h = fl__hold_find(lk, tid);
-	if (h != NULL) {
+	if (h != NULL && (h->busy || h->counter > 0 || h->held)) {
 		pthread_mutex_unlock(&lk->mu);
-		return fl__errf(lk, -EBUSY, "%s: the handle already has a context", lk->path);
+		return fl__errf(lk, -EBUSY, "%s: the handle's context is in use", lk->path);
 	}
-	h = fl__hold_new(lk, tid);
-	if (h == NULL) {
+	if (h == NULL && (h = fl__hold_new(lk, tid)) == NULL) {
 		pthread_mutex_unlock(&lk->mu);
 		return -ENOMEM;
 	}
@@ -835,14 +812,13 @@ int fl__adopt(fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino)
 		h->mode = mode;
 		h->writer = tid;
 		h->held = 1;
-	} else {
-		fl__hold_unlink(lk, h);
-		free(h);
+		atomic_store(&h->compromised, 0);
 	}
+	/* A failed adoption leaves an idle hold, reused next time (as acquire). */
 	pthread_cond_broadcast(&lk->cv);
 	pthread_mutex_unlock(&lk->mu);
 	if (r == 0)
-		fl__dl_add(lk, tid);
+		fl__dl_add(h, tid);
 	return r;
 }
 
