@@ -15,6 +15,14 @@ ALLOWED='^(fdopen|fcloseall)$'
 # fcloseall: closes every stream; the destructor's exit pass covers exit-time use.
 
 nm -D --defined-only "$FLP_SO" | awk '{print $NF}' > "$T/defined"
+
+# The shim exports exactly the hooks of preload.sym, with no version node (a
+# named node would stop them from interposing), and none of the library.
+sed -n 's/^[[:space:]]*\([a-z_][a-z0-9_; ]*\);$/\1/p' "$FL_TOP_SRCDIR/preload/preload.sym" |
+	tr ';' '\n' | tr -d ' \t' | grep -v '^$' | sort > "$T/listed"
+sort "$T/defined" > "$T/exported"
+cmp -s "$T/listed" "$T/exported" || { diff "$T/listed" "$T/exported"; fail "shim exports differ from preload.sym (< listed, > exported)"; }
+grep -q '@' "$T/exported" && fail "shim exports carry a version: $(grep @ "$T/exported")"
 undef() { nm -D --undefined-only "$1" 2>/dev/null | awk '{print $NF}' | sed 's/@.*//'; }
 
 bins="$FLP_PROBE"
