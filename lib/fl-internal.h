@@ -80,6 +80,10 @@ struct fl_backend {
 	/* Holder inspection and breaking by path (public fl_inspect/fl_break). */
 	int (*inspect)(const char *path, const struct fl_options *opt, struct fl_holder *out);
 	int (*brk)(const char *path, const struct fl_options *opt, unsigned flags, const char *name);
+	/* Optional: an acquire through h gave up (timeout, cancel, error) after
+	 * one or more attempts.  Undo any partial claim attempt left behind
+	 * across tries (soft-rw's pending writer marker).  May be NULL. */
+	void (*abandon)(struct fl_lock *lk, struct fl_hold *h);
 	/* Optional: take over a lock that this process holds on disk but has no
 	 * hold for (the preload shim after fork or execve).  Sets h->fd etc. as
 	 * attempt would; restarts a heartbeat if the kind has one.  dev/ino name
@@ -137,6 +141,7 @@ struct fl_lock {
 /* The backends, indexed by enum fl_kind; NULL where not built. */
 extern const struct fl_backend *const fl__backends[];
 extern const struct fl_backend fl__backend_unix, fl__backend_file, fl__backend_soft;
+extern const struct fl_backend fl__backend_softrw;
 
 /* backend-unix.c: non-zero once an FL_FILE handle fell back to soft (ENOSYS). */
 int fl__file_fell_back(const struct fl_lock *lk);
@@ -148,7 +153,7 @@ int fl__file_fell_back(const struct fl_lock *lk);
 int fl__adopt(struct fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino);
 /* Frees lk like fl_close but never releases anything on disk (the lock
  * stays held by another process that shares it). */
-void fl__abandon(struct fl_lock *lk);
+void fl__forget(struct fl_lock *lk);
 
 /* Set by the preload shim only: consulted before the soft kind breaks a
  * marker whose same-host holder pid is gone.  Non-zero = the lock is still
@@ -292,7 +297,9 @@ struct fl_hb {
 	int running;                /* a beat is in progress                          */
 };
 
-/* Registers hb (the lock is held).  Returns 0 or -errno (thread start). */
+/* Registers hb (the lock is held); hb must have been zeroed before its
+ * first registration (hold data is).  Returns 0, -EINVAL (no beat or a bad
+ * interval), -EALREADY, or -errno from starting the thread. */
 int fl__hb_add(struct fl_hb *hb);
 /* Unregisters hb; returns only once no beat of hb is running, so the caller
  * may then release and free.  Safe on an hb that was never added or that

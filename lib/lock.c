@@ -41,7 +41,7 @@ const struct fl_backend *const fl__backends[] = {
 	[FL_STRICT] = NULL,
 	[FL_LEASE] = NULL,
 	[FL_RW] = NULL,
-	[FL_SOFT_RW] = NULL,
+	[FL_SOFT_RW] = &fl__backend_softrw,
 	[FL_ETCD] = NULL,
 };
 #define FL__NKINDS ((int)(sizeof(fl__backends) / sizeof(fl__backends[0])))
@@ -639,6 +639,8 @@ FL_EXPORT int fl_acquire(fl_lock *lk, enum fl_mode mode, double timeout)
 		}
 	}
 	r = fl__wait_loop(lk, h, mode, timeout);
+	if (r != 0 && lk->be->abandon)
+		lk->be->abandon(lk, h);
 done:
 	pthread_mutex_lock(&lk->mu);
 	h->busy = 0;
@@ -732,7 +734,7 @@ FL_EXPORT void fl_close(fl_lock *lk)
 	fl__close(lk, 1);
 }
 
-void fl__abandon(fl_lock *lk)
+void fl__forget(fl_lock *lk)
 {
 	fl__close(lk, 0);
 }

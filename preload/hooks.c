@@ -592,7 +592,7 @@ static void flp_last_close(struct flp_ofd *o)
 		if (o->pinned && flp_probe(o->path)) {
 			FLP_TRACE("%s: still open in another process, which keeps the lock", o->path);
 			if (o->lk && o->lk_pid == fl__pid())
-				fl__abandon(o->lk);
+				fl__forget(o->lk);
 			else if (o->lk)
 				fl_close(o->lk);
 			o->lk = NULL;
