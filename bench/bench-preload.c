@@ -2,7 +2,9 @@
 /*
  * bench-preload -- what the preload shim costs.
  *
- *   bench-preload [-r ROUNDS] [-n ITERS] [-m MATCH_ITERS] PATH/TO/libfilelock-preload.so
+ *   bench-preload [-r ROUNDS] [-n ITERS] [-m MATCH_ITERS] [PATH/TO/libfilelock-preload.so]
+ *
+ * (default: the shim of the build tree it was built in; `make bench` runs it)
  *
  * Runs, in one invocation and alternating round by round so that a busy
  * machine disturbs both sides alike, child processes that measure:
@@ -155,11 +157,15 @@ int main(int argc, char **argv)
 		else
 			return 2;
 	}
-	if (optind != argc - 1 || access(argv[optind], R_OK) != 0) {
+#ifdef FLP_BUILD_SO
+	so = optind == argc ? FLP_BUILD_SO : argv[optind];
+#else
+	so = optind == argc ? "" : argv[optind];
+#endif
+	if (optind < argc - 1 || access(so, R_OK) != 0) {
 		fprintf(stderr, "usage: bench-preload [-r ROUNDS] [-n ITERS] [-m MATCH_ITERS] SHIM.so\n");
 		return 2;
 	}
-	so = argv[optind];
 	if (so[0] != '/') {
 		fprintf(stderr, "bench-preload: give the shim's absolute path\n");
 		return 2;

@@ -142,6 +142,7 @@ struct fl_lock {
 extern const struct fl_backend *const fl__backends[];
 extern const struct fl_backend fl__backend_unix, fl__backend_file, fl__backend_soft;
 extern const struct fl_backend fl__backend_softrw;
+extern const struct fl_backend fl__backend_strict, fl__backend_lease;
 
 /* backend-unix.c: non-zero once an FL_FILE handle fell back to soft (ENOSYS). */
 int fl__file_fell_back(const struct fl_lock *lk);
@@ -268,6 +269,11 @@ int fl__break_file(const char *path, double mtime_before, ino_t ino_before);
 /* Identity-checked unlink: removes path only when lstat shows (dev, ino).
  * Returns 0 removed, -ESTALE not ours (left alone), or -errno. */
 int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino);
+
+/* ---- backend-lease.c ------------------------------------------------- */
+
+/* Python's repr() of a float ("30.0", "0.6", "1e-05"); returns the length. */
+int fl__py_float_repr(double v, char *buf, size_t cap);
 
 /* ---- heartbeat.c ------------------------------------------------------- */
 
