@@ -65,7 +65,7 @@ cluster_exec 2 flock -n "$M/a.lck" true || cl_fail "host 2 refused after host 1 
 cl_ok "with the shim, flock(1), python and perl on hosts 2 and 3 are refused"
 
 # 3. Counters: host 1 flock(1), host 2 python, host 3 perl, W increments each.
-sh_inc="for ((j = 0; j < $W; j++)); do flock '$M/c.lck' sh -c 'v=\$(cat \"\$1\"); echo \$((v + 1)) > \"\$1\"' sh '$M/\$1' || exit 1; done"
+sh_inc="for ((j = 0; j < $W; j++)); do flock '$M/c.lck' sh -c 'v=\$(cat \"\$1\"); echo \$((v + 1)) > \"\$1\"' sh \"$M/\$1\" || exit 1; done"
 py_inc='import fcntl, os, sys
 lock, counter, w = sys.argv[1], sys.argv[2], int(sys.argv[3])
 for i in range(w):
@@ -91,12 +91,17 @@ run_counters() {
 	cluster_spawn 1 bash -c "$sh_inc" bash "$name"; pids+=("$CLUSTER_PID")
 	cluster_spawn 2 "$PY" -c "$py_inc" "$M/c.lck" "$M/$name" "$W"; pids+=("$CLUSTER_PID")
 	cluster_spawn 3 perl -e "$pl_inc" "$M/c.lck" "$M/$name" "$W"; pids+=("$CLUSTER_PID")
-	for p in "${pids[@]}"; do wait "$p" || cl_fail "$name: a worker failed"; done
+	# Without the shim, workers may die on a half-written counter; the value
+	# is what counts (and with the shim it must be exact).
+	for p in "${pids[@]}"; do wait "$p"; done
 	cl_counter_value "$name"
 }
 v=$(run_counters count.shim)
-[ "$v" = $((3 * W)) ] || cl_fail "with the shim the counter is $v, expected $((3 * W))"
-cl_ok "with the shim, 3 hosts x $W increments (flock(1), python, perl) = $v"
+if [ "$v" = $((3 * W)) ]; then
+	cl_ok "with the shim, 3 hosts x $W increments (flock(1), python, perl) = $v"
+else
+	cl_fail "with the shim the counter is $v, expected $((3 * W))"
+fi
 unset NODE_PRELOAD
 v=$(run_counters count.plain)
 cl_log "without the shim the same run counted $v of $((3 * W)) (kernel flock does not cross hosts)"
