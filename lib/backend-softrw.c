@@ -288,6 +288,19 @@ static int srw_parse(const char *buf, size_t len, struct srw_rec *out)
 	return 0;
 }
 
+int fl__srw_parse(const char *buf, size_t len, char token[33], pid_t *pid, char host[256])
+{
+	struct srw_rec r;
+	int e = srw_parse(buf, len, &r);
+
+	if (e == 0) {
+		memcpy(token, r.token, sizeof(r.token));
+		*pid = r.pid;
+		memcpy(host, r.host, sizeof(r.host));
+	}
+	return e;
+}
+
 /* Constant-time comparison of two tokens (Python: hmac.compare_digest). */
 static int srw_token_eq(const char *a, const char *b)
 {

@@ -66,7 +66,10 @@ struct fl_backend {
 	 * backend may wait in the kernel until it holds the lock. */
 	int (*attempt)(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how);
 	/* Optional: sleep until the lock may have become free or until `until`
-	 * (CLOCK_MONOTONIC seconds), whichever is first.  NULL = plain sleep. */
+	 * (CLOCK_MONOTONIC seconds), whichever is first.  NULL = plain sleep.
+	 * The front end calls `attempt` right after `wait` returns, with nothing
+	 * in between, so a backend may take the lock inside `wait` and report it
+	 * from that attempt (rw does: its writers wait inside SQLite). */
 	void (*wait)(struct fl_lock *lk, struct fl_hold *h, double until);
 	/* Give up the physical lock held by h.  On error the lock must still be
 	 * held (so the caller may retry) unless the backend gave it up anyway, in
@@ -141,6 +144,7 @@ struct fl_lock {
 /* The backends, indexed by enum fl_kind; NULL where not built. */
 extern const struct fl_backend *const fl__backends[];
 extern const struct fl_backend fl__backend_unix, fl__backend_file, fl__backend_soft;
+extern const struct fl_backend fl__backend_rw; /* only when built with SQLite */
 extern const struct fl_backend fl__backend_softrw;
 extern const struct fl_backend fl__backend_strict, fl__backend_lease;
 
@@ -274,6 +278,13 @@ int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino);
 
 /* Python's repr() of a float ("30.0", "0.6", "1e-05"); returns the length. */
 int fl__py_float_repr(double v, char *buf, size_t cap);
+
+/* ---- backend-softrw.c -------------------------------------------------- */
+
+/* Parses a soft-rw marker "token\npid\nhost\n*" by Python's rules (32
+ * lowercase hex digits, pid 1..2^31-1 without leading zeros, host of 1..253
+ * printable non-space ASCII, then only newlines).  0 or -EBADMSG. */
+int fl__srw_parse(const char *buf, size_t len, char token[33], pid_t *pid, char host[256]);
 
 /* ---- heartbeat.c ------------------------------------------------------- */
 

@@ -40,7 +40,11 @@ const struct fl_backend *const fl__backends[] = {
 	[FL_SOFT] = &fl__backend_soft,
 	[FL_STRICT] = &fl__backend_strict,
 	[FL_LEASE] = &fl__backend_lease,
+#ifdef HAVE_SQLITE3
+	[FL_RW] = &fl__backend_rw,
+#else
 	[FL_RW] = NULL,
+#endif
 	[FL_SOFT_RW] = &fl__backend_softrw,
 	[FL_ETCD] = NULL,
 };

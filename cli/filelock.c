@@ -1,0 +1,1223 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * filelock.c -- the `filelock` command: flock(1) for every lock kind.
+ *
+ * Forms (flock(1)'s, plus two subcommands):
+ *
+ *     filelock [options] FILE|DIR CMD [ARG...]
+ *     filelock [options] FILE|DIR -c CMD
+ *     filelock [options] FD
+ *     filelock status PATH [--kind K] [--json]
+ *     filelock break PATH [--kind K] [--force] [--claim NAME]
+ *
+ * Two engines.  The default kind, `unix`, is flock(1) itself: we open the
+ * path O_RDONLY|O_CREAT (directories too), flock(2) it and let the command
+ * inherit the descriptor unless -o is given, so the lock outlives a killed
+ * wrapper exactly as with flock(1), and -F can exec in place.  We do not go
+ * through the library's unix kind here because that kind follows Python's
+ * UnixFileLock: it truncates a non-empty lock file on an exclusive acquire,
+ * refuses symlinks and directories and keeps its descriptor O_CLOEXEC.  All
+ * of that is right for a dedicated lock file and wrong for `flock "$0"`.
+ *
+ * Every other kind goes through fl_open()/fl_acquire().  Those locks are
+ * held by this process, not by a descriptor the command could inherit: we
+ * spawn the command, wait for it, and release afterwards.  Heartbeat kinds
+ * are refreshed by the library's heartbeat thread while we wait.  Hence -F
+ * (exec in place) is refused for them (the marker would be orphaned, and a
+ * heartbeat would stop), and -o changes nothing (the command never holds the
+ * lock).  A SIGTERM/SIGHUP/SIGINT/SIGQUIT sent to us alone (kill, not the
+ * terminal) is passed on to the command, so that we release only after it
+ * has gone: releasing while it still runs would let a second holder in.
+ *
+ * Waiting.  The unix engine blocks in the kernel.  A timeout (-w) or
+ * --verbose arms an interval timer whose SIGALRM interrupts flock() with
+ * EINTR, as flock(1) does; the timer repeats, so a signal that arrives just
+ * before flock() enters the kernel costs one more tick, not a hang.  The
+ * library engine reports progress through cancel_check, which the front end
+ * calls after each failed attempt.  --verbose names the holder (fl_inspect)
+ * at most once a second.
+ *
+ * Exit codes are flock(1)'s sysexits, listed in filelock(1); a conflict or
+ * timeout exits with -E (default 1); a command's status is passed through,
+ * 128+N when signal N killed it.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <paths.h>
+#include <pwd.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "filelock.h"
+
+static const char *prog = "filelock";
+
+/* ---- messages, numbers ------------------------------------------------- */
+
+static void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void warnx_(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+static void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(code);
+}
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
+	exit(EX_USAGE);
+}
+
+/* A finite number of seconds >= 0 ("1", "0.25", "1e-3"); anything else is a usage error. */
+static double parse_seconds(const char *s, const char *what)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (*s == '\0' || isspace((unsigned char)*s) || *end != '\0' || errno == ERANGE ||
+	    !isfinite(v) || v < 0)
+		usage_error("invalid %s: '%s' (expected a number of seconds >= 0, e.g. 2.5)", what,
+			    s);
+	return v;
+}
+
+/* A decimal integer in [lo, hi]; anything else is a usage error. */
+static long parse_long(const char *s, long lo, long hi, const char *what)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*s == '\0' || isspace((unsigned char)*s) || *s == '+' || *end != '\0' ||
+	    errno == ERANGE || v < lo || v > hi)
+		usage_error("invalid %s: '%s' (allowed values: %ld-%ld)", what, s, lo, hi);
+	return v;
+}
+
+static int parse_mode(const char *s)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 8);
+	if (*s == '\0' || !isdigit((unsigned char)*s) || *end != '\0' || errno == ERANGE ||
+	    v < 0 || v > 07777)
+		usage_error("invalid mode: '%s' (expected octal 0-7777, e.g. 0644)", s);
+	return (int)v;
+}
+
+static enum fl_kind parse_kind(const char *s)
+{
+	enum fl_kind k;
+
+	if (fl_kind_parse(s, &k) != 0)
+		usage_error("unknown lock kind '%s' (known: file, unix, soft, strict, lease, rw, "
+			    "soft-rw, etcd)",
+			    s);
+	return k;
+}
+
+static int all_digits(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return 0;
+	return 1;
+}
+
+/* Maps a failed open/lock errno to flock(1)'s sysexits. */
+static int exit_code_for(int err)
+{
+	switch (err) {
+	case EROFS:
+	case ENOSPC:
+	case EDQUOT:
+		return EX_CANTCREAT;
+	case ENOMEM:
+	case EMFILE:
+	case ENFILE:
+	case ENOLCK:
+	case ENOBUFS:
+	case EAGAIN:
+		return EX_OSERR;
+	case EACCES:
+	case EPERM:
+	case ENOENT:
+	case ENOTDIR:
+	case EISDIR:
+	case ELOOP:
+	case ENAMETOOLONG:
+	case ENXIO:
+	case ETXTBSY:
+		return EX_NOINPUT;
+	case EINVAL:
+		return EX_USAGE;
+	case ENOTSUP:
+		return EX_UNAVAILABLE;
+	default:
+		return EX_DATAERR;
+	}
+}
+
+/* closestream: a failed write to stdout must not go unnoticed. */
+static void close_stdout(void)
+{
+	if (fflush(stdout) != 0 || ferror(stdout) || fclose(stdout) != 0) {
+		if (errno != EPIPE) {
+			fprintf(stderr, "%s: write error: %s\n", prog, strerror(errno ? errno : EIO));
+			_exit(EX_IOERR);
+		}
+	}
+}
+
+static double now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- options ------------------------------------------------------------- */
+
+struct cli {
+	enum fl_kind kind;
+	int kind_given;
+	int shared, unlock, nonblock, close_fd, no_fork, verbose;
+	double timeout; /* < 0: none given */
+	int conflict_code;
+	struct fl_options opt;
+	const char *path;
+	int fd; /* the FD form, else -1 */
+	char **cmd;
+	char *sh_argv[4];
+};
+
+enum {
+	OPT_VERBOSE = CHAR_MAX + 1,
+	OPT_HEARTBEAT,
+	OPT_STALE,
+	OPT_LEASE,
+	OPT_POLL,
+	OPT_MODE,
+	OPT_LIFETIME,
+	OPT_JSON,
+	OPT_FORCE,
+	OPT_CLAIM,
+};
+
+/* Kind options shared by the lock form and the status/break subcommands. */
+static int kind_option(struct cli *c, int o, const char *arg)
+{
+	switch (o) {
+	case 't':
+		c->kind = parse_kind(arg);
+		c->kind_given = 1;
+		return 1;
+	case OPT_HEARTBEAT:
+		c->opt.heartbeat_interval = parse_seconds(arg, "heartbeat interval");
+		return 1;
+	case OPT_STALE:
+		c->opt.stale_threshold = parse_seconds(arg, "stale threshold");
+		return 1;
+	case OPT_LEASE:
+		c->opt.lease_duration = parse_seconds(arg, "lease duration");
+		return 1;
+	case OPT_POLL:
+		c->opt.poll_interval = parse_seconds(arg, "poll interval");
+		return 1;
+	case OPT_LIFETIME:
+		c->opt.lifetime = parse_seconds(arg, "lifetime");
+		return 1;
+	case OPT_MODE:
+		c->opt.mode = parse_mode(arg);
+		return 1;
+	}
+	return 0;
+}
+
+#define KIND_LONG_OPTIONS                                              \
+	{ "kind", required_argument, NULL, 't' },                          \
+	{ "heartbeat-interval", required_argument, NULL, OPT_HEARTBEAT },  \
+	{ "stale-threshold", required_argument, NULL, OPT_STALE },         \
+	{ "lease-duration", required_argument, NULL, OPT_LEASE },          \
+	{ "poll-interval", required_argument, NULL, OPT_POLL },            \
+	{ "lifetime", required_argument, NULL, OPT_LIFETIME },             \
+	{ "mode", required_argument, NULL, OPT_MODE }
+
+static void usage(void)
+{
+	printf("Usage:\n"
+	       " %1$s [options] <file>|<directory> <command> [<argument>...]\n"
+	       " %1$s [options] <file>|<directory> -c <command>\n"
+	       " %1$s [options] <file descriptor number>\n"
+	       " %1$s status <path> [--kind <kind>] [--json]\n"
+	       " %1$s break <path> [--kind <kind>] [--force] [--claim <name>]\n"
+	       "\n"
+	       "Hold a file lock of any kind while a command runs (flock(1) compatible).\n"
+	       "\n"
+	       "Options:\n"
+	       " -s, --shared               get a shared lock\n"
+	       " -x, -e, --exclusive        get an exclusive lock (default)\n"
+	       " -u, --unlock               remove a lock (file descriptor form)\n"
+	       " -n, --nb, --nonblock       fail rather than wait\n"
+	       " -w, --wait, --timeout <secs>  wait at most <secs> (fractional; 0 = -n)\n"
+	       " -E, --conflict-exit-code <number>  exit code after conflict or timeout (1)\n"
+	       " -o, --close                the command does not inherit the lock descriptor\n"
+	       " -c, --command <command>    run a single command string through the shell\n"
+	       " -F, --no-fork              execute the command without forking (unix only)\n"
+	       "     --verbose              say who holds the lock while waiting\n"
+	       " -t, --kind <kind>          file, unix (default), soft, strict, lease, rw, soft-rw\n"
+	       "     --poll-interval <secs> pause between attempts of marker kinds\n"
+	       "     --heartbeat-interval <secs>  lease and soft-rw heartbeat period\n"
+	       "     --stale-threshold <secs>     soft-rw: a silent holder is stale after this\n"
+	       "     --lease-duration <secs>      lease: a silent lease expires after this\n"
+	       "     --lifetime <secs>      soft: markers older than this are broken\n"
+	       "     --mode <octal>         permissions of files the lock creates\n"
+	       " -h, --help                 display this help\n"
+	       " -V, --version              display version\n"
+	       "\n"
+	       "For more details see filelock(1).\n",
+	       prog);
+	exit(EX_OK);
+}
+
+static void version(void)
+{
+	printf("%s (libfilelock) %s\n", prog, fl_version());
+	exit(EX_OK);
+}
+
+/* ---- who holds it -------------------------------------------------------- */
+
+static const char *state_name(int state)
+{
+	switch (state) {
+	case FL_HOLDER_FREE:
+		return "free";
+	case FL_HOLDER_HELD:
+		return "held";
+	case FL_HOLDER_STALE:
+		return "stale";
+	case FL_HOLDER_MALFORMED:
+		return "malformed";
+	case FL_HOLDER_UNKNOWN:
+		return "held";
+	}
+	return "unknown";
+}
+
+/* The command name and owner of a local pid, "" when unknown. */
+static void proc_info(pid_t pid, char *comm, size_t clen, char *user, size_t ulen)
+{
+	char p[64];
+	struct stat st;
+	FILE *f;
+
+	comm[0] = '\0';
+	user[0] = '\0';
+	snprintf(p, sizeof(p), "/proc/%d/comm", (int)pid);
+	f = fopen(p, "re");
+	if (f != NULL) {
+		if (fgets(comm, (int)clen, f) != NULL)
+			comm[strcspn(comm, "\n")] = '\0';
+		else
+			comm[0] = '\0';
+		fclose(f);
+	}
+	snprintf(p, sizeof(p), "/proc/%d", (int)pid);
+	if (stat(p, &st) == 0) {
+		struct passwd *pw = getpwuid(st.st_uid);
+		if (pw != NULL)
+			snprintf(user, ulen, "%s", pw->pw_name);
+		else
+			snprintf(user, ulen, "%u", (unsigned)st.st_uid);
+	}
+}
+
+static void fmt_duration(char *buf, size_t len, double s)
+{
+	if (s < 0)
+		snprintf(buf, len, "?");
+	else if (s < 60)
+		snprintf(buf, len, "%.1fs", s);
+	else if (s < 3600)
+		snprintf(buf, len, "%dm%02ds", (int)s / 60, (int)s % 60);
+	else
+		snprintf(buf, len, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
+}
+
+/* One line naming the holder, e.g. "pid 42 (make, user ann) on host n1, exclusive, for 3.0s". */
+static void describe_holder(const struct fl_holder *h, char *buf, size_t len)
+{
+	char comm[64], user[64], age[32];
+	int n = 0;
+
+	if (h->pid > 0) {
+		n = snprintf(buf, len, "pid %d", (int)h->pid);
+		if (h->same_host) {
+			proc_info(h->pid, comm, sizeof(comm), user, sizeof(user));
+			if (comm[0] || user[0])
+				n += snprintf(buf + n, len - (size_t)n, " (%s%s%s)", comm,
+					      comm[0] && user[0] ? ", user " : "", user);
+		}
+		if (h->host[0])
+			n += snprintf(buf + n, len - (size_t)n, " on host %s", h->host);
+	} else {
+		n = snprintf(buf, len, "an unnamed holder");
+	}
+	if ((size_t)n >= len)
+		return;
+	n += snprintf(buf + n, len - (size_t)n, ", %s",
+		      h->mode == FL_SHARED ? "shared" : "exclusive");
+	if (h->mode == FL_SHARED && h->readers > 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, " (%u reader%s)", h->readers,
+			      h->readers == 1 ? "" : "s");
+	if (h->age >= 0 && (size_t)n < len) {
+		fmt_duration(age, sizeof(age), h->age);
+		n += snprintf(buf + n, len - (size_t)n, ", for %s", age);
+	}
+	if (h->heartbeat_age >= 0 && (size_t)n < len) {
+		fmt_duration(age, sizeof(age), h->heartbeat_age);
+		n += snprintf(buf + n, len - (size_t)n, ", last heartbeat %s ago", age);
+	}
+	if (h->state == FL_HOLDER_STALE && (size_t)n < len)
+		snprintf(buf + n, len - (size_t)n, ", stale");
+}
+
+/*
+ * The path to inspect for kind: flock(1) follows symlinks, the library's
+ * inspection does not, so the unix engine resolves the link first.  Returns
+ * a malloc'ed string or NULL (then use the path as given).
+ */
+static char *inspect_path(const char *path, enum fl_kind kind)
+{
+	if (kind != FL_UNIX)
+		return NULL;
+	return realpath(path, NULL);
+}
+
+/*
+ * flock(1) can lock a directory; the library's unix kind only knows regular
+ * lock files.  So a directory's holders are looked up here, in /proc/locks
+ * (local holders only, as for files).  Returns 0, or -errno.
+ */
+static int inspect_dir(const struct stat *st, struct fl_holder *h)
+{
+	char line[512];
+	unsigned n = 0;
+	FILE *f = fopen("/proc/locks", "re");
+
+	if (f == NULL)
+		return -errno;
+	h->state = FL_HOLDER_FREE;
+	h->age = -1;
+	h->heartbeat_age = -1;
+	h->alive = -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char type[16], adv[16], rw[16];
+		unsigned maj, min;
+		unsigned long long ino;
+		int pid;
+
+		if (strstr(line, "->") != NULL)
+			continue; /* a blocked waiter */
+		if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%llu", type, adv, rw, &pid, &maj,
+			   &min, &ino) != 7 ||
+		    strcmp(type, "FLOCK") != 0 || makedev(maj, min) != st->st_dev ||
+		    (ino_t)ino != st->st_ino)
+			continue;
+		if (n++ == 0) {
+			h->state = FL_HOLDER_HELD;
+			h->pid = pid;
+			h->mode = strcmp(rw, "READ") == 0 ? FL_SHARED : FL_EXCLUSIVE;
+			h->same_host = 1;
+			h->alive = 1;
+			gethostname(h->host, sizeof(h->host) - 1);
+		}
+	}
+	fclose(f);
+	if (n > 0) {
+		if (h->mode == FL_SHARED)
+			h->readers = n;
+		else
+			h->writers = 1;
+		snprintf(h->detail, sizeof(h->detail),
+			 "%s flock on a directory held by %u process%s on this host",
+			 h->mode == FL_SHARED ? "shared" : "exclusive", n, n == 1 ? "" : "es");
+	}
+	return 0;
+}
+
+static int inspect(const char *path, enum fl_kind kind, const struct fl_options *opt,
+		   struct fl_holder *h)
+{
+	char *rp = inspect_path(path, kind);
+	struct stat st;
+	int r;
+
+	memset(h, 0, sizeof(*h));
+	h->size = sizeof(*h);
+	if (kind == FL_UNIX && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		free(rp);
+		return inspect_dir(&st, h);
+	}
+	r = fl_inspect(rp ? rp : path, kind, opt, h);
+	free(rp);
+	return r;
+}
+
+/* ---- --verbose while waiting --------------------------------------------- */
+
+struct waiter {
+	const struct cli *c;
+	double start;
+	double next_report;
+};
+
+static void report_wait(struct waiter *w)
+{
+	struct fl_holder h;
+	char who[640], waited[32];
+	double now = now_mono();
+
+	if (now < w->next_report)
+		return;
+	w->next_report = now + 1.0;
+	fmt_duration(waited, sizeof(waited), now - w->start);
+	if (inspect(w->c->path, w->c->kind, &w->c->opt, &h) != 0) {
+		fprintf(stderr, "%s: waiting for %s (%s); holder unknown: %s\n", prog, w->c->path,
+			waited, fl_errmsg(NULL));
+		return;
+	}
+	if (h.state == FL_HOLDER_FREE) {
+		fprintf(stderr, "%s: waiting for %s (%s)\n", prog, w->c->path, waited);
+		return;
+	}
+	describe_holder(&h, who, sizeof(who));
+	fprintf(stderr, "%s: waiting for %s (%s): held by %s\n", prog, w->c->path, waited, who);
+}
+
+static int verbose_cancel_check(void *arg)
+{
+	report_wait(arg);
+	return 0;
+}
+
+/* ---- the unix engine: flock(1) ------------------------------------------- */
+
+static volatile sig_atomic_t alarm_fired;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarm_fired = 1;
+}
+
+/* Arms a repeating SIGALRM after `first` seconds (0 disarms). */
+static void arm_timer(double first)
+{
+	struct itimerval it;
+
+	memset(&it, 0, sizeof(it));
+	if (first > 0) {
+		if (first < 1e-6)
+			first = 1e-6;
+		it.it_value.tv_sec = (time_t)first;
+		it.it_value.tv_usec = (suseconds_t)((first - (double)(time_t)first) * 1e6);
+		if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
+			it.it_value.tv_usec = 1;
+		it.it_interval.tv_usec = 10000; /* a missed first tick costs 10 ms */
+	}
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static int open_lock_file(const struct cli *c)
+{
+	int cloexec = c->close_fd ? O_CLOEXEC : 0;
+	mode_t perm = c->opt.mode == -1 ? 0666 : (mode_t)c->opt.mode;
+	int fd;
+
+	do
+		fd = open(c->path, O_RDONLY | O_NOCTTY | O_CREAT | cloexec, perm);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0 && errno == EISDIR) {
+		do
+			fd = open(c->path, O_RDONLY | O_NOCTTY | cloexec);
+		while (fd < 0 && errno == EINTR);
+	}
+	if (fd < 0) {
+		int e = errno;
+		die(exit_code_for(e) == EX_OSERR || exit_code_for(e) == EX_CANTCREAT
+			    ? exit_code_for(e)
+			    : EX_NOINPUT,
+		    "cannot open lock file %s: %s", c->path, strerror(e));
+	}
+	return fd;
+}
+
+/* Takes (or with -u drops) the flock on fd; exits on conflict or error. */
+static void flock_fd(const struct cli *c, int fd)
+{
+	int op = c->shared ? LOCK_SH : LOCK_EX;
+	double start = now_mono(), deadline;
+	struct waiter w = { c, start, start + 1.0 };
+	struct sigaction sa;
+	int armed = 0, first = 1, reopened = 0;
+
+	if (c->unlock) {
+		while (flock(fd, LOCK_UN) != 0) {
+			if (errno != EINTR)
+				die(errno == ENOLCK || errno == ENOMEM ? EX_OSERR : EX_DATAERR,
+				    "%d: %s", fd, strerror(errno));
+		}
+		return;
+	}
+	deadline = c->timeout >= 0 ? start + c->timeout : INFINITY;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm; /* no SA_RESTART: flock() must return EINTR */
+	sigemptyset(&sa.sa_mask);
+	for (;;) {
+		int how = LOCK_NB, e;
+
+		/* The first try never blocks, so that the wait can be reported and timed. */
+		if (!first && !c->nonblock) {
+			double now = now_mono(), until = deadline;
+
+			if (now >= deadline)
+				break;
+			if (c->verbose) {
+				report_wait(&w);
+				if (w.next_report < until)
+					until = w.next_report;
+			}
+			how = 0;
+			if (!isinf(until)) {
+				if (!armed) {
+					sigaction(SIGALRM, &sa, NULL);
+					armed = 1;
+				}
+				arm_timer(until > now ? until - now : 1e-6);
+			}
+		}
+		first = 0;
+		if (flock(fd, op | how) == 0) {
+			if (armed)
+				arm_timer(0);
+			if (c->verbose)
+				printf("%s: getting lock took %.6f seconds\n", prog, now_mono() - start);
+			return;
+		}
+		e = errno;
+		if (armed)
+			arm_timer(0);
+		if (e == EINTR)
+			continue;
+		if (e == EWOULDBLOCK || e == EACCES) {
+			if (c->nonblock)
+				break;
+			continue;
+		}
+		if ((e == EIO || e == EBADF) && c->path != NULL && op == LOCK_EX && !reopened &&
+		    access(c->path, R_OK | W_OK) == 0) {
+			/* NFS emulates flock with fcntl locks, and an exclusive fcntl lock
+			 * needs a descriptor open for writing (flock(1) does the same). */
+			int nfd = open(c->path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+			reopened = 1;
+			if (nfd >= 0 && dup3(nfd, fd, c->close_fd ? O_CLOEXEC : 0) >= 0) {
+				close(nfd);
+				continue;
+			}
+			if (nfd >= 0)
+				close(nfd);
+		}
+		if (c->path != NULL)
+			die(e == ENOLCK || e == ENOMEM ? EX_OSERR : EX_DATAERR, "%s: flock: %s",
+			    c->path, strerror(e));
+		die(e == ENOLCK || e == ENOMEM ? EX_OSERR : EX_DATAERR, "%d: flock: %s", fd,
+		    strerror(e));
+	}
+	if (c->verbose)
+		warnx_("%s", c->nonblock ? "failed to get lock" : "timeout while waiting to get lock");
+	exit(c->conflict_code);
+}
+
+/* ---- running the command ------------------------------------------------- */
+
+static volatile sig_atomic_t child_pid;
+
+/* A signal sent to us alone (by kill) is passed on to the command. */
+static void on_forward(int sig, siginfo_t *si, void *ctx)
+{
+	(void)ctx;
+	if (child_pid > 0 && si != NULL && si->si_code != SI_KERNEL)
+		kill((pid_t)child_pid, sig);
+}
+
+static void exec_failed(const char *cmd, int e) __attribute__((noreturn));
+static void exec_failed(const char *cmd, int e)
+{
+	die(e == ENOMEM ? EX_OSERR : EX_UNAVAILABLE, "failed to execute %s: %s", cmd, strerror(e));
+}
+
+/* Runs the command and returns its status: exit code or 128+signal. */
+static int run(const struct cli *c, int lock_fd, int forward)
+{
+	static const int fwd[] = { SIGTERM, SIGHUP, SIGINT, SIGQUIT };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t block, old_mask;
+	pid_t pid;
+	int r, status;
+
+	if (c->verbose) {
+		printf("%s: executing %s\n", prog, c->cmd[0]);
+		fflush(stdout);
+	}
+	if (c->no_fork) {
+		fflush(NULL);
+		execvp(c->cmd[0], c->cmd);
+		exec_failed(c->cmd[0], errno);
+	}
+	signal(SIGCHLD, SIG_DFL);
+	posix_spawn_file_actions_init(&fa);
+	if (c->close_fd && lock_fd >= 0)
+		posix_spawn_file_actions_addclose(&fa, lock_fd);
+	/*
+	 * Our handlers are reset by exec and ignored signals stay ignored (as
+	 * with flock(1)).  The forwarded signals are blocked until child_pid is
+	 * set, so that one arriving during the spawn is forwarded, not lost; the
+	 * command starts with the caller's mask.
+	 */
+	posix_spawnattr_init(&at);
+	sigemptyset(&block);
+	for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++)
+		sigaddset(&block, fwd[i]);
+	sigprocmask(SIG_BLOCK, &block, &old_mask);
+	posix_spawnattr_setsigmask(&at, &old_mask);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+	fflush(NULL);
+	if (forward) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_forward;
+		sa.sa_flags = SA_SIGINFO | SA_RESTART;
+		sigemptyset(&sa.sa_mask);
+		for (size_t i = 0; i < sizeof(fwd) / sizeof(fwd[0]); i++) {
+			struct sigaction old;
+
+			/* Leave signals the caller ignores ignored (nohup). */
+			if (sigaction(fwd[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+				continue;
+			sigaction(fwd[i], &sa, NULL);
+		}
+	}
+	r = posix_spawnp(&pid, c->cmd[0], &fa, &at, c->cmd, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (r == 0)
+		child_pid = pid;
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	if (r != 0) {
+		warnx_("failed to execute %s: %s", c->cmd[0], strerror(r));
+		return r == ENOMEM || r == EAGAIN ? EX_OSERR : EX_UNAVAILABLE;
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			warnx_("waitpid failed: %s", strerror(errno));
+			return EX_OSERR;
+		}
+	}
+	child_pid = 0;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return EX_OSERR;
+}
+
+/* ---- the library engine -------------------------------------------------- */
+
+static void on_compromise(fl_lock *lk, int reason, void *arg)
+{
+	(void)arg;
+	/* Runs on the heartbeat thread: one write(2), nothing that allocates. */
+	char msg[512];
+	int n = snprintf(msg, sizeof(msg), "%s: WARNING: lost the lock on %s (%s); the command "
+					   "is no longer protected\n",
+			 prog, fl_path(lk),
+			 reason == FL_COMPROMISE_MISSING	    ? "marker removed"
+			 : reason == FL_COMPROMISE_REPLACED ? "marker replaced by another holder"
+							    : "heartbeat refresh failed");
+	if (n > 0)
+		(void)!write(STDERR_FILENO, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg));
+}
+
+static int lock_with_library(struct cli *c)
+{
+	struct waiter w;
+	fl_lock *lk;
+	double timeout = c->nonblock ? 0 : c->timeout;
+	int r, status;
+
+	if (c->no_fork)
+		usage_error("--no-fork works with kind unix only: a %s lock is held by this process "
+			    "(a marker%s), which must outlive the command",
+			    fl_kind_name(c->kind),
+			    c->kind == FL_LEASE || c->kind == FL_SOFT_RW ? " and its heartbeat" : "");
+	if (c->unlock)
+		usage_error("--unlock works with the file descriptor form only");
+	w.c = c;
+	w.start = now_mono();
+	w.next_report = w.start + 1.0;
+	if (c->verbose) {
+		c->opt.cancel_check = verbose_cancel_check;
+		c->opt.cancel_arg = &w;
+	}
+	c->opt.on_compromise = on_compromise;
+	r = fl_open(&lk, c->path, c->kind, &c->opt);
+	if (r == -ENOTSUP)
+		die(EX_UNAVAILABLE, "lock kind %s is not built into this libfilelock (version %s)",
+		    fl_kind_name(c->kind), fl_version());
+	if (r != 0)
+		die(exit_code_for(-r), "%s: %s", c->path, fl_errmsg(NULL));
+	r = fl_acquire(lk, c->shared ? FL_SHARED : FL_EXCLUSIVE, timeout);
+	if (r == -ETIMEDOUT) {
+		if (c->verbose)
+			warnx_("%s", fl_errmsg(lk));
+		fl_close(lk);
+		exit(c->conflict_code);
+	}
+	if (r == -ENOTSUP && c->shared)
+		die(EX_USAGE, "%s: kind %s has no shared mode (use rw, soft-rw, unix or file)",
+		    c->path, fl_kind_name(c->kind));
+	if (r != 0) {
+		int code = exit_code_for(-r);
+		warnx_("%s", fl_errmsg(lk));
+		fl_close(lk);
+		exit(code);
+	}
+	if (c->verbose)
+		printf("%s: getting lock took %.6f seconds\n", prog, now_mono() - w.start);
+	status = run(c, -1, 1);
+	r = fl_release(lk, FL_FORCE);
+	if (r != 0)
+		warnx_("release failed: %s", fl_errmsg(lk));
+	fl_close(lk);
+	return status;
+}
+
+/* ---- status and break ---------------------------------------------------- */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch == '\n')
+			fputs("\\n", f);
+		else if (ch == '\t')
+			fputs("\\t", f);
+		else if (ch < 0x20 || ch == 0x7f)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void json_num(FILE *f, double v)
+{
+	if (v < 0 || !isfinite(v))
+		fputs("null", f);
+	else
+		fprintf(f, "%.3f", v);
+}
+
+static void print_json(const char *path, enum fl_kind kind, const struct fl_holder *h)
+{
+	printf("{\"path\":");
+	json_str(stdout, path);
+	printf(",\"kind\":\"%s\",\"state\":\"%s\",\"held\":%s,\"stale\":%s,", fl_kind_name(kind),
+	       state_name(h->state), h->state == FL_HOLDER_FREE ? "false" : "true",
+	       h->state == FL_HOLDER_STALE ? "true" : "false");
+	if (h->pid > 0)
+		printf("\"pid\":%d,", (int)h->pid);
+	else
+		printf("\"pid\":null,");
+	printf("\"host\":");
+	if (h->host[0])
+		json_str(stdout, h->host);
+	else
+		fputs("null", stdout);
+	printf(",\"start\":");
+	if (h->start[0])
+		json_str(stdout, h->start);
+	else
+		fputs("null", stdout);
+	printf(",\"mode\":\"%s\",\"age\":", h->state == FL_HOLDER_FREE ? "none"
+					    : h->mode == FL_SHARED ? "shared"
+								   : "exclusive");
+	json_num(stdout, h->age);
+	printf(",\"heartbeat_age\":");
+	json_num(stdout, h->heartbeat_age);
+	printf(",\"readers\":%u,\"writers\":%u,\"same_host\":%s,\"alive\":%s,\"detail\":",
+	       h->readers, h->writers, h->same_host ? "true" : "false",
+	       h->alive > 0 ? "true" : h->alive == 0 ? "false" : "null");
+	json_str(stdout, h->detail);
+	printf("}\n");
+}
+
+static void print_human(const char *path, enum fl_kind kind, const struct fl_holder *h)
+{
+	char d[32];
+
+	printf("%s: %s (kind %s)\n", path,
+	       h->state == FL_HOLDER_UNKNOWN ? "held by an unnamed holder" : state_name(h->state),
+	       fl_kind_name(kind));
+	if (h->state == FL_HOLDER_FREE) {
+		if (h->detail[0])
+			printf("  detail: %s\n", h->detail);
+		return;
+	}
+	if (h->pid > 0) {
+		char comm[64] = "", user[64] = "";
+		if (h->same_host)
+			proc_info(h->pid, comm, sizeof(comm), user, sizeof(user));
+		printf("  pid: %d", (int)h->pid);
+		if (comm[0] || user[0])
+			printf(" (%s%s%s)", comm, comm[0] && user[0] ? ", user " : "", user);
+		printf("\n");
+	}
+	if (h->host[0])
+		printf("  host: %s%s\n", h->host, h->same_host ? " (this host)" : "");
+	if (h->start[0])
+		printf("  start token: %s\n", h->start);
+	printf("  mode: %s\n", h->mode == FL_SHARED ? "shared" : "exclusive");
+	if (h->age >= 0) {
+		fmt_duration(d, sizeof(d), h->age);
+		printf("  age: %s\n", d);
+	}
+	if (h->heartbeat_age >= 0) {
+		fmt_duration(d, sizeof(d), h->heartbeat_age);
+		printf("  heartbeat age: %s\n", d);
+	}
+	if (h->readers || h->writers)
+		printf("  readers: %u, writers: %u\n", h->readers, h->writers);
+	printf("  alive: %s\n", h->alive > 0 ? "yes" : h->alive == 0 ? "no" : "unknown");
+	printf("  stale: %s\n", h->state == FL_HOLDER_STALE ? "yes" : "no");
+	if (h->detail[0])
+		printf("  detail: %s\n", h->detail);
+}
+
+static void sub_usage(const char *sub)
+{
+	if (strcmp(sub, "status") == 0)
+		printf("Usage: %s status <path> [--kind <kind>] [--json] [kind options]\n"
+		       "Exit status: 0 free, 1 held, 2 held by a stale (dead or expired) holder.\n",
+		       prog);
+	else
+		printf("Usage: %s break <path> [--kind <kind>] [--force] [--claim <name>] "
+		       "[kind options]\n"
+		       "Removes a stale holder's marker; --force removes a live one.\n",
+		       prog);
+	exit(EX_OK);
+}
+
+static int subcommand(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		KIND_LONG_OPTIONS,
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "claim", required_argument, NULL, OPT_CLAIM },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sub = argv[1];
+	int is_status = strcmp(sub, "status") == 0;
+	int json = 0, force = 0, o, r;
+	const char *claim = NULL;
+	struct fl_holder h;
+	struct cli c;
+
+	memset(&c, 0, sizeof(c));
+	c.kind = FL_UNIX;
+	fl_options_init(&c.opt);
+	opterr = 0;
+	optind = 2;
+	while ((o = getopt_long(argc, argv, ":t:h", longopts, NULL)) != -1) {
+		if (kind_option(&c, o, optarg))
+			continue;
+		switch (o) {
+		case OPT_JSON:
+			if (!is_status)
+				usage_error("break: unrecognized option '--json'");
+			json = 1;
+			break;
+		case OPT_FORCE:
+		case OPT_CLAIM:
+			if (is_status)
+				usage_error("status: unrecognized option '%s'", argv[optind - 1]);
+			if (o == OPT_FORCE)
+				force = 1;
+			else
+				claim = optarg;
+			break;
+		case 'h':
+			sub_usage(sub);
+			break;
+		case ':':
+			usage_error("%s: option '%s' requires an argument", sub, argv[optind - 1]);
+		default:
+			usage_error("%s: unrecognized option '%s'", sub, argv[optind - 1]);
+		}
+	}
+	if (argc - optind != 1)
+		usage_error("%s: expected exactly one path", sub);
+	c.path = argv[optind];
+
+	r = inspect(c.path, c.kind, &c.opt, &h);
+	if (r == -ENOTSUP && fl_kind_name(c.kind) && is_status)
+		die(EX_UNAVAILABLE, "lock kind %s is not built into this libfilelock (version %s)",
+		    fl_kind_name(c.kind), fl_version());
+	if (is_status) {
+		if (r != 0)
+			die(exit_code_for(-r), "%s", fl_errmsg(NULL));
+		if (json)
+			print_json(c.path, c.kind, &h);
+		else
+			print_human(c.path, c.kind, &h);
+		return h.state == FL_HOLDER_FREE ? 0 : h.state == FL_HOLDER_STALE ? 2 : 1;
+	}
+
+	/* break: say what we are about to remove, then remove it. */
+	char who[640] = "";
+	if (r == 0 && h.state != FL_HOLDER_FREE)
+		describe_holder(&h, who, sizeof(who));
+	r = fl_break(c.path, c.kind, &c.opt, force ? FL_FORCE : 0, claim);
+	switch (r) {
+	case 0:
+		printf("%s: removed %s lock on %s%s%s\n", prog,
+		       h.state == FL_HOLDER_STALE ? "stale" : force ? "live" : "the", c.path,
+		       who[0] ? " held by " : "", who);
+		if (h.detail[0])
+			printf("%s: (%s)\n", prog, h.detail);
+		return 0;
+	case -ENOENT:
+		printf("%s: nothing to break: %s is free\n", prog, c.path);
+		return 0;
+	case -EBUSY:
+		warnx_("%s is held by %s, which is alive; not breaking it (use --force to break "
+		       "a live lock)",
+		       c.path, who[0] ? who : "a live holder");
+		return 1;
+	case -ENOTSUP:
+		die(EX_UNAVAILABLE, "%s", fl_errmsg(NULL));
+	case -EINVAL:
+		if (c.kind == FL_STRICT && claim == NULL)
+			usage_error("%s\n(strict claims are broken one at a time: %s break -t strict "
+				    "--force --claim NAME %s)",
+				    fl_errmsg(NULL), prog, c.path);
+		usage_error("%s", fl_errmsg(NULL));
+	default:
+		die(exit_code_for(-r), "%s", fl_errmsg(NULL));
+	}
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "shared", no_argument, NULL, 's' },
+		{ "exclusive", no_argument, NULL, 'x' },
+		{ "unlock", no_argument, NULL, 'u' },
+		{ "nonblock", no_argument, NULL, 'n' },
+		{ "nonblocking", no_argument, NULL, 'n' },
+		{ "nb", no_argument, NULL, 'n' },
+		{ "timeout", required_argument, NULL, 'w' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ "conflict-exit-code", required_argument, NULL, 'E' },
+		{ "close", no_argument, NULL, 'o' },
+		{ "no-fork", no_argument, NULL, 'F' },
+		{ "verbose", no_argument, NULL, OPT_VERBOSE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		KIND_LONG_OPTIONS,
+		{ NULL, 0, NULL, 0 },
+	};
+	struct cli c;
+	int o, nargs;
+	char **args;
+
+	if (argv[0] != NULL && strrchr(argv[0], '/') != NULL)
+		prog = strrchr(argv[0], '/') + 1;
+	else if (argv[0] != NULL && argv[0][0] != '\0')
+		prog = argv[0];
+	atexit(close_stdout);
+	if (argc < 2)
+		usage_error("not enough arguments");
+	if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "break") == 0)
+		return subcommand(argc, argv);
+
+	memset(&c, 0, sizeof(c));
+	c.kind = FL_UNIX;
+	c.timeout = -1;
+	c.conflict_code = 1;
+	c.fd = -1;
+	fl_options_init(&c.opt);
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "+:sexunoFw:E:t:hV", longopts, NULL)) != -1) {
+		if (kind_option(&c, o, optarg))
+			continue;
+		switch (o) {
+		case 's':
+			c.shared = 1;
+			c.unlock = 0;
+			break;
+		case 'e':
+		case 'x':
+			c.shared = 0;
+			c.unlock = 0;
+			break;
+		case 'u':
+			c.unlock = 1;
+			break;
+		case 'n':
+			c.nonblock = 1;
+			break;
+		case 'o':
+			c.close_fd = 1;
+			break;
+		case 'F':
+			c.no_fork = 1;
+			break;
+		case 'w':
+			c.timeout = parse_seconds(optarg, "timeout");
+			break;
+		case 'E':
+			c.conflict_code = (int)parse_long(optarg, 0, 255, "exit code");
+			break;
+		case OPT_VERBOSE:
+			c.verbose = 1;
+			break;
+		case 'h':
+			usage();
+			break;
+		case 'V':
+			version();
+			break;
+		case ':':
+			usage_error("option '%s' requires an argument", argv[optind - 1]);
+		default:
+			usage_error("unrecognized option '%s'", argv[optind - 1]);
+		}
+	}
+	if (c.no_fork && c.close_fd)
+		usage_error("the --no-fork and --close options are incompatible");
+	if (c.timeout == 0)
+		c.nonblock = 1; /* -w 0 is -n, as in flock(1) */
+
+	args = argv + optind;
+	nargs = argc - optind;
+	if (nargs == 0)
+		usage_error("not enough arguments");
+	if (nargs == 1) {
+		/* filelock [options] FD */
+		if (!all_digits(args[0]))
+			usage_error("%s: a lock file needs a command to run; a bare argument must be "
+				    "a file descriptor number",
+				    args[0]);
+		if (c.kind_given && c.kind != FL_UNIX)
+			usage_error("the file descriptor form works with kind unix only");
+		if (c.no_fork || c.close_fd)
+			usage_error("--no-fork and --close need a command");
+		c.fd = (int)parse_long(args[0], 0, INT_MAX, "file descriptor");
+		flock_fd(&c, c.fd);
+		return EX_OK;
+	}
+	c.path = args[0];
+	if (strcmp(args[1], "-c") == 0 || strcmp(args[1], "--command") == 0) {
+		static char bsh[] = _PATH_BSHELL, dash_c[] = "-c";
+		char *sh = getenv("SHELL");
+
+		if (nargs != 3)
+			usage_error("%s requires exactly one command argument", args[1]);
+		c.sh_argv[0] = sh != NULL && sh[0] != '\0' ? sh : bsh;
+		c.sh_argv[1] = dash_c;
+		c.sh_argv[2] = args[2];
+		c.sh_argv[3] = NULL;
+		c.cmd = c.sh_argv;
+	} else {
+		c.cmd = args + 1;
+	}
+	if (c.unlock)
+		usage_error("--unlock works with the file descriptor form only");
+
+	if (c.kind != FL_UNIX)
+		return lock_with_library(&c);
+
+	/* The library judges the kind options (e.g. --lifetime is soft's only). */
+	fl_lock *probe;
+	int r = fl_open(&probe, c.path, FL_UNIX, &c.opt);
+	if (r == -EINVAL)
+		usage_error("%s", fl_errmsg(NULL));
+	fl_close(probe);
+
+	int fd = open_lock_file(&c);
+	flock_fd(&c, fd);
+	return run(&c, fd, 0);
+}
