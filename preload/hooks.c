@@ -59,8 +59,16 @@
  * reports (in /proc/self/fdinfo) that this very OFD holds a flock and the
  * marker exists, the lock is re-adopted.  The state thus travels in the
  * kernel and on disk, not in the environment, so it survives programs that
- * rebuild their environment (shells, env -i).  The soft kind has no
- * heartbeat to restart; heartbeat kinds re-adopt on first use as well.
+ * rebuild their environment (shells, env -i).  The soft and strict kinds
+ * have no heartbeat to restart.  lease and soft-rw cannot re-adopt yet (their
+ * backends have no adopt method): a lock kept only by a fork child or a new
+ * image stops being refreshed and expires; that is part 2's work.
+ *
+ * Waiting polls fl_acquire(timeout 0) and our own nanosleep, because only a
+ * sleep of ours can tell that a signal handler ran (the library's wait
+ * restarts on EINTR).  soft-rw's abandon method then withdraws a waiting
+ * writer's claim at every poll, so writer preference is weaker than with the
+ * library's own wait.
  *
  * fcntl/lockf locks on matching paths fail with ENOLCK and one line on
  * stderr (byte ranges come in part 2); deny rules fail every lock call with

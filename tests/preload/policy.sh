@@ -32,6 +32,7 @@ flp_policy \
 	"$T/dot/*.lock dotlock" \
 	"$T/dot/*.old  dotlock stale_threshold=60" \
 	"$T/data/*.db soft lock_dir=$T/locks" \
+	"$T/*.both    soft also_native=yes" \
 	"$T/*.lck     soft"
 
 # deny: every lock call fails with ENOLCK and says why.
@@ -44,6 +45,13 @@ shim flock "$T/plain" -c "[ ! -e '$T/plain.lock' ]" || fail "non-matching path g
 # lock_dir: the marker mirrors the data path under it.
 shim flock "$T/data/x.db" -c "[ -f '$T/locks$T/data/x.db.lock' ] && [ ! -e '$T/data/x.db.lock' ]" ||
 	fail "lock_dir: marker not under $T/locks"
+# also_native: the kernel's exclusive lock too, so programs without the shim
+# are excluded even from a shared lock; without it only a shared pin is held.
+shim flock "$T/x.both" -c "[ -f '$T/x.both.lock' ] && ! env -u LD_PRELOAD flock -s -n '$T/x.both' true" ||
+	fail "also_native=yes: no kernel exclusive lock"
+shim flock "$T/x.lck" -c "env -u LD_PRELOAD flock -s -n '$T/x.lck' true &&
+	! env -u LD_PRELOAD flock -x -n '$T/x.lck' true" ||
+	fail "without also_native: expected only a shared kernel pin"
 # FILELOCK_PRELOAD_DEBUG traces each redirect.
 FILELOCK_PRELOAD_DEBUG=1 shim flock "$T/a.lck" true 2>"$T/err" || fail "flock a.lck"
 grep -q "filelock-preload\[[0-9]*\]: flock(3, LOCK_EX) on $T/a.lck -> soft $T/a.lck.lock: acquired" \
