@@ -47,6 +47,10 @@
  *    handle, so it survives repeated non-blocking attempts.
  * Breaking is the soft kind's rename-aside + re-verify + unlink.
  *
+ * Waiting.  Between attempts a waiter sleeps on inotify for the marker's
+ * removal (a release on this host wakes it at once), else for the poll
+ * interval (holders on other NFS clients produce no event).
+ *
  * Fork.  The child never unlinks the parent's marker and never heartbeats
  * it: the front end routes it through lease_drop, which closes the
  * descriptor, and the heartbeat registry is empty in a child.
@@ -61,9 +65,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "fl-internal.h"
@@ -362,6 +368,20 @@ static int lease_p2_parse(const char *buf, size_t len, struct lease_p2 *r)
 	return 0;
 }
 
+/* The protocol-2 parser for fuzzing and tests.  0 or -EBADMSG. */
+int fl__p2_parse(const char *buf, size_t len, pid_t *pid, int *is_lease, double *duration)
+{
+	struct lease_p2 r;
+	int e = lease_p2_parse(buf, len, &r);
+
+	if (e == 0) {
+		*pid = r.pid;
+		*is_lease = r.is_lease;
+		*duration = r.have_duration ? r.duration : NAN;
+	}
+	return e;
+}
+
 /* Formats our record.  Returns its length or -errno. */
 static int lease_format(const struct fl_lock *lk, const char *token, char *buf, size_t cap)
 {
@@ -578,6 +598,74 @@ static int lease_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 	return 0;
 }
 
+/*
+ * Sleeps until `until` (CLOCK_MONOTONIC) or until inotify reports that an
+ * entry of `dir` was removed or renamed away: the entry `name`, or any
+ * entry when name is NULL.  `busy(arg)`, when given, runs once the watch is
+ * in place; if it returns 0 the wait ends at once (what we wait for may
+ * have gone between the caller's attempt and the watch).  Removals by
+ * other NFS clients produce no event: then this is a plain sleep, as
+ * polling would be.  The soft kind waits the same way.
+ */
+void fl__wait_removal(const char *dir, const char *name, int (*busy)(void *), void *arg,
+		      double until)
+{
+	const uint32_t mask = IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF;
+	int ifd;
+
+	ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (ifd < 0 || inotify_add_watch(ifd, dir, mask) < 0) {
+		if (ifd >= 0)
+			fl__sys.close(ifd);
+		fl__sleep_until(until);
+		return;
+	}
+	if (busy != NULL && !busy(arg)) {
+		fl__sys.close(ifd);
+		return;
+	}
+	for (;;) {
+		char buf[4096] __attribute__((aligned(8)));
+		double left = until - fl__now_mono();
+		struct pollfd pfd = { .fd = ifd, .events = POLLIN };
+		ssize_t n;
+
+		if (left <= 0)
+			break;
+		if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
+			continue; /* timeout (the loop ends) or EINTR */
+		n = fl__sys.read(ifd, buf, sizeof(buf));
+		for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
+			struct inotify_event ev;
+			const char *evname = buf + off + sizeof(ev);
+
+			memcpy(&ev, buf + off, sizeof(ev));
+			if ((ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW)) ||
+			    (ev.len > 0 &&
+			     (name == NULL ||
+			      (strncmp(evname, name, ev.len) == 0 && strlen(name) < ev.len)))) {
+				fl__sys.close(ifd);
+				return;
+			}
+			off += (ssize_t)(sizeof(ev) + ev.len);
+		}
+	}
+	fl__sys.close(ifd);
+}
+
+static int lease_exists(void *arg)
+{
+	struct stat st;
+
+	return fl__sys.lstat(arg, &st) == 0;
+}
+
+static void lease_wait(struct fl_lock *lk, struct fl_hold *h, double until)
+{
+	(void)h;
+	fl__wait_removal(lk->dir, lk->name, lease_exists, lk->path, until);
+}
+
 static int lease_release(struct fl_lock *lk, struct fl_hold *h)
 {
 	struct lease_hold *lh = (struct lease_hold *)h->priv;
@@ -655,7 +743,7 @@ static int lease_look(const char *path, const struct fl_options *opt, struct fl_
 {
 	struct lease_p2 p2;
 	struct fl_p1 p1;
-	char me[256] = "", theirs[40], ours[40];
+	char me[256] = "", theirs[40], ours[96];
 	double age;
 	int dead;
 
@@ -719,23 +807,23 @@ static int lease_look(const char *path, const struct fl_options *opt, struct fl_
 	/* The heartbeat moves the mtime, so the creation time is unknown. */
 	out->heartbeat_age = age;
 	fl__py_float_repr(p2.duration, theirs, sizeof(theirs));
-	if (p2.duration != opt->lease_duration) {
-		fl__py_float_repr(opt->lease_duration, ours, sizeof(ours));
-		out->state = FL_HOLDER_HELD;
-		snprintf(out->detail, sizeof(out->detail),
-			 "lease settings mismatch: holder uses %ss, we use %ss", theirs, ours);
-		return 0;
-	}
+	/* Judged by the holder's own duration: an inspector only looks.  A
+	 * contender configured otherwise would get "lease settings mismatch". */
+	if (p2.duration != opt->lease_duration)
+		snprintf(ours, sizeof(ours), "; lease settings mismatch: we are configured for %gs",
+			 opt->lease_duration);
+	else
+		ours[0] = '\0';
 	if (age >= p2.duration) {
 		out->state = FL_HOLDER_STALE;
 		snprintf(out->detail, sizeof(out->detail),
-			 "lease expired: last heartbeat %.1fs ago (lease %ss, by the wall clock)",
-			 age, theirs);
+			 "lease expired: last heartbeat %.1fs ago (lease %ss, by the wall clock)%s",
+			 age, theirs, ours);
 	} else {
 		out->state = FL_HOLDER_HELD;
 		snprintf(out->detail, sizeof(out->detail),
-			 "lease alive: last heartbeat %.1fs ago (lease %ss)", age < 0 ? 0.0 : age,
-			 theirs);
+			 "lease alive: last heartbeat %.1fs ago (lease %ss)%s", age < 0 ? 0.0 : age,
+			 theirs, ours);
 	}
 	return 0;
 }
@@ -788,6 +876,7 @@ const struct fl_backend fl__backend_lease = {
 	.default_poll = 0.05,
 	.setup = lease_setup,
 	.attempt = lease_attempt,
+	.wait = lease_wait,
 	.release = lease_release,
 	.drop = lease_drop,
 	.teardown = lease_teardown,

@@ -65,6 +65,10 @@
  * are swept by scanners once their link count is not 1 or they are older
  * than 2 s; a non-regular private node is a protocol error.
  *
+ * Waiting.  Between attempts a waiter sleeps on inotify for a removal in
+ * claims/ (a release on this host wakes it at once), else for the poll
+ * interval.
+ *
  * NFS.  O_EXCL create, link() and readdir are coherent on NFSv3/v4 for a
  * directory that the client revalidates; each scan opens the directory anew
  * (close-to-open consistency).  Upstream gates this kind on NFS in CI.
@@ -292,6 +296,24 @@ static int strict_parse_record(const char *buf, size_t len, const char *name_tok
 	memcpy(c->start, f[4], fl[4]);
 	c->start[fl[4]] = '\0';
 	c->pid = (pid_t)pid;
+	return 0;
+}
+
+/* The claim parser for fuzzing and tests: name and record, canonical only. */
+int fl__strict_claim_parse(const char *name, const char *buf, size_t len, struct fl_claim *out)
+{
+	struct strict_claim c;
+
+	memset(&c, 0, sizeof(c));
+	if (!strict_parse_name(name, &c.held, c.token))
+		return -ENOENT;
+	if (len > STRICT_RECORD_MAX || strict_parse_record(buf, len, c.token, &c) != 0)
+		return -EBADMSG;
+	out->held = c.held;
+	memcpy(out->token, c.token, sizeof(out->token));
+	out->pid = c.pid;
+	memcpy(out->host, c.host, sizeof(out->host));
+	memcpy(out->start, c.start, sizeof(out->start));
 	return 0;
 }
 
@@ -841,6 +863,41 @@ fail:
 	return strict_abandon(lk, sh, sfd, r != 0 ? r : -EAGAIN);
 }
 
+/* 1 while claims/ (arg) holds a public name: someone still claims the lock. */
+static int strict_claimed(void *arg)
+{
+	struct dirent *de;
+	int fd, found = 0;
+	DIR *d;
+
+	fd = fl__sys.open(arg, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return 1; /* cannot tell: wait */
+	d = fl__sys.fdopendir(fd);
+	if (d == NULL) {
+		fl__sys.close(fd);
+		return 1;
+	}
+	while (!found && (de = fl__sys.readdir(d)) != NULL)
+		found = de->d_name[0] != '.';
+	fl__sys.closedir(d);
+	return found;
+}
+
+/* Wakes when a claim is removed (a release on this host), else polls. */
+static void strict_wait(struct fl_lock *lk, struct fl_hold *h, double until)
+{
+	char claims[4096 + 32];
+
+	(void)h;
+	if ((size_t)snprintf(claims, sizeof(claims), "%s.filelock/claims", lk->path) >=
+	    sizeof(claims)) {
+		fl__sleep_until(until);
+		return;
+	}
+	fl__wait_removal(claims, NULL, strict_claimed, claims, until);
+}
+
 static int strict_release(struct fl_lock *lk, struct fl_hold *h)
 {
 	struct strict_hold *sh = (struct strict_hold *)h->priv;
@@ -1112,6 +1169,7 @@ const struct fl_backend fl__backend_strict = {
 	.default_poll = 0.05,
 	.setup = strict_setup,
 	.attempt = strict_attempt,
+	.wait = strict_wait,
 	.release = strict_release,
 	.drop = strict_drop,
 	.inspect = strict_inspect,

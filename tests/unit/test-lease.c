@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -309,6 +310,16 @@ static void test_lease_settings_mismatch(void **state)
 	assert_non_null(strstr(fl_errmsg(lk), "lease settings mismatch"));
 	assert_non_null(strstr(fl_errmsg(lk), "5.0s"));
 	assert_non_null(strstr(fl_errmsg(lk), "10.0s"));
+	/* Inspection judges by the holder's own duration and notes the mismatch. */
+	{
+		struct fl_holder who;
+		memset(&who, 0, sizeof(who));
+		who.size = sizeof(who);
+		assert_int_equal(fl_inspect(p, FL_LEASE, NULL, &who), 0);
+		assert_int_equal(who.state, FL_HOLDER_HELD);
+		assert_int_equal(who.pid, h.pid);
+		assert_non_null(strstr(who.detail, "lease settings mismatch"));
+	}
 	fl_child_kill(&h);
 	fl_close(lk);
 }
@@ -454,6 +465,54 @@ static void test_lease_hostile_nodes(void **state)
 	assert_int_equal(mkdir(dir, 0755), 0);
 	lk = open_lease(dir, 30);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EISDIR);
+	fl_close(lk);
+}
+
+/* Starts fl-holder without waiting for its first line (it will block). */
+static void start_waiter(struct fl_child *w, const char *path, const char *const *args)
+{
+	char *argv[16];
+	int n = 0;
+
+	argv[n++] = strdup(fl_test_helper("fl-holder"));
+	while (*args != NULL && n < 14)
+		argv[n++] = strdup(*args++);
+	argv[n++] = strdup(path);
+	argv[n] = NULL;
+	fl_child_start(w, argv);
+	for (int i = 0; i < n; i++)
+		free(argv[i]);
+}
+
+/*
+ * A waiter on this host wakes when the holder releases, not a poll interval
+ * later.  We learn that the waiter has made its attempt (and so is waiting)
+ * from inotify: it reads our marker to judge it.
+ */
+static void test_lease_release_wakes_waiter(void **state)
+{
+	const char *p = fl_test_path("wake");
+	fl_lock *lk = open_lease(p, 30);
+	struct fl_child w;
+	char line[256];
+	double t0;
+	int ifd;
+
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
+	ifd = inotify_init1(IN_CLOEXEC);
+	assert_true(ifd >= 0);
+	assert_true(inotify_add_watch(ifd, p, IN_CLOSE_NOWRITE) >= 0);
+	start_waiter(&w, p, (const char *[]){ "-t", "lease", "-o", "poll_interval=20", "-o", "lease_duration=30", NULL });
+	assert_true(read(ifd, line, sizeof(line)) > 0); /* it judged our marker */
+	close(ifd);
+	t0 = fl_test_now();
+	assert_int_equal(fl_release(lk, 0), 0);
+	fl_child_line(&w, line, sizeof(line));
+	assert_true(strncmp(line, "ready", 5) == 0);
+	assert_true(fl_test_now() - t0 < 5.0); /* not the 20 s poll interval */
+	fl_child_say(&w, "release");
+	fl_child_line(&w, line, sizeof(line));
+	assert_int_equal(fl_child_finish(&w), 0);
 	fl_close(lk);
 }
 
@@ -690,6 +749,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lease_malformed_after_2s, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_record_parsing, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_hostile_nodes, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_lease_release_wakes_waiter, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_marker_removed_reports_missing, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_refresh_failed, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_lease_heartbeat_keeps_it, fl_test_setup, fl_test_teardown),

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -438,6 +439,55 @@ static void test_strict_hostile_sentinel(void **state)
 	fl_close(lk);
 }
 
+/* Starts fl-holder without waiting for its first line (it will block). */
+static void start_waiter(struct fl_child *w, const char *path, const char *const *args)
+{
+	char *argv[16];
+	int n = 0;
+
+	argv[n++] = strdup(fl_test_helper("fl-holder"));
+	while (*args != NULL && n < 14)
+		argv[n++] = strdup(*args++);
+	argv[n++] = strdup(path);
+	argv[n] = NULL;
+	fl_child_start(w, argv);
+	for (int i = 0; i < n; i++)
+		free(argv[i]);
+}
+
+/*
+ * A waiter on this host wakes when the holder releases, not a poll interval
+ * later.  We learn that the waiter has scanned the claims (and so is
+ * waiting) from inotify on the claims directory.
+ */
+static void test_strict_release_wakes_waiter(void **state)
+{
+	const char *p = fl_test_path("wake");
+	fl_lock *lk = open_ok(p, NULL);
+	char line[256], cd[4200];
+	struct fl_child w;
+	double t0;
+	int ifd;
+
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
+	claims_dir(p, cd, sizeof(cd));
+	ifd = inotify_init1(IN_CLOEXEC);
+	assert_true(ifd >= 0);
+	assert_true(inotify_add_watch(ifd, cd, IN_CLOSE_NOWRITE) >= 0);
+	start_waiter(&w, p, (const char *[]){ "-t", "strict", "-o", "poll_interval=20", NULL });
+	assert_true(read(ifd, line, sizeof(line)) > 0); /* it scanned the claims */
+	close(ifd);
+	t0 = fl_test_now();
+	assert_int_equal(fl_release(lk, 0), 0);
+	fl_child_line(&w, line, sizeof(line));
+	assert_true(strncmp(line, "ready", 5) == 0);
+	assert_true(fl_test_now() - t0 < 5.0); /* not the 20 s poll interval */
+	fl_child_say(&w, "release");
+	fl_child_line(&w, line, sizeof(line));
+	assert_int_equal(fl_child_finish(&w), 0);
+	fl_close(lk);
+}
+
 static int linkat_eperm(int a, const char *b, int c, const char *d, int e)
 {
 	(void)a;
@@ -585,6 +635,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_strict_symlinks_fail_closed, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_strict_foreign_sentinel_is_contention, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_strict_hostile_sentinel, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_strict_release_wakes_waiter, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_strict_no_hard_links, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_strict_private_records_swept, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_strict_fork_child_keeps_parent_claims, fl_test_setup, fl_test_teardown),
