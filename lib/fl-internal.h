@@ -302,6 +302,8 @@ int fl__py_float_repr(double v, char *buf, size_t cap);
 /* Sleeps until `until` (CLOCK_MONOTONIC) or until inotify sees the entry
  * `name` of `dir` (any entry if NULL) removed or renamed away; returns at
  * once when busy(arg) (may be NULL) returns 0 once the watch is set. */
+/* A `busy` callback for fl__wait_removal: lstat(path) succeeds. */
+int fl__path_exists(void *path);
 void fl__wait_removal(const char *dir, const char *name, int (*busy)(void *), void *arg,
 		      double until);
 /* Parses a protocol-2 record (Python's parse_marker).  0 or -EBADMSG;
