@@ -87,6 +87,8 @@ struct fl_backend {
 	 * one or more attempts.  Undo any partial claim attempt left behind
 	 * across tries (soft-rw's pending writer marker).  May be NULL. */
 	void (*abandon)(struct fl_lock *lk, struct fl_hold *h);
+	/* Optional: the fencing token of the hold h (held).  0 or -errno. */
+	int (*fencing_token)(struct fl_lock *lk, struct fl_hold *h, unsigned long long *out);
 	/* Optional: take over a lock that this process holds on disk but has no
 	 * hold for (the preload shim after fork or execve).  Sets h->fd etc. as
 	 * attempt would; restarts a heartbeat if the kind has one.  dev/ino name
@@ -147,6 +149,7 @@ extern const struct fl_backend fl__backend_unix, fl__backend_file, fl__backend_s
 extern const struct fl_backend fl__backend_rw; /* only when built with SQLite */
 extern const struct fl_backend fl__backend_softrw;
 extern const struct fl_backend fl__backend_strict, fl__backend_lease;
+extern const struct fl_backend fl__backend_etcd; /* built when HAVE_ETCD */
 
 /* backend-unix.c: non-zero once an FL_FILE handle fell back to soft (ENOSYS). */
 int fl__file_fell_back(const struct fl_lock *lk);
