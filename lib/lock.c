@@ -40,13 +40,15 @@ const struct fl_backend *const fl__backends[] = {
 	[FL_SOFT] = &fl__backend_soft,
 	[FL_STRICT] = &fl__backend_strict,
 	[FL_LEASE] = &fl__backend_lease,
-#ifdef HAVE_SQLITE3
+/* FL_NO_EXTERNAL_KINDS: the preload shim's build, which must not pull
+ * SQLite or libcurl into every program it is preloaded into. */
+#if defined(HAVE_SQLITE3) && !defined(FL_NO_EXTERNAL_KINDS)
 	[FL_RW] = &fl__backend_rw,
 #else
 	[FL_RW] = NULL,
 #endif
 	[FL_SOFT_RW] = &fl__backend_softrw,
-#ifdef HAVE_ETCD
+#if defined(HAVE_ETCD) && !defined(FL_NO_EXTERNAL_KINDS)
 	[FL_ETCD] = &fl__backend_etcd,
 #else
 	[FL_ETCD] = NULL,
