@@ -121,6 +121,9 @@ struct fl_hold {
 	struct fl_lock *lk;     /* back pointer (for heartbeat callbacks)              */
 	struct fl_hold *dl_next; /* self-deadlock registry chain (lock.c)             */
 	uint64_t dl_tid;        /* thread registered as holding it; 0 = not registered */
+	_Atomic int64_t valid_until_ns; /* CLOCK_MONOTONIC ns after which the lock may
+	                               already be someone else's (set by heartbeat.c);
+	                               0 = no bound                                   */
 	max_align_t priv[];     /* be->hold_size bytes of backend data                 */
 };
 
@@ -328,6 +331,11 @@ struct fl_hb {
 	double interval;            /* seconds between beats                          */
 	double give_up;             /* seconds of unbroken transient failure after
 	                               which the lock counts as lost (REFRESH_FAILED)  */
+	double valid_for;           /* seconds after the start of the last successful
+	                               beat (or the registration) during which nobody
+	                               may yet evict us; past it fl_is_valid() is false
+	                               even before the next beat runs (a paused
+	                               process).  0 = no bound.                        */
 	/* Refreshes the marker.  Returns 0 on success, a negative errno for a
 	 * transient failure (retried next interval: ESTALE, EIO, ...), or a
 	 * positive enum fl_compromise reason when the lock is lost for good.

@@ -650,6 +650,7 @@ FL_EXPORT int fl_acquire(fl_lock *lk, enum fl_mode mode, double timeout)
 	h->fd = -1;
 	h->dev = 0;
 	h->ino = 0;
+	atomic_store(&h->valid_until_ns, 0);
 	memset(h->priv, 0, lk->be->hold_size);
 	pthread_mutex_unlock(&lk->mu);
 
@@ -863,7 +864,11 @@ static const struct fl_hold *fl__hold_query(const fl_lock *lk, unsigned *counter
 	h = fl__hold_find(lk, fl__thread_uid());
 	if (h) {
 		*counter = h->counter;
-		*valid = h->counter > 0 && atomic_load(&((struct fl_hold *)(uintptr_t)h)->compromised) == 0;
+		struct fl_hold *mh = (struct fl_hold *)(uintptr_t)h;
+		int64_t until = atomic_load(&mh->valid_until_ns);
+
+		*valid = h->counter > 0 && atomic_load(&mh->compromised) == 0 &&
+			 (until == 0 || (int64_t)(fl__now_mono() * 1e9) < until);
 	}
 	pthread_mutex_unlock(&m->mu);
 	return h;

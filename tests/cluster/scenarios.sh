@@ -61,7 +61,7 @@ esac
 # is printed too).  freeze_long: fl_is_valid() reads only the flag the
 # heartbeat thread sets, so a holder thawed after its lock was taken over
 # sees it still valid until that thread runs, and writes.
-CL_KNOWN_BUGS=${CL_KNOWN_BUGS-"freeze_long:lease freeze_long:soft-rw"}
+CL_KNOWN_BUGS=${CL_KNOWN_BUGS-}
 # Recovery must come within stale + poll; the slack covers the attribute
 # cache (0.1 s), one heartbeat tick and a loaded machine.
 SLACK_MS=${CL_SLACK_MS:-2000}
