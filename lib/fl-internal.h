@@ -89,6 +89,11 @@ struct fl_backend {
 	void (*abandon)(struct fl_lock *lk, struct fl_hold *h);
 	/* Optional: the fencing token of the hold h (held).  0 or -errno. */
 	int (*fencing_token)(struct fl_lock *lk, struct fl_hold *h, unsigned long long *out);
+	/* Optional: take over a lock that this process holds on disk but has no
+	 * hold for (the preload shim after fork or execve).  Sets h->fd etc. as
+	 * attempt would; restarts a heartbeat if the kind has one.  dev/ino name
+	 * the marker expected (0/0: whatever is there).  -ESTALE = not ours. */
+	int (*adopt)(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev, ino_t ino);
 };
 
 /*
@@ -197,6 +202,19 @@ int fl__acquire_as(struct fl_lock *lk, enum fl_mode mode, double timeout,
 		   struct fl__acq_hook *hook);
 /* fl_release() as if called by thread `tid` (fl__thread_uid()). */
 int fl__release_as(struct fl_lock *lk, unsigned flags, uint64_t tid);
+/* Makes lk hold the lock in `mode` without an attempt, through the backend's
+ * adopt method (the preload shim re-adopting a marker after fork/execve).
+ * Returns 0, -ENOTSUP (the kind cannot adopt), -ESTALE (the marker is not
+ * the one expected), or another negative errno. */
+int fl__adopt(struct fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino);
+/* Frees lk like fl_close but never releases anything on disk (the lock
+ * stays held by another process that shares it). */
+void fl__forget(struct fl_lock *lk);
+
+/* Set by the preload shim only: consulted before the soft kind breaks a
+ * marker whose same-host holder pid is gone.  Non-zero = the lock is still
+ * held through a descriptor that outlived the process that took it. */
+extern int (*fl__soft_pinned)(const char *marker_path);
 
 /* Emits the "[kind]" tag of error messages. */
 const char *fl__kind_tag(const struct fl_lock *lk);
