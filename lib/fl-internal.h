@@ -381,9 +381,11 @@ struct fl_hb {
 	                               which the lock counts as lost (REFRESH_FAILED)  */
 	double valid_for;           /* seconds after the start of the last successful
 	                               beat (or the registration) during which nobody
-	                               may yet evict us; past it fl_is_valid() is false
-	                               even before the next beat runs (a paused
-	                               process).  0 = no bound.                        */
+	                               can have evicted us: a peer evicts only after
+	                               seeing the marker unchanged this long, and it
+	                               cannot have seen our refresh before we made it.
+	                               Past it fl_is_valid() is false even before the
+	                               next beat runs (a paused process).  0 = none.   */
 	/* Refreshes the marker.  Returns 0 on success, a negative errno for a
 	 * transient failure (retried next interval: ESTALE, EIO, ...), or a
 	 * positive enum fl_compromise reason when the lock is lost for good.

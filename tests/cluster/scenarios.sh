@@ -144,10 +144,12 @@ check_counter() {
 }
 
 # The marker that shows a holder is inside, as the machine sees it.
+# The record, not just the file: O_EXCL creates the file before the holder
+# writes its record, and a holder frozen in between never held the lock.
 marker_present() {
 	case $KIND in
-	soft | lease) [ -e "$S/$1.lock" ] ;;
-	soft-rw) [ -e "$S/$1.lock.write" ] ;;
+	soft | lease) [ -s "$S/$1.lock" ] ;;
+	soft-rw) [ -s "$S/$1.lock.write" ] ;;
 	strict) compgen -G "$S/$1.lock.filelock/claims/held-*" >/dev/null ;;
 	esac
 }
