@@ -137,6 +137,7 @@ struct fl_lock {
 extern const struct fl_backend *const fl__backends[];
 extern const struct fl_backend fl__backend_unix, fl__backend_file, fl__backend_soft;
 extern const struct fl_backend fl__backend_softrw;
+extern const struct fl_backend fl__backend_strict, fl__backend_lease;
 
 /* backend-unix.c: non-zero once an FL_FILE handle fell back to soft (ENOSYS). */
 int fl__file_fell_back(const struct fl_lock *lk);
@@ -249,6 +250,33 @@ int fl__break_file(const char *path, double mtime_before, ino_t ino_before);
 /* Identity-checked unlink: removes path only when lstat shows (dev, ino).
  * Returns 0 removed, -ESTALE not ours (left alone), or -errno. */
 int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino);
+
+/* ---- backend-strict.c ------------------------------------------------ */
+
+/* A strict claim, as parsed from its file name and record. */
+struct fl_claim {
+	int held;        /* held-v1- (1) or intent-v1- (0)     */
+	char token[33];
+	pid_t pid;
+	char host[256];
+	char start[128]; /* "" when the owner had no start token */
+};
+/* Parses claim `name` with record buf[len], canonical-only.  Returns 0,
+ * -ENOENT (not a v1 claim name) or -EBADMSG (malformed record). */
+int fl__strict_claim_parse(const char *name, const char *buf, size_t len, struct fl_claim *out);
+
+/* ---- backend-lease.c ------------------------------------------------- */
+
+/* Python's repr() of a float ("30.0", "0.6", "1e-05"); returns the length. */
+int fl__py_float_repr(double v, char *buf, size_t cap);
+/* Sleeps until `until` (CLOCK_MONOTONIC) or until inotify sees the entry
+ * `name` of `dir` (any entry if NULL) removed or renamed away; returns at
+ * once when busy(arg) (may be NULL) returns 0 once the watch is set. */
+void fl__wait_removal(const char *dir, const char *name, int (*busy)(void *), void *arg,
+		      double until);
+/* Parses a protocol-2 record (Python's parse_marker).  0 or -EBADMSG;
+ * *duration is NaN when the record has none. */
+int fl__p2_parse(const char *buf, size_t len, pid_t *pid, int *is_lease, double *duration);
 
 /* ---- heartbeat.c ------------------------------------------------------- */
 
