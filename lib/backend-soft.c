@@ -73,8 +73,16 @@ static int soft_is_stale(const char *path, const struct fl_options *opt, struct 
 	if (m->malformed || fl__p1_parse(m->buf, m->len, p1) != 0)
 		return age >= SOFT_MALFORMED_AGE;
 	*parsed = 1;
-	return fl__owner_is_stale(p1->pid, p1->host, p1->token);
+	if (!fl__owner_is_stale(p1->pid, p1->host, p1->token))
+		return 0;
+	/* The preload shim's locks belong to open file descriptions, which can
+	 * outlive the process that took them (fork, then the taker exits). */
+	if (fl__soft_pinned && fl__soft_pinned(path))
+		return 0;
+	return 1;
 }
+
+int (*fl__soft_pinned)(const char *marker_path);
 
 /* Raises the errors Python's writability pre-check raises. */
 static int soft_precheck(struct fl_lock *lk)
@@ -232,6 +240,29 @@ static void soft_drop(struct fl_lock *lk, struct fl_hold *h)
 	h->fd = -1;
 }
 
+/* The marker must still be the one this process (or the image before its
+ * execve, or its fork parent) created: same inode when the caller knows it. */
+static int soft_adopt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev,
+		      ino_t ino)
+{
+	struct stat st;
+	int fd;
+
+	(void)mode;
+	fd = fl__sys.open(lk->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errno == ENOENT ? -ESTALE : fl__err(lk, -errno, "open", lk->path);
+	if (fl__sys.fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    ((dev != 0 || ino != 0) && (st.st_dev != dev || st.st_ino != ino))) {
+		fl__sys.close(fd);
+		return -ESTALE;
+	}
+	h->fd = fd;
+	h->dev = 0;
+	h->ino = 0;
+	return 0;
+}
+
 static int soft_inspect(const char *path, const struct fl_options *opt, struct fl_holder *out)
 {
 	struct fl_marker m;
@@ -338,4 +369,5 @@ const struct fl_backend fl__backend_soft = {
 	.drop = soft_drop,
 	.inspect = soft_inspect,
 	.brk = soft_break,
+	.adopt = soft_adopt,
 };

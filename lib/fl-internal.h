@@ -84,6 +84,11 @@ struct fl_backend {
 	 * one or more attempts.  Undo any partial claim attempt left behind
 	 * across tries (soft-rw's pending writer marker).  May be NULL. */
 	void (*abandon)(struct fl_lock *lk, struct fl_hold *h);
+	/* Optional: take over a lock that this process holds on disk but has no
+	 * hold for (the preload shim after fork or execve).  Sets h->fd etc. as
+	 * attempt would; restarts a heartbeat if the kind has one.  dev/ino name
+	 * the marker expected (0/0: whatever is there).  -ESTALE = not ours. */
+	int (*adopt)(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev, ino_t ino);
 };
 
 /*
@@ -141,6 +146,20 @@ extern const struct fl_backend fl__backend_strict, fl__backend_lease;
 
 /* backend-unix.c: non-zero once an FL_FILE handle fell back to soft (ENOSYS). */
 int fl__file_fell_back(const struct fl_lock *lk);
+
+/* Makes lk hold the lock in `mode` without an attempt, through the backend's
+ * adopt method (the preload shim re-adopting a marker after fork/execve).
+ * Returns 0, -ENOTSUP (the kind cannot adopt), -ESTALE (the marker is not
+ * the one expected), or another negative errno. */
+int fl__adopt(struct fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino);
+/* Frees lk like fl_close but never releases anything on disk (the lock
+ * stays held by another process that shares it). */
+void fl__forget(struct fl_lock *lk);
+
+/* Set by the preload shim only: consulted before the soft kind breaks a
+ * marker whose same-host holder pid is gone.  Non-zero = the lock is still
+ * held through a descriptor that outlived the process that took it. */
+extern int (*fl__soft_pinned)(const char *marker_path);
 
 /* Emits the "[kind]" tag of error messages. */
 const char *fl__kind_tag(const struct fl_lock *lk);

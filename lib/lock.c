@@ -727,21 +727,33 @@ FL_EXPORT int fl_release(fl_lock *lk, unsigned flags)
 	return r;
 }
 
+static void fl__close(fl_lock *lk, int release);
+
 FL_EXPORT void fl_close(fl_lock *lk)
+{
+	fl__close(lk, 1);
+}
+
+void fl__forget(fl_lock *lk)
+{
+	fl__close(lk, 0);
+}
+
+static void fl__close(fl_lock *lk, int release)
 {
 	int mine;
 
 	if (lk == NULL)
 		return;
 	pthread_once(&fl__lock_once, fl__lock_init);
-	mine = lk->pid == fl__pid();
+	mine = lk->pid == fl__pid() && release;
 	pthread_mutex_lock(&fl__reg_mu);
 	if (lk->refs > 1) {
 		lk->refs--;
 		pthread_mutex_unlock(&fl__reg_mu);
 		return;
 	}
-	if (lk->singleton && mine)
+	if (lk->singleton && lk->pid == fl__pid())
 		fl__reg_remove(lk);
 	pthread_mutex_unlock(&fl__reg_mu);
 
@@ -754,8 +766,11 @@ FL_EXPORT void fl_close(fl_lock *lk)
 				if (lk->be->release(lk, h) != 0 && lk->be->drop)
 					lk->be->drop(lk, h);
 				fl__dl_remove(h);
-			} else if (lk->be->drop) {
-				lk->be->drop(lk, h);
+			} else {
+				if (lk->be->drop)
+					lk->be->drop(lk, h);
+				if (lk->pid == fl__pid())
+					fl__dl_remove(h); /* abandoned, not released */
 			}
 		}
 		free(h);
@@ -767,6 +782,46 @@ FL_EXPORT void fl_close(fl_lock *lk)
 	free(lk->dir);
 	free(lk->path);
 	free(lk);
+}
+
+int fl__adopt(fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino)
+{
+	struct fl_hold *h;
+	uint64_t tid = fl__thread_uid();
+	int r;
+
+	if (lk == NULL || lk->pid != fl__pid())
+		return -EINVAL;
+	if (lk->be->adopt == NULL)
+		return fl__errf(lk, -ENOTSUP, "%s: this kind cannot adopt a held lock", lk->path);
+	pthread_mutex_lock(&lk->mu);
+	h = fl__hold_find(lk, tid);
+	if (h != NULL && (h->busy || h->counter > 0 || h->held)) {
+		pthread_mutex_unlock(&lk->mu);
+		return fl__errf(lk, -EBUSY, "%s: the handle's context is in use", lk->path);
+	}
+	if (h == NULL && (h = fl__hold_new(lk, tid)) == NULL) {
+		pthread_mutex_unlock(&lk->mu);
+		return -ENOMEM;
+	}
+	h->busy = 1;
+	pthread_mutex_unlock(&lk->mu);
+	r = lk->be->adopt(lk, h, mode, dev, ino);
+	pthread_mutex_lock(&lk->mu);
+	h->busy = 0;
+	if (r == 0) {
+		h->counter = 1;
+		h->mode = mode;
+		h->writer = tid;
+		h->held = 1;
+		atomic_store(&h->compromised, 0);
+	}
+	/* A failed adoption leaves an idle hold, reused next time (as acquire). */
+	pthread_cond_broadcast(&lk->cv);
+	pthread_mutex_unlock(&lk->mu);
+	if (r == 0)
+		fl__dl_add(h, tid);
+	return r;
 }
 
 /* The hold of the calling thread, for the const query functions. */

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * flp.h -- what the parts of the preload shim share.  Never installed.
+ *
+ * resolve.c  finds the real libc functions (struct flp_real), holds the
+ *            per-thread bypass depth and the debug switch;
+ * policy.c   parses the policy file into an immutable rule table and matches
+ *            absolute, normalised paths against it;
+ * fdtable.c  maps descriptors to the open file description (OFD) state the
+ *            shim keeps for locked files;
+ * hooks.c    the exported wrappers, the only code with default visibility.
+ */
+#ifndef FLP_H
+#define FLP_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "filelock.h"
+
+#define FLP_HIDDEN __attribute__((visibility("hidden")))
+#define FLP_EXPORT __attribute__((visibility("default")))
+#define FLP_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define FLP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* ---- resolve.c -------------------------------------------------------- */
+
+struct flp_real {
+	int (*open)(const char *path, int flags, ...);
+	int (*open64)(const char *path, int flags, ...);
+	int (*openat)(int dirfd, const char *path, int flags, ...);
+	int (*openat64)(int dirfd, const char *path, int flags, ...);
+	int (*open_2)(const char *path, int flags);
+	int (*open64_2)(const char *path, int flags);
+	int (*openat_2)(int dirfd, const char *path, int flags);
+	int (*openat64_2)(int dirfd, const char *path, int flags);
+	int (*creat)(const char *path, mode_t mode);
+	int (*creat64)(const char *path, mode_t mode);
+	int (*close)(int fd);
+	int (*close_range)(unsigned first, unsigned last, int flags);
+	void (*closefrom)(int lowfd);
+	int (*fclose)(FILE *fp);
+	int (*dup)(int fd);
+	int (*dup2)(int fd, int fd2);
+	int (*dup3)(int fd, int fd2, int flags);
+	int (*fcntl)(int fd, int cmd, ...);
+	int (*fcntl64)(int fd, int cmd, ...);
+	int (*flock)(int fd, int op);
+	int (*lockf)(int fd, int cmd, off_t len);
+	int (*lockf64)(int fd, int cmd, off_t len);
+	ssize_t (*read)(int fd, void *buf, size_t n);
+	FILE *(*fopen)(const char *path, const char *mode);
+	FILE *(*fopen64)(const char *path, const char *mode);
+	FILE *(*freopen)(const char *path, const char *mode, FILE *stream);
+	FILE *(*freopen64)(const char *path, const char *mode, FILE *stream);
+};
+
+extern struct flp_real flp_real FLP_HIDDEN;
+
+/* Resolves every pointer once (constructor, or the first hook that runs
+ * before it).  Returns 0, or -EAGAIN when called re-entrantly during the
+ * resolution itself (the caller then uses a raw system call). */
+int flp_resolve(void) FLP_HIDDEN;
+/* Non-zero once flp_init() finished. */
+extern atomic_int flp_ready FLP_HIDDEN;
+/* The constructor's work: resolve, fill lib/'s syscall table, load policy. */
+void flp_init(void) FLP_HIDDEN;
+
+/* Per-thread bypass depth: while > 0 every hook passes straight through. */
+extern __thread int flp_depth FLP_HIDDEN __attribute__((tls_model("initial-exec")));
+#define FLP_BYPASS_BEGIN() (flp_depth++)
+#define FLP_BYPASS_END()   (flp_depth--)
+
+/* FILELOCK_PRELOAD_DEBUG=1 */
+extern int flp_debug FLP_HIDDEN;
+/* One line to stderr, "filelock-preload[pid]: ...\n", written with one
+ * write(2); never allocates. */
+void flp_log(const char *fmt, ...) FLP_HIDDEN __attribute__((format(printf, 1, 2)));
+#define FLP_TRACE(...)                       \
+	do {                                 \
+		if (FLP_UNLIKELY(flp_debug)) \
+			flp_log(__VA_ARGS__); \
+	} while (0)
+
+/* ---- policy.c --------------------------------------------------------- */
+
+enum flp_kind {
+	FLP_SOFT,
+	FLP_STRICT,
+	FLP_LEASE,
+	FLP_SOFT_RW,
+	FLP_NATIVE,
+	FLP_DENY,
+	FLP_DOTLOCK,
+};
+
+struct flp_rule {
+	char *pattern;             /* absolute glob, `**` crosses directories      */
+	int line;                  /* line number in the policy file               */
+	enum flp_kind kind;
+	double timeout;            /* blocking calls: < 0 forever (default)         */
+	double poll_interval;      /* 0 = the kind's default                        */
+	double heartbeat_interval; /* 0 = the kind's default                        */
+	double stale_threshold;    /* 0 = the kind's default (dotlock: no age rule) */
+	double lease_duration;     /* 0 = the kind's default                        */
+	int also_native;           /* also take the kernel flock                    */
+	int shared_reader;         /* shared=reader (exclusive-only kinds)          */
+	char *lock_dir;            /* markers go under this directory, or NULL      */
+};
+
+struct flp_policy {
+	struct flp_rule *rules;
+	size_t n;
+};
+
+/* Parses `text` (len bytes, need not be NUL-terminated).  On error returns
+ * -EINVAL (or -ENOMEM) and writes "FILE:LINE: problem" into err. */
+int flp_policy_parse(struct flp_policy *p, const char *text, size_t len, const char *file,
+		     char *err, size_t errlen) FLP_HIDDEN;
+void flp_policy_free(struct flp_policy *p) FLP_HIDDEN;
+/* The first rule whose pattern matches the absolute normalised path, or NULL. */
+const struct flp_rule *flp_policy_match(const struct flp_policy *p, const char *path) FLP_HIDDEN;
+/* Shell glob with `**`: 1 match, 0 no match. */
+int flp_glob_match(const char *pat, const char *path) FLP_HIDDEN;
+/* Lexical normalisation of an absolute path: `//`, `.`, `..`.  Returns 0 or
+ * -ENAMETOOLONG / -EINVAL (not absolute). */
+int flp_normalize(const char *in, char *out, size_t cap) FLP_HIDDEN;
+/* The marker path that stands for a lock on `data`: data + ".lock", or, with
+ * lock_dir, lock_dir + data + ".lock".  0 or -ENAMETOOLONG. */
+int flp_marker_path(const struct flp_rule *r, const char *data, char *out, size_t cap) FLP_HIDDEN;
+/* The inverse: the data path a marker stands for under policy p, or -ENOENT. */
+int flp_data_path(const struct flp_policy *p, const char *marker, char *out, size_t cap) FLP_HIDDEN;
+/* "soft", "strict", ... */
+const char *flp_kind_name(enum flp_kind k) FLP_HIDDEN;
+/* Library kind for a redirecting rule; -1 for native/deny/dotlock. */
+int flp_lib_kind(enum flp_kind k) FLP_HIDDEN;
+
+/* The process's policy (resolve.c loads it at init). */
+extern struct flp_policy flp_pol FLP_HIDDEN;
+/* Non-zero when the policy file is broken: every lock call fails with ENOLCK. */
+extern int flp_pol_broken FLP_HIDDEN;
+extern char flp_pol_err[512] FLP_HIDDEN;
+
+/* ---- fdtable.c -------------------------------------------------------- */
+
+/* What the table knows about a descriptor.  Pointers (>= 16) are struct flp_ofd *. */
+#define FLP_FD_UNKNOWN ((uintptr_t)0) /* existed when this image started: maybe inherited */
+#define FLP_FD_NOMATCH ((uintptr_t)1) /* classified: no rule, or a pass-through rule       */
+#define FLP_FD_FRESH   ((uintptr_t)2) /* opened in this image, not classified yet          */
+#define FLP_FD_IS_OFD(v) ((v) >= 16)
+
+/* The state of one open file description on a matching path, shared by all
+ * descriptors of this process that refer to it (dup, dup2, F_DUPFD). */
+struct flp_ofd {
+	struct flp_ofd *next;      /* all OFDs of the process (flp_fd_mu)            */
+	unsigned refs;             /* descriptors of this process (flp_fd_mu)          */
+	pthread_mutex_t mu;        /* serialises lock operations on this OFD           */
+	const struct flp_rule *rule;
+	char path[4096];           /* data path (kernel's name for the descriptor)     */
+	char marker[4096];         /* marker path                                      */
+	dev_t dev;                 /* data file identity                               */
+	ino_t ino;
+	int req;                   /* 0, LOCK_SH or LOCK_EX: what the program holds    */
+	enum fl_mode mode;         /* the library lock's mode while req != 0           */
+	int pinned;                /* we hold a kernel flock on the OFD                */
+	fl_lock *lk;               /* library handle; valid only in lk_pid             */
+	pid_t lk_pid;
+	dev_t mdev;                /* marker identity (0/0 unknown: re-adopted)        */
+	ino_t mino;
+};
+
+extern pthread_mutex_t flp_fd_mu FLP_HIDDEN;
+extern struct flp_ofd *flp_ofds FLP_HIDDEN;
+
+/* Lock-free read of fd's entry (FLP_FD_UNKNOWN for out-of-range fds). */
+uintptr_t flp_fd_get(int fd) FLP_HIDDEN;
+/* Stores v.  With `alloc` == 0 never allocates: an fd whose chunk does not
+ * exist yet stays UNKNOWN.  Returns 0 or -ENOMEM / -EBADF (fd out of range). */
+int flp_fd_set(int fd, uintptr_t v, int alloc) FLP_HIDDEN;
+/* Upper bound (exclusive) of descriptors with a chunk. */
+int flp_fd_limit(void) FLP_HIDDEN;
+/* A new OFD record (refs 0) linked into flp_ofds.  Caller holds flp_fd_mu. */
+struct flp_ofd *flp_ofd_new(void) FLP_HIDDEN;
+/* Unlinks and frees.  Caller holds flp_fd_mu. */
+void flp_ofd_free(struct flp_ofd *o) FLP_HIDDEN;
+/* In a fork child: every mutex re-initialised. */
+void flp_fd_child_reset(void) FLP_HIDDEN;
+
+/* ---- hooks.c ---------------------------------------------------------- */
+
+/* lib/'s fl__soft_pinned veto (see hooks.c). */
+int flp_soft_pinned(const char *marker) FLP_HIDDEN;
+void flp_atfork_child(void) FLP_HIDDEN;
+void flp_atfork_register(void) FLP_HIDDEN;
+void flp_at_exit(void) FLP_HIDDEN;
+
+#endif /* FLP_H */

@@ -1,0 +1,1380 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hooks.c -- the exported wrappers.  The only code of the shim with default
+ * visibility; everything they need lives in resolve.c, policy.c, fdtable.c.
+ *
+ * What the shim does (filelock-preload(8) is the user's view):
+ *
+ *  flock(2) on a descriptor whose path matches a redirecting rule (soft,
+ *  strict, lease, soft-rw) takes the library lock of that kind on a marker
+ *  next to the file ("<path>.lock", or under lock_dir), with the kernel's
+ *  semantics: LOCK_SH -> reader (exclusive-only kinds: exclusive, or the
+ *  kernel's shared lock alone with shared=reader), LOCK_EX -> writer,
+ *  LOCK_NB -> one try and EWOULDBLOCK, LOCK_UN, conversions by release and
+ *  re-acquire (not atomic, as flock(2) says).  A blocking wait polls with
+ *  nanosleep and returns EINTR as soon as a signal handler runs; the policy's
+ *  timeout ends it with ENOLCK.
+ *
+ *  The lock belongs to the open file description (OFD).  Descriptors of one
+ *  process that share it (dup, dup2, dup3, F_DUPFD) share one struct
+ *  flp_ofd; the first classification of a descriptor compares it with the
+ *  known ones through kcmp(2), so dups made before the first lock call are
+ *  recognised too.
+ *
+ * Whose pid the marker records, and how liveness is judged.  The marker
+ * records the process that took the lock (it is a plain soft marker,
+ * byte-compatible with Python's).  An OFD can outlive that process: after
+ * fork (the daemon pattern: lock, fork, parent exits) and when the lock was
+ * taken on an inherited descriptor (`exec 9>f; flock 9`: flock(1) exits, the
+ * shell keeps fd 9).  So while it holds a redirected lock the shim also
+ * holds a kernel flock(LOCK_SH) on the program's own descriptor, the "pin".
+ * The kernel keeps the pin exactly as long as the OFD exists anywhere.  A
+ * same-host contender whose library finds the marker's pid dead asks the
+ * shim's veto (fl__soft_pinned): if the data file is kernel-locked, the
+ * holder is alive and the marker is not broken.  When the holder really is
+ * gone (crash, kill -9), the kernel drops the pin and the next contender
+ * recovers the marker at once.  Other hosts never judge a soft marker by
+ * pid (see backend-soft.c); use lease or soft-rw when a crashed host must be
+ * recovered from elsewhere.
+ *
+ * Release on the last close.  When the last descriptor of this process that
+ * names a locked OFD is closed (close, close_range, closefrom, fclose, dup2
+ * onto it), the shim closes it for real and then probes the data file with
+ * a non-blocking exclusive kernel flock from a fresh descriptor: if that
+ * fails, the OFD (and its pin) still lives in another process, which now
+ * owns the lock, and this process only forgets it; otherwise this was the
+ * last descriptor anywhere and the marker is released.  Two processes that
+ * close concurrently cannot both see the other's pin (each closes before it
+ * probes), so one of them releases.  At exit(), the destructor flushes stdio
+ * and closes the descriptors of locked OFDs the same way, so `flock -c`,
+ * scripts that never unlock, and daemons' parents do the right thing.
+ * After _exit or a crash the marker stays until a same-host contender sees
+ * the dead pid and the missing pin.
+ *
+ * fork and execve.  A fork child inherits the table; its library handles
+ * belong to the parent (the library refuses them), so the child re-adopts
+ * the marker (fl__adopt, checking it is still the same inode) when it must
+ * release.  A new image after execve starts with an empty table: a
+ * descriptor it inherited is classified on first use, and if the kernel
+ * reports (in /proc/self/fdinfo) that this very OFD holds a flock and the
+ * marker exists, the lock is re-adopted.  The state thus travels in the
+ * kernel and on disk, not in the environment, so it survives programs that
+ * rebuild their environment (shells, env -i).  The soft kind has no
+ * heartbeat to restart; heartbeat kinds re-adopt on first use as well.
+ *
+ * fcntl/lockf locks on matching paths fail with ENOLCK and one line on
+ * stderr (byte ranges come in part 2); deny rules fail every lock call with
+ * ENOLCK; native and dotlock rules pass lock calls through.
+ *
+ * dotlock rules: open(O_CREAT|O_EXCL) that fails with EEXIST on a matching
+ * path reads the existing file; if its holder (a pid, or Python's
+ * "pid\nhost\n[start]" record) is on this host and gone, or the file is older
+ * than stale_threshold (when set), it is broken (rename aside, re-verify,
+ * unlink) and the open is retried once.
+ *
+ * Cost on descriptors that do not match: one atomic load from the fd table
+ * per call (plus one store on close), no lock, no allocation.  The first
+ * lock call on a descriptor classifies it (readlink of /proc/self/fd/N).
+ *
+ * Limits (documented in filelock-preload(8)): posix_spawn file actions and
+ * raw syscall(2) bypass the shim; a signal handler that closes a locked
+ * descriptor while another thread works on the same OFD may block; thread
+ * cancellation during a blocking flock leaves the OFD's mutex held.
+ */
+#undef _FORTIFY_SOURCE
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fl-internal.h"
+#include "flp.h"
+
+#ifndef KCMP_FILE
+#define KCMP_FILE 0
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* glibc's fortify entry points have no prototype without _FORTIFY_SOURCE. */
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+
+/* ---- real calls, with raw-syscall fallbacks before resolution ---------- */
+
+#define FLP_HAVE(f) (FLP_LIKELY(flp_real.f != NULL) || flp_resolve() == 0)
+
+static int real_close(int fd)
+{
+	if (FLP_HAVE(close) && flp_real.close)
+		return flp_real.close(fd);
+	return (int)syscall(SYS_close, fd);
+}
+
+static int real_flock(int fd, int op)
+{
+	if (FLP_HAVE(flock) && flp_real.flock)
+		return flp_real.flock(fd, op);
+	return (int)syscall(SYS_flock, fd, op);
+}
+
+static int real_fcntl(int fd, int cmd, void *arg)
+{
+	if (FLP_HAVE(fcntl64) && flp_real.fcntl64)
+		return flp_real.fcntl64(fd, cmd, arg);
+	return (int)syscall(SYS_fcntl, fd, cmd, arg);
+}
+
+static int real_openat(int dirfd, const char *path, int flags, mode_t mode)
+{
+	if (FLP_HAVE(openat) && flp_real.openat)
+		return flp_real.openat(dirfd, path, flags, mode);
+	return (int)syscall(SYS_openat, dirfd, path, flags, mode);
+}
+
+static int flp_sleep(double secs)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)secs;
+	ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
+	if (ts.tv_nsec >= 1000000000L)
+		ts.tv_nsec = 999999999L;
+	return nanosleep(&ts, NULL) == 0 ? 0 : errno;
+}
+
+static int flp_needs_init(void)
+{
+	if (FLP_LIKELY(atomic_load_explicit(&flp_ready, memory_order_acquire)))
+		return 0;
+	flp_init();
+	return !atomic_load(&flp_ready);
+}
+
+/* ---- classification ---------------------------------------------------- */
+
+static ssize_t flp_fd_path(int fd, char *buf, size_t cap)
+{
+	char proc[64];
+	ssize_t n;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	n = readlink(proc, buf, cap - 1);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n >= cap - 1)
+		return -ENAMETOOLONG;
+	buf[n] = '\0';
+	return n;
+}
+
+/* Does this OFD hold a flock?  /proc/self/fdinfo lists the locks it owns. */
+static int flp_ofd_has_flock(int fd, int *exclusive)
+{
+	char path[64], buf[4096];
+	ssize_t n, got = 0;
+	int pfd;
+	char *p;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	pfd = real_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (pfd < 0)
+		return 0;
+	while ((size_t)got < sizeof(buf) - 1 &&
+	       (n = flp_real.read(pfd, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+		got += n;
+	real_close(pfd);
+	buf[got] = '\0';
+	for (p = strstr(buf, "lock:"); p; p = strstr(p + 5, "lock:")) {
+		char *eol = strchr(p, '\n');
+		if (eol)
+			*eol = '\0';
+		if (strstr(p, "FLOCK")) {
+			*exclusive = strstr(p, "WRITE") != NULL;
+			return 1;
+		}
+		if (!eol)
+			break;
+		*eol = '\n';
+	}
+	return 0;
+}
+
+/* Finds an existing OFD record naming the same OFD as fd.  flp_fd_mu held. */
+static struct flp_ofd *flp_same_ofd(int fd, dev_t dev, ino_t ino)
+{
+	int limit = flp_fd_limit();
+	pid_t me = getpid();
+
+	for (struct flp_ofd *o = flp_ofds; o; o = o->next) {
+		if (o->dev != dev || o->ino != ino || o->refs == 0)
+			continue;
+		for (int g = 0; g < limit; g++) {
+			if (flp_fd_get(g) != (uintptr_t)o)
+				continue;
+			if (syscall(SYS_kcmp, me, me, KCMP_FILE, fd, g) == 0)
+				return o;
+			break; /* all of o's descriptors name one OFD: one compare suffices */
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The OFD record of fd, classifying fd first if needed.  Returns NULL when
+ * the shim does not manage fd (no rule, or a pass-through rule); *err is set
+ * (a positive errno) when classification failed for a descriptor that
+ * should be managed.
+ */
+static struct flp_ofd *flp_lookup(int fd, int *err)
+{
+	uintptr_t v = flp_fd_get(fd);
+	char path[4096];
+	const struct flp_rule *rule;
+	struct flp_ofd *o;
+	struct stat st;
+	int excl = 0, inherited;
+
+	*err = 0;
+	if (FLP_FD_IS_OFD(v))
+		return (struct flp_ofd *)v;
+	if (v == FLP_FD_NOMATCH)
+		return NULL;
+	inherited = v == FLP_FD_UNKNOWN;
+	if (flp_pol.n == 0 || flp_fd_path(fd, path, sizeof(path)) < 0 || path[0] != '/' ||
+	    (rule = flp_policy_match(&flp_pol, path)) == NULL || rule->kind == FLP_NATIVE ||
+	    rule->kind == FLP_DOTLOCK) {
+		flp_fd_set(fd, FLP_FD_NOMATCH, 1);
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0) {
+		*err = errno;
+		return NULL;
+	}
+	pthread_mutex_lock(&flp_fd_mu);
+	v = flp_fd_get(fd);
+	if (FLP_FD_IS_OFD(v)) { /* another thread was faster */
+		pthread_mutex_unlock(&flp_fd_mu);
+		return (struct flp_ofd *)v;
+	}
+	o = flp_same_ofd(fd, st.st_dev, st.st_ino);
+	if (o == NULL) {
+		o = flp_ofd_new();
+		if (o == NULL) {
+			pthread_mutex_unlock(&flp_fd_mu);
+			*err = ENOMEM;
+			return NULL;
+		}
+		o->rule = rule;
+		o->dev = st.st_dev;
+		o->ino = st.st_ino;
+		snprintf(o->path, sizeof(o->path), "%s", path);
+		if (flp_marker_path(rule, path, o->marker, sizeof(o->marker)) != 0) {
+			flp_ofd_free(o);
+			pthread_mutex_unlock(&flp_fd_mu);
+			*err = ENAMETOOLONG;
+			return NULL;
+		}
+		if (inherited && flp_lib_kind(rule->kind) >= 0 && flp_ofd_has_flock(fd, &excl)) {
+			struct stat ms;
+			if (lstat(o->marker, &ms) == 0) {
+				/* Taken before execve (or by the image that passed us fd). */
+				o->req = rule->also_native && !excl ? LOCK_SH : LOCK_EX;
+				o->pinned = 1;
+				FLP_TRACE("fd %d: %s is locked by this open file description; "
+					  "re-adopting %s",
+					  fd, path, o->marker);
+			}
+		}
+	}
+	if (flp_fd_set(fd, (uintptr_t)o, 1) != 0) {
+		if (o->refs == 0)
+			flp_ofd_free(o);
+		pthread_mutex_unlock(&flp_fd_mu);
+		*err = ENOLCK;
+		return NULL;
+	}
+	o->refs++;
+	pthread_mutex_unlock(&flp_fd_mu);
+	return o;
+}
+
+/* ---- the lock itself --------------------------------------------------- */
+
+/*
+ * 1 when some open file description on this host holds a flock on path.
+ * Another process's probe holds its exclusive lock for microseconds; a
+ * holder's pin stays.  So a conflict is only believed when it persists over
+ * a few short retries.
+ */
+static int flp_probe(const char *path)
+{
+	int fd = real_openat(AT_FDCWD, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
+	int busy = 0;
+
+	if (fd < 0)
+		return 0;
+	for (int i = 0; i < 4; i++) {
+		if (real_flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			busy = 0;
+			break;
+		}
+		busy = errno == EWOULDBLOCK;
+		if (!busy)
+			break;
+		flp_sleep(0.001 * (i + 1));
+	}
+	real_close(fd);
+	return busy;
+}
+
+int flp_soft_pinned(const char *marker)
+{
+	char data[4096];
+
+	if (flp_data_path(&flp_pol, marker, data, sizeof(data)) != 0)
+		return 0;
+	if (flp_probe(data)) {
+		FLP_TRACE("%s: holder pid is gone but %s is still held open: not stale", marker,
+			  data);
+		return 1;
+	}
+	return 0;
+}
+
+static int flp_lib_open(struct flp_ofd *o, fl_lock **out)
+{
+	const struct flp_rule *r = o->rule;
+	struct fl_options opt;
+	int e;
+
+	fl_options_init(&opt);
+	opt.poll_interval = r->poll_interval;
+	opt.heartbeat_interval = r->heartbeat_interval;
+	opt.stale_threshold = r->stale_threshold;
+	opt.lease_duration = r->lease_duration;
+	opt.flags = FL_SHARED_CONTEXT | FL_NO_SINGLETON;
+	e = fl_open(out, o->marker, (enum fl_kind)flp_lib_kind(r->kind), &opt);
+	if (e != 0)
+		flp_log("flock(%s): %s; failing with ENOLCK", o->path, fl_errmsg(NULL));
+	return e;
+}
+
+/* Drops a library handle that belongs to another process (fork parent). */
+static void flp_forget_foreign(struct flp_ofd *o)
+{
+	if (o->lk && o->lk_pid != fl__pid()) {
+		fl_close(o->lk); /* in a fork child this frees without releasing */
+		o->lk = NULL;
+	}
+}
+
+/* Releases the marker of a locked OFD.  Caller holds o->mu. */
+static void flp_release_marker(struct flp_ofd *o)
+{
+	int r;
+
+	flp_forget_foreign(o);
+	if (o->lk == NULL || !fl_is_locked(o->lk)) {
+		/* Held through a fork parent or the image before execve: adopt. */
+		if (o->lk == NULL) {
+			if (flp_lib_open(o, &o->lk) != 0) {
+				o->lk = NULL;
+				goto out;
+			}
+			o->lk_pid = fl__pid();
+		}
+		r = fl__adopt(o->lk, o->mode, o->mdev, o->mino);
+		if (r != 0) {
+			FLP_TRACE("%s: marker %s is no longer ours (%s); nothing to release", o->path,
+				  o->marker, fl_strerror(r));
+			goto out;
+		}
+	}
+	r = fl_release(o->lk, FL_FORCE);
+	if (r != 0)
+		flp_log("release of %s: %s", o->marker, fl_errmsg(o->lk));
+	else
+		FLP_TRACE("released %s (%s)", o->marker, o->path);
+out:
+	o->req = 0;
+	o->mdev = 0;
+	o->mino = 0;
+}
+
+/* LOCK_UN: the shim's lock and the kernel's.  Caller holds o->mu. */
+static int flp_unlock(struct flp_ofd *o, int fd)
+{
+	/* The pin goes first: once the marker is gone a successor may take it
+	 * and close at once, and its last-close probe must not see our pin. */
+	int r = real_flock(fd, LOCK_UN) == 0 ? 0 : errno;
+
+	if (o->req && flp_lib_kind(o->rule->kind) >= 0)
+		flp_release_marker(o);
+	o->req = 0;
+	o->pinned = 0;
+	return r;
+}
+
+/* Is the marker we think we hold still ours?  Only asked when re-locking. */
+static int flp_still_ours(struct flp_ofd *o)
+{
+	struct stat st;
+
+	if (o->lk && o->lk_pid == fl__pid() && fl_is_locked(o->lk) && fl_is_valid(o->lk) &&
+	    o->mdev == 0 && o->mino == 0)
+		return 1;
+	if (lstat(o->marker, &st) != 0)
+		return 0;
+	return (o->mdev == 0 && o->mino == 0) || (st.st_dev == o->mdev && st.st_ino == o->mino);
+}
+
+static const char *flp_opname(int op)
+{
+	switch (op & ~LOCK_NB) {
+	case LOCK_SH:
+		return op & LOCK_NB ? "LOCK_SH|LOCK_NB" : "LOCK_SH";
+	case LOCK_EX:
+		return op & LOCK_NB ? "LOCK_EX|LOCK_NB" : "LOCK_EX";
+	case LOCK_UN:
+		return "LOCK_UN";
+	default:
+		return "?";
+	}
+}
+
+/* The kernel part: the pin, or the real lock with also_native. */
+static int flp_kernel_lock(struct flp_ofd *o, int fd, int what, int nb, double deadline)
+{
+	const struct flp_rule *r = o->rule;
+	double poll = r->poll_interval > 0 ? r->poll_interval : 0.05;
+
+	/* shared=reader: readers hold only the kernel's shared lock, so writers
+	 * must take the kernel's exclusive lock too. */
+	if (!r->also_native && !(r->shared_reader && what == LOCK_EX)) {
+		/* Another process's probe may hold the file for microseconds. */
+		for (int i = 0; i < 4 && !(o->pinned = real_flock(fd, LOCK_SH | LOCK_NB) == 0); i++)
+			if (errno != EWOULDBLOCK || flp_sleep(0.001 * (i + 1)) != 0)
+				break;
+		if (!o->pinned)
+			FLP_TRACE("%s: could not pin the open file description (%s); same-host "
+				  "stale detection falls back to the pid",
+				  o->path, strerror(errno));
+		return 0;
+	}
+	for (;;) {
+		if (real_flock(fd, what | LOCK_NB) == 0) {
+			o->pinned = 1;
+			return 0;
+		}
+		if (errno != EWOULDBLOCK)
+			return errno;
+		if (nb)
+			return EWOULDBLOCK;
+		if (fl__now_mono() >= deadline)
+			return ENOLCK;
+		flp_depth--;
+		int e = flp_sleep(poll);
+		flp_depth++;
+		if (e == EINTR)
+			return EINTR;
+	}
+}
+
+/* LOCK_SH / LOCK_EX.  Caller holds o->mu.  Returns 0 or a positive errno. */
+static int flp_lock(struct flp_ofd *o, int fd, int op)
+{
+	const struct flp_rule *rule = o->rule;
+	int nb = (op & LOCK_NB) != 0, what = op & ~LOCK_NB, r;
+	int rw = rule->kind == FLP_SOFT_RW;
+	enum fl_mode mode = (what == LOCK_SH && rw) ? FL_SHARED : FL_EXCLUSIVE;
+	double deadline, poll;
+
+	if (what == LOCK_SH && !rw && rule->shared_reader) {
+		/* Readers of an exclusive-only kind: the kernel's shared lock only. */
+		if (o->req)
+			flp_unlock(o, fd);
+		FLP_TRACE("flock(%d, %s) on %s: shared=reader, kernel lock only", fd,
+			  flp_opname(op), o->path);
+		return real_flock(fd, op) == 0 ? 0 : errno;
+	}
+	if (o->req) {
+		if (o->mode == mode && flp_still_ours(o)) {
+			if ((rule->also_native || rule->shared_reader) && o->req != what) {
+				r = flp_kernel_lock(o, fd, what, nb, INFINITY);
+				if (r)
+					return r;
+			}
+			o->req = what;
+			return 0;
+		}
+		flp_unlock(o, fd); /* conversion: not atomic, as in the kernel */
+	}
+	flp_forget_foreign(o);
+	if (o->lk == NULL) {
+		if (flp_lib_open(o, &o->lk) != 0) {
+			o->lk = NULL;
+			return ENOLCK;
+		}
+		o->lk_pid = fl__pid();
+	}
+	deadline = rule->timeout >= 0 ? fl__now_mono() + rule->timeout : INFINITY;
+	poll = o->lk->opt.poll_interval > 0 ? o->lk->opt.poll_interval : 0.05;
+	for (;;) {
+		double now, left;
+
+		r = fl_acquire(o->lk, mode, 0);
+		if (r == 0)
+			break;
+		if (r != -ETIMEDOUT) {
+			flp_log("flock(%s): %s; failing with ENOLCK", o->path, fl_errmsg(o->lk));
+			return ENOLCK;
+		}
+		if (nb)
+			return EWOULDBLOCK;
+		now = fl__now_mono();
+		if (now >= deadline) {
+			flp_log("flock(%s): timed out after %gs (policy line %d); failing with ENOLCK",
+				o->path, rule->timeout, rule->line);
+			return ENOLCK;
+		}
+		left = deadline - now;
+		flp_depth--; /* a signal handler may call hooked functions */
+		r = flp_sleep(left < poll ? left : poll);
+		flp_depth++;
+		if (r == EINTR) {
+			FLP_TRACE("flock(%d, %s) on %s: interrupted by a signal", fd, flp_opname(op),
+				  o->path);
+			return EINTR;
+		}
+	}
+	{
+		struct stat st;
+		if (lstat(o->marker, &st) == 0) {
+			o->mdev = st.st_dev;
+			o->mino = st.st_ino;
+		}
+	}
+	o->mode = mode;
+	o->req = what;
+	r = flp_kernel_lock(o, fd, what, nb, deadline);
+	if (r) {
+		flp_release_marker(o);
+		return r;
+	}
+	FLP_TRACE("flock(%d, %s) on %s -> %s %s: acquired", fd, flp_opname(op), o->path,
+		  flp_kind_name(rule->kind), o->marker);
+	return 0;
+}
+
+/* ---- closing ----------------------------------------------------------- */
+
+/* After the last descriptor of this process was closed for real. */
+static void flp_last_close(struct flp_ofd *o)
+{
+	pthread_mutex_lock(&o->mu);
+	if (o->req && flp_lib_kind(o->rule->kind) >= 0) {
+		if (o->pinned && flp_probe(o->path)) {
+			FLP_TRACE("%s: still open in another process, which keeps the lock", o->path);
+			if (o->lk && o->lk_pid == fl__pid())
+				fl__forget(o->lk);
+			else if (o->lk)
+				fl_close(o->lk);
+			o->lk = NULL;
+		} else {
+			flp_release_marker(o);
+		}
+	}
+	if (o->lk)
+		fl_close(o->lk);
+	o->lk = NULL;
+	pthread_mutex_unlock(&o->mu);
+	pthread_mutex_lock(&flp_fd_mu);
+	flp_ofd_free(o);
+	pthread_mutex_unlock(&flp_fd_mu);
+}
+
+/*
+ * Before fd is closed (by close, fclose, dup2 onto it, close_range): forget
+ * it.  Returns the OFD whose last descriptor this was (finish it with
+ * flp_last_close after the real close), or NULL.
+ */
+static struct flp_ofd *flp_close_prepare(int fd)
+{
+	uintptr_t v = flp_fd_get(fd);
+	struct flp_ofd *o = NULL;
+	int err, last = 0;
+
+	if (v == FLP_FD_UNKNOWN && flp_pol.n != 0 && !flp_needs_init())
+		o = flp_lookup(fd, &err);
+	else if (FLP_FD_IS_OFD(v))
+		o = (struct flp_ofd *)v;
+	if (o == NULL) {
+		flp_fd_set(fd, FLP_FD_FRESH, 0);
+		return NULL;
+	}
+	pthread_mutex_lock(&flp_fd_mu);
+	if (flp_fd_get(fd) == (uintptr_t)o) {
+		flp_fd_set(fd, FLP_FD_FRESH, 0);
+		last = --o->refs == 0;
+	}
+	pthread_mutex_unlock(&flp_fd_mu);
+	return last ? o : NULL;
+}
+
+static int flp_close_slow(int fd)
+{
+	struct flp_ofd *o;
+	int r, e;
+
+	flp_depth++;
+	o = flp_close_prepare(fd);
+	r = real_close(fd);
+	e = errno;
+	if (o)
+		flp_last_close(o);
+	flp_depth--;
+	errno = e;
+	return r;
+}
+
+FLP_EXPORT int close(int fd)
+{
+	uintptr_t v;
+
+	if (FLP_UNLIKELY(flp_depth > 0))
+		return real_close(fd);
+	v = flp_fd_get(fd);
+	if (FLP_LIKELY(v == FLP_FD_FRESH || v == FLP_FD_NOMATCH)) {
+		if (v != FLP_FD_FRESH)
+			flp_fd_set(fd, FLP_FD_FRESH, 0);
+		return real_close(fd);
+	}
+	return flp_close_slow(fd);
+}
+
+/* The descriptors in [first, last] that may need work, closed one by one. */
+static void flp_close_each(unsigned first, unsigned last)
+{
+	int limit = flp_fd_limit();
+
+	for (unsigned fd = first; fd <= last && fd < (unsigned)limit; fd++) {
+		uintptr_t v = flp_fd_get((int)fd);
+		if (v == FLP_FD_FRESH || v == FLP_FD_NOMATCH)
+			continue;
+		if (v == FLP_FD_UNKNOWN && real_fcntl((int)fd, F_GETFD, NULL) < 0) {
+			flp_fd_set((int)fd, FLP_FD_FRESH, 0); /* not open */
+			continue;
+		}
+		if (v == FLP_FD_UNKNOWN || FLP_FD_IS_OFD(v))
+			flp_close_slow((int)fd);
+	}
+	for (unsigned fd = first; fd <= last && fd < (unsigned)limit; fd++)
+		if (flp_fd_get((int)fd) == FLP_FD_NOMATCH)
+			flp_fd_set((int)fd, FLP_FD_FRESH, 0);
+}
+
+FLP_EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	int e = errno;
+
+	if (flp_depth == 0 && !(flags & CLOSE_RANGE_CLOEXEC) && first <= last) {
+		flp_close_each(first, last);
+		errno = e;
+	}
+	if (FLP_HAVE(close_range) && flp_real.close_range)
+		return flp_real.close_range(first, last, flags);
+	return (int)syscall(SYS_close_range, first, last, flags);
+}
+
+FLP_EXPORT void closefrom(int lowfd)
+{
+	int e = errno;
+
+	if (flp_depth == 0 && lowfd >= 0) {
+		flp_close_each((unsigned)lowfd, ~0U);
+		errno = e;
+	}
+	if (FLP_HAVE(closefrom) && flp_real.closefrom)
+		flp_real.closefrom(lowfd);
+	else
+		(void)syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0);
+}
+
+FLP_EXPORT int fclose(FILE *fp)
+{
+	struct flp_ofd *o = NULL;
+	int r, e, fd;
+
+	if (flp_real.fclose == NULL)
+		flp_resolve();
+	if (flp_depth > 0 || fp == NULL)
+		return flp_real.fclose(fp);
+	fd = fileno(fp);
+	if (fd >= 0) {
+		uintptr_t v = flp_fd_get(fd);
+		if (v == FLP_FD_FRESH || v == FLP_FD_NOMATCH) {
+			flp_fd_set(fd, FLP_FD_FRESH, 0);
+		} else {
+			flp_depth++;
+			o = flp_close_prepare(fd);
+			flp_depth--;
+		}
+	}
+	r = flp_real.fclose(fp);
+	if (o) {
+		e = errno;
+		flp_depth++;
+		flp_last_close(o);
+		flp_depth--;
+		errno = e;
+	}
+	return r;
+}
+
+/* ---- duplicating ------------------------------------------------------- */
+
+static void flp_dup_entry(int oldfd, int newfd)
+{
+	uintptr_t v = flp_fd_get(oldfd);
+
+	if (FLP_FD_IS_OFD(v)) {
+		pthread_mutex_lock(&flp_fd_mu);
+		if (flp_fd_get(oldfd) == v && flp_fd_set(newfd, v, 1) == 0)
+			((struct flp_ofd *)v)->refs++;
+		pthread_mutex_unlock(&flp_fd_mu);
+		return;
+	}
+	if (flp_fd_get(newfd) != v || v == FLP_FD_UNKNOWN)
+		flp_fd_set(newfd, v == FLP_FD_UNKNOWN ? FLP_FD_UNKNOWN : v, newfd >= 1024);
+}
+
+FLP_EXPORT int dup(int fd)
+{
+	int r;
+
+	if (FLP_HAVE(dup) && flp_real.dup)
+		r = flp_real.dup(fd);
+	else
+		r = (int)syscall(SYS_dup, fd);
+	if (r >= 0 && flp_depth == 0)
+		flp_dup_entry(fd, r);
+	return r;
+}
+
+/* dup2/dup3 close fd2 first: that may be the last descriptor of a lock. */
+static int flp_dup23(int fd, int fd2, int flags, int three)
+{
+	struct flp_ofd *o = NULL;
+	uintptr_t v2;
+	int r, e;
+
+	if (flp_depth > 0 || fd == fd2) {
+		if (three)
+			return flp_real.dup3 ? flp_real.dup3(fd, fd2, flags)
+					     : (int)syscall(SYS_dup3, fd, fd2, flags);
+		return flp_real.dup2 ? flp_real.dup2(fd, fd2) : (int)syscall(SYS_dup2, fd, fd2);
+	}
+	if (real_fcntl(fd, F_GETFD, NULL) < 0)
+		return -1; /* EBADF, before touching fd2's state */
+	v2 = flp_fd_get(fd2);
+	if (v2 != FLP_FD_FRESH && v2 != FLP_FD_NOMATCH) {
+		flp_depth++;
+		o = flp_close_prepare(fd2);
+		flp_depth--;
+	}
+	if (three)
+		r = flp_real.dup3 ? flp_real.dup3(fd, fd2, flags)
+				  : (int)syscall(SYS_dup3, fd, fd2, flags);
+	else
+		r = flp_real.dup2 ? flp_real.dup2(fd, fd2) : (int)syscall(SYS_dup2, fd, fd2);
+	e = errno;
+	if (r >= 0)
+		flp_dup_entry(fd, fd2);
+	if (o) {
+		flp_depth++;
+		flp_last_close(o);
+		flp_depth--;
+	}
+	errno = e;
+	return r;
+}
+
+FLP_EXPORT int dup2(int fd, int fd2)
+{
+	if (flp_real.dup2 == NULL)
+		flp_resolve();
+	return flp_dup23(fd, fd2, 0, 0);
+}
+
+FLP_EXPORT int dup3(int fd, int fd2, int flags)
+{
+	if (flp_real.dup3 == NULL)
+		flp_resolve();
+	return flp_dup23(fd, fd2, flags, 1);
+}
+
+/* ---- flock ------------------------------------------------------------- */
+
+static int flp_flock_slow(int fd, int op)
+{
+	struct flp_ofd *o;
+	int e = errno, err, r;
+
+	if (flp_needs_init())
+		return real_flock(fd, op);
+	if (flp_pol_broken) {
+		flp_log("flock(%d): %s; failing with ENOLCK", fd, flp_pol_err);
+		errno = ENOLCK;
+		return -1;
+	}
+	flp_depth++;
+	o = flp_lookup(fd, &err);
+	if (o == NULL) {
+		flp_depth--;
+		if (err) {
+			errno = ENOLCK;
+			return -1;
+		}
+		return real_flock(fd, op);
+	}
+	if (o->rule->kind == FLP_DENY) {
+		flp_log("flock(%s) denied by policy line %d (kind deny); failing with ENOLCK",
+			o->path, o->rule->line);
+		flp_depth--;
+		errno = ENOLCK;
+		return -1;
+	}
+	pthread_mutex_lock(&o->mu);
+	switch (op & ~LOCK_NB) {
+	case LOCK_UN:
+		r = flp_unlock(o, fd);
+		FLP_TRACE("flock(%d, LOCK_UN) on %s: released", fd, o->path);
+		break;
+	case LOCK_SH:
+	case LOCK_EX:
+		r = flp_lock(o, fd, op);
+		break;
+	default:
+		r = EINVAL;
+		break;
+	}
+	pthread_mutex_unlock(&o->mu);
+	flp_depth--;
+	errno = r ? r : e;
+	return r ? -1 : 0;
+}
+
+FLP_EXPORT int flock(int fd, int op)
+{
+	if (FLP_LIKELY(flp_depth == 0) && flp_fd_get(fd) != FLP_FD_NOMATCH)
+		return flp_flock_slow(fd, op);
+	return real_flock(fd, op);
+}
+
+/* ---- fcntl and lockf --------------------------------------------------- */
+
+static int flp_is_lock_cmd(int cmd)
+{
+	switch (cmd) {
+	case F_GETLK:
+	case F_SETLK:
+	case F_SETLKW:
+#if defined(F_OFD_GETLK)
+	case F_OFD_GETLK:
+	case F_OFD_SETLK:
+	case F_OFD_SETLKW:
+#endif
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* 0 = pass through; otherwise the call fails with ENOLCK (message printed). */
+static int flp_refuse_range_lock(int fd, const char *call)
+{
+	struct flp_ofd *o;
+	int err;
+
+	if (flp_needs_init())
+		return 0;
+	if (flp_pol_broken) {
+		flp_log("%s on fd %d: %s; failing with ENOLCK", call, fd, flp_pol_err);
+		return 1;
+	}
+	flp_depth++;
+	o = flp_lookup(fd, &err);
+	flp_depth--;
+	if (o == NULL)
+		return err != 0;
+	if (o->rule->kind == FLP_DENY)
+		flp_log("%s on %s denied by policy line %d (kind deny); failing with ENOLCK", call,
+			o->path, o->rule->line);
+	else
+		flp_log("%s on %s: byte-range locks are not redirected yet (policy line %d, "
+			"kind %s); failing with ENOLCK",
+			call, o->path, o->rule->line, flp_kind_name(o->rule->kind));
+	return 1;
+}
+
+static int flp_fcntl(int (*fn)(int, int, ...), int fd, int cmd, void *arg)
+{
+	int r;
+
+	if (FLP_UNLIKELY(flp_depth > 0) || !fn)
+		return fn ? fn(fd, cmd, arg) : (int)syscall(SYS_fcntl, fd, cmd, arg);
+	if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
+		r = fn(fd, cmd, arg);
+		if (r >= 0)
+			flp_dup_entry(fd, r);
+		return r;
+	}
+	if (flp_is_lock_cmd(cmd) && flp_fd_get(fd) != FLP_FD_NOMATCH &&
+	    flp_refuse_range_lock(fd, "fcntl")) {
+		errno = ENOLCK;
+		return -1;
+	}
+	return fn(fd, cmd, arg);
+}
+
+FLP_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (flp_real.fcntl == NULL)
+		flp_resolve();
+	return flp_fcntl(flp_real.fcntl, fd, cmd, arg);
+}
+
+FLP_EXPORT int fcntl64(int fd, int cmd, ...)
+{
+	va_list ap;
+	void *arg;
+
+	va_start(ap, cmd);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (flp_real.fcntl64 == NULL)
+		flp_resolve();
+	return flp_fcntl(flp_real.fcntl64, fd, cmd, arg);
+}
+
+static int flp_lockf(int (*fn)(int, int, off_t), int fd, int cmd, off_t len)
+{
+	if (FLP_LIKELY(flp_depth == 0) && flp_fd_get(fd) != FLP_FD_NOMATCH &&
+	    flp_refuse_range_lock(fd, "lockf")) {
+		errno = ENOLCK;
+		return -1;
+	}
+	return fn(fd, cmd, len);
+}
+
+FLP_EXPORT int lockf(int fd, int cmd, off_t len)
+{
+	if (flp_real.lockf == NULL)
+		flp_resolve();
+	return flp_lockf(flp_real.lockf, fd, cmd, len);
+}
+
+FLP_EXPORT int lockf64(int fd, int cmd, off_t len)
+{
+	if (flp_real.lockf64 == NULL)
+		flp_resolve();
+	return flp_lockf(flp_real.lockf64, fd, cmd, len);
+}
+
+/* ---- open family ------------------------------------------------------- */
+
+/* The absolute normalised path that (dirfd, path) names, lexically. */
+static int flp_abs_path(int dirfd, const char *path, char *out, size_t cap)
+{
+	char base[4096], joined[8192];
+
+	if (path[0] == '/')
+		return flp_normalize(path, out, cap);
+	if (dirfd == AT_FDCWD) {
+		if (getcwd(base, sizeof(base)) == NULL)
+			return -errno;
+	} else if (flp_fd_path(dirfd, base, sizeof(base)) < 0) {
+		return -EBADF;
+	}
+	if ((size_t)snprintf(joined, sizeof(joined), "%s/%s", base, path) >= sizeof(joined))
+		return -ENAMETOOLONG;
+	return flp_normalize(joined, out, cap);
+}
+
+/* A pid on the first line, optionally a host on the second (dotlockfile,
+ * procmail, Python's soft marker).  1 = holder provably gone. */
+static int flp_dotlock_stale(const struct flp_rule *rule, const char *path, struct fl_marker *m)
+{
+	struct fl_p1 p1;
+	long long pid;
+	size_t n = 0;
+
+	if (fl__marker_read(AT_FDCWD, path, m) != 0 || !m->exists)
+		return 0;
+	if (!m->malformed && m->regular) {
+		if (fl__p1_parse(m->buf, m->len, &p1) == 0) {
+			if (fl__owner_is_stale(p1.pid, p1.host, p1.token))
+				return 1;
+		} else {
+			while (n < m->len && m->buf[n] != '\n')
+				n++;
+			if (n > 0 && fl__parse_ll(m->buf, n, &pid) == 0 && pid > 0 &&
+			    pid <= INT_MAX && fl__pid_alive((pid_t)pid) == 0)
+				return 1;
+		}
+	}
+	return rule->stale_threshold > 0 && fl__now_wall() - m->mtime >= rule->stale_threshold;
+}
+
+typedef int (*flp_open_fn)(int dirfd, const char *path, int flags, mode_t mode);
+
+/* After EEXIST from an exclusive create: 1 when a stale dotlock was broken
+ * (the caller retries once), 0 otherwise.  errno is preserved. */
+static int flp_dotlock_recover(int dirfd, const char *path)
+{
+	char abs[4096];
+	const struct flp_rule *rule;
+	struct fl_marker m;
+	int e = errno, broke = 0;
+
+	if (flp_needs_init() || flp_pol.n == 0)
+		return 0;
+	flp_depth++;
+	if (flp_abs_path(dirfd, path, abs, sizeof(abs)) == 0 &&
+	    (rule = flp_policy_match(&flp_pol, abs)) != NULL && rule->kind == FLP_DOTLOCK &&
+	    flp_dotlock_stale(rule, abs, &m) && fl__break_file(abs, m.mtime, m.ino) == 0) {
+		FLP_TRACE("open(%s, O_EXCL): recovered a stale dotlock (policy line %d)", abs,
+			  rule->line);
+		broke = 1;
+	}
+	flp_depth--;
+	errno = e;
+	return broke;
+}
+
+static int flp_open_dotlock(int dirfd, const char *path, int flags, mode_t mode, int fd)
+{
+	if (fd < 0 && errno == EEXIST && flp_dotlock_recover(dirfd, path))
+		fd = real_openat(dirfd, path, flags, mode);
+	return fd;
+}
+
+static inline void flp_opened(int fd)
+{
+	if (fd >= 0 && flp_fd_get(fd) != FLP_FD_FRESH)
+		flp_fd_set(fd, FLP_FD_FRESH, fd >= 1024);
+}
+
+static inline mode_t flp_mode_arg(int flags, va_list ap)
+{
+	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
+}
+
+#define FLP_EXCL(flags) (((flags) & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL))
+
+static int flp_openat_common(int (*fn)(int, const char *, int, ...), int dirfd, const char *path,
+			     int flags, mode_t mode)
+{
+	int fd;
+
+	if (fn == NULL)
+		fd = (int)syscall(SYS_openat, dirfd, path, flags, mode);
+	else
+		fd = fn(dirfd, path, flags, mode);
+	if (FLP_UNLIKELY(flp_depth > 0))
+		return fd;
+	if (FLP_UNLIKELY(FLP_EXCL(flags)) && fd < 0)
+		fd = flp_open_dotlock(dirfd, path, flags, mode, fd);
+	flp_opened(fd);
+	return fd;
+}
+
+static int flp_open_common(int (*fn)(const char *, int, ...), const char *path, int flags,
+			   mode_t mode)
+{
+	int fd;
+
+	if (fn == NULL)
+		fd = (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+	else
+		fd = fn(path, flags, mode);
+	if (FLP_UNLIKELY(flp_depth > 0))
+		return fd;
+	if (FLP_UNLIKELY(FLP_EXCL(flags)) && fd < 0)
+		fd = flp_open_dotlock(AT_FDCWD, path, flags, mode, fd);
+	flp_opened(fd);
+	return fd;
+}
+
+FLP_EXPORT int open(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = flp_mode_arg(flags, ap);
+	va_end(ap);
+	if (FLP_UNLIKELY(flp_real.open == NULL) && flp_resolve() != 0)
+		return flp_open_common(NULL, path, flags, mode);
+	return flp_open_common(flp_real.open, path, flags, mode);
+}
+
+FLP_EXPORT int open64(const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = flp_mode_arg(flags, ap);
+	va_end(ap);
+	if (FLP_UNLIKELY(flp_real.open64 == NULL) && flp_resolve() != 0)
+		return flp_open_common(NULL, path, flags, mode);
+	return flp_open_common(flp_real.open64, path, flags, mode);
+}
+
+FLP_EXPORT int __open_2(const char *path, int flags)
+{
+	if (FLP_UNLIKELY(flp_real.open == NULL) && flp_resolve() != 0)
+		return flp_open_common(NULL, path, flags, 0);
+	return flp_open_common(flp_real.open, path, flags, 0);
+}
+
+FLP_EXPORT int __open64_2(const char *path, int flags)
+{
+	if (FLP_UNLIKELY(flp_real.open64 == NULL) && flp_resolve() != 0)
+		return flp_open_common(NULL, path, flags, 0);
+	return flp_open_common(flp_real.open64, path, flags, 0);
+}
+
+FLP_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = flp_mode_arg(flags, ap);
+	va_end(ap);
+	if (FLP_UNLIKELY(flp_real.openat == NULL) && flp_resolve() != 0)
+		return flp_openat_common(NULL, dirfd, path, flags, mode);
+	return flp_openat_common(flp_real.openat, dirfd, path, flags, mode);
+}
+
+FLP_EXPORT int openat64(int dirfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	mode_t mode;
+
+	va_start(ap, flags);
+	mode = flp_mode_arg(flags, ap);
+	va_end(ap);
+	if (FLP_UNLIKELY(flp_real.openat64 == NULL) && flp_resolve() != 0)
+		return flp_openat_common(NULL, dirfd, path, flags, mode);
+	return flp_openat_common(flp_real.openat64, dirfd, path, flags, mode);
+}
+
+FLP_EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+	if (FLP_UNLIKELY(flp_real.openat == NULL) && flp_resolve() != 0)
+		return flp_openat_common(NULL, dirfd, path, flags, 0);
+	return flp_openat_common(flp_real.openat, dirfd, path, flags, 0);
+}
+
+FLP_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
+{
+	if (FLP_UNLIKELY(flp_real.openat64 == NULL) && flp_resolve() != 0)
+		return flp_openat_common(NULL, dirfd, path, flags, 0);
+	return flp_openat_common(flp_real.openat64, dirfd, path, flags, 0);
+}
+
+FLP_EXPORT int creat(const char *path, mode_t mode)
+{
+	int fd;
+
+	if (FLP_UNLIKELY(flp_real.creat == NULL) && flp_resolve() != 0)
+		fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+	else
+		fd = flp_real.creat(path, mode);
+	if (flp_depth == 0)
+		flp_opened(fd);
+	return fd;
+}
+
+FLP_EXPORT int creat64(const char *path, mode_t mode)
+{
+	int fd;
+
+	if (FLP_UNLIKELY(flp_real.creat64 == NULL) && flp_resolve() != 0)
+		fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+	else
+		fd = flp_real.creat64 ? flp_real.creat64(path, mode)
+				      : flp_real.open(path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+	if (flp_depth == 0)
+		flp_opened(fd);
+	return fd;
+}
+
+/* stdio opens: "x" in the mode is O_EXCL, so dotlock rules apply too. */
+static FILE *flp_fopen(FILE *(*fn)(const char *, const char *), const char *path,
+		       const char *mode)
+{
+	FILE *fp = fn(path, mode);
+
+	if (FLP_UNLIKELY(flp_depth > 0))
+		return fp;
+	if (fp == NULL && errno == EEXIST && strchr(mode, 'x') &&
+	    flp_dotlock_recover(AT_FDCWD, path))
+		fp = fn(path, mode);
+	if (fp)
+		flp_opened(fileno(fp));
+	return fp;
+}
+
+FLP_EXPORT FILE *fopen(const char *path, const char *mode)
+{
+	if (flp_real.fopen == NULL)
+		flp_resolve();
+	return flp_fopen(flp_real.fopen, path, mode);
+}
+
+FLP_EXPORT FILE *fopen64(const char *path, const char *mode)
+{
+	if (flp_real.fopen64 == NULL)
+		flp_resolve();
+	return flp_fopen(flp_real.fopen64, path, mode);
+}
+
+/* freopen closes the stream's descriptor first: maybe a lock's last one. */
+static FILE *flp_freopen(FILE *(*fn)(const char *, const char *, FILE *), const char *path,
+			 const char *mode, FILE *stream)
+{
+	struct flp_ofd *o = NULL;
+	FILE *fp;
+	int e, fd = stream ? fileno(stream) : -1;
+
+	if (flp_depth == 0 && fd >= 0 && path != NULL) { /* NULL: same file, same fd */
+		flp_depth++;
+		o = flp_close_prepare(fd);
+		flp_depth--;
+	}
+	fp = fn(path, mode, stream);
+	e = errno;
+	if (o) {
+		flp_depth++;
+		flp_last_close(o);
+		flp_depth--;
+	}
+	if (fp && flp_depth == 0)
+		flp_opened(fileno(fp));
+	errno = e;
+	return fp;
+}
+
+FLP_EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
+{
+	if (flp_real.freopen == NULL)
+		flp_resolve();
+	return flp_freopen(flp_real.freopen, path, mode, stream);
+}
+
+FLP_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
+{
+	if (flp_real.freopen64 == NULL)
+		flp_resolve();
+	return flp_freopen(flp_real.freopen64, path, mode, stream);
+}
+
+/* ---- process lifetime -------------------------------------------------- */
+
+/*
+ * Before fork: descriptors opened here become "maybe shared" (UNKNOWN), so
+ * that if a child takes a shim lock on one, this process re-adopts it when
+ * it closes its copy (the `exec 9>f; flock 9` idiom, with bash as parent).
+ */
+static void flp_atfork_prepare(void)
+{
+	int limit = flp_fd_limit();
+
+	for (int fd = 0; fd < limit; fd++)
+		if (flp_fd_get(fd) == FLP_FD_FRESH)
+			flp_fd_set(fd, FLP_FD_UNKNOWN, 0);
+}
+
+void flp_atfork_child(void)
+{
+	flp_fd_child_reset();
+}
+
+void flp_atfork_register(void)
+{
+	pthread_atfork(flp_atfork_prepare, NULL, flp_atfork_child);
+}
+
+/*
+ * exit(): release what this process is the last holder of.  Candidates are
+ * the OFDs we locked and the descriptors that may hold a lock taken by a
+ * child or by the image before execve (UNKNOWN).  stdio is flushed first,
+ * because exit() flushes it only after the destructors ran.
+ */
+void flp_at_exit(void)
+{
+	int fds[1024], n = 0, flushed = 0;
+	DIR *d;
+	struct dirent *de;
+
+	if (flp_pol.n == 0 || flp_pol_broken)
+		return;
+	flp_depth++;
+	d = opendir("/proc/self/fd");
+	while (d && (de = readdir(d)) != NULL && n < (int)(sizeof(fds) / sizeof(fds[0]))) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+		if (*end != '\0' || end == de->d_name || fd == dirfd(d))
+			continue;
+		uintptr_t v = flp_fd_get((int)fd);
+		if (v == FLP_FD_UNKNOWN || (FLP_FD_IS_OFD(v) && ((struct flp_ofd *)v)->req))
+			fds[n++] = (int)fd;
+	}
+	if (d)
+		closedir(d);
+	for (int i = 0; i < n; i++) {
+		uintptr_t v = flp_fd_get(fds[i]);
+		struct flp_ofd *o = NULL;
+		int err;
+
+		if (v == FLP_FD_UNKNOWN) {
+			o = flp_lookup(fds[i], &err);
+			if (o == NULL || !o->req)
+				continue;
+		}
+		if (!flushed) {
+			fflush(NULL);
+			flushed = 1;
+		}
+		flp_depth--;
+		flp_close_slow(fds[i]);
+		flp_depth++;
+	}
+	flp_depth--;
+}

@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: MIT
+# flock.sh -- util-linux flock(1) through the shim: -x, -s, -n, -w 1, -c,
+# -u, the `exec 9>lock; flock 9` shell idiom, and K x M increments of a
+# counter under the soft kind, exact, with every lock redirected.
+. "$FL_TOP_SRCDIR/tests/preload/lib.sh"
+
+command -v flock >/dev/null || skip_or_fail "util-linux flock(1) is not installed"
+flp_policy "$T/*.lck soft" "$T/rd/*.lck soft shared=reader"
+mkdir "$T/rd"
+L=$T/a.lck
+mkfifo "$T/ready" "$T/go"
+
+# Starts a holder: shim flock ARGS... $1 holding until "$T/go" is written.
+hold() {
+	shim flock "$@" -c "echo held > '$T/ready'; read x < '$T/go'" &
+	FLP_PIDS="$FLP_PIDS $!"
+	HOLDER=$!
+	read -r x < "$T/ready"
+}
+release() { echo go > "$T/go"; wait "$HOLDER" || fail "holder exited $?"; }
+
+# -x: exclusive; -n fails at once with exit 1; the marker is there.
+hold -x "$L"
+[ -f "$L.lock" ] || fail "no soft marker while flock -x holds"
+shim flock -x -n "$L" true && fail "flock -x -n got a held lock"
+shim flock -s -n "$L" true && fail "flock -s -n got an exclusively held lock"
+# -w 1: waits, then the timer's signal interrupts the wait (EINTR): exit 1.
+start=$(date +%s)
+shim flock -w 1 "$L" true && fail "flock -w 1 got a held lock"
+[ $(( $(date +%s) - start )) -lt 10 ] || fail "flock -w 1 did not stop waiting"
+# -E: the conflict exit code is ours to choose, as with the kernel.
+shim flock -n -E 42 "$L" true; [ $? = 42 ] || fail "flock -n -E 42"
+release
+[ ! -e "$L.lock" ] || fail "marker left after the holder exited"
+shim flock -n "$L" true || fail "flock -n after release"
+
+# -s with the soft kind (exclusive-only, shared=exclusive): readers exclude.
+hold -s "$L"
+shim flock -s -n "$L" true && fail "soft: a second reader got in (shared=exclusive)"
+release
+# shared=reader: readers share the kernel's lock, writers exclude them.
+R=$T/rd/r.lck
+hold -s "$R"
+shim flock -s -n "$R" true || fail "shared=reader: second reader refused"
+shim flock -x -n "$R" true && fail "shared=reader: writer got in with a reader"
+release
+hold -x "$R"
+shim flock -s -n "$R" true && fail "shared=reader: reader got in with a writer"
+release
+
+# The shell idiom: the lock is taken by flock(1) on the shell's descriptor and
+# kept by the shell after flock(1) exits, released by flock -u and at exit.
+shim bash -c "
+	exec 9>'$L'
+	flock 9 || exit 11
+	[ -f '$L.lock' ] || exit 12
+	flock -n '$L' true && exit 13
+	flock -u 9 || exit 14
+	[ ! -e '$L.lock' ] || exit 15
+	flock -n '$L' true || exit 16
+	flock 9 || exit 17
+	exit 0
+" || fail "exec 9>lock; flock 9 idiom (exit $?)"
+[ ! -e "$L.lock" ] || fail "the shell exited holding the lock; marker not released"
+
+# K x M: every increment under flock -x, each lock redirected to the marker.
+K=3 M=10
+echo 0 > "$T/counter"
+: > "$T/trace"
+i=0
+while [ $i -lt $K ]; do
+	(
+		j=0
+		while [ $j -lt $M ]; do
+			FILELOCK_PRELOAD_DEBUG=1 shim flock -x "$L" \
+				sh -c 'v=$(cat "$1"); echo $((v + 1)) > "$1"' sh "$T/counter" \
+				2>>"$T/trace" || exit 1
+			j=$((j + 1))
+		done
+	) &
+	FLP_PIDS="$FLP_PIDS $!"
+	i=$((i + 1))
+done
+for p in $FLP_PIDS; do wait "$p" 2>/dev/null; done
+[ "$(cat "$T/counter")" = $((K * M)) ] || fail "counter $(cat "$T/counter") != $((K * M))"
+n=$(grep -c 'LOCK_EX) on .*/a.lck -> soft .*/a.lck.lock: acquired' "$T/trace")
+[ "$n" = $((K * M)) ] || fail "$n of $((K * M)) locks went through the shim"
+[ ! -e "$L.lock" ] || fail "marker left after the counter run"
+echo "PASS"

@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: MIT
+# policy.sh -- what the policy file decides: a broken file is one line and
+# every lock call fails with ENOLCK (programs that do not lock still run);
+# deny, native and non-matching paths; lock_dir; dotlock recovery of stale
+# O_EXCL lock files (dead holder, or older than stale_threshold) and not of
+# live ones; FILELOCK_PRELOAD_DEBUG; the filelock-preload wrapper.
+. "$FL_TOP_SRCDIR/tests/preload/lib.sh"
+
+PY=/usr/bin/python3
+command -v flock >/dev/null || skip_or_fail "util-linux flock(1) is not installed"
+[ -x "$PY" ] || skip_or_fail "$PY is not installed"
+WRAP=$FL_TOP_BUILDDIR/tests/preload/filelock-preload
+mkdir "$T/deny" "$T/nat" "$T/dot" "$T/locks" "$T/data"
+
+# A broken policy: one line naming file, line and problem; locks refused.
+flp_policy "$T/*.lck soft" "$T/*.x sfot"
+out=$(LD_PRELOAD=$FLP_SO /bin/echo hello 2>"$T/err") || fail "a program that does not lock must still run"
+[ "$out" = hello ] || fail "echo under a broken policy printed '$out'"
+[ "$(wc -l < "$T/err")" = 1 ] || fail "expected one line, got: $(cat "$T/err")"
+grep -q "preload.conf:2: unknown kind 'sfot' (known: .*); every lock call will fail with ENOLCK" "$T/err" ||
+	fail "unclear message: $(cat "$T/err")"
+shim flock "$T/nomatch" true 2>"$T/err" && fail "flock ran unprotected under a broken policy"
+grep -q 'failing with ENOLCK' "$T/err" || fail "no ENOLCK message: $(cat "$T/err")"
+FILELOCK_PRELOAD_CONFIG=$T/missing.conf shim flock "$T/nomatch" true 2>"$T/err" &&
+	fail "flock ran with a missing explicit policy file"
+grep -q "missing.conf: cannot open: No such file or directory" "$T/err" || fail "$(cat "$T/err")"
+
+flp_policy \
+	"# test policy" \
+	"$T/deny/*    deny" \
+	"$T/nat/*     native" \
+	"$T/dot/*.lock dotlock" \
+	"$T/dot/*.old  dotlock stale_threshold=60" \
+	"$T/data/*.db soft lock_dir=$T/locks" \
+	"$T/*.lck     soft"
+
+# deny: every lock call fails with ENOLCK and says why.
+shim flock "$T/deny/f" true 2>"$T/err" && fail "deny: flock succeeded"
+grep -q "flock($T/deny/f) denied by policy line 2 (kind deny)" "$T/err" || fail "$(cat "$T/err")"
+# native and non-matching: the kernel's lock, no marker.
+shim flock "$T/nat/f" -c "[ ! -e '$T/nat/f.lock' ] && ! flock -n '$T/nat/f' true" ||
+	fail "native: not the kernel's lock"
+shim flock "$T/plain" -c "[ ! -e '$T/plain.lock' ]" || fail "non-matching path got a marker"
+# lock_dir: the marker mirrors the data path under it.
+shim flock "$T/data/x.db" -c "[ -f '$T/locks$T/data/x.db.lock' ] && [ ! -e '$T/data/x.db.lock' ]" ||
+	fail "lock_dir: marker not under $T/locks"
+# FILELOCK_PRELOAD_DEBUG traces each redirect.
+FILELOCK_PRELOAD_DEBUG=1 shim flock "$T/a.lck" true 2>"$T/err" || fail "flock a.lck"
+grep -q "filelock-preload\[[0-9]*\]: flock(3, LOCK_EX) on $T/a.lck -> soft $T/a.lck.lock: acquired" \
+	"$T/err" || fail "no trace: $(cat "$T/err")"
+grep -q "released $T/a.lck.lock" "$T/err" || fail "no release trace"
+
+# dotlock: O_CREAT|O_EXCL over a stale lock file succeeds, over a live one not.
+excl() {
+	$1 "$PY" -c '
+import os, sys
+try:
+    os.close(os.open(sys.argv[1], os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+except FileExistsError:
+    sys.exit(3)
+' "$2"
+}
+dead=$(sh -c 'echo $$')
+host=$(uname -n)
+echo "$dead" > "$T/dot/a.lock"
+excl env "$T/dot/a.lock" && fail "without the shim a stale dotlock must stay"
+excl shim "$T/dot/a.lock" || fail "dotlock with a dead pid was not recovered"
+printf '%s\n%s\n' "$dead" "$host" > "$T/dot/b.lock"
+excl shim "$T/dot/b.lock" || fail "dotlock 'pid\\nhost' with a dead pid was not recovered"
+echo $$ > "$T/dot/c.lock"
+excl shim "$T/dot/c.lock"; [ $? = 3 ] || fail "a live holder's dotlock was broken"
+printf '%s\n%s\n' "$dead" "other-host.invalid" > "$T/dot/d.lock"
+excl shim "$T/dot/d.lock"; [ $? = 3 ] || fail "another host's dotlock was judged by pid"
+echo $$ > "$T/dot/e.old"
+touch -d '2 minutes ago' "$T/dot/e.old"
+excl shim "$T/dot/e.old" || fail "a dotlock older than stale_threshold was not recovered"
+echo $$ > "$T/dot/f.old"
+excl shim "$T/dot/f.old"; [ $? = 3 ] || fail "a young live dotlock was broken"
+: > "$T/dot/g.lock"
+excl shim "$T/dot/g.lock"; [ $? = 3 ] || fail "an empty dotlock without stale_threshold was broken"
+
+# The wrapper: --config (relative too), --, a missing file is exit 125.
+(cd "$T" && "$WRAP" --config preload.conf -- flock "$T/w.lck" -c "[ -f '$T/w.lck.lock' ]") ||
+	fail "wrapper --config FILE -- CMD"
+"$WRAP" --config "$T/nope.conf" true 2>/dev/null; [ $? = 125 ] || fail "wrapper: missing config"
+"$WRAP" 2>/dev/null; [ $? = 125 ] || fail "wrapper without a command"
+echo "PASS"

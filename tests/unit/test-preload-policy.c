@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test-preload-policy.c -- the shim's policy parser and path matcher:
+ * globs with `**`, first match wins, lexical normalisation, marker paths and
+ * their inverse, and one precise "FILE:LINE: problem" per malformed input.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "flp.h"
+
+static int parse(struct flp_policy *p, const char *text, char *err, size_t errlen)
+{
+	return flp_policy_parse(p, text, strlen(text), "preload.conf", err, errlen);
+}
+
+static void test_glob(void **state)
+{
+	(void)state;
+	assert_true(flp_glob_match("/nfs/*.lock", "/nfs/a.lock"));
+	assert_false(flp_glob_match("/nfs/*.lock", "/nfs/d/a.lock"));
+	assert_true(flp_glob_match("/nfs/**/*.h5", "/nfs/a/b/c.h5"));
+	assert_true(flp_glob_match("/nfs/**/*.h5", "/nfs/c.h5"));
+	assert_false(flp_glob_match("/nfs/**/*.h5", "/nfsx/c.h5"));
+	assert_true(flp_glob_match("/nfs/**", "/nfs/a/b"));
+	assert_true(flp_glob_match("/home/*/.cache/**", "/home/u/.cache/x/y"));
+	assert_false(flp_glob_match("/home/*/.cache/**", "/home/u/v/.cache/x"));
+	assert_true(flp_glob_match("/a/?.lock", "/a/x.lock"));
+	assert_false(flp_glob_match("/a/?.lock", "/a/xy.lock"));
+	assert_false(flp_glob_match("/a?b", "/a/b"));
+	assert_true(flp_glob_match("/a/[abc].x", "/a/b.x"));
+	assert_false(flp_glob_match("/a/[!abc].x", "/a/b.x"));
+	assert_true(flp_glob_match("/a/[a-c]*", "/a/cat"));
+	assert_true(flp_glob_match("/a/\\*", "/a/*"));
+	assert_false(flp_glob_match("/a/\\*", "/a/b"));
+	assert_true(flp_glob_match("/a/[", "/a/[")); /* unterminated class: literal */
+	assert_true(flp_glob_match("/a/**/b/**/c", "/a/x/b/y/z/c"));
+	assert_false(flp_glob_match("/a/*", "/a"));
+	assert_true(flp_glob_match("/x\\ y/*", "/x y/z"));
+}
+
+static void test_normalize(void **state)
+{
+	char out[64];
+
+	(void)state;
+	assert_int_equal(flp_normalize("/a//b/./c/", out, sizeof(out)), 0);
+	assert_string_equal(out, "/a/b/c");
+	assert_int_equal(flp_normalize("/a/b/../../../c", out, sizeof(out)), 0);
+	assert_string_equal(out, "/c");
+	assert_int_equal(flp_normalize("/", out, sizeof(out)), 0);
+	assert_string_equal(out, "/");
+	assert_int_equal(flp_normalize("/..", out, sizeof(out)), 0);
+	assert_string_equal(out, "/");
+	assert_int_equal(flp_normalize("/a/..b/.c", out, sizeof(out)), 0);
+	assert_string_equal(out, "/a/..b/.c");
+	assert_int_equal(flp_normalize("rel/x", out, sizeof(out)), -EINVAL);
+	assert_int_equal(flp_normalize("/aaaaaaaaaa/bbbbbbbbbb", out, 8), -ENAMETOOLONG);
+}
+
+static void test_parse_good(void **state)
+{
+	struct flp_policy p;
+	char err[256];
+	const char *text = "# the design's example\n"
+			   "\n"
+			   "/nfs/proj/**/*.h5   soft-rw  stale_threshold=90 heartbeat_interval=30\n"
+			   "/nfs/proj/jobs/*.lock\tsoft also_native=yes   # trailing comment\n"
+			   "/nfs/proj/db/*.sqlite soft-rw lock_dir=/nfs/proj/.locks/\n"
+			   "   /home/*/.cache/**  native\n"
+			   "/x/* strict timeout=2.5 poll_interval=0.1s shared=reader\n"
+			   "/y/* lease lease_duration=30 timeout=forever\n"
+			   "/z/* deny\n"
+			   "/w/*.lck dotlock stale_threshold=60\n"
+			   "/x/never soft\n";
+	const struct flp_rule *r;
+
+	(void)state;
+	assert_int_equal(parse(&p, text, err, sizeof(err)), 0);
+	assert_int_equal(p.n, 9);
+	r = flp_policy_match(&p, "/nfs/proj/a/b.h5");
+	assert_non_null(r);
+	assert_int_equal(r->kind, FLP_SOFT_RW);
+	assert_int_equal(r->line, 3);
+	assert_true(r->stale_threshold == 90 && r->heartbeat_interval == 30);
+	assert_true(r->timeout < 0);
+	r = flp_policy_match(&p, "/nfs/proj/jobs/j.lock");
+	assert_int_equal(r->kind, FLP_SOFT);
+	assert_true(r->also_native);
+	r = flp_policy_match(&p, "/nfs/proj/db/x.sqlite");
+	assert_string_equal(r->lock_dir, "/nfs/proj/.locks");
+	assert_int_equal(flp_policy_match(&p, "/home/u/.cache/f")->kind, FLP_NATIVE);
+	r = flp_policy_match(&p, "/x/never"); /* first match wins: the strict rule */
+	assert_int_equal(r->kind, FLP_STRICT);
+	assert_true(r->timeout == 2.5 && r->poll_interval == 0.1 && r->shared_reader);
+	r = flp_policy_match(&p, "/y/q");
+	assert_true(r->lease_duration == 30 && r->timeout < 0);
+	assert_int_equal(flp_policy_match(&p, "/z/q")->kind, FLP_DENY);
+	assert_int_equal(flp_policy_match(&p, "/w/a.lck")->kind, FLP_DOTLOCK);
+	assert_null(flp_policy_match(&p, "/elsewhere"));
+	flp_policy_free(&p);
+
+	assert_int_equal(parse(&p, "", err, sizeof(err)), 0);
+	assert_int_equal(p.n, 0);
+	flp_policy_free(&p);
+	assert_int_equal(parse(&p, "# only\n  # comments\n\n", err, sizeof(err)), 0);
+	assert_int_equal(p.n, 0);
+	flp_policy_free(&p);
+	/* No final newline, CRLF line ends. */
+	assert_int_equal(parse(&p, "/a/* soft\r\n/b/* native", err, sizeof(err)), 0);
+	assert_int_equal(p.n, 2);
+	flp_policy_free(&p);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+	struct flp_policy p;
+	char err[256];
+
+	assert_int_equal(parse(&p, text, err, sizeof(err)), -EINVAL);
+	if (strstr(err, needle) == NULL)
+		fail_msg("error '%s' does not contain '%s'", err, needle);
+	assert_null(strchr(err, '\n'));
+	assert_int_equal(p.n, 0);
+}
+
+static void test_parse_malformed(void **state)
+{
+	(void)state;
+	expect_error("/a/* soft\nrelative/* soft\n", "preload.conf:2: pattern must be an absolute");
+	expect_error("/a/*\n", "preload.conf:1: missing kind");
+	expect_error("/a/* sfot\n", "preload.conf:1: unknown kind 'sfot'");
+	expect_error("/a/* soft timeout\n", "expected OPTION=VALUE, got 'timeout'");
+	expect_error("/a/* soft =1\n", "expected OPTION=VALUE");
+	expect_error("/a/* soft color=red\n", "unknown option 'color'");
+	expect_error("/a/* soft timeout=soon\n", "timeout: expected seconds");
+	expect_error("/a/* soft timeout=-3\n", "timeout: expected seconds");
+	expect_error("/a/* soft poll_interval=0\n", "poll_interval must be > 0");
+	expect_error("/a/* soft stale_threshold=nan\n", "stale_threshold: expected seconds");
+	expect_error("/a/* soft stale_threshold=1e999\n", "stale_threshold: expected seconds");
+	expect_error("/a/* soft also_native=maybe\n", "also_native: expected yes or no");
+	expect_error("/a/* soft shared=both\n", "shared: expected exclusive or reader");
+	expect_error("/a/* soft lock_dir=locks\n", "lock_dir must be an absolute path");
+	expect_error("/a/* soft-rw shared=reader\n", "shared=reader is for exclusive-only");
+	expect_error("/a/* lease heartbeat_interval=10 stale_threshold=10\n",
+		     "preload.conf:1: stale_threshold (10) must be greater than heartbeat_interval");
+	{
+		static const char nul[] = "/a/* soft\n/b/\0* soft\n";
+		struct flp_policy p;
+		char err[256];
+		assert_int_equal(flp_policy_parse(&p, nul, sizeof(nul) - 1, "f", err, sizeof(err)),
+				 -EINVAL);
+		assert_string_equal(err, "f:2: NUL byte in the policy file");
+	}
+}
+
+static void test_marker_paths(void **state)
+{
+	struct flp_policy p;
+	char err[256], out[256];
+
+	(void)state;
+	assert_int_equal(parse(&p,
+			       "/d/*.db soft lock_dir=/locks\n"
+			       "/d/** soft\n"
+			       "/n/** native\n",
+			       err, sizeof(err)),
+			 0);
+	assert_int_equal(flp_marker_path(&p.rules[0], "/d/x.db", out, sizeof(out)), 0);
+	assert_string_equal(out, "/locks/d/x.db.lock");
+	assert_int_equal(flp_marker_path(&p.rules[1], "/d/j", out, sizeof(out)), 0);
+	assert_string_equal(out, "/d/j.lock");
+	assert_int_equal(flp_marker_path(&p.rules[1], "/d/j", out, 5), -ENAMETOOLONG);
+
+	assert_int_equal(flp_data_path(&p, "/locks/d/x.db.lock", out, sizeof(out)), 0);
+	assert_string_equal(out, "/d/x.db");
+	assert_int_equal(flp_data_path(&p, "/d/j.lock", out, sizeof(out)), 0);
+	assert_string_equal(out, "/d/j");
+	/* Not a marker this policy makes. */
+	assert_int_equal(flp_data_path(&p, "/n/j.lock", out, sizeof(out)), -ENOENT);
+	assert_int_equal(flp_data_path(&p, "/d/j", out, sizeof(out)), -ENOENT);
+	assert_int_equal(flp_data_path(&p, "/other/x.lock", out, sizeof(out)), -ENOENT);
+	flp_policy_free(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_glob),
+		cmocka_unit_test(test_normalize),
+		cmocka_unit_test(test_parse_good),
+		cmocka_unit_test(test_parse_malformed),
+		cmocka_unit_test(test_marker_paths),
+	};
+	return cmocka_run_group_tests_name("preload-policy", tests, NULL, NULL);
+}
