@@ -288,6 +288,20 @@ static int srw_parse(const char *buf, size_t len, struct srw_rec *out)
 	return 0;
 }
 
+/* The parser, for the fuzz target and tests (see fl-internal.h). */
+int fl__srw_parse(const char *buf, size_t len, char token[33], pid_t *pid, char host[256])
+{
+	struct srw_rec rec;
+	int r = srw_parse(buf, len, &rec);
+
+	if (r == 0) {
+		memcpy(token, rec.token, sizeof(rec.token));
+		*pid = rec.pid;
+		memcpy(host, rec.host, strlen(rec.host) + 1);
+	}
+	return r;
+}
+
 /* Constant-time comparison of two tokens (Python: hmac.compare_digest). */
 static int srw_token_eq(const char *a, const char *b)
 {

@@ -142,6 +142,9 @@ struct fl_lock {
 extern const struct fl_backend *const fl__backends[];
 extern const struct fl_backend fl__backend_unix, fl__backend_file, fl__backend_soft;
 extern const struct fl_backend fl__backend_softrw;
+/* backend-softrw.c: parses a soft-rw marker "<32 hex>\n<pid>\n<host>\n" (Python's
+ * grammar) into token[33], pid and host[256].  0 or -EBADMSG. */
+int fl__srw_parse(const char *buf, size_t len, char token[33], pid_t *pid, char host[256]);
 extern const struct fl_backend fl__backend_strict, fl__backend_lease;
 
 /* backend-unix.c: non-zero once an FL_FILE handle fell back to soft (ENOSYS). */
