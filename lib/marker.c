@@ -239,8 +239,10 @@ int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino)
 {
 	struct stat st;
 
+	/* An NFS ESTALE from the lookup is an I/O failure, not the "not ours"
+	 * answer (-ESTALE) that lets a caller forget the marker. */
 	if (fl__sys.fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0)
-		return -errno;
+		return errno == ESTALE ? -EIO : -errno;
 	if (st.st_dev != dev || st.st_ino != ino)
 		return -ESTALE;
 	if (fl__sys.unlinkat(dirfd, path, 0) != 0)
