@@ -252,10 +252,11 @@ int main(int argc, char **argv)
 		       lib, raw, lib / raw);
 	}
 
-	printf("\n%-10s %20s %24s\n", "readers", "writer try (us)", "writer hand-off (us)");
+	printf("\n%-10s %18s %18s %22s\n", "readers", "writer try (us)", "  (cpu us)",
+	       "writer hand-off (us)");
 	for (int n = 1; n <= 1000; n *= 10) {
 		fl_lock **rd = calloc((size_t)n, sizeof(*rd));
-		double tries[64], hand[64];
+		double tries[64], tcpu[64], hand[64];
 		int tr = rounds < 64 ? rounds : 64;
 
 		for (int i = 0; i < n; i++) {
@@ -264,10 +265,11 @@ int main(int argc, char **argv)
 				die("reader");
 		}
 		for (int r = 0; r < tr; r++) {
-			double t0 = now_ns();
+			double t0 = now_ns(), c0 = cpu_ns();
 			if (fl_acquire(lk, FL_EXCLUSIVE, 0) != -ETIMEDOUT)
 				die("writer try should fail");
 			tries[r] = (now_ns() - t0) / 1e3;
+			tcpu[r] = (cpu_ns() - c0) / 1e3;
 		}
 		for (int r = 0; r < tr; r++) {
 			struct waiter w = { lk, 0 };
@@ -291,7 +293,8 @@ int main(int argc, char **argv)
 			pthread_join(t, NULL);
 			hand[r] = (w.got - rel) / 1e3;
 		}
-		printf("%-10d %20.0f %24.0f\n", n, median(tries, tr), median(hand, tr));
+		printf("%-10d %18.0f %18.0f %22.0f\n", n, median(tries, tr), median(tcpu, tr),
+		       median(hand, tr));
 		for (int i = 0; i < n; i++)
 			fl_close(rd[i]);
 		free(rd);

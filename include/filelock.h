@@ -100,6 +100,17 @@ struct fl_options {
 	void *cancel_arg;
 	void (*on_compromise)(fl_lock *lk, int reason, void *arg); /* heartbeat kinds */
 	void *compromise_arg;
+	/* FL_ETCD (appended; older callers' smaller struct leaves them NULL).
+	 * fl_open() copies the strings; NULL or "" = the default. */
+	const char *etcd_endpoints; /* "http://h1:2379,https://h2:2379"; default:
+	                               $FILELOCK_ETCD_ENDPOINTS, else http://127.0.0.1:2379 */
+	const char *etcd_prefix;    /* key prefix; default $FILELOCK_ETCD_PREFIX, else "/filelock" */
+	/* Each of these defaults to $FILELOCK_ETCD_CACERT, _CERT, _KEY, _USER, _PASSWORD. */
+	const char *etcd_cacert;    /* TLS: CA bundle (PEM) that signs the members' certificates */
+	const char *etcd_cert;      /* TLS: client certificate (PEM), for --client-cert-auth     */
+	const char *etcd_key;       /* TLS: the client certificate's private key (PEM)           */
+	const char *etcd_user;      /* etcd authentication (etcdctl user add); NULL = none       */
+	const char *etcd_password;
 };
 
 /* Fills *opt with the defaults: timeout -1, mode -1, lifetime -1, the rest 0. */
@@ -189,6 +200,19 @@ FL_EXPORT const char *fl_strerror(int err);
  * stays valid until the next library call in the same thread.
  */
 FL_EXPORT const char *fl_errmsg(const fl_lock *lk);
+
+/*
+ * fl_fencing_token() -- a number that grows with every new holder of the
+ * lock, for the calling context's current hold.  FL_ETCD: the create
+ * revision of the holder's key.  Pass it with every write to the protected
+ * resource; a resource that remembers the largest token it has seen and
+ * refuses smaller ones cannot be written by a holder whose lease expired
+ * while it was paused (see filelock(3), "etcd").
+ *
+ * Returns: 0 and *out set; -ENOLCK the calling context does not hold the
+ * lock; -ENOTSUP the kind has no fencing tokens; -EINVAL bad arguments.
+ */
+FL_EXPORT int fl_fencing_token(const fl_lock *lk, unsigned long long *out);
 
 /*
  * Holder inspection, by path, without taking the lock.

@@ -46,9 +46,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "fl-internal.h"
@@ -163,58 +161,11 @@ static int soft_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 	return 0;
 }
 
-/*
- * Waits for the marker to go away, or until `until`.  inotify reports the
- * unlink or rename of the marker by any process on this host at once; a
- * holder on another NFS client produces no event, and then the wait simply
- * lasts the poll interval, as plain polling would.  The watch is set up per
- * wait: a few syscalls per poll interval, and no descriptor to keep.
- */
+/* Sleeps until the marker goes (inotify) or until `until`; see fl__wait_removal. */
 static void soft_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 {
-	const uint32_t mask = IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF;
-	struct stat st;
-	int ifd;
-
 	(void)h;
-	ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	if (ifd < 0 || inotify_add_watch(ifd, lk->dir, mask) < 0) {
-		if (ifd >= 0)
-			fl__sys.close(ifd);
-		fl__sleep_until(until);
-		return;
-	}
-	/* The marker may have gone between our attempt and the watch. */
-	if (fl__sys.lstat(lk->path, &st) != 0) {
-		fl__sys.close(ifd);
-		return;
-	}
-	for (;;) {
-		char buf[4096];
-		double left = until - fl__now_mono();
-		struct pollfd pfd = { .fd = ifd, .events = POLLIN };
-		ssize_t n;
-
-		if (left <= 0)
-			break;
-		if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
-			continue; /* timeout (loop ends) or EINTR */
-		n = fl__sys.read(ifd, buf, sizeof(buf));
-		for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
-			struct inotify_event ev;
-			const char *name = buf + off + sizeof(ev);
-
-			memcpy(&ev, buf + off, sizeof(ev)); /* buf is not aligned for it */
-			if ((ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW)) ||
-			    (ev.len > 0 && strncmp(name, lk->name, ev.len) == 0 &&
-			     strlen(lk->name) < ev.len)) {
-				fl__sys.close(ifd);
-				return;
-			}
-			off += (ssize_t)(sizeof(ev) + ev.len);
-		}
-	}
-	fl__sys.close(ifd);
+	fl__wait_removal(lk->dir, lk->name, fl__path_exists, lk->path, until);
 }
 
 static int soft_release(struct fl_lock *lk, struct fl_hold *h)

@@ -288,18 +288,17 @@ static int srw_parse(const char *buf, size_t len, struct srw_rec *out)
 	return 0;
 }
 
-/* The parser, for the fuzz target and tests (see fl-internal.h). */
 int fl__srw_parse(const char *buf, size_t len, char token[33], pid_t *pid, char host[256])
 {
-	struct srw_rec rec;
-	int r = srw_parse(buf, len, &rec);
+	struct srw_rec r;
+	int e = srw_parse(buf, len, &r);
 
-	if (r == 0) {
-		memcpy(token, rec.token, sizeof(rec.token));
-		*pid = rec.pid;
-		memcpy(host, rec.host, strlen(rec.host) + 1);
+	if (e == 0) {
+		memcpy(token, r.token, sizeof(r.token));
+		*pid = r.pid;
+		memcpy(host, r.host, sizeof(r.host));
 	}
-	return r;
+	return e;
 }
 
 /* Constant-time comparison of two tokens (Python: hmac.compare_digest). */

@@ -66,7 +66,10 @@ struct fl_backend {
 	 * backend may wait in the kernel until it holds the lock. */
 	int (*attempt)(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how);
 	/* Optional: sleep until the lock may have become free or until `until`
-	 * (CLOCK_MONOTONIC seconds), whichever is first.  NULL = plain sleep. */
+	 * (CLOCK_MONOTONIC seconds), whichever is first.  NULL = plain sleep.
+	 * The front end calls `attempt` right after `wait` returns, with nothing
+	 * in between, so a backend may take the lock inside `wait` and report it
+	 * from that attempt (rw does: its writers wait inside SQLite). */
 	void (*wait)(struct fl_lock *lk, struct fl_hold *h, double until);
 	/* Give up the physical lock held by h.  On error the lock must still be
 	 * held (so the caller may retry) unless the backend gave it up anyway, in
@@ -89,6 +92,8 @@ struct fl_backend {
 	 * attempt would; restarts a heartbeat if the kind has one.  dev/ino name
 	 * the marker expected (0/0: whatever is there).  -ESTALE = not ours. */
 	int (*adopt)(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev, ino_t ino);
+	/* Optional: the fencing token of the hold h (held).  0 or -errno. */
+	int (*fencing_token)(struct fl_lock *lk, struct fl_hold *h, unsigned long long *out);
 };
 
 /*
@@ -141,11 +146,10 @@ struct fl_lock {
 /* The backends, indexed by enum fl_kind; NULL where not built. */
 extern const struct fl_backend *const fl__backends[];
 extern const struct fl_backend fl__backend_unix, fl__backend_file, fl__backend_soft;
+extern const struct fl_backend fl__backend_rw; /* only when built with SQLite */
 extern const struct fl_backend fl__backend_softrw;
-/* backend-softrw.c: parses a soft-rw marker "<32 hex>\n<pid>\n<host>\n" (Python's
- * grammar) into token[33], pid and host[256].  0 or -EBADMSG. */
-int fl__srw_parse(const char *buf, size_t len, char token[33], pid_t *pid, char host[256]);
 extern const struct fl_backend fl__backend_strict, fl__backend_lease;
+extern const struct fl_backend fl__backend_etcd; /* built when HAVE_ETCD */
 
 /* backend-unix.c: non-zero once an FL_FILE handle fell back to soft (ENOSYS). */
 int fl__file_fell_back(const struct fl_lock *lk);
@@ -273,6 +277,13 @@ int fl__break_file(const char *path, double mtime_before, ino_t ino_before);
  * Returns 0 removed, -ESTALE not ours (left alone), or -errno. */
 int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino);
 
+/* ---- backend-softrw.c -------------------------------------------------- */
+
+/* Parses a soft-rw marker "token\npid\nhost\n*" by Python's rules (32
+ * lowercase hex digits, pid 1..2^31-1 without leading zeros, host of 1..253
+ * printable non-space ASCII, then only newlines).  0 or -EBADMSG. */
+int fl__srw_parse(const char *buf, size_t len, char token[33], pid_t *pid, char host[256]);
+
 /* ---- backend-strict.c ------------------------------------------------ */
 
 /* A strict claim, as parsed from its file name and record. */
@@ -294,6 +305,8 @@ int fl__py_float_repr(double v, char *buf, size_t cap);
 /* Sleeps until `until` (CLOCK_MONOTONIC) or until inotify sees the entry
  * `name` of `dir` (any entry if NULL) removed or renamed away; returns at
  * once when busy(arg) (may be NULL) returns 0 once the watch is set. */
+/* A `busy` callback for fl__wait_removal: lstat(path) succeeds. */
+int fl__path_exists(void *path);
 void fl__wait_removal(const char *dir, const char *name, int (*busy)(void *), void *arg,
 		      double until);
 /* Parses a protocol-2 record (Python's parse_marker).  0 or -EBADMSG;

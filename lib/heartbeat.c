@@ -158,6 +158,10 @@ static void hb_timedwait(pthread_cond_t *cv, double until)
 	pthread_cond_timedwait(cv, &hb_mu, &ts);
 }
 
+/* When the thread will wake up by itself (guarded by hb_mu); a new beat due
+ * earlier than this needs a signal, any other does not. */
+static double hb_sleep_until;
+
 static void *hb_main(void *arg)
 {
 	(void)arg;
@@ -170,6 +174,7 @@ static void *hb_main(void *arg)
 		if (hb_list.next == &hb_list) {
 			double until = now + HB_LINGER;
 
+			hb_sleep_until = until;
 			while (hb_list.next == &hb_list && fl__now_mono() < until)
 				hb_timedwait(&hb_wake, until);
 			if (hb_list.next == &hb_list)
@@ -178,9 +183,11 @@ static void *hb_main(void *arg)
 		}
 		hb = hb_list.next;
 		if (hb->due > now) {
+			hb_sleep_until = hb->due;
 			hb_timedwait(&hb_wake, hb->due);
 			continue;
 		}
+		hb_sleep_until = 0; /* busy: it looks at the list again before sleeping */
 		hb->running = 1;
 		hb_current = hb;
 		pthread_mutex_unlock(&hb_mu);
@@ -271,8 +278,8 @@ int fl__hb_add(struct fl_hb *hb)
 		r = hb_start();
 		if (r != 0)
 			hb_unlink(hb);
-	} else if (hb_list.next == hb) {
-		pthread_cond_signal(&hb_wake); /* the thread sleeps until a later due */
+	} else if (hb->due < hb_sleep_until) {
+		pthread_cond_signal(&hb_wake); /* it sleeps until later than we are due */
 	}
 	pthread_mutex_unlock(&hb_mu);
 	return r;

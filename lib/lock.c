@@ -40,9 +40,17 @@ const struct fl_backend *const fl__backends[] = {
 	[FL_SOFT] = &fl__backend_soft,
 	[FL_STRICT] = &fl__backend_strict,
 	[FL_LEASE] = &fl__backend_lease,
+#ifdef HAVE_SQLITE3
+	[FL_RW] = &fl__backend_rw,
+#else
 	[FL_RW] = NULL,
+#endif
 	[FL_SOFT_RW] = &fl__backend_softrw,
+#ifdef HAVE_ETCD
+	[FL_ETCD] = &fl__backend_etcd,
+#else
 	[FL_ETCD] = NULL,
+#endif
 };
 #define FL__NKINDS ((int)(sizeof(fl__backends) / sizeof(fl__backends[0])))
 
@@ -217,6 +225,14 @@ static void fl__mismatch(char *buf, size_t cap, int *n, const char *name, const 
 			fl__mismatch(msg, cap, &n, #field, "another pointer", "a different one"); \
 	} while (0)
 
+#define FL__CMP_S(field)                                                                  \
+	do {                                                                              \
+		const char *o_ = a->field && *a->field ? a->field : "";                   \
+		const char *n_ = b->field && *b->field ? b->field : "";                   \
+		if (strcmp(o_, n_) != 0)                                                  \
+			fl__mismatch(msg, cap, &n, #field, "another string", "a different one"); \
+	} while (0)
+
 /* Compares the options a singleton was opened with against a reopen's. */
 static int fl__opt_compare(const struct fl_options *a, const struct fl_options *b, char *msg,
 			   size_t cap)
@@ -244,6 +260,13 @@ static int fl__opt_compare(const struct fl_options *a, const struct fl_options *
 		snprintf(n_, sizeof(n_), "%#x", b->flags);
 		fl__mismatch(msg, cap, &n, "flags", o_, n_);
 	}
+	FL__CMP_S(etcd_endpoints);
+	FL__CMP_S(etcd_prefix);
+	FL__CMP_S(etcd_cacert);
+	FL__CMP_S(etcd_cert);
+	FL__CMP_S(etcd_key);
+	FL__CMP_S(etcd_user);
+	FL__CMP_S(etcd_password);
 	FL__CMP_P(cancel_check);
 	FL__CMP_P(cancel_arg);
 	FL__CMP_P(on_compromise);
@@ -887,6 +910,28 @@ FL_EXPORT enum fl_kind fl_kind_of(const fl_lock *lk)
 FL_EXPORT const char *fl_path(const fl_lock *lk)
 {
 	return lk ? lk->path : NULL;
+}
+
+FL_EXPORT int fl_fencing_token(const fl_lock *lk, unsigned long long *out)
+{
+	struct fl_lock *m = (struct fl_lock *)(uintptr_t)lk;
+	struct fl_hold *h;
+	int r;
+
+	fl__err_clear();
+	if (lk == NULL || out == NULL)
+		return fl__errf(NULL, -EINVAL, "fl_fencing_token: bad arguments");
+	if (lk->be->fencing_token == NULL)
+		return fl__errf(lk, -ENOTSUP, "%s: this kind has no fencing tokens", lk->path);
+	if (lk->pid != fl__pid())
+		return fl__errf(lk, -ENOLCK, "%s: handle was inherited across fork", lk->path);
+	pthread_mutex_lock(&m->mu);
+	h = fl__hold_find(lk, fl__thread_uid());
+	r = h && h->counter > 0 ? lk->be->fencing_token(m, h, out) : -ENOLCK;
+	pthread_mutex_unlock(&m->mu);
+	if (r != 0)
+		return fl__errf(lk, r, "%s: no fencing token (the lock is not held here)", lk->path);
+	return 0;
 }
 
 FL_EXPORT int fl_inspect(const char *path, enum fl_kind kind, const struct fl_options *opt,

@@ -7,7 +7,8 @@ set -eu
 pkgs="build-essential autoconf automake libtool pkg-config
 libcmocka-dev libsqlite3-dev sqlite3 python3 perl util-linux procps
 bindfs fuse3 faketime iproute2 psmisc
-clang libclang-rt-14-dev valgrind"
+clang libclang-rt-14-dev valgrind
+libcurl4-openssl-dev libjson-c-dev etcd-server etcd-client openssl"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

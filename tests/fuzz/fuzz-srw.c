@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz-srw.c -- soft-rw markers "<32 hex token>\n<pid>\n<host>\n": the parser
- * must never crash or read past its input, and whatever it accepts must obey
- * Python's grammar (lowercase hex token, pid in 1..2^31-1, a printable ASCII
- * host of 1..253 bytes) and parse again to the same fields once re-formatted.
+ * fuzz-srw.c -- soft-rw markers ("token\npid\nhost\n"), written by peers on
+ * other hosts and by Python: the parser must never crash or read past the
+ * input, accept only what Python's grammar accepts, and give the same
+ * fields for the canonical re-encoding of what it accepted.
  */
 #include "config.h"
 
@@ -18,28 +18,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char token[33], host[256], token2[33], host2[256], again[400];
+	char token[33], host[256], token2[33], host2[256], again[600];
 	pid_t pid, pid2;
 	char *copy;
+	size_t n;
 
 	if (size > 2 * FL__MARKER_MAX)
 		return 0;
 	copy = malloc(size ? size : 1); /* exact size: ASan sees any overread */
 	memcpy(copy, data, size);
 	if (fl__srw_parse(copy, size, token, &pid, host) == 0) {
-		size_t hl = strlen(host);
-		int n;
-
-		if (strlen(token) != 32 || strspn(token, "0123456789abcdef") != 32)
+		if (size > FL__MARKER_MAX || strlen(token) != 32 ||
+		    strspn(token, "0123456789abcdef") != 32 || pid < 1 || strlen(host) == 0 ||
+		    strlen(host) > 253)
 			abort();
-		if (pid < 1 || hl < 1 || hl > 253)
-			abort();
-		for (size_t i = 0; i < hl; i++)
-			if ((unsigned char)host[i] < 0x21 || (unsigned char)host[i] > 0x7e)
+		for (const char *h = host; *h; h++)
+			if (*h < 0x21 || *h > 0x7e)
 				abort();
-		n = snprintf(again, sizeof(again), "%s\n%d\n%s\n", token, (int)pid, host);
-		if (n < 0 || (size_t)n >= sizeof(again) ||
-		    fl__srw_parse(again, (size_t)n, token2, &pid2, host2) != 0 ||
+		n = (size_t)snprintf(again, sizeof(again), "%s\n%d\n%s\n", token, (int)pid, host);
+		if (fl__srw_parse(again, n, token2, &pid2, host2) != 0 ||
 		    strcmp(token, token2) != 0 || pid != pid2 || strcmp(host, host2) != 0)
 			abort();
 	}
