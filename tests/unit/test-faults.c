@@ -41,6 +41,8 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1015,6 +1017,137 @@ static void test_heartbeat_faults(void **state)
 	close(beat_pipe[1]);
 }
 
+
+/* ---- hostile file-system states ------------------------------------------ */
+
+/* Puts a hostile node at `at`: 0 symlink to /dev/null, 1 symlink to a data
+ * file, 2 FIFO, 3 socket, 4 directory, 5 empty file, 6 1 MiB file, 7 binary
+ * garbage, 8..12 records with pid 0, -1, 2^31, a host with spaces, a host of
+ * 300 bytes; 13 a dangling symlink. */
+#define NHOSTILE 14
+static void hostile(int what, const char *at, const char *target)
+{
+	static const char *const recs[] = {
+		"0\nh\n", "-1\nh\n", "2147483648\nh\n", "12\nhost with spaces\n",
+	};
+	int fd;
+
+	switch (what) {
+	case 0: assert_int_equal(symlink("/dev/null", at), 0); break;
+	case 1: assert_int_equal(symlink(target, at), 0); break;
+	case 2: assert_int_equal(mkfifo(at, 0644), 0); break;
+	case 3: {
+		struct sockaddr_un a = {.sun_family = AF_UNIX};
+		int sfd = socket(AF_UNIX, SOCK_STREAM, 0);
+		assert_true(sfd >= 0);
+		if (strlen(at) < sizeof(a.sun_path)) {
+			strcpy(a.sun_path, at);
+			assert_int_equal(bind(sfd, (struct sockaddr *)&a, sizeof(a)), 0);
+		} else {
+			assert_int_equal(mkfifo(at, 0644), 0);
+		}
+		close(sfd);
+		break;
+	}
+	case 4: assert_int_equal(mkdir(at, 0755), 0); break;
+	case 13: assert_int_equal(symlink("nonexistent-target", at), 0); break;
+	default: {
+		char *buf;
+		size_t n;
+		fd = open(at, O_WRONLY | O_CREAT | O_EXCL, 0644);
+		assert_true(fd >= 0);
+		if (what == 5) {
+			n = 0;
+			buf = NULL;
+		} else if (what == 6 || what == 7) {
+			n = what == 6 ? 1 << 20 : 4096;
+			buf = malloc(n);
+			for (size_t i = 0; i < n; i++)
+				buf[i] = (char)(what == 6 ? '7' : (i * 131 + 7) & 0xff);
+		} else if (what == 12) {
+			n = 305;
+			buf = malloc(n);
+			memcpy(buf, "12\n", 3);
+			memset(buf + 3, 'h', 300);
+			memcpy(buf + 303, "\n\n", 2);
+		} else {
+			buf = strdup(recs[what - 8]);
+			n = strlen(buf);
+		}
+		if (n)
+			assert_int_equal(write(fd, buf, n), (ssize_t)n);
+		free(buf);
+		close(fd);
+		break;
+	}
+	}
+}
+
+static void test_hostile_nodes(void **state)
+{
+	static const char *const suffix[] = {"", ".write", ".state", ".readers", ".filelock"};
+	struct stat devnull;
+
+	install();
+	assert_int_equal(stat("/dev/null", &devnull), 0);
+	for (size_t i = 0; i < NKINDS; i++) {
+		enum fl_kind k = all_kinds[i];
+		if (fl__backends[k] == NULL)
+			continue;
+		alarm(60);
+		for (size_t sx = 0; sx < sizeof(suffix) / sizeof(suffix[0]); sx++) {
+			/* Each kind's own nodes: the path, soft-rw's three, strict's
+			 * coordination directory. */
+			if (sx >= 1 && sx <= 3 && k != FL_SOFT_RW)
+				continue;
+			if (sx == 4 && k != FL_STRICT)
+				continue;
+			for (int what = 0; what < NHOSTILE; what++) {
+				char dir[4096], path[4200], at[4300], target[4300], buf[64];
+				struct fl_options o;
+				struct stat st;
+				fl_lock *lk = NULL;
+				int r, fd;
+
+				fresh(dir, sizeof(dir), path, sizeof(path));
+				snprintf(target, sizeof(target), "%s/target", dir);
+				fd = open(target, O_WRONLY | O_CREAT, 0644);
+				assert_true(fd >= 0);
+				assert_int_equal(write(fd, "precious\n", 9), 9);
+				close(fd);
+				snprintf(at, sizeof(at), "%s%s", path, suffix[sx]);
+				hostile(what, at, target);
+				opts(&o, k);
+				assert_int_equal(fl_open(&lk, path, k, &o), 0);
+				alarm(60);
+				r = fl_acquire(lk, FL_EXCLUSIVE, 0);
+				if (r == 0) {
+					if (probe(path, k) != 0)
+						fail_msg("[%s] hostile %d at '%s': acquired without "
+							 "holding", kind_name(k), what, suffix[sx]);
+					assert_int_equal(fl_release(lk, 0), 0);
+				}
+				fl_close(lk);
+				/* Nothing followed: the data file and /dev/null unchanged. */
+				fd = open(target, O_RDONLY);
+				assert_true(fd >= 0);
+				memset(buf, 0, sizeof(buf));
+				assert_int_equal(read(fd, buf, sizeof(buf) - 1), 9);
+				close(fd);
+				if (strcmp(buf, "precious\n") != 0)
+					fail_msg("[%s] hostile %d at '%s': followed into the target",
+						 kind_name(k), what, suffix[sx]);
+				assert_int_equal(stat("/dev/null", &st), 0);
+				assert_true(S_ISCHR(st.st_mode) && st.st_rdev == devnull.st_rdev);
+				if (table_wanted())
+					printf("HOSTILE %-8s node %2d at '%s': %s\n", kind_name(k), what,
+					       suffix[sx], r == 0 ? "acquired (probe refused)" :
+					       fl_strerror(r));
+			}
+		}
+	}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "--probe") == 0)
@@ -1037,6 +1170,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_contended, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_heartbeat_faults, fl_test_setup,
 						fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_nodes, fl_test_setup, fl_test_teardown),
 	};
 
 	if (getenv("FL_FAULT_ONLY") != NULL)
