@@ -257,8 +257,8 @@ int main(int argc, char **argv)
 		if (argc == 3 && nk == (int)(sizeof(known) / sizeof(known[0])))
 			break;
 	}
-	/* By default, the kinds this build has. */
-	for (int i = 0; argc == 3 && i < nk;) {
+	/* Only the kinds this build has. */
+	for (int i = 0; i < nk;) {
 		char path[4096];
 		fl_lock *lk = NULL;
 		snprintf(path, sizeof(path), "%s/%s.probe", dir, knames[i]);
