@@ -230,8 +230,16 @@ int fl__break_file(const char *path, double mtime_before, ino_t ino_before)
 		return -errno;
 	if (fl__sys.lstat(brk, &st) != 0)
 		return 0;
-	if (fl__mtime(&st) > mtime_before || st.st_ino != ino_before)
-		return -EAGAIN; /* a live marker: left aside, as Python does */
+	if (fl__mtime(&st) > mtime_before || st.st_ino != ino_before) {
+		/* A live marker (a peer broke the stale one first and took the
+		 * lock): put it back without replacing anything, or its holder
+		 * would go on holding while the path is free for a third process.
+		 * Python leaves it aside; the window left is the few calls
+		 * between our rename and this link. */
+		if (fl__sys.link(brk, path) == 0)
+			fl__sys.unlink(brk);
+		return -EAGAIN;
+	}
 	if (fl__sys.unlink(brk) != 0)
 		return -errno;
 	return 0;
