@@ -263,6 +263,117 @@ FL_EXPORT int fl_inspect(const char *path, enum fl_kind kind, const struct fl_op
 FL_EXPORT int fl_break(const char *path, enum fl_kind kind, const struct fl_options *opt,
 		       unsigned flags, const char *name);
 
+/*
+ * Asynchronous acquire.
+ *
+ * An executor (fl_async) owns a small pool of threads that run the blocking
+ * part of acquires, and a file descriptor that becomes readable when a
+ * completion is ready.  fl_acquire_async() returns at once; the acquire runs
+ * on a pool thread; its callback runs later on the thread that calls
+ * fl_async_dispatch(), normally the event loop's thread after poll() (epoll,
+ * libuv, libevent, GLib...) reported fl_async_fd() readable.  Release stays
+ * synchronous: call fl_release() as usual once the callback reported 0.
+ *
+ * Thread-context rule: the lock is taken by a pool thread, so a handle with
+ * thread-local contexts (the default) would leave it held by that thread.
+ * fl_acquire_async() therefore needs FL_SHARED_CONTEXT or a reader/writer
+ * kind (FL_RW, FL_SOFT_RW: instance-wide contexts) and refuses other handles
+ * with -EINVAL (Python refuses thread_local=True with run_in_executor).  The
+ * request is made on behalf of the calling thread: on reader/writer kinds a
+ * write level belongs to it, so that thread releases it.
+ *
+ * Threading: fl_acquire_async() may be called from any thread, also from a
+ * callback.  fl_async_dispatch() and fl_async_cancel() must not run
+ * concurrently with each other (call both from the loop's thread).  Handles
+ * must stay open until the callbacks of all their requests have run.
+ */
+typedef struct fl_async fl_async;
+typedef struct fl_async_req fl_async_req;
+
+/*
+ * Completion callback: `result` is what fl_acquire() would have returned
+ * (0 = lk is now held one more level by its shared context), or -ECANCELED
+ * after fl_async_cancel().  fl_errmsg(lk) gives the detail of a failure.
+ * Runs inside fl_async_dispatch() (or fl_async_free()); the request is freed
+ * when it returns.
+ */
+typedef void (*fl_async_cb)(fl_lock *lk, int result, void *arg);
+
+/*
+ * fl_async_new() -- create an executor with `nthreads` pool threads (0 = 4,
+ * at most 64).  Pool threads block every signal.  Requests start in order;
+ * between two attempts a waiting request gives its thread to any other that
+ * is ready, so a few threads serve any number of waiting requests (each is
+ * tried every poll_interval) and none starves behind a long wait.
+ *
+ * Returns: 0 and *out set; -EINVAL; -ENOMEM; or the errno of eventfd()/
+ * pthread_create().
+ */
+FL_EXPORT int fl_async_new(fl_async **out, unsigned nthreads);
+
+/*
+ * fl_async_fd() -- a descriptor (non-blocking, close-on-exec, owned by the
+ * executor: never read or close it) that polls readable (POLLIN) while
+ * completions wait for fl_async_dispatch().  Level-triggered: it stays
+ * readable until fl_async_dispatch() ran; it may rarely be readable with
+ * nothing to run.  Returns -EINVAL for NULL.
+ */
+FL_EXPORT int fl_async_fd(const fl_async *ex);
+
+/*
+ * fl_async_dispatch() -- run the callbacks of the completions that are ready,
+ * on the calling thread, and return.  Never blocks.
+ *
+ * Returns: the number of callbacks run (>= 0); -EINVAL; -ECHILD in a fork
+ * child.
+ */
+FL_EXPORT int fl_async_dispatch(fl_async *ex);
+
+/* The number of requests whose callback has not run yet (0 for NULL). */
+FL_EXPORT unsigned fl_async_pending(const fl_async *ex);
+
+/*
+ * fl_async_free() -- NULL-safe.  Cancels every request whose callback has not
+ * run (releasing what they obtained, as fl_async_cancel() does), runs those
+ * callbacks with -ECANCELED on the calling thread, stops the pool and frees
+ * the executor.  Not from a callback.  In a fork child it only frees memory
+ * and the descriptor (the pool does not exist there).
+ */
+FL_EXPORT void fl_async_free(fl_async *ex);
+
+/*
+ * fl_acquire_async() -- start fl_acquire(lk, mode, timeout) on the pool and
+ * return at once.  `timeout` has fl_acquire()'s meaning (FL_TIMEOUT_DEFAULT,
+ * FL_NONBLOCK) but counts from this call.  `cb` runs exactly once, with the
+ * codes of fl_acquire() (-ETIMEDOUT, -ECANCELED from cancel_check or
+ * fl_async_cancel(), -EDEADLK for a mode change, -ENOTSUP, ...).  Unlike
+ * fl_acquire(), no self-deadlock check is made: the calling thread is not
+ * blocked, so a path it holds through another handle may be released while
+ * the request waits.  `req` may be NULL; otherwise *req identifies the
+ * request for fl_async_cancel() until its callback has run.
+ *
+ * Returns: 0 (the callback will run); -EINVAL NULL argument, or lk has
+ * thread-local contexts (fl_errmsg(lk) says so); -ECHILD executor or handle
+ * inherited across fork; -ESHUTDOWN the executor is being freed; -ENOMEM.
+ */
+FL_EXPORT int fl_acquire_async(fl_async *ex, fl_lock *lk, enum fl_mode mode, double timeout,
+			       fl_async_cb cb, void *arg, fl_async_req **req);
+
+/*
+ * fl_async_cancel() -- cancel a request whose callback has not run yet.  When
+ * it returns 0, nothing is held on behalf of the request and its callback
+ * will report -ECANCELED: a queued request never starts; a waiting one stops
+ * (it may block the caller for the one attempt in progress, or up to 50 ms
+ * on kinds that wait with their own method, such as soft's inotify wait);
+ * one that already obtained the lock releases that level at once.
+ *
+ * Returns: 0; -EALREADY already cancelled, or called from the request's own
+ * callback; -EINVAL NULL; or the errno of the fl_release() that failed, in
+ * which case the lock stays held and the callback reports 0 (release it
+ * yourself).
+ */
+FL_EXPORT int fl_async_cancel(fl_async_req *req);
+
 #ifdef __cplusplus
 }
 #endif

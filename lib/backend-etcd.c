@@ -915,6 +915,7 @@ static int etcd_enqueue(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 	p->lk = lk;
 	p->hb.interval = c->beat;
 	p->hb.give_up = p->ttl; /* etcd_beat decides earlier; this is a backstop */
+	p->hb.valid_for = p->ttl - c->beat;
 	p->hb.beat = etcd_beat;
 	p->hb.h = h;
 	r = fl__hb_add(&p->hb);

@@ -566,6 +566,7 @@ static int lease_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 		h->dev = st.st_dev;
 		h->ino = st.st_ino;
 		lh->hb.interval = lk->opt.heartbeat_interval;
+		lh->hb.valid_for = lk->opt.lease_duration - lk->opt.heartbeat_interval;
 		/* Python gives up once lease_duration - heartbeat_interval passed since
 		 * the last success; the heartbeat counts from the first failure, which
 		 * comes one interval after that success.  A quarter interval of slack

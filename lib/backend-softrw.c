@@ -714,6 +714,7 @@ static int srw_hb_start(struct fl_lock *lk, struct fl_hold *h)
 	memset(&sh->hb, 0, sizeof(sh->hb));
 	sh->hb.interval = lk->opt.heartbeat_interval;
 	sh->hb.give_up = lk->opt.stale_threshold;
+	sh->hb.valid_for = lk->opt.stale_threshold - lk->opt.heartbeat_interval;
 	sh->hb.beat = srw_beat;
 	sh->hb.h = h;
 	return fl__hb_add(&sh->hb);

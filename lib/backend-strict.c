@@ -365,7 +365,7 @@ static int strict_reclaim_private(const struct fl_lock *lk, const char *path, in
 	return 0;
 }
 
-#define STRICT_GONE    1 /* vanished between readdir and open: skip it */
+#define STRICT_GONE    1 /* vanished between readdir and read: skip it */
 #define STRICT_NOTREG  2 /* not a regular file                         */
 #define STRICT_CHANGED 3 /* replaced between lstat and open            */
 
@@ -387,7 +387,9 @@ static int strict_read_claim(int dirfd, const char *name, char *buf, size_t *len
 	if (fl__sys.fstat(fd, &fst) != 0) {
 		int e = errno;
 		fl__sys.close(fd);
-		return -e;
+		/* FUSE answers ENOENT on the descriptor of a file unlinked after our
+		 * open: the claim was released, as if we had not seen it. */
+		return e == ENOENT ? STRICT_GONE : -e;
 	}
 	if (!S_ISREG(fst.st_mode) || fst.st_ino != st.st_ino || fst.st_dev != st.st_dev) {
 		fl__sys.close(fd);
@@ -400,7 +402,7 @@ static int strict_read_claim(int dirfd, const char *name, char *buf, size_t *len
 				continue;
 			int e = errno;
 			fl__sys.close(fd);
-			return -e;
+			return e == ENOENT ? STRICT_GONE : -e; /* see the fstat above */
 		}
 		if (n == 0)
 			break;

@@ -40,6 +40,13 @@ void fl__err_clear(void)
 	fl__tls_err.msg[0] = '\0';
 }
 
+void fl__err_restore(const struct fl_lock *lk, int err, const char *msg)
+{
+	fl__tls_err.lk = lk;
+	fl__tls_err.err = err;
+	snprintf(fl__tls_err.msg, sizeof(fl__tls_err.msg), "%s", msg);
+}
+
 static void fl__err_tag(const struct fl_lock *lk)
 {
 	size_t n = strlen(fl__tls_err.msg);
@@ -92,7 +99,7 @@ FL_EXPORT const char *fl_strerror(int err)
 	case -ETIMEDOUT:
 		return "Lock is held by someone else (timed out)";
 	case -ECANCELED:
-		return "Acquire cancelled by cancel_check";
+		return "Acquire cancelled (cancel_check or fl_async_cancel)";
 	case -EDEADLK:
 		return "Would deadlock (held by another handle in this thread, or mode change while held)";
 	case -ENOTSUP:

@@ -121,6 +121,9 @@ struct fl_hold {
 	struct fl_lock *lk;     /* back pointer (for heartbeat callbacks)              */
 	struct fl_hold *dl_next; /* self-deadlock registry chain (lock.c)             */
 	uint64_t dl_tid;        /* thread registered as holding it; 0 = not registered */
+	_Atomic int64_t valid_until_ns; /* CLOCK_MONOTONIC ns after which the lock may
+	                               already be someone else's (set by heartbeat.c);
+	                               0 = no bound                                   */
 	max_align_t priv[];     /* be->hold_size bytes of backend data                 */
 };
 
@@ -167,6 +170,51 @@ void fl__forget(struct fl_lock *lk);
  * marker whose same-host holder pid is gone.  Non-zero = the lock is still
  * held through a descriptor that outlived the process that took it. */
 extern int (*fl__soft_pinned)(const char *marker_path);
+/* Non-zero when lk has one context for all threads (FL_SHARED_CONTEXT or an
+ * instance-wide rw kind). */
+int fl__shared_ctx(const struct fl_lock *lk);
+
+/*
+ * How an asynchronous acquire (async.c) runs fl_acquire on a pool thread on
+ * behalf of another thread.  With a hook, fl__acquire_as():
+ *  - uses `owner` instead of the calling thread's id for the context, the
+ *    write level of rw kinds and the deadlock registry;
+ *  - skips the self-deadlock check (the owner is not blocked);
+ *  - measures the timeout from `start` (CLOCK_MONOTONIC, when the request was
+ *    made), not from the call;
+ *  - never waits in the kernel, and checks `cancelled` after each failed
+ *    attempt (after the user's cancel_check, whose meaning is unchanged);
+ *  - between attempts calls `pause` instead of waiting itself.  pause waits
+ *    until `until` (with the backend's wait method or its own sleep) and
+ *    returns 0, or returns non-zero early, for a cancel or because the pool
+ *    thread has other work;
+ *  - never blocks at the context gate (the busy context may belong to a
+ *    suspended request of the same pool).
+ * Instead of blocking it returns FL__YIELDED and sets `until`, the time to
+ * call again with the same hook.  If it yielded from the wait loop it also
+ * sets `suspended`: the acquisition is paused, its context stays busy and
+ * its backend state (kept across attempts, e.g. soft-rw's pending writer)
+ * intact, and the next call resumes it with an attempt (a cancelled one
+ * then stops with -ECANCELED, abandoning the attempt state, unless that
+ * attempt obtained the lock).  A suspended acquisition must be resumed: its
+ * context stays busy until then.
+ */
+#define FL__YIELDED (-5000) /* outside the errno range */
+struct fl__acq_hook {
+	uint64_t owner;
+	double start;
+	int (*cancelled)(void *arg);
+	int (*pause)(void *arg, struct fl_hold *h, double until);
+	void *arg;
+	/* out, kept between calls: */
+	double until;
+	struct fl_hold *suspended;
+};
+/* fl_acquire() with an optional hook (NULL = fl_acquire itself). */
+int fl__acquire_as(struct fl_lock *lk, enum fl_mode mode, double timeout,
+		   struct fl__acq_hook *hook);
+/* fl_release() as if called by thread `tid` (fl__thread_uid()). */
+int fl__release_as(struct fl_lock *lk, unsigned flags, uint64_t tid);
 
 /* Emits the "[kind]" tag of error messages. */
 const char *fl__kind_tag(const struct fl_lock *lk);
@@ -179,6 +227,9 @@ int fl__err(const struct fl_lock *lk, int err, const char *op, const char *path)
 /* Records a printf-formatted message, with " [kind]" appended when lk != NULL. */
 int fl__errf(const struct fl_lock *lk, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Makes a message recorded on another thread (already tagged) the calling
+ * thread's last failure about lk. */
+void fl__err_restore(const struct fl_lock *lk, int err, const char *msg);
 /* Forgets the calling thread's last failure. */
 void fl__err_clear(void);
 /* strerror_r that always returns a usable string. */
@@ -328,6 +379,11 @@ struct fl_hb {
 	double interval;            /* seconds between beats                          */
 	double give_up;             /* seconds of unbroken transient failure after
 	                               which the lock counts as lost (REFRESH_FAILED)  */
+	double valid_for;           /* seconds after the start of the last successful
+	                               beat (or the registration) during which nobody
+	                               may yet evict us; past it fl_is_valid() is false
+	                               even before the next beat runs (a paused
+	                               process).  0 = no bound.                        */
 	/* Refreshes the marker.  Returns 0 on success, a negative errno for a
 	 * transient failure (retried next interval: ESTALE, EIO, ...), or a
 	 * positive enum fl_compromise reason when the lock is lost for good.

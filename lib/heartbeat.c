@@ -158,6 +158,13 @@ static void hb_timedwait(pthread_cond_t *cv, double until)
 	pthread_cond_timedwait(cv, &hb_mu, &ts);
 }
 
+/* The lock of hb is safe until `since` + valid_for (see struct fl_hb). */
+static void hb_extend(struct fl_hb *hb, double since)
+{
+	if (hb->h != NULL && hb->valid_for > 0)
+		atomic_store(&hb->h->valid_until_ns, (int64_t)((since + hb->valid_for) * 1e9));
+}
+
 /* When the thread will wake up by itself (guarded by hb_mu); a new beat due
  * earlier than this needs a signal, any other does not. */
 static double hb_sleep_until;
@@ -195,6 +202,8 @@ static void *hb_main(void *arg)
 		r = hb->beat(hb);
 
 		pthread_mutex_lock(&hb_mu);
+		if (r == 0)
+			hb_extend(hb, now); /* `now` is from before the refresh: conservative */
 		now = fl__now_mono();
 		if (r == 0) {
 			hb->failing_since = 0;
@@ -271,6 +280,7 @@ int fl__hb_add(struct fl_hb *hb)
 		return -EALREADY;
 	}
 	hb->due = fl__now_mono() + hb->interval;
+	hb_extend(hb, hb->due - hb->interval);
 	hb->failing_since = 0;
 	hb->running = 0;
 	hb_insert(hb);

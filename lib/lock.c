@@ -387,7 +387,7 @@ static int fl__is_rw(const struct fl_lock *lk)
 	return (lk->be->caps & FL__CAP_RW) != 0;
 }
 
-static int fl__shared_ctx(const struct fl_lock *lk)
+int fl__shared_ctx(const struct fl_lock *lk)
 {
 	return fl__is_rw(lk) || (lk->opt.flags & FL_SHARED_CONTEXT);
 }
@@ -441,12 +441,21 @@ static int fl__timed_out(struct fl_lock *lk, double timeout)
 	return fl__errf(lk, -ETIMEDOUT, "%s: timed out after %gs%s", lk->path, timeout, extra);
 }
 
-static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, double timeout)
+/* The request behind `hook` was cancelled (fl_async_cancel). */
+static int fl__hook_cancelled(const struct fl__acq_hook *hook)
+{
+	return hook != NULL && hook->cancelled(hook->arg);
+}
+
+static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, double timeout,
+			 struct fl__acq_hook *hook)
 {
 	const struct fl_options *o = &lk->opt;
-	double start = fl__now_mono();
+	double start = hook ? hook->start : fl__now_mono();
 	double deadline = timeout < 0 ? INFINITY : start + timeout;
-	int how = (timeout < 0 && o->cancel_check == NULL) ? FL__BLOCK : FL__TRY;
+	/* A kernel wait cannot be interrupted by a cancel, so a hooked
+	 * (asynchronous) acquire always polls. */
+	int how = (timeout < 0 && o->cancel_check == NULL && hook == NULL) ? FL__BLOCK : FL__TRY;
 
 	for (;;) {
 		int r = lk->be->attempt(lk, h, mode, how);
@@ -459,16 +468,25 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 		if (o->cancel_check && o->cancel_check(o->cancel_arg))
 			return fl__errf(lk, -ECANCELED, "%s: cancel_check asked to stop waiting",
 					lk->path);
+		if (fl__hook_cancelled(hook))
+			return fl__errf(lk, -ECANCELED, "%s: asynchronous acquire cancelled",
+					lk->path);
 		double now = fl__now_mono();
 		if (now >= deadline)
 			return fl__timed_out(lk, timeout);
 		double until = now + o->poll_interval;
 		if (until > deadline)
 			until = deadline;
-		if (lk->be->wait)
+		if (hook) {
+			if (hook->pause(hook->arg, h, until)) {
+				hook->until = until; /* cancelled, or the thread has other work */
+				return FL__YIELDED;
+			}
+		} else if (lk->be->wait) {
 			lk->be->wait(lk, h, until);
-		else
+		} else {
 			fl__sleep_until(until);
+		}
 	}
 }
 
@@ -585,9 +603,9 @@ static int fl__cv_wait(struct fl_lock *lk, double until)
 	return pthread_cond_timedwait(&lk->cv, &lk->mu, &ts);
 }
 
-FL_EXPORT int fl_acquire(fl_lock *lk, enum fl_mode mode, double timeout)
+int fl__acquire_as(fl_lock *lk, enum fl_mode mode, double timeout, struct fl__acq_hook *hook)
 {
-	uint64_t tid = fl__thread_uid();
+	uint64_t tid = hook ? hook->owner : fl__thread_uid();
 	struct fl_hold *h;
 	double gate_deadline;
 	int r;
@@ -608,13 +626,38 @@ FL_EXPORT int fl_acquire(fl_lock *lk, enum fl_mode mode, double timeout)
 		timeout = lk->opt.timeout;
 	if (lk->opt.flags & FL_NONBLOCK)
 		timeout = 0;
-	gate_deadline = timeout < 0 ? INFINITY : fl__now_mono() + timeout;
+	gate_deadline = timeout < 0 ? INFINITY : (hook ? hook->start : fl__now_mono()) + timeout;
 
+	if (hook && hook->suspended) {
+		/* Resume a yielded acquisition: h is still busy and its backend
+		 * state (kept across attempts) intact.  Even when cancelled it
+		 * makes the loop's first attempt: a backend's wait may already
+		 * have obtained the lock (rw), which only an attempt reports. */
+		h = hook->suspended;
+		hook->suspended = NULL;
+		goto wait;
+	}
 	pthread_mutex_lock(&lk->mu);
 	for (;;) {
 		h = fl__hold_find(lk, tid);
 		if (h == NULL || (!h->busy))
 			break;
+		if (hook) {
+			/* Never block a pool thread here: the context may be busy
+			 * with a suspended request that needs a thread to finish. */
+			double now = fl__now_mono();
+
+			pthread_mutex_unlock(&lk->mu);
+			if (fl__hook_cancelled(hook))
+				return fl__errf(lk, -ECANCELED, "%s: asynchronous acquire cancelled",
+						lk->path);
+			if (now >= gate_deadline)
+				return fl__timed_out(lk, timeout);
+			hook->until = now + lk->opt.poll_interval;
+			if (hook->until > gate_deadline)
+				hook->until = gate_deadline;
+			return FL__YIELDED;
+		}
 		/* Another thread sharing this context is mid-transition. */
 		if (fl__cv_wait(lk, gate_deadline) == ETIMEDOUT) {
 			pthread_mutex_unlock(&lk->mu);
@@ -648,10 +691,13 @@ FL_EXPORT int fl_acquire(fl_lock *lk, enum fl_mode mode, double timeout)
 	h->fd = -1;
 	h->dev = 0;
 	h->ino = 0;
+	atomic_store(&h->valid_until_ns, 0);
 	memset(h->priv, 0, lk->be->hold_size);
 	pthread_mutex_unlock(&lk->mu);
 
-	if (timeout < 0) {
+	/* An asynchronous acquire blocks no thread of the owner, which may
+	 * release the other handle later: no self-deadlock is possible. */
+	if (timeout < 0 && hook == NULL) {
 		const struct fl_lock *other = fl__dl_conflict(lk, tid);
 		if (other != NULL) {
 			r = fl__errf(lk, -EDEADLK,
@@ -661,7 +707,12 @@ FL_EXPORT int fl_acquire(fl_lock *lk, enum fl_mode mode, double timeout)
 			goto done;
 		}
 	}
-	r = fl__wait_loop(lk, h, mode, timeout);
+wait:
+	r = fl__wait_loop(lk, h, mode, timeout, hook);
+	if (r == FL__YIELDED) {
+		hook->suspended = h; /* stays busy until resumed */
+		return r;
+	}
 	if (r != 0 && lk->be->abandon)
 		lk->be->abandon(lk, h);
 done:
@@ -682,15 +733,19 @@ done:
 	return r;
 }
 
+FL_EXPORT int fl_acquire(fl_lock *lk, enum fl_mode mode, double timeout)
+{
+	return fl__acquire_as(lk, mode, timeout, NULL);
+}
+
 /* The physical release of h.  Caller does not hold lk->mu; h->busy is set. */
 static int fl__release_hold(struct fl_lock *lk, struct fl_hold *h)
 {
 	return lk->be->release(lk, h);
 }
 
-FL_EXPORT int fl_release(fl_lock *lk, unsigned flags)
+int fl__release_as(fl_lock *lk, unsigned flags, uint64_t tid)
 {
-	uint64_t tid = fl__thread_uid();
 	struct fl_hold *h;
 	int r, gone;
 
@@ -751,6 +806,11 @@ FL_EXPORT int fl_release(fl_lock *lk, unsigned flags)
 }
 
 static void fl__close(fl_lock *lk, int release);
+
+FL_EXPORT int fl_release(fl_lock *lk, unsigned flags)
+{
+	return fl__release_as(lk, flags, fl__thread_uid());
+}
 
 FL_EXPORT void fl_close(fl_lock *lk)
 {
@@ -861,7 +921,11 @@ static const struct fl_hold *fl__hold_query(const fl_lock *lk, unsigned *counter
 	h = fl__hold_find(lk, fl__thread_uid());
 	if (h) {
 		*counter = h->counter;
-		*valid = h->counter > 0 && atomic_load(&((struct fl_hold *)(uintptr_t)h)->compromised) == 0;
+		struct fl_hold *mh = (struct fl_hold *)(uintptr_t)h;
+		int64_t until = atomic_load(&mh->valid_until_ns);
+
+		*valid = h->counter > 0 && atomic_load(&mh->compromised) == 0 &&
+			 (until == 0 || (int64_t)(fl__now_mono() * 1e9) < until);
 	}
 	pthread_mutex_unlock(&m->mu);
 	return h;

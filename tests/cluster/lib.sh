@@ -151,8 +151,9 @@ holder_close() {
 
 # cl_check_logs PREFIX: merges the enter/exit logs PREFIX.* and proves that no
 # two holders overlapped.  Prints "intervals N overlaps K first_enter NS".
-# An enter without an exit (a crashed or evicted holder) counts as held
-# until its process's next enter, or not at all if it is the last line.
+# An enter without an exit is left out: that holder crashed, or found its
+# lock lost and skipped its write (fl-counter exit 3); lines other than
+# enter/exit (the Python peer's "begin") are ignored.
 cl_check_logs() {
 	local prefix=$1
 	for f in "$prefix".*; do

@@ -84,6 +84,8 @@ def parse(kvs):
 def counter(kind, lock, path, iters, work_us, prefix, opts):
     peer = Peer(kind, lock, parse(opts))
     log = open(f"{prefix}.{socket.gethostname()}.{os.getpid()}", "w", encoding="ascii")
+    log.write(f"begin {mono_ns()}\n")
+    log.flush()
     for _ in range(int(iters)):
         try:
             peer.acquire()

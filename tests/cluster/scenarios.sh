@@ -55,6 +55,13 @@ soft | strict) ;;
 	exit 99
 	;;
 esac
+# Library bugs this suite has exposed and that are not fixed yet, as
+# SCENARIO:KIND words.  Such a failure is printed as "KNOWN BUG" and does not
+# fail the test; delete the word once the bug is fixed (an unexpected pass
+# is printed too).  freeze_long: fl_is_valid() reads only the flag the
+# heartbeat thread sets, so a holder thawed after its lock was taken over
+# sees it still valid until that thread runs, and writes.
+CL_KNOWN_BUGS=${CL_KNOWN_BUGS-}
 # Recovery must come within stale + poll; the slack covers the attribute
 # cache (0.1 s), one heartbeat tick and a loaded machine.
 SLACK_MS=${CL_SLACK_MS:-2000}
@@ -101,6 +108,10 @@ run_counters() {
 		[ $j -eq 0 ] || CNT_RC=$((CNT_RC + 1))
 	done
 	CNT_CODES=$codes
+	if [ $CNT_RC -ne 0 ]; then
+		echo "[$CL_NAME] workers on $name said:"
+		sed 's/^/    /' "$CL_TMP/$name.err" | tail -n 8
+	fi
 }
 
 # check_counter NAME EXPECTED [T0]: exact value, no overlap; sets FIRST_MS
@@ -111,7 +122,20 @@ check_counter() {
 	res=$(cl_check_logs "$S/logs/$name")
 	read -r _ n _ bad _ first <<<"$res"
 	FIRST_MS=
-	[ -n "$t0" ] && FIRST_MS=$(cl_ms "$t0" "$first")
+	RECOVERY=
+	if [ -n "$t0" ]; then
+		RECOVERY="$(cl_ms "$t0" "$first") ms"
+		# Workers that log "begin" (the Python peer, whose start-up takes
+		# a while on a loaded machine) are timed from when they began.
+		local begin
+		begin=$(cat "$S/logs/$name".* 2>/dev/null | awk '$1 == "begin" { print $2 }' | sort -n | head -1)
+		if [ -n "$begin" ] && [ "$begin" -gt "$t0" ]; then
+			t0=$begin
+		fi
+		FIRST_MS=$(cl_ms "$t0" "$first")
+		[ "$RECOVERY" = "$FIRST_MS ms" ] ||
+			RECOVERY="$RECOVERY ($FIRST_MS ms after the Python contender began)"
+	fi
 	if [ "$v" = "$want" ] && [ "$n" = "$want" ] && [ "$bad" = 0 ]; then
 		return 0
 	fi
@@ -195,8 +219,8 @@ sc_crash() {
 			result crash FAIL "workers failed"
 		elif check_counter $name $((2 * m)) "$t0"; then
 			if [ "$FIRST_MS" -le $((STALE * 1000 + POLL_MS + SLACK_MS)) ]; then
-				cl_ok "crash: host $victim died holding it; others got in after $FIRST_MS ms (stale ${STALE}s + poll), counter exact"
-				result crash pass "recovered in $FIRST_MS ms"
+				cl_ok "crash: host $victim died holding it; others got in after $RECOVERY (stale ${STALE}s + poll), counter exact"
+				result crash pass "recovered in $RECOVERY"
 			else
 				cl_fail "crash: recovery took $FIRST_MS ms, more than stale + poll + ${SLACK_MS} ms"
 				result crash FAIL "recovery $FIRST_MS ms"
@@ -346,8 +370,8 @@ sc_freeze_long() {
 		return
 	fi
 	if check_counter $name 1 "$t0" && [ $rc -eq 3 ]; then
-		cl_ok "freeze-long: host 2 got in $FIRST_MS ms after the freeze; thawed host 1 saw the loss before writing (exit 3)"
-		result freeze-long pass "others in after $FIRST_MS ms; holder exit 3"
+		cl_ok "freeze-long: host 2 got in $RECOVERY after the freeze; thawed host 1 saw the loss before writing (exit 3)"
+		result freeze-long pass "others in after $RECOVERY; holder exit 3"
 	else
 		cl_fail "freeze-long: thawed holder exit $rc (want 3: lock lost before the write), counter $(cl_counter_value $name.count); it said: $(tr '\n' ' ' <"$CL_TMP/fzl.err")"
 		result freeze-long FAIL "thawed holder exit $rc"
@@ -355,7 +379,10 @@ sc_freeze_long() {
 }
 
 sc_skew() {
-	local h c1 c2 ok=1 name=skew rounds="1:0:+300:-300 2:0:+300:-300 3:0:+300:-300"
+	# Two rounds cover every pairing that matters: a holder at +300 s judged
+	# by true-time and -300 s contenders, and a holder at -300 s judged by
+	# true-time and +300 s ones (a marker that looks 10 minutes old).
+	local h c1 c2 ok=1 name=skew rounds="2:0:+300:-300 3:0:+300:-300"
 	# Python contenders evict by wall-clock age, so a skewed clock on either
 	# side makes them evict live holders (Python's documented rule).  With
 	# Python peers, the Python holder is the skewed one and C contenders on
@@ -448,7 +475,7 @@ sc_hang() {
 			cl_fail "hang: host 2 did not get in while host 1's filesystem hung (exit $CNT_CODES)"
 			ok=0
 		elif check_counter $name 1 "$t0"; then
-			detail="others in after $FIRST_MS ms; $detail"
+			detail="others in after $RECOVERY; $detail"
 			[ "$FIRST_MS" -le $((STALE * 1000 + SLACK_MS)) ] || {
 				cl_fail "hang: took $FIRST_MS ms"
 				ok=0
@@ -510,7 +537,16 @@ run_suite() {
 	local sc
 	for sc in ${CL_SCENARIOS:-counter crash freeze_short freeze_long skew hang}; do
 		t1=$(cl_mono)
+		local before=$CL_FAILS known=0
+		case " $CL_KNOWN_BUGS " in *" $sc:$KIND "*) known=1 ;; esac
 		"sc_$sc"
+		if [ $known = 1 ] && [ "$CL_FAILS" -gt "$before" ]; then
+			echo "[$CL_NAME] KNOWN BUG (not counted; listed in CL_KNOWN_BUGS): $sc fails for $KIND"
+			CL_FAILS=$before
+			RESULTS[-1]=${RESULTS[-1]/FAIL   /KNOWNBUG}
+		elif [ $known = 1 ]; then
+			echo "[$CL_NAME] note: $sc:$KIND is listed as a known bug but passed this time"
+		fi
 		echo "[$CL_NAME] ($sc took $(cl_ms "$t1" "$(cl_mono)") ms)"
 	done
 	t1=$(cl_mono)
