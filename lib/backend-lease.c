@@ -609,12 +609,20 @@ static int lease_release(struct fl_lock *lk, struct fl_hold *h)
 	int r = 0;
 
 	fl__hb_remove(&lh->hb); /* returns once no beat of ours runs */
+	r = fl__unlink_if_same(AT_FDCWD, lk->path, h->dev, h->ino);
+	if (r != 0 && r != -ENOENT && r != -ESTALE) {
+		/* The marker stays: keep holding (and beating) rather than report a
+		 * release that others would only see once the lease expires. */
+		r = fl__err(lk, r, "unlink", lk->path);
+		(void)fl__hb_add(&lh->hb);
+		return r;
+	}
+	r = 0;
 	if (fl__sys.close(h->fd) != 0 && errno != EINTR)
 		r = fl__err(lk, -errno, "close", lk->path);
 	h->fd = -1;
-	h->held = 0; /* the descriptor is gone either way */
+	h->held = 0; /* the marker and the descriptor are gone */
 	lh->token[0] = '\0';
-	fl__unlink_if_same(AT_FDCWD, lk->path, h->dev, h->ino);
 	return r;
 }
 

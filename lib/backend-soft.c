@@ -171,15 +171,22 @@ static void soft_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 static int soft_release(struct fl_lock *lk, struct fl_hold *h)
 {
 	struct stat st;
-	int have = fl__sys.fstat(h->fd, &st) == 0;
-	int r = 0;
+	int r;
 
+	/* Without our marker's identity, or when the unlink itself fails, the
+	 * marker stays and names this live process: reporting success would
+	 * leave a lock nobody can take until we exit.  Keep holding and say
+	 * so; the caller may retry (fl_close gives up the descriptor). */
+	if (fl__sys.fstat(h->fd, &st) != 0)
+		return fl__err(lk, -errno, "fstat", lk->path);
+	r = fl__unlink_if_same(AT_FDCWD, lk->path, st.st_dev, st.st_ino);
+	if (r != 0 && r != -ENOENT && r != -ESTALE)
+		return fl__err(lk, r, "unlink", lk->path);
+	r = 0;
 	if (fl__sys.close(h->fd) != 0 && errno != EINTR)
 		r = fl__err(lk, -errno, "close", lk->path);
 	h->fd = -1;
-	h->held = 0; /* the descriptor is gone either way */
-	if (have)
-		fl__unlink_if_same(AT_FDCWD, lk->path, st.st_dev, st.st_ino);
+	h->held = 0; /* the marker is gone (or not ours); the descriptor too */
 	return r;
 }
 

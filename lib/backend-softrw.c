@@ -520,8 +520,16 @@ static int srw_state_take(struct fl_lock *lk, int *fdp, struct stat *id)
 
 static void srw_state_drop(struct fl_lock *lk, int fd, const struct stat *id)
 {
+	/* A transient failure (ESTALE, EIO) is retried: a P.state left behind
+	 * names this live process and stalls every peer, us included, until it
+	 * counts as orphaned after stale_threshold. */
+	for (int i = 0; i < 3; i++) {
+		int r = fl__unlink_if_same(AT_FDCWD, srw_handle_of(lk)->state_path, id->st_dev,
+					   id->st_ino);
+		if (r == 0 || r == -ENOENT || r == -ESTALE)
+			break;
+	}
 	fl__sys.close(fd);
-	fl__unlink_if_same(AT_FDCWD, srw_handle_of(lk)->state_path, id->st_dev, id->st_ino);
 }
 
 /*
@@ -736,14 +744,24 @@ static int srw_claim_write(struct fl_lock *lk, const char *token)
 }
 
 /* Removes P.write only while it carries `token` (caller holds P.state). */
-static void srw_unlink_write_if_ours(struct fl_lock *lk, const char *token)
+/* Returns 0 when no marker of ours is left (removed, gone, or another's),
+ * or -errno (recorded) when it could not be read or removed: then it is
+ * still ours and still there. */
+static int srw_unlink_write_if_ours(struct fl_lock *lk, const char *token)
 {
 	struct srw_handle *s = srw_handle_of(lk);
 	struct fl_marker m;
 	struct srw_rec rec;
+	int r = srw_read(AT_FDCWD, s->write_path, &m, &rec);
 
-	if (srw_read(AT_FDCWD, s->write_path, &m, &rec) == 1 && srw_token_eq(rec.token, token))
-		fl__unlink_if_same(AT_FDCWD, s->write_path, m.dev, m.ino);
+	if (r < 0)
+		return fl__err(lk, r, "read", s->write_path);
+	if (r == 1 && srw_token_eq(rec.token, token)) {
+		r = fl__unlink_if_same(AT_FDCWD, s->write_path, m.dev, m.ino);
+		if (r != 0 && r != -ENOENT && r != -ESTALE)
+			return fl__err(lk, r, "unlink", s->write_path);
+	}
+	return 0;
 }
 
 static int srw_housekeeping(const char *name)
@@ -1110,13 +1128,17 @@ static int srw_release(struct fl_lock *lk, struct fl_hold *h)
 	}
 	r = srw_state_take_wait(lk, &fd, &id);
 	if (r == -ETIMEDOUT) {
-		srw_unlink_write_if_ours(lk, sh->token); /* as in srw_abandon */
+		r = srw_unlink_write_if_ours(lk, sh->token); /* as in srw_abandon */
+		if (r != 0)
+			goto keep;
 		return 0;
 	}
 	if (r != 0)
 		goto keep;
-	srw_unlink_write_if_ours(lk, sh->token);
+	r = srw_unlink_write_if_ours(lk, sh->token);
 	srw_state_drop(lk, fd, &id);
+	if (r != 0)
+		goto keep; /* the writer marker is still ours and still there */
 	return 0;
 keep:
 	/* Still held: keep it fresh so the caller may retry the release. */

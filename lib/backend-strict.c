@@ -591,11 +591,28 @@ static int strict_publish(const struct fl_lock *lk, const char *path, int dirfd,
 	}
 	/* Identity, not link count: attribute caches report st_nlink stale. */
 	if (fl__sys.fstatat(dirfd, pub, &pst, AT_SYMLINK_NOFOLLOW) != 0 ||
-	    pst.st_dev != st.st_dev || pst.st_ino != st.st_ino)
-		r = -EAGAIN;
+	    pst.st_dev != st.st_dev || pst.st_ino != st.st_ino) {
+		/* The link may have published our record even though we cannot
+		 * see it now (ESTALE, EIO): withdraw it if it is ours, since a
+		 * strict claim is never reclaimed by age and would block the
+		 * lock for good.  Another's (or none) is left alone. */
+		int u = fl__unlink_if_same(dirfd, pub, st.st_dev, st.st_ino);
+		/* An intent claim's name carries our random token: nobody else
+		 * makes it, so when its identity cannot be read it goes by name. */
+		if (u != 0 && u != -ESTALE && u != -ENOENT && strncmp(pub, "intent-v1-", 10) == 0 &&
+		    fl__sys.unlinkat(dirfd, pub, 0) == 0)
+			u = 0;
+		r = u == 0 || u == -ESTALE || u == -ENOENT ? -EAGAIN : fl__err(lk, u, "unlink", pub);
+	}
 out:
 	fl__sys.close(fd);
-	fl__unlink_if_same(dirfd, priv, st.st_dev, st.st_ino);
+	/* The private name carries fresh randomness: ours alone, so when its
+	 * identity cannot be read it goes by name. */
+	{
+		int u = fl__unlink_if_same(dirfd, priv, st.st_dev, st.st_ino);
+		if (u != 0 && u != -ESTALE && u != -ENOENT)
+			fl__sys.unlinkat(dirfd, priv, 0);
+	}
 	return r;
 }
 

@@ -230,8 +230,16 @@ int fl__break_file(const char *path, double mtime_before, ino_t ino_before)
 		return -errno;
 	if (fl__sys.lstat(brk, &st) != 0)
 		return 0;
-	if (fl__mtime(&st) > mtime_before || st.st_ino != ino_before)
-		return -EAGAIN; /* a live marker: left aside, as Python does */
+	if (fl__mtime(&st) > mtime_before || st.st_ino != ino_before) {
+		/* A live marker (a peer broke the stale one first and took the
+		 * lock): put it back without replacing anything, or its holder
+		 * would go on holding while the path is free for a third process.
+		 * Python leaves it aside; the window left is the few calls
+		 * between our rename and this link. */
+		if (fl__sys.link(brk, path) == 0)
+			fl__sys.unlink(brk);
+		return -EAGAIN;
+	}
 	if (fl__sys.unlink(brk) != 0)
 		return -errno;
 	return 0;
@@ -241,8 +249,10 @@ int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino)
 {
 	struct stat st;
 
+	/* An NFS ESTALE from the lookup is an I/O failure, not the "not ours"
+	 * answer (-ESTALE) that lets a caller forget the marker. */
 	if (fl__sys.fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0)
-		return -errno;
+		return errno == ESTALE ? -EIO : -errno;
 	if (st.st_dev != dev || st.st_ino != ino)
 		return -ESTALE;
 	if (fl__sys.unlinkat(dirfd, path, 0) != 0)

@@ -93,72 +93,97 @@ static int flp_class(const char **pp, char c)
 	return c != '/' && (hit ^ neg);
 }
 
+/*
+ * Matching walks the pattern once and keeps the set of path positions that
+ * the pattern so far can end at (a bitset, on the stack: no allocation, so
+ * it stays usable from hooks).  Work is O(pattern x path) whatever the
+ * pattern; a backtracking matcher is exponential in the number of stars
+ * (`/` `**` `/` `**` `/` ... against a deep path hangs every open()).
+ */
+#define FLP_GLOB_MAX 4096 /* longest path matched; longer ones never match */
+
+#define BIT_SET(b, i) ((b)[(i) >> 3] |= (unsigned char)(1u << ((i) & 7)))
+#define BIT_GET(b, i) (((b)[(i) >> 3] >> ((i) & 7)) & 1u)
+
 static int flp_glob(const char *p, const char *s)
 {
-	for (;;) {
-		switch (*p) {
-		case '\0':
-			return *s == '\0';
-		case '*':
-			if (p[1] == '*') {
-				/* Two stars: any run, including '/'.  Followed by a '/',
-				 * they may also match nothing at all. */
-				const char *q = p;
-				while (*q == '*')
-					q++;
-				if (*q == '/' && flp_glob(q + 1, s))
-					return 1;
-				for (const char *t = s;; t++) {
-					if (flp_glob(q, t))
-						return 1;
-					if (*t == '\0')
-						return 0;
-				}
-			}
-			p++;
-			for (const char *t = s;; t++) {
-				if (flp_glob(p, t))
-					return 1;
-				if (*t == '\0' || *t == '/')
-					return 0;
-			}
-		case '?':
-			if (*s == '\0' || *s == '/')
-				return 0;
-			p++;
-			s++;
-			break;
-		case '[': {
+	unsigned char cur[FLP_GLOB_MAX / 8 + 1], nxt[FLP_GLOB_MAX / 8 + 1];
+	size_t n = strlen(s), i;
+	int any;
+
+	if (n >= FLP_GLOB_MAX)
+		return 0;
+	memset(cur, 0, sizeof(cur));
+	BIT_SET(cur, 0);
+	while (*p) {
+		memset(nxt, 0, sizeof(nxt));
+		any = 0;
+		if (p[0] == '*' && p[1] == '*') {
+			/* Two stars: any run, including '/'.  Followed by a '/',
+			 * they may also match nothing at all. */
 			const char *q = p;
-			int m;
-			if (*s == '\0')
-				return 0;
-			m = flp_class(&q, *s);
-			if (m < 0) { /* literal '[' */
-				if (*s != '[')
-					return 0;
-				p++;
-				s++;
-				break;
+			while (*q == '*')
+				q++;
+			for (i = 0; i <= n && !any; i++)
+				any = BIT_GET(cur, i);
+			for (i = i - 1; any && i <= n; i++)
+				BIT_SET(nxt, i); /* every position from the first reachable */
+			if (*q == '/') {
+				unsigned char after[FLP_GLOB_MAX / 8 + 1];
+				memcpy(after, cur, sizeof(after)); /* `**` `/` matching nothing */
+				for (i = 0; i < n; i++)
+					if (BIT_GET(nxt, i) && s[i] == '/')
+						BIT_SET(after, i + 1);
+				memcpy(cur, after, sizeof(cur));
+				p = q + 1;
+			} else {
+				memcpy(cur, nxt, sizeof(cur));
+				p = q;
 			}
-			if (!m)
-				return 0;
-			p = q;
-			s++;
-			break;
+			continue;
 		}
-		case '\\':
-			if (p[1])
-				p++;
-			/* fall through */
-		default:
-			if (*p != *s)
-				return 0;
+		if (*p == '*') { /* any run without '/' */
+			for (i = 0; i <= n; i++)
+				if (BIT_GET(cur, i) || (i > 0 && BIT_GET(nxt, i - 1) && s[i - 1] != '/'))
+					BIT_SET(nxt, i);
+			memcpy(cur, nxt, sizeof(cur));
 			p++;
-			s++;
-			break;
+			continue;
 		}
+		/* One character of the path. */
+		const char *q = p;
+		if (*p == '[') {
+			const char *t = p;
+			if (flp_class(&t, 'a') < 0)
+				q = p + 1; /* malformed: a literal '[' */
+			else
+				q = t;
+		} else if (*p == '\\' && p[1]) {
+			q = p + 2;
+		} else {
+			q = p + 1;
+		}
+		for (i = 0; i < n; i++) {
+			int m;
+			if (!BIT_GET(cur, i))
+				continue;
+			if (*p == '?') {
+				m = s[i] != '/';
+			} else if (*p == '[' && q != p + 1) {
+				const char *t = p;
+				m = flp_class(&t, s[i]) > 0;
+			} else if (*p == '\\' && p[1]) {
+				m = s[i] == p[1];
+			} else {
+				m = s[i] == *p;
+			}
+			if (m)
+				BIT_SET(nxt, i + 1);
+		}
+		memcpy(cur, nxt, sizeof(cur));
+		p = q;
 	}
+	return BIT_GET(cur, n);
 }
 
 int flp_glob_match(const char *pat, const char *path)

@@ -14,6 +14,8 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,6 +146,36 @@ static size_t mutate(uint8_t *buf, size_t n)
 	return n;
 }
 
+/* The input being run, written to ./fuzz-crash-input when a check aborts or
+ * the target faults, so that a crash can be replayed as a corpus file. */
+static const uint8_t *cur_input;
+static size_t cur_len;
+
+static void on_crash(int sig)
+{
+	int fd = open("fuzz-crash-input", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	static const char msg[] = "input written to fuzz-crash-input\n";
+
+	if (fd >= 0) {
+		if (write(fd, cur_input, cur_len) < 0) {
+			/* Nothing more to do in a dying process. */
+		}
+		close(fd);
+		if (write(2, msg, sizeof(msg) - 1) < 0) {
+			/* Same. */
+		}
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void run_one(const uint8_t *data, size_t size)
+{
+	cur_input = data;
+	cur_len = size;
+	LLVMFuzzerTestOneInput(data, size);
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -170,10 +202,14 @@ int main(int argc, char **argv)
 	if (rng == 0)
 		rng = 1;
 	printf("seed 0x%llx\n", (unsigned long long)rng);
+	fflush(stdout); /* a crash must not lose the seed */
+	signal(SIGABRT, on_crash);
+	signal(SIGSEGV, on_crash);
+	signal(SIGBUS, on_crash);
 	for (int i = optind; i < argc; i++)
 		add_path(argv[i]);
 	for (int i = 0; i < ncorpus; i++, execs++)
-		LLVMFuzzerTestOneInput(corpus[i], corpus_len[i]);
+		run_one(corpus[i], corpus_len[i]);
 	end = now() + seconds;
 	while (now() < end) {
 		for (int k = 0; k < 256; k++, execs++) {
@@ -184,7 +220,7 @@ int main(int argc, char **argv)
 				memcpy(buf, corpus[i], n);
 			}
 			n = mutate(buf, n);
-			LLVMFuzzerTestOneInput(buf, n);
+			run_one(buf, n);
 		}
 	}
 	printf("%d corpus inputs, %llu executions, no crash\n", ncorpus, execs);

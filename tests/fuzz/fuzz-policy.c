@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuzz-policy.c -- the shim's policy file parser (filelock.conf(5)).  Any
+ * bytes either parse into rules that satisfy the parser's own promises
+ * (absolute patterns, a known kind, absolute lock_dir, stale_threshold above
+ * heartbeat_interval) or fail with one "FILE:LINE: problem" message; never a
+ * crash, an overread or a leak.  Accepted rules are then exercised through
+ * the matcher and the marker-path functions with paths taken from the rules.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "flp.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct flp_policy p = {0};
+	char err[256], path[512], marker[1024], back[1024];
+	char *copy;
+	int r;
+
+	if (size > 8192)
+		return 0;
+	copy = malloc(size ? size : 1); /* exact size: ASan sees any overread */
+	memcpy(copy, data, size);
+	err[0] = '\0';
+	r = flp_policy_parse(&p, copy, size, "fuzz.conf", err, sizeof(err));
+	if (r != 0) {
+		if ((r != -EINVAL && r != -ENOMEM) || strncmp(err, "fuzz.conf:", 10) != 0 ||
+		    strlen(err) >= sizeof(err))
+			abort();
+		free(copy);
+		return 0;
+	}
+	for (size_t i = 0; i < p.n; i++) {
+		const struct flp_rule *ru = &p.rules[i];
+
+		if (ru->pattern == NULL || ru->pattern[0] != '/' || ru->line < 1)
+			abort();
+		/* lock_dir=/ is kept as "" so that "" + data path is absolute. */
+		if (ru->lock_dir != NULL && ru->lock_dir[0] != '/' && ru->lock_dir[0] != '\0')
+			abort();
+		if (ru->stale_threshold > 0 && ru->heartbeat_interval > 0 &&
+		    ru->stale_threshold <= ru->heartbeat_interval)
+			abort();
+		(void)flp_kind_name(ru->kind);
+		/* The pattern read as a literal path: matched through the table,
+		 * its marker path must map back to a path the table redirects. */
+		if (strlen(ru->pattern) < 200 && flp_normalize(ru->pattern, path, sizeof(path)) == 0) {
+			const struct flp_rule *m = flp_policy_match(&p, path);
+			if (m != NULL && flp_marker_path(m, path, marker, sizeof(marker)) == 0)
+				(void)flp_data_path(&p, marker, back, sizeof(back));
+		}
+	}
+	flp_policy_free(&p);
+	free(copy);
+	return 0;
+}
