@@ -233,45 +233,6 @@ static int lease_parse_float(const char *s, size_t n, double *out)
 	return *end == '\0' ? 0 : -EBADMSG;
 }
 
-/* Strict UTF-8 (Python's decoder: no overlongs, no surrogates). */
-static int lease_utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned c = s[i];
-		uint32_t cp;
-		size_t k;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			k = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			k = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			k = 3;
-			cp = c & 0x07;
-		} else {
-			return 0;
-		}
-		for (size_t j = 1; j <= k; j++) {
-			if (i + j >= n || (s[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + j] & 0x3f);
-		}
-		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-			return 0;
-		i += k + 1;
-	}
-	return 1;
-}
-
 /* Python's parse_marker() + _build_record().  0 or -EBADMSG. */
 static int lease_p2_parse(const char *buf, size_t len, struct lease_p2 *r)
 {
@@ -281,7 +242,7 @@ static int lease_p2_parse(const char *buf, size_t len, struct lease_p2 *r)
 	size_t pid_n = 0, dur_n = 0;
 
 	memset(r, 0, sizeof(*r));
-	if (!lease_utf8_valid((const unsigned char *)buf, len))
+	if (!fl__utf8_valid((const unsigned char *)buf, len))
 		return -EBADMSG; /* Python cannot decode it either: malformed */
 	while (s < e && lease_space((unsigned char)*s))
 		s++;

@@ -313,6 +313,8 @@ struct fl_p1 {
 	char host[256];
 	char token[96];
 };
+/* Strict UTF-8 as Python's decoder accepts it (no overlongs, no surrogates). */
+int fl__utf8_valid(const unsigned char *s, size_t n);
 /* Formats our own protocol-1 record into buf; returns its length or -errno. */
 int fl__p1_format(char *buf, size_t len);
 /* Parses a protocol-1 record (Python's rules, §5.3).  0 or -EBADMSG. */

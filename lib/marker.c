@@ -118,7 +118,7 @@ static int fl__py_linebreak(unsigned char c)
 }
 
 /* Strict UTF-8 validation (Python's decoder rejects overlongs and surrogates). */
-static int fl__utf8_valid(const unsigned char *s, size_t n)
+int fl__utf8_valid(const unsigned char *s, size_t n)
 {
 	size_t i = 0;
 
