@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/vfs.h>
 #include <time.h>
@@ -61,6 +62,19 @@ static void raw_flock(const char *path)
 	close(fd);
 }
 
+/* The same plus the fstat the flock kinds need to see an inode unlinked
+ * between open and flock (st_nlink == 0) and a non-regular file. */
+static void raw_flock_fstat(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+	struct stat st;
+
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0 || fstat(fd, &st) != 0 ||
+	    flock(fd, LOCK_UN) != 0)
+		die("raw flock");
+	close(fd);
+}
+
 static char soft_record[512];
 static size_t soft_record_len;
 
@@ -87,6 +101,7 @@ int main(int argc, char **argv)
 {
 	static const struct row rows[] = {
 		{ "unix", FL_UNIX, raw_flock, "open+flock+flock(UN)+close" },
+		{ "unix", FL_UNIX, raw_flock_fstat, "open+flock+fstat+flock(UN)+close" },
 		{ "file", FL_FILE, raw_flock, "open+flock+flock(UN)+close" },
 		{ "soft", FL_SOFT, raw_soft, "open(O_EXCL)+write+close+unlink" },
 	};
