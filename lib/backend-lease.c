@@ -468,31 +468,19 @@ static int lease_beat(struct fl_hb *hb)
 
 static int lease_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how)
 {
-	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
 	struct lease_hold *lh = (struct lease_hold *)h->priv;
-	mode_t perm = lk->opt.mode == -1 ? 0666 : (mode_t)lk->opt.mode;
 	char rec[1024];
 	struct stat st;
-	int fd, n, r, tried_mkdir = 0, broke = 0, gone = 0;
+	int fd, n, r, broke = 0, gone = 0;
 
 	(void)mode;
 	(void)how;
 	for (;;) {
-		fd = fl__sys.open(lk->path, flags, perm);
-		if (fd >= 0)
+		r = fl__marker_create(lk, &fd);
+		if (r == 0)
 			break;
-		int e = errno;
-		if (e == EINTR)
-			continue;
-		if (e == ENOENT && !tried_mkdir) {
-			tried_mkdir = 1;
-			r = fl__mkdir_p(lk->dir, 0777);
-			if (r != 0)
-				return fl__err(lk, r, "mkdir", lk->dir);
-			continue;
-		}
-		if (e != EEXIST)
-			return fl__err(lk, -e, "open", lk->path);
+		if (r != -EEXIST)
+			return r;
 		r = lease_precheck(lk);
 		if (r != 0)
 			return r;

@@ -99,10 +99,8 @@ static int soft_precheck(struct fl_lock *lk)
 
 static int soft_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how)
 {
-	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
-	mode_t perm = lk->opt.mode == -1 ? 0666 : (mode_t)lk->opt.mode;
 	char rec[512];
-	int fd, n, r, tried_mkdir = 0, broke = 0;
+	int fd, n, r, broke = 0;
 
 	(void)mode;
 	(void)how;
@@ -113,21 +111,11 @@ static int soft_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 			fl__break_file(lk->path, fl__mtime(&st), st.st_ino);
 	}
 	for (;;) {
-		fd = fl__sys.open(lk->path, flags, perm);
-		if (fd >= 0)
+		r = fl__marker_create(lk, &fd);
+		if (r == 0)
 			break;
-		int e = errno;
-		if (e == EINTR)
-			continue;
-		if (e == ENOENT && !tried_mkdir) {
-			tried_mkdir = 1;
-			r = fl__mkdir_p(lk->dir, 0777);
-			if (r != 0)
-				return fl__err(lk, r, "mkdir", lk->dir);
-			continue;
-		}
-		if (e != EEXIST)
-			return fl__err(lk, -e, "open", lk->path);
+		if (r != -EEXIST)
+			return r;
 		r = soft_precheck(lk);
 		if (r != 0)
 			return r;

@@ -326,6 +326,12 @@ int fl__p1_parse(const char *buf, size_t len, struct fl_p1 *out);
  * Python does), or -errno from rename. */
 int fl__break_file(const char *path, double mtime_before, ino_t ino_before);
 
+/* Creates lk's marker file: open(O_WRONLY|O_CREAT|O_EXCL|O_TRUNC|O_NOFOLLOW|
+ * O_CLOEXEC) with the handle's mode, EINTR retried, missing parents created
+ * once.  Returns 0 and *fd, -EEXIST (someone has it), or another negative
+ * errno recorded with fl__err.  Used by soft and lease. */
+int fl__marker_create(const struct fl_lock *lk, int *fd);
+
 /* Identity-checked unlink: removes path only when lstat shows (dev, ino).
  * Returns 0 removed, -ESTALE not ours (left alone), or -errno. */
 int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino);

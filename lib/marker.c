@@ -321,3 +321,31 @@ int fl__path_exists(void *path)
 
 	return fl__sys.lstat(path, &st) == 0;
 }
+
+int fl__marker_create(const struct fl_lock *lk, int *out)
+{
+	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+	mode_t perm = lk->opt.mode == -1 ? 0666 : (mode_t)lk->opt.mode;
+	int tried_mkdir = 0;
+
+	for (;;) {
+		int fd = fl__sys.open(lk->path, flags, perm);
+		if (fd >= 0) {
+			*out = fd;
+			return 0;
+		}
+		int e = errno;
+		if (e == EINTR)
+			continue;
+		if (e == ENOENT && !tried_mkdir) {
+			int r = fl__mkdir_p(lk->dir, 0777);
+			tried_mkdir = 1;
+			if (r != 0)
+				return fl__err(lk, r, "mkdir", lk->dir);
+			continue;
+		}
+		if (e == EEXIST)
+			return -EEXIST;
+		return fl__err(lk, -e, "open", lk->path);
+	}
+}
