@@ -526,6 +526,8 @@ static int strict_scan(const struct fl_lock *lk, const char *path, int claims_fd
 		r = strict_load_claim(lk, path, claims_fd, de->d_name, out);
 	}
 	fl__sys.closedir(d);
+	if (r != 0)
+		strict_scan_free(out); /* a failed scan owns nothing */
 	return r;
 }
 
