@@ -436,21 +436,6 @@ static int lease_judge(struct fl_lock *lk, struct fl_marker *m)
 	return fl__owner_is_stale(p1.pid, p1.host, p1.token) ? LEASE_BREAK : LEASE_WAIT;
 }
 
-/* Raises the errors Python's writability pre-check raises. */
-static int lease_precheck(struct fl_lock *lk)
-{
-	struct stat st;
-
-	if (fl__sys.lstat(lk->path, &st) != 0)
-		return 0;
-	if (!(st.st_mode & S_IWUSR))
-		return fl__errf(lk, -EACCES, "%s: Permission denied (the lock file is read-only)",
-				lk->path);
-	if (S_ISDIR(st.st_mode))
-		return fl__errf(lk, -EISDIR, "%s: Is a directory", lk->path);
-	return 0;
-}
-
 /* One heartbeat: runs on the heartbeat thread. */
 static int lease_beat(struct fl_hb *hb)
 {
@@ -480,9 +465,6 @@ static int lease_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 		if (r == 0)
 			break;
 		if (r != -EEXIST)
-			return r;
-		r = lease_precheck(lk);
-		if (r != 0)
 			return r;
 		if (broke)
 			return -EAGAIN;

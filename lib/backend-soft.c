@@ -82,21 +82,6 @@ static int soft_is_stale(const char *path, const struct fl_options *opt, struct 
 
 int (*fl__soft_pinned)(const char *marker_path);
 
-/* Raises the errors Python's writability pre-check raises. */
-static int soft_precheck(struct fl_lock *lk)
-{
-	struct stat st;
-
-	if (fl__sys.lstat(lk->path, &st) != 0)
-		return 0;
-	if (!(st.st_mode & S_IWUSR))
-		return fl__errf(lk, -EACCES, "%s: Permission denied (the lock file is read-only)",
-				lk->path);
-	if (S_ISDIR(st.st_mode))
-		return fl__errf(lk, -EISDIR, "%s: Is a directory", lk->path);
-	return 0;
-}
-
 static int soft_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how)
 {
 	char rec[512];
@@ -115,9 +100,6 @@ static int soft_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 		if (r == 0)
 			break;
 		if (r != -EEXIST)
-			return r;
-		r = soft_precheck(lk);
-		if (r != 0)
 			return r;
 		if (broke)
 			return -EAGAIN;

@@ -328,8 +328,9 @@ int fl__break_file(const char *path, double mtime_before, ino_t ino_before);
 
 /* Creates lk's marker file: open(O_WRONLY|O_CREAT|O_EXCL|O_TRUNC|O_NOFOLLOW|
  * O_CLOEXEC) with the handle's mode, EINTR retried, missing parents created
- * once.  Returns 0 and *fd, -EEXIST (someone has it), or another negative
- * errno recorded with fl__err.  Used by soft and lease. */
+ * once.  Returns 0 and *fd, -EEXIST (someone has it), -EACCES/-EISDIR when
+ * what is there is a read-only file or a directory (it can never be ours),
+ * or another negative errno recorded with fl__err.  Used by soft and lease. */
 int fl__marker_create(const struct fl_lock *lk, int *fd);
 
 /* Identity-checked unlink: removes path only when lstat shows (dev, ino).

@@ -344,8 +344,18 @@ int fl__marker_create(const struct fl_lock *lk, int *out)
 				return fl__err(lk, r, "mkdir", lk->dir);
 			continue;
 		}
-		if (e == EEXIST)
+		if (e != EEXIST)
+			return fl__err(lk, -e, "open", lk->path);
+		/* Python's writability check, done only now that the path is taken:
+		 * a read-only file or a directory can never become our marker. */
+		struct stat st;
+		if (fl__sys.lstat(lk->path, &st) != 0)
 			return -EEXIST;
-		return fl__err(lk, -e, "open", lk->path);
+		if (!(st.st_mode & S_IWUSR))
+			return fl__errf(lk, -EACCES,
+					"%s: Permission denied (the lock file is read-only)", lk->path);
+		if (S_ISDIR(st.st_mode))
+			return fl__errf(lk, -EISDIR, "%s: Is a directory", lk->path);
+		return -EEXIST;
 	}
 }
