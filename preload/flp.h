@@ -146,6 +146,53 @@ extern struct flp_policy flp_pol FLP_HIDDEN;
 extern int flp_pol_broken FLP_HIDDEN;
 extern char flp_pol_err[512] FLP_HIDDEN;
 
+/* ---- ranges.c ---------------------------------------------------------- */
+
+/*
+ * POSIX byte-range arithmetic, pure (no I/O, no locks): one owner's locks as
+ * a sorted list of disjoint ranges, changed the way the kernel changes a
+ * process's record locks (a new lock replaces what it overlaps, splitting
+ * older ranges; overlapping or adjacent ranges of one type merge), and the
+ * conflict test F_SETLK and F_GETLK ask of another owner's list.
+ */
+#define FLP_OFF_MAX INT64_MAX /* "to end of file" (l_len == 0) */
+
+struct flp_range {
+	int64_t start; /* first byte                                    */
+	int64_t end;   /* last byte, inclusive; FLP_OFF_MAX: to EOF     */
+	short type;    /* F_RDLCK or F_WRLCK                            */
+};
+
+struct flp_rset {
+	struct flp_range *v; /* sorted by start, disjoint; same-type neighbours merged */
+	size_t n, cap;
+};
+
+/* struct flock's (whence, start, len) -> [start, end], as fcntl(2) reads it:
+ * whence SEEK_SET/SEEK_CUR/SEEK_END relative to 0, cur or size; len 0 = to
+ * EOF; a negative len covers [start+len, start-1].  Returns 0, -EINVAL (bad
+ * whence, negative start) or -EOVERFLOW. */
+int flp_range_from_flock(short whence, int64_t l_start, int64_t l_len, int64_t cur, int64_t size,
+			 int64_t *start, int64_t *end) FLP_HIDDEN;
+/* [start, end] -> (l_start, l_len) with whence SEEK_SET, as F_GETLK reports it. */
+void flp_range_to_flock(int64_t start, int64_t end, int64_t *l_start, int64_t *l_len) FLP_HIDDEN;
+/* Applies one F_RDLCK / F_WRLCK / F_UNLCK to s.  0, -EINVAL (bad type or
+ * range) or -ENOMEM (s unchanged). */
+int flp_rset_apply(struct flp_rset *s, int64_t start, int64_t end, short type) FLP_HIDDEN;
+/* The lowest range of s that conflicts with a lock of `type` on [start, end]
+ * (overlaps, and one of the two is a write lock), or NULL. */
+const struct flp_range *flp_rset_conflict(const struct flp_rset *s, int64_t start, int64_t end,
+					  short type) FLP_HIDDEN;
+/* 1 when applying (start, end, type) would leave s as it is. */
+int flp_rset_unchanged_by(const struct flp_rset *s, int64_t start, int64_t end,
+			  short type) FLP_HIDDEN;
+/* 1 when a is a subset of b's locks with each byte's type no stronger, i.e.
+ * going from b to a only releases or downgrades. */
+int flp_rset_shrinks(const struct flp_rset *a, const struct flp_rset *b) FLP_HIDDEN;
+int flp_rset_copy(struct flp_rset *dst, const struct flp_rset *src) FLP_HIDDEN;
+void flp_rset_clear(struct flp_rset *s) FLP_HIDDEN; /* n = 0, keeps memory */
+void flp_rset_free(struct flp_rset *s) FLP_HIDDEN;
+
 /* ---- fdtable.c -------------------------------------------------------- */
 
 /* What the table knows about a descriptor.  Pointers (>= 16) are struct flp_ofd *. */

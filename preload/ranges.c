@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ranges.c -- POSIX byte-range arithmetic for the shim's fcntl/lockf
+ * emulation.  Pure: no I/O, no global state, so the unit tests can hold it
+ * against the kernel's own record locks on a local file.
+ *
+ * One owner's locks are a sorted list of disjoint ranges [start, end]
+ * (end inclusive; FLP_OFF_MAX stands for "to end of file, however far it
+ * grows").  fcntl(2) changes a process's locks like this: the new request
+ * (read, write or unlock) replaces whatever of the owner's locks it
+ * overlaps, which may split an older range in two; then ranges of the same
+ * type that overlap or touch merge into one.  Two owners' locks conflict
+ * when they overlap and at least one is a write lock.  Linux does exactly
+ * this (fs/locks.c, posix_lock_inode), which is what makes the comparison
+ * test possible.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "flp.h"
+
+int flp_range_from_flock(short whence, int64_t l_start, int64_t l_len, int64_t cur, int64_t size,
+			 int64_t *start, int64_t *end)
+{
+	int64_t base, s, e;
+
+	switch (whence) {
+	case SEEK_SET:
+		base = 0;
+		break;
+	case SEEK_CUR:
+		base = cur;
+		break;
+	case SEEK_END:
+		base = size;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (__builtin_add_overflow(base, l_start, &s))
+		return -EOVERFLOW;
+	if (s < 0)
+		return -EINVAL;
+	if (l_len > 0) {
+		/* The last byte is s + len - 1; it must be representable. */
+		if (__builtin_add_overflow(s, l_len - 1, &e))
+			return -EOVERFLOW;
+	} else if (l_len == 0) {
+		e = FLP_OFF_MAX;
+	} else {
+		/* A negative length covers the |len| bytes before s. */
+		e = s - 1;
+		if (__builtin_add_overflow(s, l_len, &s) || s < 0)
+			return -EINVAL;
+	}
+	*start = s;
+	*end = e;
+	return 0;
+}
+
+void flp_range_to_flock(int64_t start, int64_t end, int64_t *l_start, int64_t *l_len)
+{
+	*l_start = start;
+	*l_len = end == FLP_OFF_MAX ? 0 : end - start + 1;
+}
+
+static int rs_overlaps(const struct flp_range *r, int64_t start, int64_t end)
+{
+	return r->start <= end && start <= r->end;
+}
+
+/* Do a (lower) and b (higher start) overlap or touch? */
+static int rs_touch(const struct flp_range *a, const struct flp_range *b)
+{
+	return a->end == FLP_OFF_MAX || a->end + 1 >= b->start;
+}
+
+static int rs_reserve(struct flp_rset *s, size_t need)
+{
+	struct flp_range *v;
+	size_t cap;
+
+	if (need <= s->cap)
+		return 0;
+	cap = s->cap ? s->cap * 2 : 8;
+	while (cap < need)
+		cap *= 2;
+	v = realloc(s->v, cap * sizeof(*v));
+	if (v == NULL)
+		return -ENOMEM;
+	s->v = v;
+	s->cap = cap;
+	return 0;
+}
+
+int flp_rset_apply(struct flp_rset *s, int64_t start, int64_t end, short type)
+{
+	struct flp_range *out;
+	size_t n = 0, i;
+	int inserted = 0;
+
+	if (start < 0 || end < start)
+		return -EINVAL;
+	if (type != F_RDLCK && type != F_WRLCK && type != F_UNLCK)
+		return -EINVAL;
+	/* At most one existing range splits in two, plus the new one. */
+	out = malloc((s->n + 2) * sizeof(*out));
+	if (out == NULL)
+		return -ENOMEM;
+	for (i = 0; i < s->n; i++) {
+		const struct flp_range *r = &s->v[i];
+
+		if (!rs_overlaps(r, start, end)) {
+			if (!inserted && type != F_UNLCK && r->start > end) {
+				out[n++] = (struct flp_range){ start, end, type };
+				inserted = 1;
+			}
+			out[n++] = *r;
+			continue;
+		}
+		if (r->start < start)
+			out[n++] = (struct flp_range){ r->start, start - 1, r->type };
+		if (!inserted && type != F_UNLCK) {
+			out[n++] = (struct flp_range){ start, end, type };
+			inserted = 1;
+		}
+		if (r->end > end)
+			out[n++] = (struct flp_range){ end + 1, r->end, r->type };
+	}
+	if (!inserted && type != F_UNLCK)
+		out[n++] = (struct flp_range){ start, end, type };
+	/* Merge neighbours of one type that overlap or touch. */
+	if (n > 1) {
+		size_t w = 0;
+
+		for (i = 1; i < n; i++) {
+			if (out[i].type == out[w].type && rs_touch(&out[w], &out[i])) {
+				if (out[i].end > out[w].end)
+					out[w].end = out[i].end;
+			} else {
+				out[++w] = out[i];
+			}
+		}
+		n = w + 1;
+	}
+	if (rs_reserve(s, n) != 0) {
+		free(out);
+		return -ENOMEM;
+	}
+	if (n)
+		memcpy(s->v, out, n * sizeof(*out));
+	s->n = n;
+	free(out);
+	return 0;
+}
+
+const struct flp_range *flp_rset_conflict(const struct flp_rset *s, int64_t start, int64_t end,
+					  short type)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		const struct flp_range *r = &s->v[i];
+
+		if (r->start > end)
+			break;
+		if (rs_overlaps(r, start, end) && (type == F_WRLCK || r->type == F_WRLCK))
+			return r;
+	}
+	return NULL;
+}
+
+int flp_rset_unchanged_by(const struct flp_rset *s, int64_t start, int64_t end, short type)
+{
+	if (type == F_UNLCK) {
+		for (size_t i = 0; i < s->n; i++)
+			if (rs_overlaps(&s->v[i], start, end))
+				return 0;
+		return 1;
+	}
+	/* Ranges are merged, so one range of the same type covers it or none does. */
+	for (size_t i = 0; i < s->n; i++) {
+		const struct flp_range *r = &s->v[i];
+		if (r->start <= start && end <= r->end)
+			return r->type == type;
+	}
+	return 0;
+}
+
+/* The type b holds at byte x: F_UNLCK, F_RDLCK or F_WRLCK. */
+static short rs_type_at(const struct flp_rset *b, int64_t x)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->v[i].start > x)
+			break;
+		if (x <= b->v[i].end)
+			return b->v[i].type;
+	}
+	return F_UNLCK;
+}
+
+int flp_rset_shrinks(const struct flp_rset *a, const struct flp_rset *b)
+{
+	/* Every range of a must lie in b with b's type at least as strong.
+	 * Check at every boundary inside a's ranges where b may change type. */
+	for (size_t i = 0; i < a->n; i++) {
+		const struct flp_range *r = &a->v[i];
+		int64_t x = r->start;
+
+		for (;;) {
+			short t = rs_type_at(b, x);
+			int64_t next = FLP_OFF_MAX;
+
+			if (t == F_UNLCK || (r->type == F_WRLCK && t != F_WRLCK))
+				return 0;
+			for (size_t j = 0; j < b->n; j++) {
+				if (b->v[j].start <= x && x <= b->v[j].end) {
+					next = b->v[j].end;
+					break;
+				}
+			}
+			if (next >= r->end)
+				break;
+			x = next + 1;
+		}
+	}
+	return 1;
+}
+
+int flp_rset_copy(struct flp_rset *dst, const struct flp_rset *src)
+{
+	if (rs_reserve(dst, src->n) != 0)
+		return -ENOMEM;
+	if (src->n)
+		memcpy(dst->v, src->v, src->n * sizeof(*src->v));
+	dst->n = src->n;
+	return 0;
+}
+
+void flp_rset_clear(struct flp_rset *s)
+{
+	s->n = 0;
+}
+
+void flp_rset_free(struct flp_rset *s)
+{
+	free(s->v);
+	s->v = NULL;
+	s->n = s->cap = 0;
+}
