@@ -703,7 +703,7 @@ static void rl_peers_free(struct rl_peer *v, size_t n)
  * counts as a write lock on the whole file.  0 or -errno.
  */
 static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_peer **out,
-		   size_t *nout)
+		   size_t *nout, int *self_seen)
 {
 	struct rl_peer *v = NULL;
 	size_t n = 0, cap = 0;
@@ -732,8 +732,11 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 		size_t len;
 		int e;
 
-		if (!rl_is_owner_name(de->d_name) || strcmp(de->d_name, self) == 0 ||
-		    strlen(de->d_name) >= RL_NAME_MAX)
+		if (strcmp(de->d_name, self) == 0) {
+			*self_seen = 1;
+			continue;
+		}
+		if (!rl_is_owner_name(de->d_name) || strlen(de->d_name) >= RL_NAME_MAX)
 			continue;
 		e = rl_read(dfd, de->d_name, &buf, &len, &st);
 		if (e == -ENOENT)
@@ -852,7 +855,12 @@ static int rl_commit(struct flp_rfile *rf, struct flp_rowner *ow, const struct f
 {
 	int had = ow->set.n != 0, r;
 
-	r = rl_write(rf, ow, next);
+	/* After an eviction only releases reach here; they must not bring
+	 * the owner file back. */
+	if (ow->lost && next->n != 0)
+		r = flp_rset_copy(&ow->set, next);
+	else
+		r = rl_write(rf, ow, next);
 	if (r != 0) {
 		flp_log("fcntl(%s): cannot write %s/%s: %s", rf->path, rf->dir, ow->name,
 			strerror(-r));
@@ -860,26 +868,10 @@ static int rl_commit(struct flp_rfile *rf, struct flp_rowner *ow, const struct f
 	}
 	if (!ow->ofd && had != (ow->set.n != 0))
 		atomic_fetch_add(&flp_rl_posix_held, ow->set.n ? 1 : -1);
+	if (ow->set.n == 0)
+		ow->lost = 0;
 	rl_hb_sync(rf, ow);
 	return 0;
-}
-
-/* Has our owner file been removed by someone who judged us gone? */
-static int rl_lost(struct flp_rfile *rf, struct flp_rowner *ow)
-{
-	char path[4096 + RL_NAME_MAX + 8];
-	struct stat st;
-
-	if (ow->lost)
-		return 1;
-	if (ow->set.n == 0)
-		return 0;
-	snprintf(path, sizeof(path), "%s/%s", rf->dir, ow->name);
-	RL_OP(1);
-	if (fl__sys.lstat(path, &st) == 0 && st.st_dev == ow->fdev && st.st_ino == ow->fino)
-		return 0;
-	ow->lost = 1;
-	return 1;
 }
 
 /*
@@ -891,19 +883,23 @@ static int rl_grow(struct flp_rfile *rf, struct flp_rowner *ow, const struct flp
 {
 	struct rl_peer *peers;
 	size_t np;
-	int r;
+	int r, self_seen = 0;
 
 	r = rl_mutex_lock(rf, mutex_deadline, intr);
 	if (r != 0)
 		return r;
-	if (rl_lost(rf, ow)) {
+	r = rl_scan(rf, ow->name, 1, &peers, &np, &self_seen);
+	/* Our file gone while we hold locks: someone judged us dead (we were
+	 * paused past the bound).  Rebuilding it could overlap a successor. */
+	if (r == 0 && (ow->lost || (ow->set.n && !self_seen))) {
+		rl_peers_free(peers, np);
 		rl_mutex_unlock(rf);
+		ow->lost = 1;
 		flp_log("fcntl(%s): this process's byte-range locks were taken away (owner file "
 			"%s/%s evicted); failing with ENOLCK",
 			rf->path, rf->dir, ow->name);
 		return -ENOLCK;
 	}
-	r = rl_scan(rf, ow->name, 1, &peers, &np);
 	if (r == 0) {
 		for (size_t i = 0; i < np; i++) {
 			if (flp_rset_conflict(&peers[i].set, start, end, type)) {
@@ -929,9 +925,9 @@ static int rl_test(struct flp_rfile *rf, const char *self, int64_t start, int64_
 {
 	struct rl_peer *peers;
 	size_t np;
-	int r, found = 0;
+	int r, found = 0, self_seen = 0;
 
-	r = rl_scan(rf, self, 0, &peers, &np);
+	r = rl_scan(rf, self, 0, &peers, &np, &self_seen);
 	if (r != 0)
 		return r;
 	for (size_t i = 0; i < np && !found; i++) {
