@@ -952,6 +952,29 @@ static int rl_test(struct flp_rfile *rf, const char *self, int64_t start, int64_
 	return found;
 }
 
+/*
+ * A kernel lock on NFS is a cache coherency point: taking one revalidates
+ * the file's attributes and drops its cached pages, releasing one writes
+ * dirty pages back.  Our locks never reach the kernel, so do the same by
+ * hand, or a process would read pages it cached before another host's
+ * write (SQLite sees an unchanged change counter and keeps its own stale
+ * pages, then writes them back over the other host's work).
+ */
+static void rl_refresh(int fd)
+{
+	struct statx stx;
+
+	(void)statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC, STATX_SIZE | STATX_MTIME, &stx);
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+}
+
+static void rl_flush(int fd)
+{
+	(void)sync_file_range(fd, 0, 0,
+			      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+				      SYNC_FILE_RANGE_WAIT_AFTER);
+}
+
 static const char *rl_cmdname(int cmd)
 {
 	switch (cmd) {
@@ -1071,6 +1094,7 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 		return ENOLCK;
 	}
 	if (flp_rset_shrinks(&next, &ow->set)) {
+		rl_flush(fd);
 		r = rl_commit(rf, ow, &next);
 		pthread_mutex_unlock(&rf->mu);
 		flp_rset_free(&next);
@@ -1125,6 +1149,8 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 		back = back * 2 < poll ? back * 2 : poll;
 	}
 	flp_rset_free(&next);
+	if (r == 0)
+		rl_refresh(fd);
 	FLP_TRACE("fcntl(%d, %s, %s %lld..%lld) on %s: %s", fd, rl_cmdname(cmd),
 		  rl_typename(fl->l_type), (long long)start, (long long)end, o->path,
 		  r == 0 ? "acquired" : strerror(-r));
