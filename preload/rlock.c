@@ -855,6 +855,13 @@ static int rl_commit(struct flp_rfile *rf, struct flp_rowner *ow, const struct f
 {
 	int had = ow->set.n != 0, r;
 
+	/* A release of everything unlinks the owner file: stop its heartbeat
+	 * first, or a beat between the unlink and the stop finds the file gone
+	 * and marks the locks lost, and the next grow fails with ENOLCK. */
+	if (next->n == 0 && ow->hb_on) {
+		fl__hb_remove(&ow->hb);
+		ow->hb_on = 0;
+	}
 	/* After an eviction only releases reach here; they must not bring
 	 * the owner file back. */
 	if (ow->lost && next->n != 0)
@@ -862,6 +869,7 @@ static int rl_commit(struct flp_rfile *rf, struct flp_rowner *ow, const struct f
 	else
 		r = rl_write(rf, ow, next);
 	if (r != 0) {
+		rl_hb_sync(rf, ow); /* still held: beat again */
 		flp_log("fcntl(%s): cannot write %s/%s: %s", rf->path, rf->dir, ow->name,
 			strerror(-r));
 		return r;
