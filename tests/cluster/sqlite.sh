@@ -43,6 +43,7 @@ N=$((3 * P * K))
 # caches makes that open fail (SQLITE_CANTOPEN, "unable to open database
 # file") however well the locks work.  On NFS the same needs lookupcache=none.
 # Attributes stay cached (0.1 s): the shim revalidates them on each lock.
+CL_WATCHDOG_SECONDS=${CL_WATCHDOG_SECONDS:-170}
 cl_start 3 "${CL_SQ_BINDFS_OPTS:-attr_timeout=0.1,entry_timeout=0,negative_timeout=0}"
 
 POL=$CL_TMP/preload.conf
@@ -61,7 +62,7 @@ sq_create() {
 # sq_script WHO: K transactions, each of which logs the n it produced.
 sq_script() {
 	local j
-	echo ".timeout 10000"
+	echo ".timeout 30000"
 	echo "PRAGMA journal_mode=DELETE;"
 	for ((j = 0; j < K; j++)); do
 		echo "BEGIN; UPDATE t SET n = n + 1;"
@@ -86,7 +87,7 @@ sq_run() {
 			# reads its transactions from the script.
 			(cluster_exec "$i" sh -c 'dd bs=1 count=1 status=none of=/dev/null &&
 				exec "$@" <"$0"' "$CL_TMP/$name.sql.$w" \
-				timeout 60 "${wrap[@]}" "$SQLITE" -bail "$M/$name") \
+				timeout 100 "${wrap[@]}" "$SQLITE" -bail "$M/$name") \
 				<"$CL_TMP/$name.go" >"$CL_TMP/$name.out.$w" 2>"$CL_TMP/$name.err.$w" &
 			pids+=("$! $w")
 		done
@@ -121,7 +122,7 @@ sq_shim() {
 		rc=$(cat "$f")
 		if [ "$rc" != 0 ]; then
 			bad=$((bad + 1))
-			cl_fail "$label: ${f##*.rc.} exited $rc: $(head -c 300 "${f/.rc./.err.}")"
+			cl_fail "$label: ${f##*.rc.} exited $rc: $(grep -v "stats:" "${f/.rc./.err.}" | head -c 800)"
 		fi
 	done
 	c=$(cat "$CL_TMP/$name".out.* | grep -c '^committed$')
