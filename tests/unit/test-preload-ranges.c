@@ -274,13 +274,18 @@ static void kernel_list(char *buf, size_t len)
 
 		if (strstr(line, "->")) /* a blocked waiter; A never waits */
 			continue;
-		if (sscanf(line, "%*d: %15s %15s %15s %ld %63s %31s %31s", kind, adv, type, &pid, devino,
-			   st, en) != 7)
+		if (sscanf(line, "%*d: %15s %15s %15s %ld %63s %31s %31s", kind, adv, type, &pid,
+			   devino, st, en) != 7)
 			continue;
-		if (strcmp(kind, "POSIX") != 0 || pid != (long)H.a.pid || strcmp(devino, H.devino) != 0)
+		if (strcmp(kind, "POSIX") != 0 || pid != (long)H.a.pid ||
+		    strcmp(devino, H.devino) != 0)
 			continue;
 		assert_true(n < sizeof(v) / sizeof(v[0]));
-		v[n].type = strcmp(type, "READ") == 0 ? F_RDLCK : strcmp(type, "WRITE") == 0 ? F_WRLCK : 0;
+		v[n].type = -1; /* printed as '?' */
+		if (strcmp(type, "READ") == 0)
+			v[n].type = F_RDLCK;
+		else if (strcmp(type, "WRITE") == 0)
+			v[n].type = F_WRLCK;
 		v[n].start = strtoll(st, NULL, 10);
 		v[n].end = strcmp(en, "EOF") == 0 ? OFF_MAX : strtoll(en, NULL, 10);
 		n++;
@@ -321,7 +326,8 @@ static int step_at(short type, short whence, int64_t start, int64_t len, int64_t
 	model_list(H.mbuf, 1 << 16, &H.m);
 	if (r.err != -merr || strcmp(H.kbuf, H.mbuf) != 0) {
 		print_error("op type=%d whence=%d start=%" PRId64 " len=%" PRId64 " size=%" PRId64
-			    " cur=%" PRId64 ": kernel errno %d, model %d\n  kernel: %s\n  model:  %s\n",
+			    " cur=%" PRId64 ": kernel errno %d, model %d\n"
+			    "  kernel: %s\n  model:  %s\n",
 			    type, whence, start, len, H.size, H.cur, r.err, -merr, H.kbuf, H.mbuf);
 		fail();
 	}
@@ -360,11 +366,11 @@ static int probe_at(short type, short whence, int64_t start, int64_t len, char *
 	flp_range_to_flock(c->start, c->end, &ls, &ll);
 	if (r.type != c->type || r.whence != SEEK_SET || r.start != ls || r.len != ll ||
 	    r.pid != H.a.pid) {
-		print_error("probe type=%d [%" PRId64 ",%" PRId64 "] against %s:\n  kernel: type=%d "
-			    "whence=%d start=%" PRId64 " len=%" PRId64 " pid=%d\n  model:  type=%d "
-			    "start=%" PRId64 " len=%" PRId64 " pid=%d\n",
-			    type, s, e, H.mbuf, r.type, r.whence, r.start, r.len, (int)r.pid, c->type,
-			    ls, ll, (int)H.a.pid);
+		print_error("probe type=%d [%" PRId64 ",%" PRId64 "] against %s:\n"
+			    "  kernel: type=%d whence=%d start=%" PRId64 " len=%" PRId64 " pid=%d\n"
+			    "  model:  type=%d start=%" PRId64 " len=%" PRId64 " pid=%d\n",
+			    type, s, e, H.mbuf, r.type, r.whence, r.start, r.len, (int)r.pid,
+			    c->type, ls, ll, (int)H.a.pid);
 		fail();
 	}
 	fmt_ranges(got, glen, c, 1);
@@ -464,7 +470,8 @@ static void test_eof(void **state)
 	step(F_WRLCK, INT64_MAX - 9, 10, 0, "R100-149 W9223372036854775798-EOF");
 	step(F_WRLCK, 500, 0, 0, "R100-149 W500-EOF");
 	step(F_UNLCK, INT64_MAX, 1, 0, "R100-149 W500-9223372036854775806");
-	step(F_RDLCK, INT64_MAX, 1, 0, "R100-149 W500-9223372036854775806 R9223372036854775807-EOF");
+	step(F_RDLCK, INT64_MAX, 1, 0,
+	     "R100-149 W500-9223372036854775806 R9223372036854775807-EOF");
 	step(F_UNLCK, 0, 0, 0, "");
 	step(F_RDLCK, 0, INT64_MAX, 0, "R0-9223372036854775806");
 	step(F_RDLCK, 1, INT64_MAX, 0, "R0-EOF");
@@ -847,10 +854,10 @@ static void test_random_vs_kernel(void **state)
 	alarm(120);
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
 		random_run(seeds[i], 1500, &st);
-	print_message("[ INFO     ] %ld F_SETLK ops (%ld rejected, same errno) and %ld lock lists "
-		      "identical to the kernel's; %ld F_GETLK probes identical (%ld conflicts, %ld with "
-		      "several candidates); %ld unchanged_by checks (%ld true), %ld shrinks checks (%ld "
-		      "true)\n",
+	print_message("[ INFO     ] %ld F_SETLK ops (%ld rejected, same errno) and %ld lock "
+		      "lists identical to the kernel's; %ld F_GETLK probes identical (%ld "
+		      "conflicts, %ld with several candidates); %ld unchanged_by checks (%ld "
+		      "true), %ld shrinks checks (%ld true)\n",
 		      st.ops, st.errs, st.lists, st.probes, st.conflicts, st.multi, st.unchanged,
 		      st.unchanged1, st.shrinks, st.shrinks1);
 	assert_true(st.multi > 100); /* the "which one" question was really asked */
