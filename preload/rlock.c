@@ -88,6 +88,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -130,11 +131,13 @@ struct flp_rfile {
 	pthread_mutex_t mu;        /* one thread of this process at a time     */
 	char path[4096];           /* data path                                */
 	char dir[4096];            /* the lock directory                       */
+	char parent[4096];         /* the data file's directory                */
 	struct flp_rowner posix;   /* this process's POSIX locks               */
 	int adopted;               /* looked for our owner file (execve)       */
 	fl_lock *mtx;              /* the directory mutex                      */
 	pid_t mtx_pid;
 	double bound;              /* eviction bound for other hosts; 0 never  */
+	int remote;                /* not a local file system: cache coherence */
 	struct rl_seen *seen;
 	size_t nseen, capseen;
 };
@@ -492,7 +495,71 @@ static double rl_bound(const struct flp_rule *r)
 
 /* The record of the file o names, created on first use.  NULL: ENOMEM or
  * ENAMETOOLONG, reported. */
-static struct flp_rfile *rl_file(struct flp_ofd *o)
+/*
+ * File systems whose page cache is the only copy of the data (one kernel):
+ * there a lock needs no cache work.  Anything else -- NFS, Lustre, GPFS,
+ * CIFS, FUSE, and whatever we do not know -- is treated as a network file
+ * system whose client caches data and attributes.
+ */
+static int rl_is_remote(int fd)
+{
+	static const unsigned long local[] = {
+		0xEF53,     /* ext2/3/4 */
+		0x58465342, /* xfs */
+		0x9123683E, /* btrfs */
+		0x01021994, /* tmpfs */
+		0x2FC12FC1, /* zfs */
+		0xF2F52010, /* f2fs */
+		0x794C7630, /* overlayfs */
+		0x858458F6, /* ramfs */
+		0x3153464A, /* jfs */
+		0x52654973, /* reiserfs */
+	};
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) != 0)
+		return 1;
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		if ((unsigned long)sf.f_type == local[i])
+			return 0;
+	return 1;
+}
+
+/*
+ * The kernel's NFS client makes a lock a cache coherence point: taking one
+ * writes back dirty pages and drops cached data, releasing one writes back
+ * (fs/nfs/file.c, do_setlk and do_unlk).  Our locks never reach the kernel,
+ * so we do the same from user space, on network file systems only: on a
+ * grow, refresh the attributes from the server (statx FORCE_SYNC: the size
+ * SQLite reads next must be current) and drop cached pages; on releasing
+ * written bytes, write back what is dirty.
+ */
+static void rl_cache_acquire(const struct flp_rfile *rf, int fd)
+{
+	struct statx stx;
+
+	if (!rf->remote)
+		return;
+	RL_OP(2);
+	(void)statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC, STATX_BASIC_STATS, &stx);
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	/* The directory too: an NFS client that sees its change attribute
+	 * move stops trusting cached names in it, so a journal another host
+	 * created or deleted is seen as it is now. */
+	(void)statx(AT_FDCWD, rf->parent, AT_STATX_FORCE_SYNC, STATX_BASIC_STATS, &stx);
+}
+
+static void rl_cache_release(const struct flp_rfile *rf, int fd)
+{
+	if (!rf->remote || fd < 0)
+		return;
+	RL_OP(1);
+	(void)sync_file_range(fd, 0, 0,
+			      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+				  SYNC_FILE_RANGE_WAIT_AFTER);
+}
+
+static struct flp_rfile *rl_file(struct flp_ofd *o, int fd)
 {
 	struct flp_rfile *rf;
 
@@ -518,7 +585,13 @@ static struct flp_rfile *rl_file(struct flp_ofd *o)
 		rf->ino = o->ino;
 		rf->rule = o->rule;
 		rf->bound = rl_bound(o->rule);
+		rf->remote = rl_is_remote(fd);
 		snprintf(rf->path, sizeof(rf->path), "%s", o->path);
+		snprintf(rf->parent, sizeof(rf->parent), "%s", o->path);
+		if (strrchr(rf->parent, '/') == rf->parent)
+			rf->parent[1] = '\0';
+		else
+			*strrchr(rf->parent, '/') = '\0';
 		pthread_mutex_init(&rf->mu, NULL);
 		rf->next = rl_files;
 		rl_files = rf;
@@ -819,6 +892,15 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 	return 0;
 }
 
+/* Does changing [start, end] give up write-locked bytes of s? */
+static int rl_drops_write(const struct flp_rset *s, int64_t start, int64_t end)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].type == F_WRLCK && s->v[i].start <= end && start <= s->v[i].end)
+			return 1;
+	return 0;
+}
+
 /* ---- the operations --------------------------------------------------------- */
 
 /* execve keeps POSIX locks: our pid and token are the same, so is the file. */
@@ -1017,7 +1099,7 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 			return EBADF;
 	}
 	pthread_once(&rl_host_once, rl_host_init);
-	rf = rl_file(o);
+	rf = rl_file(o, fd);
 	if (rf == NULL)
 		return ENOLCK;
 
@@ -1071,6 +1153,8 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 		return ENOLCK;
 	}
 	if (flp_rset_shrinks(&next, &ow->set)) {
+		if (rl_drops_write(&ow->set, start, end))
+			rl_cache_release(rf, fd);
 		r = rl_commit(rf, ow, &next);
 		pthread_mutex_unlock(&rf->mu);
 		flp_rset_free(&next);
@@ -1125,6 +1209,8 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 		back = back * 2 < poll ? back * 2 : poll;
 	}
 	flp_rset_free(&next);
+	if (r == 0)
+		rl_cache_acquire(rf, fd);
 	FLP_TRACE("fcntl(%d, %s, %s %lld..%lld) on %s: %s", fd, rl_cmdname(cmd),
 		  rl_typename(fl->l_type), (long long)start, (long long)end, o->path,
 		  r == 0 ? "acquired" : strerror(-r));
