@@ -297,7 +297,8 @@ int flp_rl_parse(const char *buf, size_t len, char *host, size_t hostcap, pid_t 
 	const char *p = buf, *end = buf + len;
 	char v[128];
 	int64_t x, s, e;
-	struct flp_range last = { -1, -1, 0 };
+	struct flp_range last = { -1, -1, F_UNLCK };
+	int have_last = 0; /* F_RDLCK is 0: the type cannot tell */
 
 	flp_rset_clear(set);
 	if (rl_line(&p, end, "filelock-ranges", v, sizeof(v)) != 0 || strcmp(v, "1") != 0)
@@ -337,11 +338,12 @@ int flp_rl_parse(const char *buf, size_t len, char *host, size_t hostcap, pid_t 
 		    rl_parse_i64(&p, end, &e) != 0 || p >= end || *p++ != '\n')
 			return -EBADMSG;
 		/* Sorted and disjoint, as we write them. */
-		if (e < s || (last.type && s <= last.end))
+		if (e < s || (have_last && s <= last.end))
 			return -EBADMSG;
 		if (flp_rset_apply(set, s, e, type) != 0)
 			return -ENOMEM;
 		last = (struct flp_range){ s, e, type };
+		have_last = 1;
 	}
 	return 0;
 }
