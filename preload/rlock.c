@@ -511,6 +511,19 @@ static struct flp_rfile *rl_file(struct flp_ofd *o, int fd)
 	return rf;
 }
 
+/* The lock directory must be one (not a symlink to somewhere else, not a
+ * file): 0, or -ENOTDIR reported. */
+static int rl_dir_ok(struct flp_rfile *rf)
+{
+	struct stat st;
+
+	if (fl__sys.lstat(rf->dir, &st) != 0 || S_ISDIR(st.st_mode))
+		return 0;
+	flp_log("fcntl(%s): %s is %s, not the lock directory; remove it; failing with ENOLCK",
+		rf->path, rf->dir, S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory");
+	return -ENOTDIR;
+}
+
 static int rl_mutex_open(struct flp_rfile *rf)
 {
 	const struct flp_rule *r = rf->rule;
@@ -521,6 +534,8 @@ static int rl_mutex_open(struct flp_rfile *rf)
 
 	if (rf->mtx && rf->mtx_pid == fl__pid())
 		return 0;
+	if ((e = rl_dir_ok(rf)) != 0)
+		return e;
 	if (rf->mtx)
 		fl_close(rf->mtx); /* a fork parent's: freed, not released */
 	rf->mtx = NULL;
@@ -697,7 +712,7 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 	*out = NULL;
 	*nout = 0;
 	RL_OP(1);
-	dfd = fl__sys.open(rf->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = fl__sys.open(rf->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	d = fl__sys.fdopendir(dfd);
