@@ -35,8 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,7 +74,6 @@ struct kproc {
 struct harness {
 	char dir[4096];
 	char path[4200];
-	char devino[64]; /* "MAJ:MIN:INO" the way /proc/locks prints the file */
 	struct kproc a, b;
 	int64_t size;    /* the file's size as the model believes it        */
 	int64_t cur;     /* A's file position as the model believes it      */
@@ -193,7 +190,6 @@ static struct krep kcall(struct kproc *k, const struct kreq *q)
 static int setup(void **state)
 {
 	const char *tmp = getenv("TMPDIR");
-	struct stat st;
 	int fd;
 
 	(void)state;
@@ -203,11 +199,9 @@ static int setup(void **state)
 		return -1;
 	snprintf(H.path, sizeof(H.path), "%s/data.XXXXXX", H.dir);
 	fd = mkstemp(H.path);
-	if (fd < 0 || fstat(fd, &st) != 0)
+	if (fd < 0)
 		return -1;
 	close(fd);
-	snprintf(H.devino, sizeof(H.devino), "%02x:%02x:%lu", major(st.st_dev), minor(st.st_dev),
-		 (unsigned long)st.st_ino);
 	H.kbuf = malloc(1 << 16);
 	H.mbuf = malloc(1 << 16);
 	if (H.kbuf == NULL || H.mbuf == NULL)
@@ -259,7 +253,9 @@ static void fmt_ranges(char *buf, size_t len, const struct flp_range *v, size_t 
 	}
 }
 
-/* A's POSIX locks on the file, as the kernel lists them, sorted by start. */
+/* A's POSIX locks, as the kernel lists them, sorted by start.  A opens no
+ * other file, so its pid alone picks them out (the device and inode
+ * /proc/locks prints need not match stat()'s on overlay file systems). */
 static void kernel_list(char *buf, size_t len)
 {
 	static struct flp_range v[4096];
@@ -267,18 +263,25 @@ static void kernel_list(char *buf, size_t len)
 	char line[512];
 	FILE *f = fopen("/proc/locks", "re");
 
-	assert_non_null(f);
+	if (f == NULL) {
+		const char *req = getenv("FL_REQUIRE_ALL");
+
+		print_message("[ SKIP     ] /proc/locks: %s; nothing to compare with\n",
+			      strerror(errno));
+		if (req && strcmp(req, "1") == 0)
+			fail();
+		skip();
+	}
 	while (fgets(line, sizeof(line), f)) {
-		char kind[16], adv[16], type[16], devino[64], st[32], en[32];
+		char kind[16], adv[16], type[16], st[32], en[32];
 		long pid;
 
 		if (strstr(line, "->")) /* a blocked waiter; A never waits */
 			continue;
-		if (sscanf(line, "%*d: %15s %15s %15s %ld %63s %31s %31s", kind, adv, type, &pid,
-			   devino, st, en) != 7)
+		if (sscanf(line, "%*d: %15s %15s %15s %ld %*s %31s %31s", kind, adv, type, &pid, st,
+			   en) != 6)
 			continue;
-		if (strcmp(kind, "POSIX") != 0 || pid != (long)H.a.pid ||
-		    strcmp(devino, H.devino) != 0)
+		if (strcmp(kind, "POSIX") != 0 || pid != (long)H.a.pid)
 			continue;
 		assert_true(n < sizeof(v) / sizeof(v[0]));
 		v[n].type = -1; /* printed as '?' */
