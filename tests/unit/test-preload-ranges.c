@@ -8,8 +8,9 @@
  * fcntl(2) calls on a local file, made by a child process A that owns the
  * kernel's locks.  The two must agree exactly on
  *
- *   - the lock list: A's POSIX locks as /proc/locks prints them (type,
- *     first byte, last byte or "EOF") against the model's ranges;
+ *   - the lock list: A's POSIX locks as the kernel prints them (type,
+ *     first byte, last byte or "EOF", the "lock:" lines of A's
+ *     /proc/PID/fdinfo, in /proc/locks' format) against the model's ranges;
  *   - F_GETLK: what a second process B is told about a probe range, against
  *     flp_rset_conflict().  Linux keeps one owner's locks sorted by start
  *     and reports the first conflicting one in that order, so the model's
@@ -17,7 +18,10 @@
  *     (type, l_start, l_len, l_pid), not just any conflicting one;
  *   - errno: every struct flock the kernel rejects (EINVAL, EOVERFLOW) must
  *     be rejected by flp_range_from_flock() with the same error, and every
- *     one it accepts must be accepted.
+ *     one it accepts must be accepted;
+ *   - two owners: B sometimes locks too (its list is compared the same
+ *     way), and a request that flp_rset_conflict() finds in the other
+ *     owner's set must be the one the kernel refuses with EAGAIN.
  *
  * flp_rset_unchanged_by() and flp_rset_shrinks() have no kernel
  * counterpart; they are checked against brute force on the model (apply
@@ -69,6 +73,7 @@ struct krep {
 struct kproc {
 	pid_t pid;
 	int to, from;
+	int fd; /* its descriptor of the file */
 };
 
 struct harness {
@@ -77,7 +82,8 @@ struct harness {
 	struct kproc a, b;
 	int64_t size;    /* the file's size as the model believes it        */
 	int64_t cur;     /* A's file position as the model believes it      */
-	struct flp_rset m;
+	struct flp_rset m;  /* A's locks */
+	struct flp_rset mb; /* B's locks */
 	char *kbuf, *mbuf;
 };
 
@@ -109,7 +115,7 @@ static void serve(const char *path, int in, int out)
 
 	alarm(300);
 	fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0 || !full_io(out, &fd, sizeof(fd), 1))
 		_exit(3);
 	while (full_io(in, &q, sizeof(q), 0) && q.op != OP_QUIT) {
 		struct krep r;
@@ -160,6 +166,7 @@ static void kproc_start(struct kproc *k, const char *path, const struct kproc *o
 	close(rep[1]);
 	k->to = req[1];
 	k->from = rep[0];
+	assert_true(full_io(k->from, &k->fd, sizeof(k->fd), 0));
 }
 
 static void kproc_stop(struct kproc *k)
@@ -218,6 +225,7 @@ static int teardown(void **state)
 	kproc_stop(&H.b);
 	kproc_stop(&H.a);
 	flp_rset_free(&H.m);
+	flp_rset_free(&H.mb);
 	free(H.kbuf);
 	free(H.mbuf);
 	unlink(H.path);
@@ -253,20 +261,26 @@ static void fmt_ranges(char *buf, size_t len, const struct flp_range *v, size_t 
 	}
 }
 
-/* A's POSIX locks, as the kernel lists them, sorted by start.  A opens no
- * other file, so its pid alone picks them out (the device and inode
- * /proc/locks prints need not match stat()'s on overlay file systems). */
-static void kernel_list(char *buf, size_t len)
+/* The POSIX locks of process k (A or B), as the kernel lists them, sorted
+ * by start.  They are read from the "lock:" lines of /proc/PID/fdinfo/FD,
+ * which print exactly what /proc/locks prints for the locks set through
+ * that descriptor, but from one pass over the file's lock list.
+ * /proc/locks itself is no snapshot: it is read a page per read(2), and
+ * lock traffic elsewhere on the machine between two reads shows a line
+ * twice or not at all (seen here as "R41-50 R41-50"). */
+static void kernel_list(const struct kproc *k, char *buf, size_t len)
 {
 	static struct flp_range v[4096];
 	size_t n = 0;
 	char line[512];
-	FILE *f = fopen("/proc/locks", "re");
+	FILE *f;
 
+	snprintf(line, sizeof(line), "/proc/%ld/fdinfo/%d", (long)k->pid, k->fd);
+	f = fopen(line, "re");
 	if (f == NULL) {
 		const char *req = getenv("FL_REQUIRE_ALL");
 
-		print_message("[ SKIP     ] /proc/locks: %s; nothing to compare with\n",
+		print_message("[ SKIP     ] %s: %s; nothing to compare with\n", line,
 			      strerror(errno));
 		if (req && strcmp(req, "1") == 0)
 			fail();
@@ -274,14 +288,12 @@ static void kernel_list(char *buf, size_t len)
 	}
 	while (fgets(line, sizeof(line), f)) {
 		char kind[16], adv[16], type[16], st[32], en[32];
-		long pid;
+		long lpid;
 
-		if (strstr(line, "->")) /* a blocked waiter; A never waits */
+		if (sscanf(line, "lock: %*d: %15s %15s %15s %ld %*s %31s %31s", kind, adv, type,
+			   &lpid, st, en) != 6)
 			continue;
-		if (sscanf(line, "%*d: %15s %15s %15s %ld %*s %31s %31s", kind, adv, type, &pid, st,
-			   en) != 6)
-			continue;
-		if (strcmp(kind, "POSIX") != 0 || pid != (long)H.a.pid)
+		if (strcmp(kind, "POSIX") != 0 || lpid != (long)k->pid)
 			continue;
 		assert_true(n < sizeof(v) / sizeof(v[0]));
 		v[n].type = -1; /* printed as '?' */
@@ -295,8 +307,7 @@ static void kernel_list(char *buf, size_t len)
 	}
 	fclose(f);
 	qsort(v, n, sizeof(v[0]), cmp_range);
-	fmt_ranges(buf, 1 << 16, v, n);
-	(void)len;
+	fmt_ranges(buf, len, v, n);
 }
 
 static void model_list(char *buf, size_t len, const struct flp_rset *s)
@@ -306,35 +317,54 @@ static void model_list(char *buf, size_t len, const struct flp_rset *s)
 
 /* ---- one step on both sides -------------------------------------------- */
 
-/* Applies one struct flock as F_SETLK: A on the kernel, the model on H.m.
- * size/cur >= 0 first set the file's size / A's position (SEEK_END and
- * SEEK_CUR read them).  Both sides must return the same errno and leave the
- * same lock list; returns that errno. */
-static int step_at(short type, short whence, int64_t start, int64_t len, int64_t size, int64_t cur)
+/* Applies one struct flock as F_SETLK by owner A (b == 0) or B (b == 1): on
+ * the kernel by that process, on the model to H.m or H.mb, where a lock
+ * that conflicts with the other owner's set fails with EAGAIN and changes
+ * nothing.  size/cur >= 0 first set the file's size / A's position (SEEK_END
+ * and SEEK_CUR read them; B's position stays 0).  Both sides must return the
+ * same errno and leave the same two lock lists; returns that errno, with
+ * the stepping owner's list in H.mbuf. */
+static int step_by(int b, short type, short whence, int64_t start, int64_t len, int64_t size,
+		   int64_t cur)
 {
 	struct kreq q = { OP_SETLK, type, whence, start, len, size, cur };
+	struct flp_rset *mine = b ? &H.mb : &H.m, *other = b ? &H.m : &H.mb;
 	struct krep r;
 	int64_t s, e;
 	int merr;
 
+	assert_true(!b || cur < 0);
 	if (size >= 0)
 		H.size = size;
 	if (cur >= 0)
 		H.cur = cur;
-	r = kcall(&H.a, &q);
-	merr = flp_range_from_flock(whence, start, len, H.cur, H.size, &s, &e);
+	r = kcall(b ? &H.b : &H.a, &q);
+	merr = flp_range_from_flock(whence, start, len, b ? 0 : H.cur, H.size, &s, &e);
+	if (merr == 0 && type != F_UNLCK && flp_rset_conflict(other, s, e, type))
+		merr = -EAGAIN;
 	if (merr == 0)
-		merr = flp_rset_apply(&H.m, s, e, type);
-	kernel_list(H.kbuf, 1 << 16);
-	model_list(H.mbuf, 1 << 16, &H.m);
-	if (r.err != -merr || strcmp(H.kbuf, H.mbuf) != 0) {
-		print_error("op type=%d whence=%d start=%" PRId64 " len=%" PRId64 " size=%" PRId64
-			    " cur=%" PRId64 ": kernel errno %d, model %d\n"
-			    "  kernel: %s\n  model:  %s\n",
-			    type, whence, start, len, H.size, H.cur, r.err, -merr, H.kbuf, H.mbuf);
-		fail();
+		merr = flp_rset_apply(mine, s, e, type);
+	for (int k = 1; k >= 0; k--) {
+		/* The other owner's list first, so that H.mbuf ends up with ours. */
+		int who = k ? !b : b;
+
+		kernel_list(who ? &H.b : &H.a, H.kbuf, 1 << 16);
+		model_list(H.mbuf, 1 << 16, who ? &H.mb : &H.m);
+		if (r.err != -merr || strcmp(H.kbuf, H.mbuf) != 0) {
+			print_error("%c: op type=%d whence=%d start=%" PRId64 " len=%" PRId64
+				    " size=%" PRId64 " cur=%" PRId64 ": kernel errno %d, model %d\n"
+				    "  %c's locks, kernel: %s\n             model:  %s\n",
+				    b ? 'B' : 'A', type, whence, start, len, H.size, H.cur, r.err,
+				    -merr, who ? 'B' : 'A', H.kbuf, H.mbuf);
+			fail();
+		}
 	}
 	return r.err;
+}
+
+static int step_at(short type, short whence, int64_t start, int64_t len, int64_t size, int64_t cur)
+{
+	return step_by(0, type, whence, start, len, size, cur);
 }
 
 static void step(short type, int64_t start, int64_t len, int want_err, const char *want)
@@ -342,6 +372,13 @@ static void step(short type, int64_t start, int64_t len, int want_err, const cha
 	assert_int_equal(step_at(type, SEEK_SET, start, len, -1, -1), want_err);
 	if (want)
 		assert_string_equal(H.mbuf, want);
+}
+
+/* The same for owner B (b == 1) or A. */
+static void step2(int b, short type, int64_t start, int64_t len, int want_err, const char *want)
+{
+	assert_int_equal(step_by(b, type, SEEK_SET, start, len, -1, -1), want_err);
+	assert_string_equal(H.mbuf, want);
 }
 
 /* B asks F_GETLK for (type, SEEK_SET, start, len); the kernel's answer and
@@ -605,6 +642,29 @@ static void test_conflict(void **state)
 	probe(F_WRLCK, 0, 0, "-");
 }
 
+/* Two owners: a lock that conflicts with the other's fails with EAGAIN and
+ * changes nothing, whether it would add, convert or merely keep bytes. */
+static void test_two_owners(void **state)
+{
+	(void)state;
+	alarm(30);
+	step2(0, F_WRLCK, 0, 10, 0, "W0-9");
+	step2(1, F_RDLCK, 5, 1, EAGAIN, "");
+	step2(1, F_RDLCK, 10, 10, 0, "R10-19");
+	step2(0, F_WRLCK, 15, 1, EAGAIN, "W0-9");
+	step2(0, F_RDLCK, 0, 20, 0, "R0-19");          /* readers share */
+	step2(1, F_RDLCK, 5, 1, 0, "R5-5 R10-19");
+	step2(0, F_WRLCK, 0, 5, 0, "W0-4 R5-19");      /* beside B's byte 5 */
+	step2(0, F_WRLCK, 0, 10, EAGAIN, "W0-4 R5-19"); /* over it */
+	step2(0, F_RDLCK, 5, 15, 0, "W0-4 R5-19");     /* keeps what it holds: no conflict */
+	step2(0, F_WRLCK, 5, 1, EAGAIN, "W0-4 R5-19"); /* upgrade blocked */
+	step2(1, F_WRLCK, 30, 0, 0, "R5-5 R10-19 W30-EOF");
+	step2(0, F_RDLCK, INT64_MAX, 1, EAGAIN, "W0-4 R5-19");
+	step2(1, F_UNLCK, 0, 0, 0, "");
+	step2(0, F_WRLCK, 0, 0, 0, "W0-EOF");
+	step2(0, F_UNLCK, 0, 0, 0, "");
+}
+
 /* ---- flp_rset_unchanged_by / flp_rset_shrinks, brute force ------------- */
 
 static short type_at(const struct flp_rset *s, int64_t x)
@@ -750,7 +810,8 @@ static void gen_range(uint64_t *s, int c, int64_t *start, int64_t *len)
 }
 
 struct rstats {
-	long ops, errs, lists, probes, conflicts, multi, unchanged, unchanged1, shrinks, shrinks1;
+	long ops, byb, errs, eagain, lists, probes, conflicts, multi, unchanged, unchanged1;
+	long shrinks, shrinks1;
 };
 
 static void check_shrinks(const struct flp_rset *a, const struct flp_rset *b, struct rstats *st)
@@ -769,15 +830,22 @@ static void random_run(uint64_t seed, int nops, struct rstats *st)
 	uint64_t g = seed;
 
 	assert_int_equal(step_at(F_UNLCK, SEEK_SET, 0, 0, 0, 0), 0);
+	assert_int_equal(step_by(1, F_UNLCK, SEEK_SET, 0, 0, -1, -1), 0);
 	for (int i = 0; i < nops; i++) {
 		short type, whence = SEEK_SET;
-		int64_t start, len, size = -1, cur = -1, r = below(&g, 100), s, e;
-		int c = pick_cluster(&g), err, modelerr;
+		int64_t start, len, size = -1, cur = -1, cur_now, r = below(&g, 100), s, e;
+		int c = pick_cluster(&g), err, modelerr, byb = below(&g, 100) < 15;
+		struct flp_rset *mine = byb ? &H.mb : &H.m;
 
 		type = r < 35 ? F_RDLCK : r < 70 ? F_WRLCK : F_UNLCK;
+		if (byb) /* B: fewer and weaker locks, so that A's still mostly succeed */
+			type = r < 30 ? F_RDLCK : r < 45 ? F_WRLCK : F_UNLCK;
 		gen_range(&g, c, &start, &len);
 		r = below(&g, 100);
-		if (c != 2 && r < 8) {
+		if (byb) {
+			if (r < 10)
+				start = len = 0;
+		} else if (c != 2 && r < 8) {
 			/* The same absolute start, counted from A's position. */
 			cur = clusters[c].base + below(&g, clusters[c].width);
 			start -= cur;
@@ -793,27 +861,33 @@ static void random_run(uint64_t seed, int nops, struct rstats *st)
 			start = len = 0;
 		}
 
-		assert_int_equal(flp_rset_copy(&before, &H.m), 0);
-		modelerr = flp_range_from_flock(whence, start, len, cur >= 0 ? cur : H.cur,
+		assert_int_equal(flp_rset_copy(&before, mine), 0);
+		if (!byb && cur < 0)
+			cur_now = H.cur;
+		else
+			cur_now = byb ? 0 : cur;
+		modelerr = flp_range_from_flock(whence, start, len, cur_now,
 						size >= 0 ? size : H.size, &s, &e);
-		err = step_at(type, whence, start, len, size, cur);
+		err = step_by(byb, type, whence, start, len, size, cur);
 		st->ops++;
-		st->lists++;
+		st->byb += byb;
+		st->lists += 2;
 		if (err) {
-			st->errs++;
-			assert_true(rset_equal(&before, &H.m));
+			st->errs += err != EAGAIN;
+			st->eagain += err == EAGAIN;
+			assert_true(rset_equal(&before, mine));
 		} else {
-			assert_int_equal(modelerr, 0);
-			int same = rset_equal(&before, &H.m);
+			int same = rset_equal(&before, mine);
 
+			assert_int_equal(modelerr, 0);
 			assert_int_equal(flp_rset_unchanged_by(&before, s, e, type), same);
 			st->unchanged++;
 			st->unchanged1 += same;
 		}
 
-		/* Shrinks: this step both ways, and against older states. */
-		check_shrinks(&H.m, &before, st);
-		check_shrinks(&before, &H.m, st);
+		/* Shrinks: this step both ways, and A's set against older states. */
+		check_shrinks(mine, &before, st);
+		check_shrinks(&before, mine, st);
 		for (int k = 0; k < NSNAP; k++) {
 			check_shrinks(&H.m, &snap[k], st);
 			check_shrinks(&snap[k], &H.m, st);
@@ -857,12 +931,12 @@ static void test_random_vs_kernel(void **state)
 	alarm(120);
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++)
 		random_run(seeds[i], 1500, &st);
-	print_message("[ INFO     ] %ld F_SETLK ops (%ld rejected, same errno) and %ld lock "
-		      "lists identical to the kernel's; %ld F_GETLK probes identical (%ld "
-		      "conflicts, %ld with several candidates); %ld unchanged_by checks (%ld "
-		      "true), %ld shrinks checks (%ld true)\n",
-		      st.ops, st.errs, st.lists, st.probes, st.conflicts, st.multi, st.unchanged,
-		      st.unchanged1, st.shrinks, st.shrinks1);
+	print_message("[ INFO     ] %ld F_SETLK ops (%ld by B; %ld EINVAL/EOVERFLOW and %ld "
+		      "EAGAIN, same errno) and %ld lock lists identical to the kernel's; %ld "
+		      "F_GETLK probes identical (%ld conflicts, %ld with several candidates); "
+		      "%ld unchanged_by checks (%ld true), %ld shrinks checks (%ld true)\n",
+		      st.ops, st.byb, st.errs, st.eagain, st.lists, st.probes, st.conflicts,
+		      st.multi, st.unchanged, st.unchanged1, st.shrinks, st.shrinks1);
 	assert_true(st.multi > 100); /* the "which one" question was really asked */
 }
 
@@ -878,6 +952,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_whence, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_conflict, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_owners, setup, teardown),
 		cmocka_unit_test(test_helpers_small),
 		cmocka_unit_test_setup_teardown(test_random_vs_kernel, setup, teardown),
 	};
