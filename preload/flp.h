@@ -192,6 +192,10 @@ int flp_rset_shrinks(const struct flp_rset *a, const struct flp_rset *b) FLP_HID
 int flp_rset_copy(struct flp_rset *dst, const struct flp_rset *src) FLP_HIDDEN;
 void flp_rset_clear(struct flp_rset *s) FLP_HIDDEN; /* n = 0, keeps memory */
 void flp_rset_free(struct flp_rset *s) FLP_HIDDEN;
+/* rlock.c's owner file text (see there): host, pid, ofd number (0 for a
+ * process's POSIX owner) and ranges.  0, -EBADMSG or -ENOMEM. */
+int flp_rl_parse(const char *buf, size_t len, char *host, size_t hostcap, pid_t *pid, int *ofd,
+		 struct flp_rset *set) FLP_HIDDEN;
 
 /* ---- fdtable.c -------------------------------------------------------- */
 
@@ -260,9 +264,6 @@ void flp_rl_atfork_child(void) FLP_HIDDEN;
 void flp_rl_at_exit(void) FLP_HIDDEN;
 /* FILELOCK_PRELOAD_STATS=1: one line of counts on stderr. */
 void flp_rl_stats(void) FLP_HIDDEN;
-/* An owner file's text.  0 or -EBADMSG / -ENOMEM. */
-int flp_rl_parse(const char *buf, size_t len, char *host, size_t hostcap, pid_t *pid, int *ofd,
-		 struct flp_rset *set) FLP_HIDDEN;
 
 /* ---- hooks.c ---------------------------------------------------------- */
 

@@ -41,7 +41,8 @@ N=$((3 * P * K))
 # No dentry cache: SQLite decides whether a journal is hot by stat()ing its
 # name, then opens it; a name another host deleted but this host still
 # caches makes that open fail (SQLITE_CANTOPEN, "unable to open database
-# file") however well the locks work.  On NFS the same needs lookupcache=none.
+# file") however well the locks work.  NFS revalidates names on open, FUSE
+# trusts them for entry_timeout (filelock-preload(8) asks for 0).
 # Attributes stay cached (0.1 s): the shim revalidates them on each lock.
 CL_WATCHDOG_SECONDS=${CL_WATCHDOG_SECONDS:-170}
 cl_start 3 "${CL_SQ_BINDFS_OPTS:-attr_timeout=0.1,entry_timeout=0,negative_timeout=0}"
