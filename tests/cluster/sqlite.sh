@@ -46,7 +46,7 @@ N=$((3 * P * K))
 # file") however well the locks work.  NFS revalidates names on open, FUSE
 # trusts them for entry_timeout (filelock-preload(8) asks for 0).
 # Attributes stay cached (0.1 s): the shim revalidates them on each lock.
-CL_WATCHDOG_SECONDS=${CL_WATCHDOG_SECONDS:-170}
+CL_WATCHDOG_SECONDS=${CL_WATCHDOG_SECONDS:-220}
 cl_start 3 "${CL_SQ_BINDFS_OPTS:-attr_timeout=0.1,entry_timeout=0,negative_timeout=0}"
 
 POL=$CL_TMP/preload.conf
@@ -97,7 +97,7 @@ sq_run() {
 			# reads its transactions from the script.
 			(cluster_exec "$i" sh -c 'dd bs=1 count=1 status=none of=/dev/null &&
 				exec "$@" <"$0"' "$CL_TMP/$name.sql.$w" \
-				timeout 100 "${wrap[@]}" "$SQLITE" -bail "$M/$name") \
+				timeout 120 "${wrap[@]}" "$SQLITE" -bail "$M/$name") \
 				<"$CL_TMP/$name.go" >"$CL_TMP/$name.out.$w" 2>"$CL_TMP/$name.err.$w" &
 			pids+=("$! $w")
 		done
