@@ -698,9 +698,9 @@ static void rl_peers_free(struct rl_peer *v, size_t n)
 }
 
 /*
- * Reads every owner file of rf except `self`.  With `evict` (the caller holds
- * the mutex), owners found gone are removed and left out.  A malformed file
- * counts as a write lock on the whole file.  0 or -errno.
+ * Reads every owner file of rf except `self`.  Owners found gone are left
+ * out; with `evict` (the caller holds the mutex) their files are removed.  A
+ * malformed file counts as a write lock on the whole file.  0 or -errno.
  */
 static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_peer **out,
 		   size_t *nout, int *self_seen)
@@ -777,6 +777,13 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 				r = -ENOMEM;
 				break;
 			}
+		}
+		if (!evict && rl_stale(rf, p, &st)) {
+			/* F_GETLK: an owner that is gone holds nothing (the kernel
+			 * forgets a dead process's locks at once); the next grow
+			 * removes its file. */
+			flp_rset_free(&p->set);
+			continue;
 		}
 		if (evict && rl_stale(rf, p, &st)) {
 			e = fl__unlink_if_same(dfd, p->name, st.st_dev, st.st_ino);
