@@ -48,7 +48,9 @@
  * them all (the close hooks ask flp_rl_close_fd, cheaply: one atomic load
  * while the process holds no range lock).  They survive execve, as the
  * kernel's do: the owner file names the same pid and start token, and the
- * new image adopts it on its first lock call on that file.  OFD locks
+ * new image adopts it at start for each file it inherited a descriptor of
+ * (flp_rl_inherited), so that a close or exit before its first lock call
+ * releases them as the kernel would.  OFD locks
  * belong to the open file description (struct flp_ofd): shared by dup'ed
  * descriptors, released when this process closes the last of them.
  *
@@ -1144,6 +1146,18 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 }
 
 /* ---- releasing: close, exit, fork ------------------------------------------ */
+
+void flp_rl_inherited(struct flp_ofd *o)
+{
+	struct flp_rfile *rf = rl_file(o);
+
+	if (rf == NULL)
+		return;
+	pthread_mutex_lock(&rf->mu);
+	if (!rf->adopted)
+		rl_adopt(rf);
+	pthread_mutex_unlock(&rf->mu);
+}
 
 static void rl_release_all(struct flp_rfile *rf, struct flp_rowner *ow, const char *why)
 {
