@@ -192,6 +192,10 @@ int flp_rset_shrinks(const struct flp_rset *a, const struct flp_rset *b) FLP_HID
 int flp_rset_copy(struct flp_rset *dst, const struct flp_rset *src) FLP_HIDDEN;
 void flp_rset_clear(struct flp_rset *s) FLP_HIDDEN; /* n = 0, keeps memory */
 void flp_rset_free(struct flp_rset *s) FLP_HIDDEN;
+/* rlock.c's owner file text (see there): host, pid, ofd number (0 for a
+ * process's POSIX owner) and ranges.  0, -EBADMSG or -ENOMEM. */
+int flp_rl_parse(const char *buf, size_t len, char *host, size_t hostcap, pid_t *pid, int *ofd,
+		 struct flp_rset *set) FLP_HIDDEN;
 
 /* ---- fdtable.c -------------------------------------------------------- */
 
@@ -256,16 +260,13 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl) FLP_HIDDE
 void flp_rl_close_fd(dev_t dev, ino_t ino) FLP_HIDDEN;
 /* o's last descriptor in this process was closed: its OFD locks go. */
 void flp_rl_ofd_last_close(struct flp_ofd *o) FLP_HIDDEN;
-/* o was inherited through execve: take over the POSIX locks the image
- * before held on its file. */
-void flp_rl_inherited(struct flp_ofd *o) FLP_HIDDEN;
+/* o (descriptor fd) was inherited through execve: take over the POSIX
+ * locks the image before held on its file. */
+void flp_rl_inherited(struct flp_ofd *o, int fd) FLP_HIDDEN;
 void flp_rl_atfork_child(void) FLP_HIDDEN;
 void flp_rl_at_exit(void) FLP_HIDDEN;
 /* FILELOCK_PRELOAD_STATS=1: one line of counts on stderr. */
 void flp_rl_stats(void) FLP_HIDDEN;
-/* An owner file's text.  0 or -EBADMSG / -ENOMEM. */
-int flp_rl_parse(const char *buf, size_t len, char *host, size_t hostcap, pid_t *pid, int *ofd,
-		 struct flp_rset *set) FLP_HIDDEN;
 
 /* ---- hooks.c ---------------------------------------------------------- */
 

@@ -70,9 +70,13 @@
  * writer's claim at every poll, so writer preference is weaker than with the
  * library's own wait.
  *
- * fcntl/lockf locks on matching paths fail with ENOLCK and one line on
- * stderr (byte ranges come in part 2); deny rules fail every lock call with
- * ENOLCK; native and dotlock rules pass lock calls through.
+ * fcntl/lockf byte-range locks on matching paths are emulated by rlock.c
+ * (POSIX semantics, owner files in a lock directory); the hooks here only
+ * route them, refuse those on a SQLite "-shm" file (WAL cannot work across
+ * hosts) with EIO, and tell rlock.c about every close, because closing any
+ * descriptor of a file drops the process's POSIX locks on it.  deny rules
+ * fail every lock call with ENOLCK; native and dotlock rules pass lock
+ * calls through.
  *
  * dotlock rules: open(O_CREAT|O_EXCL) that fails with EEXIST on a matching
  * path reads the existing file; if its holder (a pid, or Python's
@@ -1503,7 +1507,7 @@ void flp_adopt_inherited(void)
 
 		o = flp_lookup(fds[i], &err);
 		if (o && flp_lib_kind(o->rule->kind) >= 0 && !o->wal)
-			flp_rl_inherited(o);
+			flp_rl_inherited(o, fds[i]);
 	}
 	flp_depth--;
 }

@@ -90,6 +90,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -132,11 +133,13 @@ struct flp_rfile {
 	pthread_mutex_t mu;        /* one thread of this process at a time     */
 	char path[4096];           /* data path                                */
 	char dir[4096];            /* the lock directory                       */
+	char parent[4096];         /* the data file's directory                */
 	struct flp_rowner posix;   /* this process's POSIX locks               */
 	int adopted;               /* looked for our owner file (execve)       */
 	fl_lock *mtx;              /* the directory mutex                      */
 	pid_t mtx_pid;
 	double bound;              /* eviction bound for other hosts; 0 never  */
+	int remote;                /* not a local file system: cache coherence */
 	struct rl_seen *seen;
 	size_t nseen, capseen;
 };
@@ -205,96 +208,6 @@ struct rl_peer {
 	int malformed;
 	struct flp_rset set;
 };
-
-static int rl_parse_i64(const char **pp, const char *end, int64_t *out)
-{
-	const char *p = *pp;
-	int64_t v = 0;
-
-	if (p >= end || *p < '0' || *p > '9')
-		return -1;
-	while (p < end && *p >= '0' && *p <= '9') {
-		if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, *p - '0', &v))
-			return -1;
-		p++;
-	}
-	*pp = p;
-	*out = v;
-	return 0;
-}
-
-/* Reads one "key value\n" line with the given key; value copied to out. */
-static int rl_line(const char **pp, const char *end, const char *key, char *out, size_t cap)
-{
-	const char *p = *pp, *nl;
-	size_t kl = strlen(key), vl;
-
-	nl = memchr(p, '\n', (size_t)(end - p));
-	if (nl == NULL || (size_t)(nl - p) <= kl || memcmp(p, key, kl) != 0 || p[kl] != ' ')
-		return -1;
-	vl = (size_t)(nl - p) - kl - 1;
-	if (vl == 0 || vl >= cap || memchr(p + kl + 1, '\0', vl))
-		return -1;
-	memcpy(out, p + kl + 1, vl);
-	out[vl] = '\0';
-	*pp = nl + 1;
-	return 0;
-}
-
-int flp_rl_parse(const char *buf, size_t len, char *host, size_t hostcap, pid_t *pid, int *ofd,
-		 struct flp_rset *set)
-{
-	const char *p = buf, *end = buf + len;
-	char v[128];
-	int64_t x, s, e;
-	struct flp_range last = { -1, -1, 0 };
-
-	flp_rset_clear(set);
-	if (rl_line(&p, end, "filelock-ranges", v, sizeof(v)) != 0 || strcmp(v, "1") != 0)
-		return -EBADMSG;
-	if (rl_line(&p, end, "host", host, hostcap) != 0)
-		return -EBADMSG;
-	if (rl_line(&p, end, "pid", v, sizeof(v)) != 0)
-		return -EBADMSG;
-	{
-		const char *q = v;
-		if (rl_parse_i64(&q, q + strlen(v), &x) != 0 || *q || x <= 0 || x > INT_MAX)
-			return -EBADMSG;
-		*pid = (pid_t)x;
-	}
-	if (rl_line(&p, end, "token", v, sizeof(v)) != 0)
-		return -EBADMSG;
-	if (rl_line(&p, end, "owner", v, sizeof(v)) != 0)
-		return -EBADMSG;
-	if (strcmp(v, "posix") == 0) {
-		*ofd = 0;
-	} else if (strncmp(v, "ofd ", 4) == 0) {
-		const char *q = v + 4;
-		if (rl_parse_i64(&q, v + strlen(v), &x) != 0 || *q || x <= 0 || x > INT_MAX)
-			return -EBADMSG;
-		*ofd = (int)x;
-	} else {
-		return -EBADMSG;
-	}
-	while (p < end) {
-		short type;
-
-		if (end - p < 2 || (p[0] != 'R' && p[0] != 'W') || p[1] != ' ')
-			return -EBADMSG;
-		type = p[0] == 'R' ? F_RDLCK : F_WRLCK;
-		p += 2;
-		if (rl_parse_i64(&p, end, &s) != 0 || p >= end || *p++ != ' ' ||
-		    rl_parse_i64(&p, end, &e) != 0 || p >= end || *p++ != '\n')
-			return -EBADMSG;
-		/* Sorted and disjoint, as we write them. */
-		if (e < s || (last.type && s <= last.end))
-			return -EBADMSG;
-		if (flp_rset_apply(set, s, e, type) != 0)
-			return -ENOMEM;
-		last = (struct flp_range){ s, e, type };
-	}
-	return 0;
-}
 
 static int rl_format(const struct flp_rowner *ow, char *buf, size_t cap)
 {
@@ -494,7 +407,71 @@ static double rl_bound(const struct flp_rule *r)
 
 /* The record of the file o names, created on first use.  NULL: ENOMEM or
  * ENAMETOOLONG, reported. */
-static struct flp_rfile *rl_file(struct flp_ofd *o)
+/*
+ * File systems whose page cache is the only copy of the data (one kernel):
+ * there a lock needs no cache work.  Anything else -- NFS, Lustre, GPFS,
+ * CIFS, FUSE, and whatever we do not know -- is treated as a network file
+ * system whose client caches data and attributes.
+ */
+static int rl_is_remote(int fd)
+{
+	static const unsigned long local[] = {
+		0xEF53,     /* ext2/3/4 */
+		0x58465342, /* xfs */
+		0x9123683E, /* btrfs */
+		0x01021994, /* tmpfs */
+		0x2FC12FC1, /* zfs */
+		0xF2F52010, /* f2fs */
+		0x794C7630, /* overlayfs */
+		0x858458F6, /* ramfs */
+		0x3153464A, /* jfs */
+		0x52654973, /* reiserfs */
+	};
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) != 0)
+		return 1;
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		if ((unsigned long)sf.f_type == local[i])
+			return 0;
+	return 1;
+}
+
+/*
+ * The kernel's NFS client makes a lock a cache coherence point: taking one
+ * writes back dirty pages and drops cached data, releasing one writes back
+ * (fs/nfs/file.c, do_setlk and do_unlk).  Our locks never reach the kernel,
+ * so we do the same from user space, on network file systems only: on a
+ * grow, refresh the attributes from the server (statx FORCE_SYNC: the size
+ * SQLite reads next must be current) and drop cached pages; on releasing
+ * written bytes, write back what is dirty.
+ */
+static void rl_cache_acquire(const struct flp_rfile *rf, int fd)
+{
+	struct statx stx;
+
+	if (!rf->remote)
+		return;
+	RL_OP(2);
+	(void)statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC, STATX_BASIC_STATS, &stx);
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	/* The directory too: an NFS client that sees its change attribute
+	 * move stops trusting cached names in it, so a journal another host
+	 * created or deleted is seen as it is now. */
+	(void)statx(AT_FDCWD, rf->parent, AT_STATX_FORCE_SYNC, STATX_BASIC_STATS, &stx);
+}
+
+static void rl_cache_release(const struct flp_rfile *rf, int fd)
+{
+	if (!rf->remote || fd < 0)
+		return;
+	RL_OP(1);
+	(void)sync_file_range(fd, 0, 0,
+			      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+				  SYNC_FILE_RANGE_WAIT_AFTER);
+}
+
+static struct flp_rfile *rl_file(struct flp_ofd *o, int fd)
 {
 	struct flp_rfile *rf;
 
@@ -520,7 +497,13 @@ static struct flp_rfile *rl_file(struct flp_ofd *o)
 		rf->ino = o->ino;
 		rf->rule = o->rule;
 		rf->bound = rl_bound(o->rule);
+		rf->remote = rl_is_remote(fd);
 		snprintf(rf->path, sizeof(rf->path), "%s", o->path);
+		snprintf(rf->parent, sizeof(rf->parent), "%s", o->path);
+		if (strrchr(rf->parent, '/') == rf->parent)
+			rf->parent[1] = '\0';
+		else
+			*strrchr(rf->parent, '/') = '\0';
 		pthread_mutex_init(&rf->mu, NULL);
 		rf->next = rl_files;
 		rl_files = rf;
@@ -528,6 +511,19 @@ static struct flp_rfile *rl_file(struct flp_ofd *o)
 	pthread_mutex_unlock(&rl_mu);
 	o->rf = rf;
 	return rf;
+}
+
+/* The lock directory must be one (not a symlink to somewhere else, not a
+ * file): 0, or -ENOTDIR reported. */
+static int rl_dir_ok(struct flp_rfile *rf)
+{
+	struct stat st;
+
+	if (fl__sys.lstat(rf->dir, &st) != 0 || S_ISDIR(st.st_mode))
+		return 0;
+	flp_log("fcntl(%s): %s is %s, not the lock directory; remove it; failing with ENOLCK",
+		rf->path, rf->dir, S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory");
+	return -ENOTDIR;
 }
 
 static int rl_mutex_open(struct flp_rfile *rf)
@@ -540,6 +536,8 @@ static int rl_mutex_open(struct flp_rfile *rf)
 
 	if (rf->mtx && rf->mtx_pid == fl__pid())
 		return 0;
+	if ((e = rl_dir_ok(rf)) != 0)
+		return e;
 	if (rf->mtx)
 		fl_close(rf->mtx); /* a fork parent's: freed, not released */
 	rf->mtx = NULL;
@@ -716,7 +714,7 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 	*out = NULL;
 	*nout = 0;
 	RL_OP(1);
-	dfd = fl__sys.open(rf->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dfd = fl__sys.open(rf->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return errno == ENOENT ? 0 : -errno;
 	d = fl__sys.fdopendir(dfd);
@@ -825,6 +823,15 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 	}
 	*out = v;
 	*nout = n;
+	return 0;
+}
+
+/* Does changing [start, end] give up write-locked bytes of s? */
+static int rl_drops_write(const struct flp_rset *s, int64_t start, int64_t end)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].type == F_WRLCK && s->v[i].start <= end && start <= s->v[i].end)
+			return 1;
 	return 0;
 }
 
@@ -1026,7 +1033,7 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 			return EBADF;
 	}
 	pthread_once(&rl_host_once, rl_host_init);
-	rf = rl_file(o);
+	rf = rl_file(o, fd);
 	if (rf == NULL)
 		return ENOLCK;
 
@@ -1080,6 +1087,8 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 		return ENOLCK;
 	}
 	if (flp_rset_shrinks(&next, &ow->set)) {
+		if (rl_drops_write(&ow->set, start, end))
+			rl_cache_release(rf, fd);
 		r = rl_commit(rf, ow, &next);
 		pthread_mutex_unlock(&rf->mu);
 		flp_rset_free(&next);
@@ -1134,6 +1143,8 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 		back = back * 2 < poll ? back * 2 : poll;
 	}
 	flp_rset_free(&next);
+	if (r == 0)
+		rl_cache_acquire(rf, fd);
 	FLP_TRACE("fcntl(%d, %s, %s %lld..%lld) on %s: %s", fd, rl_cmdname(cmd),
 		  rl_typename(fl->l_type), (long long)start, (long long)end, o->path,
 		  r == 0 ? "acquired" : strerror(-r));
@@ -1147,9 +1158,9 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 
 /* ---- releasing: close, exit, fork ------------------------------------------ */
 
-void flp_rl_inherited(struct flp_ofd *o)
+void flp_rl_inherited(struct flp_ofd *o, int fd)
 {
-	struct flp_rfile *rf = rl_file(o);
+	struct flp_rfile *rf = rl_file(o, fd);
 
 	if (rf == NULL)
 		return;
