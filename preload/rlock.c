@@ -1006,6 +1006,9 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 	int r, acc;
 
 	atomic_fetch_add_explicit(&rl_calls, 1, memory_order_relaxed);
+	/* An O_PATH descriptor takes no lock command at all. */
+	if (fcntl(fd, F_GETFL) & O_PATH)
+		return EBADF;
 	if (fl == NULL)
 		return EFAULT;
 	if (is_ofd && fl->l_pid != 0)
