@@ -108,6 +108,7 @@ struct flp_rowner {
 	char name[RL_NAME_MAX];
 	int ofd;               /* 0 for the process's POSIX owner, else n        */
 	pid_t creator;         /* the process that named it                      */
+	char token[128];       /* and its start token (the file names both)       */
 	dev_t fdev;            /* the owner file we wrote last                   */
 	ino_t fino;
 	int lost;              /* our file vanished under us (evicted)           */
@@ -186,6 +187,7 @@ static void rl_owner_name(struct flp_rowner *ow)
 	pthread_once(&rl_host_once, rl_host_init);
 	rl_name_host(h, sizeof(h), rl_host);
 	ow->creator = fl__pid();
+	snprintf(ow->token, sizeof(ow->token), "%s", fl__self_token());
 	if (ow->ofd)
 		snprintf(ow->name, sizeof(ow->name), "o.%d.%s.%d@%s", (int)fl__pid(),
 			 fl__self_token(), ow->ofd, h);
@@ -214,8 +216,11 @@ static int rl_format(const struct flp_rowner *ow, char *buf, size_t cap)
 	int n, k;
 
 	pthread_once(&rl_host_once, rl_host_init);
+	/* The creator, as in the file's name, even when a fork child that
+	 * shares the open file description writes it: liveness is judged by
+	 * the pid and token, which must agree with the name. */
 	n = snprintf(buf, cap, "filelock-ranges 1\nhost %s\npid %d\ntoken %s\n", rl_host,
-		     (int)fl__pid(), fl__self_token());
+		     (int)ow->creator, ow->token);
 	if (n < 0 || (size_t)n >= cap)
 		return -ENAMETOOLONG;
 	k = ow->ofd ? snprintf(buf + n, cap - (size_t)n, "owner ofd %d\n", ow->ofd)
