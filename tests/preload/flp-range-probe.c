@@ -7,6 +7,8 @@
  * answers: both runs must pass every check and print the same transcript.
  *
  *   flp-range-probe SCENARIO PATH OTHER   one scenario (the table in main)
+ *   flp-range-probe list|limits x y       the scenarios the shim must pass,
+ *                                         and those it is known to fail
  *   flp-range-probe serve PATH OTHER [FDS] a helper process (below)
  *   flp-range-probe do PATH OTHER CMD...  each CMD in this process, answers
  *                                         on stdout, one line each
@@ -25,7 +27,8 @@
  * order they were opened in), not by numbers, for the same reason.
  *
  * Commands (K, J: slots; T: R, W, U or a number; S, L: l_start, l_len):
- *   open rw|r|w       open PATH                  -> "slot K"
+ *   open rw|r|w|path  open PATH (path: O_PATH)   -> "slot K"
+ *   openl | openh     open PATH.sym, PATH.hard   -> "slot K"
  *   openo             open OTHER read-write      -> "slot K"
  *   fopen             fopen(PATH, "r+")          -> "slot K"
  *   dup K             dup                        -> "slot J"
@@ -39,6 +42,8 @@
  *   pid               -> "pid N"
  *   exec              execve this program, keeping the descriptors; the
  *                     new image answers "pid N"
+ *   cloexec K         set FD_CLOEXEC (the slot is forgotten)
+ *   t COMMAND         COMMAND in a new thread of this process (joined)
  *   exit | _exit      no answer
  * A set answers "0", "busy" (EAGAIN or EACCES: POSIX allows both) or the
  * errno's name; a get answers "U" or "TYPE START LEN PID".  A waiting
@@ -57,6 +62,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -170,6 +176,20 @@ static void say(int out, const char *s)
 }
 
 static void exec_self(void);
+static int run_cmd(char *line, char *ans, size_t cap, int out);
+
+struct thread_cmd {
+	char *line, *ans;
+	size_t cap;
+};
+
+static void *thread_main(void *arg)
+{
+	struct thread_cmd *t = arg;
+
+	run_cmd(t->line, t->ans, t->cap, -1);
+	return NULL;
+}
 
 /*
  * Runs one command line; the answer goes to ans.  `out` (or -1) receives
@@ -189,9 +209,31 @@ static int run_cmd(char *line, char *ans, size_t cap, int out)
 		return 0;
 	}
 	errno = 0;
-	if (!strcmp(av[0], "open") && ac == 2) {
-		int fl = !strcmp(av[1], "r") ? O_RDONLY : !strcmp(av[1], "w") ? O_WRONLY : O_RDWR;
+	if (!strcmp(av[0], "t") && ac >= 2) {
+		/* The rest of the line, in a thread of this process. */
+		char rest[512] = "";
+		struct thread_cmd t = { rest, ans, cap };
+		pthread_t th;
+		for (int i = 1; i < ac; i++)
+			snprintf(rest + strlen(rest), sizeof(rest) - strlen(rest), "%s%s",
+				 i > 1 ? " " : "", av[i]);
+		if (pthread_create(&th, NULL, thread_main, &t) != 0 || pthread_join(th, NULL) != 0)
+			snprintf(ans, cap, "pthread failed");
+	} else if (!strcmp(av[0], "open") && ac == 2) {
+		int fl = !strcmp(av[1], "r")	  ? O_RDONLY
+			 : !strcmp(av[1], "w")	  ? O_WRONLY
+			 : !strcmp(av[1], "path") ? O_PATH
+						  : O_RDWR;
 		fd = open(path, fl);
+		if (fd < 0)
+			snprintf(ans, cap, "open: %s", strerror(errno));
+		else
+			snprintf(ans, cap, "slot %d", slot_new(fd, NULL));
+	} else if ((!strcmp(av[0], "openl") || !strcmp(av[0], "openh")) && ac == 1) {
+		/* Through a symbolic link, or a hard link, made by the scenario. */
+		char p2[4200];
+		snprintf(p2, sizeof(p2), "%s.%s", path, av[0][4] == 'l' ? "sym" : "hard");
+		fd = open(p2, O_RDWR);
 		if (fd < 0)
 			snprintf(ans, cap, "open: %s", strerror(errno));
 		else
@@ -730,6 +772,13 @@ static void sc_bounds(void)
 	EXPECT(&b, "s 0 W -80 0 end", "0");     /* 20..EOF */
 	EXPECT(&me, "g 0 R 50 1", "W 20 0 B");
 	EXPECT(&b, "s 0 U 0 0", "0");
+	EXPECT(&b, "seek 0 40", "0");
+	EXPECT(&b, "s 0 W -5 10 cur", "0"); /* 35..44 */
+	EXPECT(&me, "seek 0 30", "0");
+	EXPECT(&me, "g 0 R 0 0 cur", "W 35 10 B");
+	EXPECT(&me, "g 0 R 15 -1 cur", "W 35 10 B"); /* byte 44 */
+	EXPECT(&me, "g 0 R 15 0 cur", "U");
+	EXPECT(&b, "s 0 U 0 0", "0");
 	EXPECT(&b, "s 0 W 9223372036854775800 7", "0");
 	EXPECT(&me, "g 0 R 1000 0", "W 9223372036854775800 7 B");
 	EXPECT(&b, "s 0 W 9223372036854775800 100", "EOVERFLOW");
@@ -862,6 +911,14 @@ static void sc_getlk(void)
 	EXPECT(&b, "g 0 R 40 0", "W 60 10 main");
 	EXPECT(&b, "g 0 W 40 0", "R 50 10 main");
 	EXPECT(&me, "g 2 R 0 0", "U");
+	EXPECT(&me, "open path", "slot 4");
+	EXPECT(&me, "s 4 R 0 1", "EBADF");
+	EXPECT(&me, "s 4 U 0 0", "EBADF");
+	EXPECT(&me, "g 4 R 0 1", "EBADF");
+	EXPECT(&me, "os 4 R 0 1", "EBADF");
+	EXPECT(&me, "og 4 W 0 1", "EBADF");
+	EXPECT(&me, "lockf 4 TEST 0", "EBADF");
+	EXPECT(&b, "g 0 W 40 0", "R 50 10 main");
 	EXPECT(&me, "s 1 U 0 0", "0"); /* unlocking needs no access */
 	EXPECT(&b, "g 0 W 0 0", "U");
 	stop(&b, 0);
@@ -1296,6 +1353,142 @@ static void sc_exec_cloexec(void)
 	stop(&b, 0);
 }
 
+/* POSIX locks belong to the process: its threads share them.  OFD locks
+ * belong to the open file description, whatever the thread. */
+static void sc_threads(void)
+{
+	struct proc b;
+
+	start(&b, "B");
+	EXPECT(&b, "open rw", "slot 0");
+	EXPECT(&me, "open rw", "slot 0");
+	EXPECT(&me, "open rw", "slot 1");
+	EXPECT(&me, "s 0 W 0 10", "0");
+	EXPECT(&me, "t s 1 W 0 10", "0");
+	EXPECT(&me, "t g 1 W 0 0", "U");
+	EXPECT(&me, "t s 1 U 5 5", "0");
+	EXPECT(&b, "g 0 R 0 0", "W 0 5 main");
+	EXPECT(&me, "t os 1 W 20 10", "0");
+	EXPECT(&me, "os 0 W 25 1", "busy");
+	EXPECT(&me, "t og 0 R 10 0", "W 20 10 -1");
+	EXPECT(&b, "s 0 W 5 10", "0");
+	EXPECT(&me, "t s 0 W 5 1", "busy");
+	EXPECT(&me, "t g 0 R 0 15", "W 5 10 B");
+	EXPECT(&me, "t close 0", "0");
+	EXPECT(&b, "g 0 R 0 5", "U");
+	EXPECT(&b, "g 0 R 20 0", "W 20 10 -1");
+	EXPECT(&me, "close 1", "0");
+	EXPECT(&b, "g 0 R 0 0", "U");
+	stop(&b, 0);
+}
+
+/* A fork child shares its parent's open file descriptions, and with them
+ * their OFD locks: what it adds holds while either process has the OFD. */
+static void sc_ofd_fork(void)
+{
+	struct proc b, k;
+
+	start(&b, "B");
+	EXPECT(&b, "open rw", "slot 0");
+	EXPECT(&me, "open rw", "slot 0");
+	EXPECT(&me, "os 0 W 0 10", "0");
+	start_forked(&k, "K");
+	EXPECT(&k, "og 0 W 0 0", "U");
+	EXPECT(&k, "os 0 W 0 20", "0");
+	EXPECT(&b, "og 0 R 0 0", "W 0 20 -1");
+	EXPECT(&b, "s 0 W 15 1", "busy");
+	EXPECT(&me, "og 0 W 0 0", "U");
+	EXPECT(&k, "close 0", "0");
+	EXPECT(&b, "og 0 R 0 0", "W 0 20 -1");
+	stop(&k, 0);
+	EXPECT(&b, "og 0 R 0 0", "W 0 20 -1");
+	EXPECT(&b, "s 0 W 15 1", "busy");
+	EXPECT(&me, "close 0", "0");
+	EXPECT(&b, "og 0 R 0 0", "U");
+	stop(&b, 0);
+}
+
+/* Parent and child both change the shared OFD's locks. */
+static void sc_ofd_fork_both(void)
+{
+	struct proc b, k;
+
+	start(&b, "B");
+	EXPECT(&b, "open rw", "slot 0");
+	EXPECT(&me, "open rw", "slot 0");
+	EXPECT(&me, "os 0 W 0 10", "0");
+	start_forked(&k, "K");
+	EXPECT(&k, "os 0 W 0 20", "0");
+	EXPECT(&me, "os 0 U 0 5", "0");
+	EXPECT(&b, "og 0 R 0 0", "W 5 15 -1");
+	stop(&k, 0);
+	stop(&b, 0);
+}
+
+/* The parent closes its copy first: the child keeps the OFD and its locks. */
+static void sc_ofd_fork_parent_closes(void)
+{
+	struct proc b, k;
+
+	start(&b, "B");
+	EXPECT(&b, "open rw", "slot 0");
+	EXPECT(&me, "open rw", "slot 0");
+	EXPECT(&me, "os 0 W 0 10", "0");
+	start_forked(&k, "K");
+	EXPECT(&me, "close 0", "0");
+	EXPECT(&b, "og 0 R 0 0", "W 0 10 -1");
+	EXPECT(&k, "os 0 U 0 0", "0");
+	EXPECT(&b, "og 0 R 0 0", "U");
+	stop(&k, 0);
+	stop(&b, 0);
+}
+
+/* A file opened through a symbolic link is the same file. */
+static void sc_symlink(void)
+{
+	struct proc b;
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	char l[4200];
+
+	snprintf(l, sizeof(l), "%s.sym", path);
+	unlink(l);
+	if (symlink(base, l) != 0) {
+		perror(l);
+		exit(2);
+	}
+	start(&b, "B");
+	EXPECT(&b, "openl", "slot 0");
+	EXPECT(&me, "open rw", "slot 0");
+	EXPECT(&me, "s 0 W 0 10", "0");
+	EXPECT(&b, "s 0 W 5 1", "busy");
+	EXPECT(&b, "g 0 R 0 0", "W 0 10 main");
+	EXPECT(&b, "s 0 R 10 10", "0");
+	EXPECT(&me, "g 0 W 0 0", "R 10 10 B");
+	stop(&b, 0);
+	unlink(l);
+}
+
+/* A hard link too (the kernel locks the inode, whatever its name). */
+static void sc_hardlink(void)
+{
+	struct proc b;
+	char l[4200];
+
+	snprintf(l, sizeof(l), "%s.hard", path);
+	unlink(l);
+	if (link(path, l) != 0) {
+		perror(l);
+		exit(2);
+	}
+	start(&b, "B");
+	EXPECT(&b, "openh", "slot 0");
+	EXPECT(&me, "open rw", "slot 0");
+	EXPECT(&me, "s 0 W 0 10", "0");
+	EXPECT(&b, "s 0 W 5 1", "busy");
+	stop(&b, 0);
+	unlink(l);
+}
+
 int main(int argc, char **argv)
 {
 	/* limit: the shim is known to differ there (ranges.sh reports it). */
@@ -1320,7 +1513,13 @@ int main(int argc, char **argv)
 		{ "lockf", sc_lockf, 0 },
 		{ "exec", sc_exec, 0 },
 		{ "exec-close", sc_exec_close, 0 },
+		{ "threads", sc_threads, 0 },
+		{ "ofd-fork", sc_ofd_fork, 0 },
+		{ "symlink", sc_symlink, 0 },
 		{ "exec-cloexec", sc_exec_cloexec, 1 },
+		{ "ofd-fork-parent-closes", sc_ofd_fork_parent_closes, 1 },
+		{ "ofd-fork-both", sc_ofd_fork_both, 1 },
+		{ "hardlink", sc_hardlink, 1 },
 	};
 	const char *cmd = argc > 1 ? argv[1] : "";
 
@@ -1349,9 +1548,9 @@ int main(int argc, char **argv)
 		}
 		return 0;
 	}
-	if (!strcmp(cmd, "list")) {
+	if (!strcmp(cmd, "list") || !strcmp(cmd, "limits")) {
 		for (size_t i = 0; i < sizeof(scs) / sizeof(scs[0]); i++)
-			if (!scs[i].limit)
+			if (scs[i].limit == (cmd[1] == 'i' && cmd[2] == 'm'))
 				printf("%s\n", scs[i].name);
 		return 0;
 	}
