@@ -86,6 +86,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -575,15 +577,89 @@ static int rl_mutex_open(struct flp_rfile *rf)
 	return 0;
 }
 
+/*
+ * Signals during F_SETLKW.  The kernel ends a blocking F_SETLKW with EINTR
+ * when a handler without SA_RESTART runs, and restarts it after one with
+ * SA_RESTART; a signal may come at any moment of the wait.  Ours is mostly
+ * sleep but also file-system work (the mutex, the scan), during which a
+ * handler that ran would go unnoticed: the alarm() timeout idiom
+ * (alarm(5); fcntl(F_SETLKW)) would then wait on.  So while a thread waits,
+ * its asynchronous signals are blocked except inside the sleep, which is a
+ * ppoll() that unblocks them atomically.  Before it sleeps, a signal that
+ * came during the work and whose handler lacks SA_RESTART ends the wait
+ * with EINTR (the handler runs as the sleep starts); a handler that runs
+ * during the sleep ends it unless every handler the thread can receive has
+ * SA_RESTART (which of them ran is not known).
+ */
+static sigset_t rl_async_set;
+static pthread_once_t rl_async_once = PTHREAD_ONCE_INIT;
+static __thread const sigset_t *rl_wait_mask __attribute__((tls_model("initial-exec")));
+
+static void rl_async_init(void)
+{
+	static const int sync_sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT };
+
+	sigfillset(&rl_async_set);
+	for (size_t i = 0; i < sizeof(sync_sigs) / sizeof(sync_sigs[0]); i++)
+		sigdelset(&rl_async_set, sync_sigs[i]);
+}
+
+/* Would a handler of sig end F_SETLKW with EINTR? */
+static int rl_sig_interrupts(int sig)
+{
+	struct sigaction sa;
+
+	if (sigaction(sig, NULL, &sa) != 0 || (sa.sa_flags & SA_RESTART))
+		return 0;
+	return (sa.sa_flags & SA_SIGINFO) ||
+	       (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN);
+}
+
+/* Among the signals in `set` that `orig` lets through, one whose handler
+ * ends a wait?  (set NULL: all the asynchronous ones.) */
+static int rl_any_interrupts(const sigset_t *set, const sigset_t *orig)
+{
+	for (int sig = 1; sig < NSIG; sig++)
+		if ((set ? sigismember(set, sig) == 1 : sigismember(&rl_async_set, sig) == 1) &&
+		    sigismember(orig, sig) == 0 && rl_sig_interrupts(sig))
+			return 1;
+	return 0;
+}
+
+/* Starts (orig: where to keep the caller's mask) or ends (NULL) a wait. */
+static void rl_wait_signals(sigset_t *orig, const sigset_t *restore)
+{
+	if (orig) {
+		pthread_once(&rl_async_once, rl_async_init);
+		pthread_sigmask(SIG_BLOCK, &rl_async_set, orig);
+		rl_wait_mask = orig;
+	} else {
+		rl_wait_mask = NULL;
+		flp_depth--; /* a pending handler runs now; it may call hooks */
+		pthread_sigmask(SIG_SETMASK, restore, NULL);
+		flp_depth++;
+	}
+}
+
+/* Sleeps secs; EINTR when a handler ran that ends a wait (see above). */
 static int rl_sleep(double secs)
 {
+	const sigset_t *orig = rl_wait_mask;
 	struct timespec ts;
-	int r;
+	sigset_t pend;
+	int r = 0;
 
 	ts.tv_sec = (time_t)secs;
 	ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
 	flp_depth--; /* a signal handler may call hooked functions */
-	r = nanosleep(&ts, NULL) == 0 ? 0 : errno;
+	if (orig == NULL) {
+		r = nanosleep(&ts, NULL) == 0 ? 0 : errno;
+	} else if (sigpending(&pend) == 0 && rl_any_interrupts(&pend, orig)) {
+		r = EINTR; /* its handler runs when the wait ends */
+	} else if (ppoll(NULL, 0, &ts, orig) != 0 && errno == EINTR &&
+		   rl_any_interrupts(NULL, orig)) {
+		r = EINTR;
+	}
 	flp_depth++;
 	return r;
 }
@@ -1008,6 +1084,7 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 	struct flp_rset next = { 0 };
 	int64_t start, end, cur = 0, size = 0;
 	double deadline, poll, back = 0.001;
+	sigset_t sigs;
 	int r, acc;
 
 	atomic_fetch_add_explicit(&rl_calls, 1, memory_order_relaxed);
@@ -1109,6 +1186,8 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 
 	deadline = wait && rule->timeout >= 0 ? fl__now_mono() + rule->timeout : INFINITY;
 	poll = rule->poll_interval > 0 ? rule->poll_interval : 0.05;
+	if (wait)
+		rl_wait_signals(&sigs, NULL);
 	for (;;) {
 		/* A non-blocking call still waits for the mutex (it is not the
 		 * lock), but not forever: a mutex whose holder crashed on a host
@@ -1150,6 +1229,8 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 		}
 		back = back * 2 < poll ? back * 2 : poll;
 	}
+	if (wait)
+		rl_wait_signals(NULL, &sigs);
 	flp_rset_free(&next);
 	if (r == 0)
 		rl_cache_acquire(rf, fd);
