@@ -39,6 +39,10 @@
  *   lockf K TLOCK|ULOCK|TEST|LOCK LEN
  *   seek K OFF        lseek(SEEK_SET)            -> "0"
  *   sig               SIGUSR1 handler, no SA_RESTART
+ *   alarm K T S L MS  F_SETLKW after arming a one-shot MS ms SIGALRM timer
+ *                     (handler without SA_RESTART); re-arms alarm(60)
+ *   sigr              SIGUSR1 handler with SA_RESTART, which writes
+ *                     "signal" on stdout each time it runs (servers only)
  *   pid               -> "pid N"
  *   exec              execve this program, keeping the descriptors; the
  *                     new image answers "pid N"
@@ -64,6 +68,7 @@
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -163,6 +168,17 @@ static short parse_type(const char *t)
 static void on_usr1(int sig)
 {
 	(void)sig;
+}
+
+/* The SA_RESTART handler says it ran, on the answer pipe. */
+static void on_usr1_say(int sig)
+{
+	int e = errno;
+
+	(void)sig;
+	if (write(1, "signal\n", 7) != 7)
+		_exit(3);
+	errno = e;
 }
 
 static void say(int out, const char *s)
@@ -346,6 +362,28 @@ static int run_cmd(char *line, char *ans, size_t cap, int out)
 	} else if (!strcmp(av[0], "cloexec") && ac == 2) {
 		r = fcntl(slot_get(av[1]), F_SETFD, FD_CLOEXEC);
 		slot_forget(av[1]); /* gone after the next exec */
+		snprintf(ans, cap, "%s", errname(r < 0 ? errno : 0));
+	} else if (!strcmp(av[0], "alarm") && ac == 6) {
+		/* The classic timeout: a one-shot timer, then F_SETLKW. */
+		struct itimerval it = { { 0, 0 }, { 0, 1000 * atoi(av[5]) } };
+		struct flock fl = { .l_type = parse_type(av[2]), .l_whence = SEEK_SET };
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_usr1; /* no SA_RESTART */
+		sigaction(SIGALRM, &sa, NULL);
+		fl.l_start = (off_t)atoll(av[3]);
+		fl.l_len = (off_t)atoll(av[4]);
+		fd = slot_get(av[1]);
+		setitimer(ITIMER_REAL, &it, NULL);
+		r = fcntl(fd, F_SETLKW, &fl);
+		snprintf(ans, cap, "%s", errname(r < 0 ? errno : 0));
+		alarm(60);
+	} else if (!strcmp(av[0], "sigr")) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_usr1_say;
+		sa.sa_flags = SA_RESTART;
+		r = sigaction(SIGUSR1, &sa, NULL);
 		snprintf(ans, cap, "%s", errname(r < 0 ? errno : 0));
 	} else if (!strcmp(av[0], "sig")) {
 		struct sigaction sa;
@@ -1178,6 +1216,57 @@ static void sc_eintr(void)
 	stop(&b, 0);
 }
 
+/* One signal, whenever it comes during the wait, ends it: the alarm()
+ * timeout idiom. */
+static void sc_alarm(void)
+{
+	struct proc a, b;
+
+	start(&a, "A");
+	start(&b, "B");
+	EXPECT(&a, "open rw", "slot 0");
+	EXPECT(&b, "open rw", "slot 0");
+	EXPECT(&a, "s 0 W 0 10", "0");
+	for (int i = 0; i < 25; i++)
+		EXPECT(&b, "alarm 0 W 5 1 15", "EINTR");
+	EXPECT(&b, "g 0 W 0 0", "W 0 10 A");
+	stop(&a, 0);
+	stop(&b, 0);
+}
+
+/* With SA_RESTART, a handler that runs during F_SETLKW does not end the
+ * wait: the call goes on and gets the lock. */
+static void sc_restart(void)
+{
+	struct proc a, b;
+	static const char *const waits[] = { "w 0 W 0 10", "ow 1 W 0 10", "lockf 0 LOCK 10" };
+
+	start(&a, "A");
+	start(&b, "B");
+	EXPECT(&a, "open rw", "slot 0");
+	EXPECT(&b, "open rw", "slot 0");
+	EXPECT(&b, "open rw", "slot 1");
+	EXPECT(&b, "sigr", "0");
+	for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]); i++) {
+		EXPECT(&a, "s 0 W 0 10", "0");
+		WAIT_START(&b, waits[i]);
+		/* Three signals, each sent once the one before was handled: the
+		 * later ones come while B waits. */
+		for (int n = 0; n < 3; n++) {
+			kill(b.pid, SIGUSR1);
+			if (strcmp(recv_ans(&b, waits[i]), "signal") != 0)
+				bad(__LINE__, &b, waits[i], "signal", last);
+		}
+		note(&b, "(3 signals handled)", "");
+		EXPECT(&a, "s 0 U 0 0", "0");
+		WAIT_END(&b, waits[i], "0");
+		EXPECT(&a, "g 0 W 0 0", i == 1 ? "W 0 10 -1" : "W 0 10 B");
+		EXPECT(&b, i == 1 ? "os 1 U 0 0" : "s 0 U 0 0", "0");
+	}
+	stop(&a, 0);
+	stop(&b, 0);
+}
+
 /* Open file description locks. */
 static void sc_ofd(void)
 {
@@ -1509,6 +1598,8 @@ int main(int argc, char **argv)
 		{ "kill", sc_kill, 0 },
 		{ "wait", sc_wait, 0 },
 		{ "eintr", sc_eintr, 0 },
+		{ "restart", sc_restart, 0 },
+		{ "alarm", sc_alarm, 0 },
 		{ "ofd", sc_ofd, 0 },
 		{ "lockf", sc_lockf, 0 },
 		{ "exec", sc_exec, 0 },
