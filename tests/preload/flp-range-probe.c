@@ -33,6 +33,9 @@
  *   fopen             fopen(PATH, "r+")          -> "slot K"
  *   dup K             dup                        -> "slot J"
  *   dup2 K J          dup2(fd K, fd J)           -> "0"
+ *   fdup K            fcntl F_DUPFD_CLOEXEC      -> "slot J"
+ *   freopen K         freopen(OTHER, "r") on slot K's FILE -> "0"
+ *   many K T S STEP COUNT LEN   COUNT F_SETLKs    -> "0" or the first error
  *   close K | fclose K | crange K (close_range)  -> "0"
  *   s|w|g K T S L [set|cur|end|bad] [pid1]       F_SETLK, F_SETLKW, F_GETLK
  *   os|ow|og ...      the same with F_OFD_*
@@ -272,6 +275,35 @@ static int run_cmd(char *line, char *ans, size_t cap, int out)
 			snprintf(ans, cap, "dup: %s", strerror(errno));
 		else
 			snprintf(ans, cap, "slot %d", slot_new(fd, NULL));
+	} else if (!strcmp(av[0], "fdup") && ac == 2) {
+		fd = fcntl(slot_get(av[1]), F_DUPFD_CLOEXEC, 20);
+		if (fd < 0)
+			snprintf(ans, cap, "F_DUPFD_CLOEXEC: %s", strerror(errno));
+		else
+			snprintf(ans, cap, "slot %d", slot_new(fd, NULL));
+	} else if (!strcmp(av[0], "freopen") && ac == 2) {
+		/* The FILE moves to OTHER; its old descriptor is closed. */
+		FILE *fp = slot_fp[atoi(av[1])];
+		fp = fp ? freopen(other, "r", fp) : NULL;
+		if (fp == NULL) {
+			snprintf(ans, cap, "freopen failed");
+		} else {
+			slot_fd[atoi(av[1])] = fileno(fp);
+			snprintf(ans, cap, "0");
+		}
+	} else if (!strcmp(av[0], "many") && ac == 7) {
+		/* COUNT F_SETLKs of T, LEN bytes each, every STEP bytes from S. */
+		struct flock fl = { .l_type = parse_type(av[2]), .l_whence = SEEK_SET };
+		long long st = atoll(av[3]), step = atoll(av[4]);
+		int count = atoi(av[5]);
+		fd = slot_get(av[1]);
+		fl.l_len = (off_t)atoll(av[6]);
+		r = 0;
+		for (int i = 0; i < count && r == 0; i++) {
+			fl.l_start = (off_t)(st + step * i);
+			r = fcntl(fd, F_SETLK, &fl) == 0 ? 0 : errno;
+		}
+		snprintf(ans, cap, "%s", errname(r));
 	} else if (!strcmp(av[0], "dup2") && ac == 3) {
 		r = dup2(slot_get(av[1]), slot_get(av[2]));
 		snprintf(ans, cap, "%s", errname(r < 0 ? errno : 0));
@@ -1012,6 +1044,24 @@ static void sc_close(void)
 	EXPECT(&b, "g 0 W 0 0", "U");
 	EXPECT(&me, "close 1", "0");
 	EXPECT(&me, "close 2", "0");
+	/* F_DUPFD_CLOEXEC. */
+	EXPECT(&me, "s 0 W 0 10", "0");
+	EXPECT(&me, "fdup 0", "slot 1");
+	EXPECT(&me, "close 1", "0");
+	EXPECT(&b, "g 0 W 0 0", "U");
+	/* dup2 of one descriptor of the file onto another. */
+	EXPECT(&me, "s 0 W 0 10", "0");
+	EXPECT(&me, "open rw", "slot 1");
+	EXPECT(&me, "dup2 1 0", "0");
+	EXPECT(&b, "g 0 W 0 0", "U");
+	EXPECT(&me, "close 1", "0");
+	/* freopen moves a FILE of the file elsewhere: its descriptor closes. */
+	EXPECT(&me, "s 0 W 0 10", "0");
+	EXPECT(&me, "fopen", "slot 1");
+	EXPECT(&b, "g 0 W 0 0", "W 0 10 main");
+	EXPECT(&me, "freopen 1", "0");
+	EXPECT(&b, "g 0 W 0 0", "U");
+	EXPECT(&me, "fclose 1", "0");
 	/* Descriptors of another file: close, close_range, dup2 onto one. */
 	EXPECT(&me, "s 0 W 0 10", "0");
 	EXPECT(&me, "openo", "slot 1");
@@ -1040,6 +1090,12 @@ static void sc_fork(void)
 	EXPECT(&me, "open rw", "slot 0");
 	EXPECT(&me, "s 0 W 0 10", "0");
 	EXPECT(&me, "s 0 R 50 10", "0");
+	start(&k, "C"); /* a child that execs inherits nothing either */
+	EXPECT(&k, "open rw", "slot 0");
+	EXPECT(&k, "g 0 W 0 0", "W 0 10 main");
+	EXPECT(&k, "s 0 W 5 1", "busy");
+	stop(&k, 0);
+	EXPECT(&b, "g 0 W 0 0", "W 0 10 main");
 	start_forked(&k, "K");
 	EXPECT(&k, "g 0 W 0 0", "W 0 10 main");
 	EXPECT(&k, "s 0 W 0 10", "busy");
@@ -1442,6 +1498,62 @@ static void sc_exec_cloexec(void)
 	stop(&b, 0);
 }
 
+/* Many readers share; a writer waits for the last of them. */
+static void sc_readers(void)
+{
+	static const char *const names[] = { "R1", "R2", "R3", "R4", "R5", "R6" };
+	struct proc r[6], w;
+
+	start(&w, "W");
+	EXPECT(&w, "open rw", "slot 0");
+	for (int i = 0; i < 6; i++) {
+		start(&r[i], names[i]);
+		EXPECT(&r[i], "open r", "slot 0");
+		EXPECT(&r[i], i % 2 ? "s 0 R 0 0" : "s 0 R 0 100", "0");
+	}
+	EXPECT(&w, "s 0 W 99 1", "busy");
+	EXPECT(&w, "s 0 W 100 1", "busy");
+	WAIT_START(&w, "w 0 W 0 0");
+	for (int i = 0; i < 5; i++) {
+		EXPECT(&r[i], "s 0 U 0 0", "0");
+		STILL_WAITING(&w);
+	}
+	stop(&r[5], 0);
+	WAIT_END(&w, "w 0 W 0 0", "0");
+	for (int i = 0; i < 5; i++) {
+		EXPECT(&r[i], "g 0 R 0 0", "W 0 0 W");
+		stop(&r[i], 0);
+	}
+	stop(&w, 0);
+}
+
+/* One owner with many ranges (its owner file outgrows a page). */
+static void sc_many(void)
+{
+	struct proc b;
+
+	start(&b, "B");
+	EXPECT(&b, "open rw", "slot 0");
+	EXPECT(&me, "open rw", "slot 0");
+	EXPECT(&me, "many 0 W 1000000000000 1000 150 10", "0");
+	EXPECT(&me, "many 0 R 1000000000010 1000 150 5", "0"); /* adjacent, other type */
+	EXPECT(&b, "g 0 R 0 0", "W 1000000000000 10 main");
+	EXPECT(&b, "g 0 W 1000000149000 0", "W 1000000149000 10 main");
+	EXPECT(&b, "g 0 W 1000000149010 0", "R 1000000149010 5 main");
+	EXPECT(&b, "g 0 R 1000000149010 0", "U");
+	EXPECT(&b, "many 0 W 1000000000015 1000 150 985", "0"); /* every gap */
+	EXPECT(&b, "many 0 R 1000000000010 1000 150 1", "0");
+	EXPECT(&b, "s 0 W 1000000075009 1", "busy");
+	EXPECT(&me, "many 0 U 1000000000000 2000 75 1000", "0"); /* every other */
+	EXPECT(&b, "s 0 W 1000000000000 15", "0"); /* freed, and its read there is its own */
+	EXPECT(&b, "s 0 R 1000000000000 15", "0");
+	EXPECT(&b, "g 0 W 1000000000000 0", "W 1000000001000 10 main");
+	EXPECT(&me, "s 0 U 0 0", "0");
+	EXPECT(&b, "g 0 W 0 0", "U");
+	EXPECT(&b, "s 0 W 0 0", "0");
+	stop(&b, 0);
+}
+
 /* POSIX locks belong to the process: its threads share them.  OFD locks
  * belong to the open file description, whatever the thread. */
 static void sc_threads(void)
@@ -1605,6 +1717,8 @@ int main(int argc, char **argv)
 		{ "exec", sc_exec, 0 },
 		{ "exec-close", sc_exec_close, 0 },
 		{ "threads", sc_threads, 0 },
+		{ "readers", sc_readers, 0 },
+		{ "many", sc_many, 0 },
 		{ "ofd-fork", sc_ofd_fork, 0 },
 		{ "symlink", sc_symlink, 0 },
 		{ "exec-cloexec", sc_exec_cloexec, 1 },
