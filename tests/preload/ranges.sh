@@ -6,8 +6,8 @@
 # _exit and SIGKILL, F_SETLKW waits and EINTR, OFD locks, lockf, execve)
 # runs on a local file once without the shim (the kernel's answers) and
 # then under the shim with a rule of each redirecting kind matching the
-# file; every run must pass its own checks and print the same transcript
-# as the kernel's.  Under the shim, besides:
+# file (and once with lock_dir); every run must pass its own checks and
+# print the same transcript as the kernel's.  Under the shim, besides:
 #  - the lock directory "<file>.lock.ranges" is empty (or gone) after each
 #    scenario (strict keeps its mutex's permanent sentinel, nothing else);
 #  - the only messages are evictions of same-host dead owners;
@@ -45,13 +45,14 @@ dir_clean() {
 # the kinds run side by side.  Prints one line, exits 0 or 1.
 run_kind() {
 	trap - EXIT # a background subshell: the suite's cleanup is not ours
-	k=$1 rule=$2 S=$T/s$1
+	k=$1 rule=$2 S=$T/s$1 L=
+	case $rule in *lock_dir=*) L=$T/ld$k ;; esac # markers under $L$S
 	FILELOCK_PRELOAD_CONFIG=$T/preload$k.conf
 	printf '%s\n' "$S/*.dat $rule poll_interval=0.01" >"$FILELOCK_PRELOAD_CONFIG"
 	export FILELOCK_PRELOAD_CONFIG
 	mkdir "$S" || exit 1
 	for s in $scs; do
-		rm -rf "$S/f.dat.lock.ranges"
+		rm -rf "$L$S/f.dat.lock.ranges"
 		FILELOCK_PRELOAD_STATS=1 shim "$P" "$s" "$S/f.dat" "$S/other" \
 			>"$S/$s.shim" 2>"$S/err" ||
 			{ cat "$S/err"; fail "scenario $s under the shim ($rule)"; }
@@ -65,22 +66,25 @@ run_kind() {
 		n=$(sed -n 's/.*: stats: range_calls=\([0-9]*\) .*/\1/p' "$S/err" |
 			awk '{ n += $1 } END { print n + 0 }')
 		[ "$n" -gt 0 ] || fail "scenario $s ($rule): no call was emulated"
-		dir_clean "$S/f.dat" || fail "scenario $s ($rule) left lock state behind"
-		[ ! -e "$S/f.dat.lock" ] || fail "scenario $s ($rule) made a flock marker"
+		dir_clean "$L$S/f.dat" || fail "scenario $s ($rule) left lock state behind"
+		[ ! -e "$L$S/f.dat.lock" ] || fail "scenario $s ($rule) made a flock marker"
+		[ -z "$L" ] || [ ! -e "$S/f.dat.lock.ranges" ] ||
+			fail "scenario $s ($rule): a lock directory next to the file, not under lock_dir"
 	done
 	echo "ok: $(echo $scs | wc -w) scenarios under the shim ($rule) answer as the kernel"
 }
 
 k=0
 for rule in "soft-rw stale_threshold=3 heartbeat_interval=1" "soft" "strict" \
-	"lease lease_duration=3 heartbeat_interval=1"; do
+	"lease lease_duration=3 heartbeat_interval=1" \
+	"soft-rw stale_threshold=3 heartbeat_interval=1 lock_dir=$T/ld5"; do
 	k=$((k + 1))
 	run_kind $k "$rule" >"$T/kind$k.out" 2>&1 &
 	FLP_PIDS="$FLP_PIDS $!"
 	eval "kind_pid$k=$!"
 done
 bad=0
-for i in 1 2 3 4; do
+for i in $(seq 1 $k); do
 	eval "wait \$kind_pid$i" || bad=1
 	cat "$T/kind$i.out"
 done
