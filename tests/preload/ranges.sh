@@ -3,7 +3,9 @@
 # semantics.  Every scenario of flp-range-probe (read locks share, write
 # locks exclude, exact boundaries, merge/split/convert seen by F_GETLK,
 # EINVAL/EBADF, release on closing ANY descriptor of the file, fork, exit,
-# _exit and SIGKILL, F_SETLKW waits and EINTR, OFD locks, lockf, execve)
+# _exit and SIGKILL, F_SETLKW waits, EINTR, SA_RESTART and the alarm()
+# idiom, OFD locks, lockf, execve, threads, symlinks, many owners, many
+# ranges)
 # runs on a local file once without the shim (the kernel's answers) and
 # then under the shim with a rule of each redirecting kind matching the
 # file (and once with lock_dir); every run must pass its own checks and
@@ -118,7 +120,7 @@ C=$T/s/c.dat
 mkdir "$C.lock.ranges" || exit 99
 bogus=$C.lock.ranges/p.1.x@elsewhere
 printf 'not an owner file\n' >"$bogus"
-out=$(FILELOCK_PRELOAD_DEBUG=1 shim "$P" do "$C" "$T/s/other" "open rw" "s 0 R 0 1" \
+out=$(FILELOCK_PRELOAD_DEBUG=1 shim "$P" "do" "$C" "$T/s/other" "open rw" "s 0 R 0 1" \
 	"s 0 W 1000 1" "g 0 R 5 1" "os 0 R 0 1" 2>"$T/err")
 [ "$out" = "slot 0
 busy
@@ -128,11 +130,11 @@ busy" ] || { cat "$T/err"; fail "corrupt owner file: got $(echo $out)"; }
 grep -q "$bogus: not a valid owner file" "$T/err" ||
 	{ cat "$T/err"; fail "no message naming the corrupt owner file"; }
 [ -f "$bogus" ] || fail "the corrupt owner file was removed before the bound"
-out=$(shim "$P" do "$C" "$T/s/other" "open rw" "s 0 W 0 0" 2>"$T/err")
+out=$(shim "$P" "do" "$C" "$T/s/other" "open rw" "s 0 W 0 0" 2>"$T/err")
 [ "$out" = "slot 0
 busy" ] && [ -f "$bogus" ] || fail "second look at the corrupt owner file: $(echo $out)"
 # A waiter that watches it stay unchanged for the bound (3 s) removes it.
-out=$(shim "$P" do "$C" "$T/s/other" "open rw" "w 0 W 0 0" "g 0 W 0 0" 2>"$T/err")
+out=$(shim "$P" "do" "$C" "$T/s/other" "open rw" "w 0 W 0 0" "g 0 W 0 0" 2>"$T/err")
 [ "$out" = "slot 0
 0
 U" ] || { cat "$T/err"; fail "a waiter did not get past the corrupt owner file: $(echo $out)"; }
@@ -143,7 +145,7 @@ dir_clean "$C" || fail "corrupt-file test left lock state"
 echo "ok: a corrupt owner file blocks, is named, and is removed only after the bound"
 
 # Statistics: 4 emulated calls (the unlock of nothing counts, changes nothing).
-out=$(FILELOCK_PRELOAD_STATS=1 shim "$P" do "$C" "$T/s/other" "open rw" "s 0 W 0 10" \
+out=$(FILELOCK_PRELOAD_STATS=1 shim "$P" "do" "$C" "$T/s/other" "open rw" "s 0 W 0 10" \
 	"g 0 W 0 0" "s 0 U 0 0" "s 0 U 0 0" 2>"$T/err")
 grep -q "^filelock-preload\[[0-9]*\]: stats: range_calls=4 marker_ops=[1-9][0-9]* mutex_waits=0$" \
 	"$T/err" || { cat "$T/err"; fail "stats line"; }
