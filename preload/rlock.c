@@ -1088,6 +1088,9 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 	int r, acc;
 
 	atomic_fetch_add_explicit(&rl_calls, 1, memory_order_relaxed);
+	/* A handler may have jumped out of an earlier wait (siglongjmp, the
+	 * old timeout idiom), leaving the pointer to that wait's frame. */
+	rl_wait_mask = NULL;
 	/* An O_PATH descriptor takes no lock command at all. */
 	if (fcntl(fd, F_GETFL) & O_PATH)
 		return EBADF;
