@@ -44,6 +44,7 @@
  *   sig               SIGUSR1 handler, no SA_RESTART
  *   alarm K T S L MS  F_SETLKW after arming a one-shot MS ms SIGALRM timer
  *                     (handler without SA_RESTART); re-arms alarm(60)
+ *   jump K T S L MS   the same, the handler siglongjmps out -> "jumped"
  *   sigr              SIGUSR1 handler with SA_RESTART, which writes
  *                     "signal" on stdout each time it runs (servers only)
  *   pid               -> "pid N"
@@ -65,11 +66,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <pthread.h>
 #include <string.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -171,6 +173,14 @@ static short parse_type(const char *t)
 static void on_usr1(int sig)
 {
 	(void)sig;
+}
+
+static sigjmp_buf jmp_env;
+
+static void on_alarm_jump(int sig)
+{
+	(void)sig;
+	siglongjmp(jmp_env, 1);
 }
 
 /* The SA_RESTART handler says it ran, on the answer pipe. */
@@ -409,6 +419,28 @@ static int run_cmd(char *line, char *ans, size_t cap, int out)
 		setitimer(ITIMER_REAL, &it, NULL);
 		r = fcntl(fd, F_SETLKW, &fl);
 		snprintf(ans, cap, "%s", errname(r < 0 ? errno : 0));
+		alarm(60);
+	} else if (!strcmp(av[0], "jump") && ac == 6) {
+		/* The older timeout: the handler siglongjmps out of F_SETLKW. */
+		static struct itimerval it;
+		static struct flock fl;
+		struct sigaction sa;
+		memset(&sa, 0, sizeof(sa));
+		memset(&fl, 0, sizeof(fl));
+		sa.sa_handler = on_alarm_jump;
+		sigaction(SIGALRM, &sa, NULL);
+		fl.l_type = parse_type(av[2]);
+		fl.l_start = (off_t)atoll(av[3]);
+		fl.l_len = (off_t)atoll(av[4]);
+		it.it_value.tv_usec = 1000 * atoi(av[5]);
+		fd = slot_get(av[1]);
+		if (sigsetjmp(jmp_env, 1) == 0) {
+			setitimer(ITIMER_REAL, &it, NULL);
+			r = fcntl(fd, F_SETLKW, &fl);
+			snprintf(ans, cap, "%s", errname(r < 0 ? errno : 0));
+		} else {
+			snprintf(ans, cap, "jumped");
+		}
 		alarm(60);
 	} else if (!strcmp(av[0], "sigr")) {
 		struct sigaction sa;
@@ -1286,6 +1318,17 @@ static void sc_alarm(void)
 	for (int i = 0; i < 25; i++)
 		EXPECT(&b, "alarm 0 W 5 1 15", "EINTR");
 	EXPECT(&b, "g 0 W 0 0", "W 0 10 A");
+	/* A handler that jumps out of the wait leaves nothing behind: the
+	 * process locks and waits normally afterwards. */
+	for (int i = 0; i < 10; i++)
+		EXPECT(&b, "jump 0 W 5 1 15", "jumped");
+	EXPECT(&b, "s 0 W 20 10", "0");
+	EXPECT(&a, "g 0 W 0 0", "W 20 10 B");
+	EXPECT(&b, "alarm 0 W 5 1 15", "EINTR");
+	WAIT_START(&b, "w 0 W 0 10");
+	EXPECT(&a, "s 0 U 0 0", "0");
+	WAIT_END(&b, "w 0 W 0 10", "0");
+	EXPECT(&a, "g 0 W 0 0", "W 0 10 B");
 	stop(&a, 0);
 	stop(&b, 0);
 }
