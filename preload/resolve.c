@@ -252,6 +252,7 @@ static void flp_init_all(void)
 		flp_log("%s; every lock call will fail with ENOLCK", flp_pol_err);
 	fl__soft_pinned = flp_soft_pinned;
 	flp_atfork_register();
+	flp_adopt_inherited();
 	atomic_store(&flp_ready, 1);
 	flp_depth--;
 }
