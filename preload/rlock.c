@@ -627,7 +627,7 @@ static int rl_any_interrupts(const sigset_t *set, const sigset_t *orig)
 }
 
 /* Starts (orig: where to keep the caller's mask) or ends (NULL) a wait. */
-static void rl_wait_signals(sigset_t *orig, const sigset_t *restore)
+void flp_wait_signals(sigset_t *orig, const sigset_t *restore)
 {
 	if (orig) {
 		pthread_once(&rl_async_once, rl_async_init);
@@ -642,7 +642,7 @@ static void rl_wait_signals(sigset_t *orig, const sigset_t *restore)
 }
 
 /* Sleeps secs; EINTR when a handler ran that ends a wait (see above). */
-static int rl_sleep(double secs)
+int flp_wait_sleep(double secs)
 {
 	const sigset_t *orig = rl_wait_mask;
 	struct timespec ts;
@@ -691,7 +691,7 @@ static int rl_mutex_lock(struct flp_rfile *rf, double deadline, int intr)
 		atomic_fetch_add_explicit(&rl_mutex_waits, 1, memory_order_relaxed);
 		if (fl__now_mono() >= deadline)
 			return -ETIMEDOUT;
-		if (rl_sleep(back) == EINTR && intr)
+		if (flp_wait_sleep(back) == EINTR && intr)
 			return -EINTR;
 		back = back * 2 < cap ? back * 2 : cap;
 	}
@@ -1190,7 +1190,7 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 	deadline = wait && rule->timeout >= 0 ? fl__now_mono() + rule->timeout : INFINITY;
 	poll = rule->poll_interval > 0 ? rule->poll_interval : 0.05;
 	if (wait)
-		rl_wait_signals(&sigs, NULL);
+		flp_wait_signals(&sigs, NULL);
 	for (;;) {
 		/* A non-blocking call still waits for the mutex (it is not the
 		 * lock), but not forever: a mutex whose holder crashed on a host
@@ -1226,14 +1226,14 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 			r = -ENOLCK;
 			break;
 		}
-		if (rl_sleep(back) == EINTR) {
+		if (flp_wait_sleep(back) == EINTR) {
 			r = -EINTR;
 			break;
 		}
 		back = back * 2 < poll ? back * 2 : poll;
 	}
 	if (wait)
-		rl_wait_signals(NULL, &sigs);
+		flp_wait_signals(NULL, &sigs);
 	flp_rset_free(&next);
 	if (r == 0)
 		rl_cache_acquire(rf, fd);
