@@ -564,6 +564,7 @@ static int flp_lock(struct flp_ofd *o, int fd, int op)
 	int rw = rule->kind == FLP_SOFT_RW;
 	enum fl_mode mode = (what == LOCK_SH && rw) ? FL_SHARED : FL_EXCLUSIVE;
 	double deadline, poll;
+	sigset_t sigs;
 
 	if (what == LOCK_SH && !rw && rule->shared_reader) {
 		/* Readers of an exclusive-only kind: the kernel's shared lock only. */
@@ -595,14 +596,13 @@ static int flp_lock(struct flp_ofd *o, int fd, int op)
 	}
 	deadline = rule->timeout >= 0 ? fl__now_mono() + rule->timeout : INFINITY;
 	poll = o->lk->opt.poll_interval > 0 ? o->lk->opt.poll_interval : 0.05;
+	/* Signals as the kernel's blocking flock sees them: a handler without
+	 * SA_RESTART ends the wait, none is missed between two tries, nor
+	 * before the first (see flp_wait_signals). */
+	if (!nb)
+		flp_wait_signals(&sigs, NULL);
 	r = fl_acquire(o->lk, mode, 0);
 	if (r == -ETIMEDOUT && !nb) {
-		/* Signals as the kernel's blocking flock sees them: a handler
-		 * without SA_RESTART ends the wait, none is missed between two
-		 * tries (see flp_wait_signals). */
-		sigset_t sigs;
-
-		flp_wait_signals(&sigs, NULL);
 		for (;;) {
 			double now = fl__now_mono(), left = deadline - now;
 
@@ -623,8 +623,9 @@ static int flp_lock(struct flp_ofd *o, int fd, int op)
 			if (r != -ETIMEDOUT)
 				break;
 		}
-		flp_wait_signals(NULL, &sigs);
 	}
+	if (!nb)
+		flp_wait_signals(NULL, &sigs);
 	if (r == -EINTR || r == -ENOLCK)
 		return -r;
 	if (r == -ETIMEDOUT)
