@@ -13,7 +13,9 @@
  *  LOCK_NB -> one try and EWOULDBLOCK, LOCK_UN, conversions by release and
  *  re-acquire (not atomic, as flock(2) says).  A blocking wait polls with
  *  nanosleep and returns EINTR as soon as a signal handler runs; the policy's
- *  timeout ends it with ENOLCK.
+ *  timeout ends it with ENOLCK.  Rules of kind etcd go to etcd.c, which
+ *  loads the full library on first use (and explains what fork and execve
+ *  cannot do with an etcd lease).
  *
  *  The lock belongs to the open file description (OFD).  Descriptors of one
  *  process that share it (dup, dup2, dup3, F_DUPFD) share one struct
@@ -192,7 +194,7 @@ static ssize_t flp_fd_path(int fd, char *buf, size_t cap)
 }
 
 /* Does this OFD hold a flock?  /proc/self/fdinfo lists the locks it owns. */
-static int flp_ofd_has_flock(int fd, int *exclusive)
+int flp_ofd_has_flock(int fd, int *exclusive)
 {
 	char path[64], buf[4096];
 	ssize_t n, got = 0;
@@ -298,7 +300,9 @@ static struct flp_ofd *flp_lookup(int fd, int *err)
 			*err = ENAMETOOLONG;
 			return NULL;
 		}
-		if (inherited && flp_lib_kind(rule->kind) >= 0 && flp_ofd_has_flock(fd, &excl)) {
+		/* etcd: a lease cannot be re-adopted (see etcd.c). */
+		if (inherited && flp_lib_kind(rule->kind) >= 0 && rule->kind != FLP_ETCD &&
+		    flp_ofd_has_flock(fd, &excl)) {
 			struct stat ms;
 			if (lstat(o->marker, &ms) == 0) {
 				/* Taken before execve (or by the image that passed us fd). */
@@ -330,7 +334,7 @@ static struct flp_ofd *flp_lookup(int fd, int *err)
  * holder's pin stays.  So a conflict is only believed when it persists over
  * a few short retries.
  */
-static int flp_probe(const char *path)
+int flp_probe(const char *path)
 {
 	int fd = real_openat(AT_FDCWD, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
 	int busy = 0;
@@ -397,6 +401,10 @@ static void flp_release_marker(struct flp_ofd *o)
 {
 	int r;
 
+	if (o->rule->kind == FLP_ETCD) {
+		flp_etcd_release(o);
+		return;
+	}
 	flp_forget_foreign(o);
 	if (o->lk == NULL || !fl_is_locked(o->lk)) {
 		/* Held through a fork parent or the image before execve: adopt. */
@@ -467,7 +475,7 @@ static const char *flp_opname(int op)
 }
 
 /* The kernel part: the pin, or the real lock with also_native. */
-static int flp_kernel_lock(struct flp_ofd *o, int fd, int what, int nb, double deadline)
+int flp_kernel_lock(struct flp_ofd *o, int fd, int what, int nb, double deadline)
 {
 	const struct flp_rule *r = o->rule;
 	double poll = r->poll_interval > 0 ? r->poll_interval : 0.05;
@@ -513,6 +521,8 @@ static int flp_lock(struct flp_ofd *o, int fd, int op)
 	enum fl_mode mode = (what == LOCK_SH && rw) ? FL_SHARED : FL_EXCLUSIVE;
 	double deadline, poll;
 
+	if (rule->kind == FLP_ETCD)
+		return flp_etcd_lock(o, fd, op);
 	if (what == LOCK_SH && !rw && rule->shared_reader) {
 		/* Readers of an exclusive-only kind: the kernel's shared lock only. */
 		if (o->req)
@@ -596,7 +606,9 @@ static int flp_lock(struct flp_ofd *o, int fd, int op)
 static void flp_last_close(struct flp_ofd *o)
 {
 	pthread_mutex_lock(&o->mu);
-	if (o->req && flp_lib_kind(o->rule->kind) >= 0) {
+	if (o->rule->kind == FLP_ETCD) {
+		flp_etcd_last_close(o);
+	} else if (o->req && flp_lib_kind(o->rule->kind) >= 0) {
 		if (o->pinned && flp_probe(o->path)) {
 			FLP_TRACE("%s: still open in another process, which keeps the lock", o->path);
 			if (o->lk && o->lk_pid == fl__pid())
@@ -934,6 +946,8 @@ static int flp_refuse_range_lock(int fd, const char *call)
 	if (o->rule->kind == FLP_DENY)
 		flp_log("%s on %s denied by policy line %d (kind deny); failing with ENOLCK", call,
 			o->path, o->rule->line);
+	else if (flp_rule_is_etcd(o->rule))
+		flp_etcd_refuse_range(o->rule, call, o->path);
 	else
 		flp_log("%s on %s: byte-range locks are not redirected yet (policy line %d, "
 			"kind %s); failing with ENOLCK",
