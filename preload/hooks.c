@@ -662,6 +662,12 @@ static int flp_close_slow(int fd)
 	struct flp_ofd *o;
 	int r, e;
 
+	/* A vfork child (CPython's subprocess closes descriptors in one) shares
+	 * our memory but not our descriptors: its closes must leave the
+	 * parent's table and locks alone.  fork's handlers never ran there, so
+	 * the cached pid is still the parent's. */
+	if (FLP_UNLIKELY(getpid() != fl__pid()))
+		return real_close(fd);
 	flp_depth++;
 	o = flp_close_prepare(fd);
 	r = real_close(fd);
