@@ -81,7 +81,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/file.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "fl-internal.h"
@@ -407,11 +410,65 @@ void flp_etcd_release(struct flp_ofd *o)
 	o->req = 0;
 }
 
+/*
+ * 1 when a flock that this process took on (dev, ino) is still in place.
+ * Called after our last descriptor of the OFD was closed: then the OFD (and
+ * our pin with it) lives on in another process.  /proc/locks names the pid
+ * that took each lock, so other processes' pins on the same file (readers,
+ * holders of other open file descriptions) do not count.
+ */
+static int flp_etcd_pin_survives(dev_t dev, ino_t ino)
+{
+	char *buf = NULL, *line, *save = NULL;
+	size_t len = 0, cap = 0;
+	int fd, found = 0;
+	pid_t me = getpid();
+	ssize_t n;
+
+	fd = flp_real.open("/proc/locks", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			char *nb = cap < (64u << 20) ? realloc(buf, cap ? cap * 2 : 16384) : NULL;
+			if (nb == NULL)
+				break;
+			buf = nb;
+			cap = cap ? cap * 2 : 16384;
+		}
+		n = flp_real.read(fd, buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	flp_real.close(fd);
+	if (buf == NULL)
+		return 0;
+	buf[len] = '\0';
+	/* "1: FLOCK  ADVISORY  READ  1234 08:01:5678 0 EOF"; waiters have "->". */
+	for (line = strtok_r(buf, "\n", &save); line && !found;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char type[16];
+		unsigned maj, min;
+		unsigned long long i;
+		int pid;
+
+		if (sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%llu", type, &pid, &maj, &min, &i) ==
+			    5 &&
+		    strcmp(type, "FLOCK") == 0 && pid == (int)me && maj == major(dev) &&
+		    min == minor(dev) && i == (unsigned long long)ino)
+			found = 1;
+	}
+	free(buf);
+	return found;
+}
+
 void flp_etcd_last_close(struct flp_ofd *o)
 {
 	if (o->req && o->lk && o->lk_pid == getpid()) {
-		/* Readers on this host pin the file too: only a writer can tell. */
-		int elsewhere = o->mode == FL_EXCLUSIVE && o->pinned && flp_probe(o->path);
+		int elsewhere = o->pinned && flp_etcd_pin_survives(o->dev, o->ino);
 
 		flp_etcd_release(o);
 		if (elsewhere)

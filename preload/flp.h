@@ -255,8 +255,6 @@ int flp_ofd_has_flock(int fd, int *exclusive) FLP_HIDDEN;
 /* The kernel part of a lock: the pin, or the real flock with also_native.
  * Caller holds o->mu and has raised flp_depth.  0 or a positive errno. */
 int flp_kernel_lock(struct flp_ofd *o, int fd, int what, int nb, double deadline) FLP_HIDDEN;
-/* 1 when an open file description other than ours holds a flock on path. */
-int flp_probe(const char *path) FLP_HIDDEN;
 
 /* ---- etcd.c ------------------------------------------------------------ */
 

@@ -334,7 +334,7 @@ static struct flp_ofd *flp_lookup(int fd, int *err)
  * holder's pin stays.  So a conflict is only believed when it persists over
  * a few short retries.
  */
-int flp_probe(const char *path)
+static int flp_probe(const char *path)
 {
 	int fd = real_openat(AT_FDCWD, path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0);
 	int busy = 0;
