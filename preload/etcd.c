@@ -61,8 +61,10 @@
  *    is dropped, the lock stays with its owner until that process unlocks,
  *    closes or exits, and one line says so.  Its last close never releases.
  *  - A lock taken before execve is not kept alive by the new image: the old
- *    image's heartbeat thread is gone, and the lease expires after ttl.  An
- *    image that re-locks the inherited descriptor gets ENOLCK (above).
+ *    image's heartbeat thread is gone, and the lease expires after ttl.  The
+ *    new image reports it when it starts (flp_etcd_exec_check: the flock on
+ *    an inherited descriptor was taken by our own pid), and gets ENOLCK if
+ *    it re-locks that descriptor (above).
  * Use kinds lease or soft-rw (shared filesystem) where a lock must survive
  * fork or execve, or hold the lock in the process that does the work
  * (`flock FILE COMMAND` runs COMMAND while flock(1) holds it).
@@ -74,6 +76,7 @@
 #undef _FORTIFY_SOURCE
 #include "config.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
@@ -487,4 +490,68 @@ void flp_etcd_last_close(struct flp_ofd *o)
 		api.close(o->lk);
 	o->lk = NULL;
 	o->req = 0;
+}
+
+/*
+ * At start-up: a descriptor inherited across execve whose open file
+ * description carries a flock that this very process took (the pid in
+ * /proc/self/fdinfo is ours: the image before execve, as with flock -F)
+ * on a path of an etcd rule held an etcd lock whose lease nobody keeps
+ * alive any more.  It expires within ttl while the program may think it
+ * holds the lock: say so, once, instead of letting it happen silently.
+ */
+void flp_etcd_exec_check(void)
+{
+	char path[4096], info[64], buf[4096];
+	const struct flp_rule *r;
+	struct dirent *de;
+	DIR *d;
+	int any = 0;
+
+	for (size_t i = 0; i < flp_pol.n && !any; i++)
+		any = flp_pol.rules[i].kind == FLP_ETCD;
+	if (!any || (d = opendir("/proc/self/fd")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char *end, *p;
+		long fd = strtol(de->d_name, &end, 10);
+		ssize_t n, got = 0;
+		int ifd;
+
+		if (*end != '\0' || end == de->d_name || fd == dirfd(d))
+			continue;
+		snprintf(info, sizeof(info), "/proc/self/fd/%ld", fd);
+		n = readlink(info, path, sizeof(path) - 1);
+		if (n <= 0 || path[0] != '/')
+			continue;
+		path[n] = '\0';
+		r = flp_policy_match(&flp_pol, path);
+		if (r == NULL || r->kind != FLP_ETCD)
+			continue;
+		snprintf(info, sizeof(info), "/proc/self/fdinfo/%ld", fd);
+		ifd = flp_real.open(info, O_RDONLY | O_CLOEXEC);
+		if (ifd < 0)
+			continue;
+		while ((size_t)got < sizeof(buf) - 1 &&
+		       (n = flp_real.read(ifd, buf + got, sizeof(buf) - 1 - (size_t)got)) > 0)
+			got += n;
+		flp_real.close(ifd);
+		buf[got] = '\0';
+		/* "lock:\t1: FLOCK  ADVISORY  READ  1234 08:01:5678 0 EOF" */
+		for (p = strstr(buf, "lock:"); p; p = strstr(p + 5, "lock:")) {
+			char type[16];
+			int pid;
+
+			if (sscanf(p, "lock: %*d: %15s %*s %*s %d", type, &pid) == 2 &&
+			    strcmp(type, "FLOCK") == 0 && pid == (int)getpid()) {
+				flp_log("fd %ld (%s) arrived locked across execve under an etcd rule "
+					"(policy line %d): the etcd lease belonged to the image before "
+					"execve and is no longer kept alive; it expires within its ttl "
+					"and the lock is then lost",
+					fd, path, r->line);
+				break;
+			}
+		}
+	}
+	closedir(d);
 }

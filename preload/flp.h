@@ -278,5 +278,8 @@ void flp_etcd_release(struct flp_ofd *o) FLP_HIDDEN;
  * process holds (reporting it if the OFD lives on elsewhere) and drop the
  * handle.  Leaves o->lk NULL. */
 void flp_etcd_last_close(struct flp_ofd *o) FLP_HIDDEN;
+/* At start-up (resolve.c): reports etcd locks this process took before
+ * execve, whose lease nobody keeps alive any more. */
+void flp_etcd_exec_check(void) FLP_HIDDEN;
 
 #endif /* FLP_H */

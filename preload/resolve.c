@@ -250,6 +250,8 @@ static void flp_init_all(void)
 	flp_load_policy();
 	if (flp_pol_broken)
 		flp_log("%s; every lock call will fail with ENOLCK", flp_pol_err);
+	else
+		flp_etcd_exec_check();
 	fl__soft_pinned = flp_soft_pinned;
 	flp_atfork_register();
 	atomic_store(&flp_ready, 1);

@@ -15,6 +15,7 @@
 #    LOCK_UN leaves it with the owner (reported), a vfork child's closes do
 #    not touch it, and the shell idiom `exec 9>f; flock 9` releases it when
 #    flock(1) exits (reported), never leaving two holders;
+#    flock -F (lock, then execve in the same process) is reported;
 #  - byte ranges (fcntl/lockf) on an etcd rule fail with ENOLCK and say why;
 #  - a library that cannot be loaded fails etcd rules with ENOLCK, others work.
 # Plain processes on one host: the simulated hosts of tests/cluster have
@@ -91,7 +92,7 @@ hold_end() { # NAME: EOF on its stdin; flock(1) releases and exits
 	eval "fd=\$HIN_$1; fo=\$HOUT_$1; pid=\$HPID_$1"
 	exec {fd}>&-
 	exec {fo}<&-
-	{ wait "$pid"; } 2>/dev/null # no "Killed" line for the SIGKILLed one
+	wait "$pid" 2>/dev/null
 	rc=$?
 	eval "HPID_$1="
 	return $rc
@@ -126,7 +127,7 @@ check "reader R releases" hold_end R
 
 # 6. SIGKILL of the holder: others get the lock once its lease expired.
 check "holder K acquires" hold_start K "$TMP/c.db"
-kill -KILL "$HPID_K"
+{ kill -KILL "$HPID_K"; wait "$HPID_K"; } 2>/dev/null # no "Killed" line
 t0=$(now_ms)
 run 30 "$W" flock -w 20 "$TMP/c.db" true 2>"$TMP/kill.err"
 rc=$? t=$(($(now_ms) - t0))
@@ -193,6 +194,14 @@ echo "$out" | sed 's/^/# /'
 check "exec 9>f; flock 9: flock(1) got the lock" grep -qx "first 0" <<<"$out"
 check "... and released it when it exited (nobody holds a dead lease)" grep -qx "other 0" <<<"$out"
 check "... which it reported" grep -q "is not handed on" "$TMP/idiom.err"
+
+out=$(run 60 "$W" flock -F "$TMP/c.db" sh -c 'flock -n "$1" true; echo "inner $?"' sh \
+	"$TMP/c.db" 2>"$TMP/F.err")
+check "flock -F (lock, then execve): the lock was taken" grep -qx "inner 1" <<<"$out"
+check "... and the new image reports that its lease is no longer kept alive" \
+	grep -q "arrived locked across execve" "$TMP/F.err"
+out=$(run 60 "$W" flock "$TMP/c.db" sh -c 'echo x' 2>&1)
+check "flock FILE CMD (fork, then execve): no such report" [ "$out" = x ]
 
 # 8. A library that cannot be loaded: etcd rules fail with ENOLCK, soft works.
 FILELOCK_PRELOAD_LIBFILELOCK=$TMP/no-such-lib.so.0 run 20 "$W" flock -n "$TMP/c.db" true \
