@@ -34,7 +34,8 @@
  * (the pin): it tells the last close whether the open file description
  * lives on in another process.
  *
- * Waiting.  A blocking flock is an asynchronous acquire (fl_acquire_async)
+ * Waiting.  A blocking flock makes one attempt; if the lock is taken, it
+ * becomes an asynchronous acquire (fl_acquire_async)
  * on a private one-thread executor while the calling thread sleeps in
  * poll() on the executor's descriptor.  So the wait is the library's own
  * (an etcd watch on the key ahead of us, our place in the queue kept), and
@@ -355,13 +356,13 @@ int flp_etcd_lock(struct flp_ofd *o, int fd, int op)
 	if (o->lk == NULL && flp_etcd_open(o) != 0)
 		return ENOLCK;
 	deadline = rule->timeout >= 0 ? fl__now_mono() + rule->timeout : INFINITY;
-	if (nb) {
-		r = api.acquire(o->lk, mode, 0);
-		if (r != 0)
-			snprintf(msg, sizeof(msg), "%s", api.errmsg(o->lk));
-	} else {
+	/* One try first: an uncontended lock then costs what the library's
+	 * does, without a waiter thread. */
+	r = api.acquire(o->lk, mode, 0);
+	if (r != 0)
+		snprintf(msg, sizeof(msg), "%s", api.errmsg(o->lk));
+	if (r == -ETIMEDOUT && !nb && rule->timeout != 0)
 		r = flp_etcd_wait(o, mode, rule->timeout, msg, sizeof(msg));
-	}
 	if (r == -ETIMEDOUT && nb)
 		return EWOULDBLOCK;
 	if (r == -EINTR) {
