@@ -197,6 +197,10 @@ int flp_rset_shrinks(const struct flp_rset *a, const struct flp_rset *b) FLP_HID
 int flp_rset_copy(struct flp_rset *dst, const struct flp_rset *src) FLP_HIDDEN;
 void flp_rset_clear(struct flp_rset *s) FLP_HIDDEN; /* n = 0, keeps memory */
 void flp_rset_free(struct flp_rset *s) FLP_HIDDEN;
+/* rlock.c's owner file text (see there): host, pid, ofd number (0 for a
+ * process's POSIX owner) and ranges.  0, -EBADMSG or -ENOMEM. */
+int flp_rl_parse(const char *buf, size_t len, char *host, size_t hostcap, pid_t *pid, int *ofd,
+		 struct flp_rset *set) FLP_HIDDEN;
 
 /* ---- fdtable.c -------------------------------------------------------- */
 
@@ -224,6 +228,9 @@ struct flp_ofd {
 	pid_t lk_pid;
 	dev_t mdev;                /* marker identity (0/0 unknown: re-adopted)        */
 	ino_t mino;
+	int wal;                   /* a SQLite "-shm" file: byte ranges refused        */
+	struct flp_rfile *rf;      /* byte-range state of the file (rlock.c)           */
+	struct flp_rowner *rown;   /* this OFD's own byte-range locks (F_OFD_*)        */
 };
 
 extern pthread_mutex_t flp_fd_mu FLP_HIDDEN;
@@ -242,6 +249,26 @@ struct flp_ofd *flp_ofd_new(void) FLP_HIDDEN;
 void flp_ofd_free(struct flp_ofd *o) FLP_HIDDEN;
 /* In a fork child: every mutex re-initialised. */
 void flp_fd_child_reset(void) FLP_HIDDEN;
+
+/* ---- rlock.c ---------------------------------------------------------- */
+
+struct flock;
+struct flp_rfile;
+struct flp_rowner;
+/* Files on which this process holds POSIX byte-range locks: while 0, a
+ * close needs no fstat. */
+extern atomic_int flp_rl_posix_held FLP_HIDDEN;
+/* An emulated F_SETLK/F_SETLKW/F_GETLK/F_OFD_* on o (descriptor fd).
+ * Returns 0 or a positive errno, as fcntl would set it. */
+int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl) FLP_HIDDEN;
+/* A descriptor of file (dev, ino) is being closed: POSIX locks go. */
+void flp_rl_close_fd(dev_t dev, ino_t ino) FLP_HIDDEN;
+/* o's last descriptor in this process was closed: its OFD locks go. */
+void flp_rl_ofd_last_close(struct flp_ofd *o) FLP_HIDDEN;
+void flp_rl_atfork_child(void) FLP_HIDDEN;
+void flp_rl_at_exit(void) FLP_HIDDEN;
+/* FILELOCK_PRELOAD_STATS=1: one line of counts on stderr. */
+void flp_rl_stats(void) FLP_HIDDEN;
 
 /* ---- hooks.c ---------------------------------------------------------- */
 

@@ -72,9 +72,13 @@
  * writer's claim at every poll, so writer preference is weaker than with the
  * library's own wait.
  *
- * fcntl/lockf locks on matching paths fail with ENOLCK and one line on
- * stderr (byte ranges come in part 2); deny rules fail every lock call with
- * ENOLCK; native and dotlock rules pass lock calls through.
+ * fcntl/lockf byte-range locks on matching paths are emulated by rlock.c
+ * (POSIX semantics, owner files in a lock directory); the hooks here only
+ * route them, refuse those on a SQLite "-shm" file (WAL cannot work across
+ * hosts) with EIO, and tell rlock.c about every close, because closing any
+ * descriptor of a file drops the process's POSIX locks on it.  deny rules
+ * fail every lock call with ENOLCK; native and dotlock rules pass lock
+ * calls through.
  *
  * dotlock rules: open(O_CREAT|O_EXCL) that fails with EEXIST on a matching
  * path reads the existing file; if its holder (a pid, or Python's
@@ -245,6 +249,34 @@ static struct flp_ofd *flp_same_ofd(int fd, dev_t dev, ino_t ino)
 	return NULL;
 }
 
+/* "...-shm": SQLite's WAL index, which its users mmap(MAP_SHARED). */
+static int flp_is_shm(const char *path)
+{
+	size_t n = strlen(path);
+
+	return n > 4 && strcmp(path + n - 4, "-shm") == 0;
+}
+
+/*
+ * The WAL index of a database that a redirecting rule covers ("db-shm" when
+ * a rule matches "db") is managed too, but only so that its byte-range
+ * locks can be refused: WAL keeps its index in shared memory, which no lock
+ * makes coherent across hosts.
+ */
+static const struct flp_rule *flp_wal_rule(const char *path)
+{
+	char db[4096];
+	const struct flp_rule *r;
+	size_t n = strlen(path);
+
+	if (!flp_is_shm(path) || n - 4 >= sizeof(db))
+		return NULL;
+	memcpy(db, path, n - 4);
+	db[n - 4] = '\0';
+	r = flp_policy_match(&flp_pol, db);
+	return r && flp_lib_kind(r->kind) >= 0 ? r : NULL;
+}
+
 /*
  * The OFD record of fd, classifying fd first if needed.  Returns NULL when
  * the shim does not manage fd (no rule, or a pass-through rule); *err is set
@@ -267,8 +299,9 @@ static struct flp_ofd *flp_lookup(int fd, int *err)
 		return NULL;
 	inherited = v == FLP_FD_UNKNOWN;
 	if (flp_pol.n == 0 || flp_fd_path(fd, path, sizeof(path)) < 0 || path[0] != '/' ||
-	    (rule = flp_policy_match(&flp_pol, path)) == NULL || rule->kind == FLP_NATIVE ||
-	    rule->kind == FLP_DOTLOCK) {
+	    ((rule = flp_policy_match(&flp_pol, path)) == NULL &&
+	     (rule = flp_wal_rule(path)) == NULL) ||
+	    rule->kind == FLP_NATIVE || rule->kind == FLP_DOTLOCK) {
 		flp_fd_set(fd, FLP_FD_NOMATCH, 1);
 		return NULL;
 	}
@@ -293,6 +326,7 @@ static struct flp_ofd *flp_lookup(int fd, int *err)
 		o->rule = rule;
 		o->dev = st.st_dev;
 		o->ino = st.st_ino;
+		o->wal = flp_is_shm(path);
 		snprintf(o->path, sizeof(o->path), "%s", path);
 		if (flp_marker_path(rule, path, o->marker, sizeof(o->marker)) != 0) {
 			flp_ofd_free(o);
@@ -600,11 +634,31 @@ static int flp_lock(struct flp_ofd *o, int fd, int op)
 	return 0;
 }
 
+/* While this process holds byte-range locks, any close may release some. */
+static void flp_rl_closing_slow(int fd)
+{
+	struct stat st;
+
+	if (getpid() != fl__pid())
+		return; /* a vfork child: the locks in our memory are the parent's */
+	flp_depth++;
+	if (fstat(fd, &st) == 0)
+		flp_rl_close_fd(st.st_dev, st.st_ino);
+	flp_depth--;
+}
+
+static inline void flp_rl_closing(int fd)
+{
+	if (FLP_UNLIKELY(atomic_load_explicit(&flp_rl_posix_held, memory_order_relaxed) > 0))
+		flp_rl_closing_slow(fd);
+}
+
 /* ---- closing ----------------------------------------------------------- */
 
 /* After the last descriptor of this process was closed for real. */
 static void flp_last_close(struct flp_ofd *o)
 {
+	flp_rl_ofd_last_close(o);
 	pthread_mutex_lock(&o->mu);
 	if (o->rule->kind == FLP_ETCD) {
 		flp_etcd_last_close(o);
@@ -668,6 +722,7 @@ static int flp_close_slow(int fd)
 	 * the cached pid is still the parent's. */
 	if (FLP_UNLIKELY(getpid() != fl__pid()))
 		return real_close(fd);
+	flp_rl_closing(fd);
 	flp_depth++;
 	o = flp_close_prepare(fd);
 	r = real_close(fd);
@@ -689,6 +744,7 @@ FLP_EXPORT int close(int fd)
 	if (FLP_LIKELY(v == FLP_FD_FRESH || v == FLP_FD_NOMATCH)) {
 		if (v != FLP_FD_FRESH)
 			flp_fd_set(fd, FLP_FD_FRESH, 0);
+		flp_rl_closing(fd);
 		return real_close(fd);
 	}
 	return flp_close_slow(fd);
@@ -701,8 +757,10 @@ static void flp_close_each(unsigned first, unsigned last)
 
 	for (unsigned fd = first; fd <= last && fd < (unsigned)limit; fd++) {
 		uintptr_t v = flp_fd_get((int)fd);
-		if (v == FLP_FD_FRESH || v == FLP_FD_NOMATCH)
+		if (v == FLP_FD_FRESH || v == FLP_FD_NOMATCH) {
+			flp_rl_closing((int)fd);
 			continue;
+		}
 		if (v == FLP_FD_UNKNOWN && real_fcntl((int)fd, F_GETFD, NULL) < 0) {
 			flp_fd_set((int)fd, FLP_FD_FRESH, 0); /* not open */
 			continue;
@@ -752,6 +810,8 @@ FLP_EXPORT int fclose(FILE *fp)
 	if (flp_depth > 0 || fp == NULL)
 		return flp_real.fclose(fp);
 	fd = fileno(fp);
+	if (fd >= 0)
+		flp_rl_closing(fd);
 	if (fd >= 0) {
 		uintptr_t v = flp_fd_get(fd);
 		if (v == FLP_FD_FRESH || v == FLP_FD_NOMATCH) {
@@ -818,6 +878,7 @@ static int flp_dup23(int fd, int fd2, int flags, int three)
 	}
 	if (real_fcntl(fd, F_GETFD, NULL) < 0)
 		return -1; /* EBADF, before touching fd2's state */
+	flp_rl_closing(fd2); /* fstat fails harmlessly when fd2 is not open */
 	v2 = flp_fd_get(fd2);
 	if (v2 != FLP_FD_FRESH && v2 != FLP_FD_NOMATCH) {
 		flp_depth++;
@@ -886,6 +947,10 @@ static int flp_flock_slow(int fd, int op)
 		errno = ENOLCK;
 		return -1;
 	}
+	if (o->wal) {
+		flp_depth--;
+		return real_flock(fd, op);
+	}
 	pthread_mutex_lock(&o->mu);
 	switch (op & ~LOCK_NB) {
 	case LOCK_UN:
@@ -932,33 +997,63 @@ static int flp_is_lock_cmd(int cmd)
 	}
 }
 
-/* 0 = pass through; otherwise the call fails with ENOLCK (message printed). */
-static int flp_refuse_range_lock(int fd, const char *call)
+static const char *flp_lock_cmd_name(int cmd)
+{
+	switch (cmd) {
+	case F_GETLK:
+		return "F_GETLK";
+	case F_SETLK:
+		return "F_SETLK";
+	case F_SETLKW:
+		return "F_SETLKW";
+	case F_OFD_GETLK:
+		return "F_OFD_GETLK";
+	case F_OFD_SETLK:
+		return "F_OFD_SETLK";
+	default:
+		return "F_OFD_SETLKW";
+	}
+}
+
+/*
+ * A byte-range lock call on fd.  Returns -1 to pass it to the kernel, else
+ * 0 or a positive errno for the caller to return.
+ */
+static int flp_range_lock(int fd, int cmd, struct flock *fl, const char *call)
 {
 	struct flp_ofd *o;
-	int err;
+	int err, r;
 
 	if (flp_needs_init())
-		return 0;
+		return -1;
 	if (flp_pol_broken) {
 		flp_log("%s on fd %d: %s; failing with ENOLCK", call, fd, flp_pol_err);
-		return 1;
+		return ENOLCK;
 	}
 	flp_depth++;
 	o = flp_lookup(fd, &err);
-	flp_depth--;
-	if (o == NULL)
-		return err != 0;
-	if (o->rule->kind == FLP_DENY)
+	if (o == NULL) {
+		flp_depth--;
+		return err ? ENOLCK : -1;
+	}
+	if (o->rule->kind == FLP_DENY) {
 		flp_log("%s on %s denied by policy line %d (kind deny); failing with ENOLCK", call,
 			o->path, o->rule->line);
-	else if (flp_rule_is_etcd(o->rule))
+		r = ENOLCK;
+	} else if (o->wal) {
+		flp_log("%s(%s) on %s: SQLite's WAL mode cannot work across hosts (the -shm "
+			"file is shared memory, which no lock makes coherent over NFS); use "
+			"PRAGMA journal_mode=DELETE (policy line %d); failing with EIO",
+			call, flp_lock_cmd_name(cmd), o->path, o->rule->line);
+		r = EIO;
+	} else if (flp_rule_is_etcd(o->rule)) {
 		flp_etcd_refuse_range(o->rule, call, o->path);
-	else
-		flp_log("%s on %s: byte-range locks are not redirected yet (policy line %d, "
-			"kind %s); failing with ENOLCK",
-			call, o->path, o->rule->line, flp_kind_name(o->rule->kind));
-	return 1;
+		r = ENOLCK;
+	} else {
+		r = flp_rl_fcntl(o, fd, cmd, fl);
+	}
+	flp_depth--;
+	return r;
 }
 
 static int flp_fcntl(int (*fn)(int, int, ...), int fd, int cmd, void *arg)
@@ -973,10 +1068,14 @@ static int flp_fcntl(int (*fn)(int, int, ...), int fd, int cmd, void *arg)
 			flp_dup_entry(fd, r);
 		return r;
 	}
-	if (flp_is_lock_cmd(cmd) && flp_fd_get(fd) != FLP_FD_NOMATCH &&
-	    flp_refuse_range_lock(fd, "fcntl")) {
-		errno = ENOLCK;
-		return -1;
+	if (flp_is_lock_cmd(cmd) && flp_fd_get(fd) != FLP_FD_NOMATCH) {
+		int e = errno;
+
+		r = flp_range_lock(fd, cmd, arg, "fcntl");
+		if (r >= 0) {
+			errno = r ? r : e;
+			return r ? -1 : 0;
+		}
 	}
 	return fn(fd, cmd, arg);
 }
@@ -1007,14 +1106,49 @@ FLP_EXPORT int fcntl64(int fd, int cmd, ...)
 	return flp_fcntl(flp_real.fcntl64, fd, cmd, arg);
 }
 
+/*
+ * lockf(3) as glibc builds it on fcntl (which it calls internally, past our
+ * fcntl hook): a write lock from the current offset, len bytes (0: to EOF,
+ * negative: before the offset); F_TEST asks F_GETLK for a read lock.
+ */
 static int flp_lockf(int (*fn)(int, int, off_t), int fd, int cmd, off_t len)
 {
-	if (FLP_LIKELY(flp_depth == 0) && flp_fd_get(fd) != FLP_FD_NOMATCH &&
-	    flp_refuse_range_lock(fd, "lockf")) {
-		errno = ENOLCK;
-		return -1;
+	struct flock fl;
+	int e = errno, r, fcmd;
+
+	if (FLP_UNLIKELY(flp_depth > 0) || flp_fd_get(fd) == FLP_FD_NOMATCH)
+		return fn(fd, cmd, len);
+	memset(&fl, 0, sizeof(fl));
+	fl.l_whence = SEEK_CUR;
+	fl.l_start = 0;
+	fl.l_len = len;
+	switch (cmd) {
+	case F_TEST:
+		fl.l_type = F_RDLCK;
+		fcmd = F_GETLK;
+		break;
+	case F_ULOCK:
+		fl.l_type = F_UNLCK;
+		fcmd = F_SETLK;
+		break;
+	case F_TLOCK:
+		fl.l_type = F_WRLCK;
+		fcmd = F_SETLK;
+		break;
+	case F_LOCK:
+		fl.l_type = F_WRLCK;
+		fcmd = F_SETLKW;
+		break;
+	default:
+		return fn(fd, cmd, len); /* EINVAL from glibc */
 	}
-	return fn(fd, cmd, len);
+	r = flp_range_lock(fd, fcmd, &fl, "lockf");
+	if (r < 0)
+		return fn(fd, cmd, len);
+	if (r == 0 && cmd == F_TEST && fl.l_type != F_UNLCK)
+		r = EACCES;
+	errno = r ? r : e;
+	return r ? -1 : 0;
 }
 
 FLP_EXPORT int lockf(int fd, int cmd, off_t len)
@@ -1302,6 +1436,7 @@ static FILE *flp_freopen(FILE *(*fn)(const char *, const char *, FILE *), const 
 	int e, fd = stream ? fileno(stream) : -1;
 
 	if (flp_depth == 0 && fd >= 0 && path != NULL) { /* NULL: same file, same fd */
+		flp_rl_closing(fd);
 		flp_depth++;
 		o = flp_close_prepare(fd);
 		flp_depth--;
@@ -1352,6 +1487,7 @@ static void flp_atfork_prepare(void)
 void flp_atfork_child(void)
 {
 	flp_fd_child_reset();
+	flp_rl_atfork_child();
 }
 
 void flp_atfork_register(void)
@@ -1371,6 +1507,10 @@ void flp_at_exit(void)
 	DIR *d;
 	struct dirent *de;
 
+	flp_depth++;
+	flp_rl_at_exit();
+	flp_rl_stats();
+	flp_depth--;
 	if (flp_pol.n == 0 || flp_pol_broken)
 		return;
 	flp_depth++;

@@ -17,6 +17,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,4 +251,99 @@ void flp_rset_free(struct flp_rset *s)
 	free(s->v);
 	s->v = NULL;
 	s->n = s->cap = 0;
+}
+
+/* ---- owner files (rlock.c writes them; parsing is pure, so it lives here
+ * where the fuzzer can reach it without the shim) ---- */
+
+static int rl_parse_i64(const char **pp, const char *end, int64_t *out)
+{
+	const char *p = *pp;
+	int64_t v = 0;
+
+	if (p >= end || *p < '0' || *p > '9')
+		return -1;
+	while (p < end && *p >= '0' && *p <= '9') {
+		if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, *p - '0', &v))
+			return -1;
+		p++;
+	}
+	*pp = p;
+	*out = v;
+	return 0;
+}
+
+/* Reads one "key value\n" line with the given key; value copied to out. */
+static int rl_line(const char **pp, const char *end, const char *key, char *out, size_t cap)
+{
+	const char *p = *pp, *nl;
+	size_t kl = strlen(key), vl;
+
+	nl = memchr(p, '\n', (size_t)(end - p));
+	if (nl == NULL || (size_t)(nl - p) <= kl || memcmp(p, key, kl) != 0 || p[kl] != ' ')
+		return -1;
+	vl = (size_t)(nl - p) - kl - 1;
+	if (vl == 0 || vl >= cap || memchr(p + kl + 1, '\0', vl))
+		return -1;
+	memcpy(out, p + kl + 1, vl);
+	out[vl] = '\0';
+	*pp = nl + 1;
+	return 0;
+}
+
+int flp_rl_parse(const char *buf, size_t len, char *host, size_t hostcap, pid_t *pid, int *ofd,
+		 struct flp_rset *set)
+{
+	const char *p = buf, *end = buf + len;
+	char v[128];
+	int64_t x, s, e;
+	struct flp_range last = { -1, -1, F_UNLCK };
+	int have_last = 0; /* F_RDLCK is 0: the type cannot tell */
+
+	flp_rset_clear(set);
+	if (rl_line(&p, end, "filelock-ranges", v, sizeof(v)) != 0 || strcmp(v, "1") != 0)
+		return -EBADMSG;
+	if (rl_line(&p, end, "host", host, hostcap) != 0)
+		return -EBADMSG;
+	if (rl_line(&p, end, "pid", v, sizeof(v)) != 0)
+		return -EBADMSG;
+	{
+		const char *q = v;
+		if (rl_parse_i64(&q, q + strlen(v), &x) != 0 || *q || x <= 0 || x > INT_MAX)
+			return -EBADMSG;
+		*pid = (pid_t)x;
+	}
+	if (rl_line(&p, end, "token", v, sizeof(v)) != 0)
+		return -EBADMSG;
+	if (rl_line(&p, end, "owner", v, sizeof(v)) != 0)
+		return -EBADMSG;
+	if (strcmp(v, "posix") == 0) {
+		*ofd = 0;
+	} else if (strncmp(v, "ofd ", 4) == 0) {
+		const char *q = v + 4;
+		if (rl_parse_i64(&q, v + strlen(v), &x) != 0 || *q || x <= 0 || x > INT_MAX)
+			return -EBADMSG;
+		*ofd = (int)x;
+	} else {
+		return -EBADMSG;
+	}
+	while (p < end) {
+		short type;
+
+		if (end - p < 2 || (p[0] != 'R' && p[0] != 'W') || p[1] != ' ')
+			return -EBADMSG;
+		type = p[0] == 'R' ? F_RDLCK : F_WRLCK;
+		p += 2;
+		if (rl_parse_i64(&p, end, &s) != 0 || p >= end || *p++ != ' ' ||
+		    rl_parse_i64(&p, end, &e) != 0 || p >= end || *p++ != '\n')
+			return -EBADMSG;
+		/* Sorted and disjoint, as we write them. */
+		if (e < s || (have_last && s <= last.end))
+			return -EBADMSG;
+		if (flp_rset_apply(set, s, e, type) != 0)
+			return -ENOMEM;
+		last = (struct flp_range){ s, e, type };
+		have_last = 1;
+	}
+	return 0;
 }

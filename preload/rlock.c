@@ -1,0 +1,1249 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rlock.c -- POSIX byte-range locks (fcntl F_SETLK/F_SETLKW/F_GETLK, the
+ * F_OFD_* commands, lockf) emulated on a shared directory, so that programs
+ * that lock byte ranges -- sqlite3 above all -- are correct across NFS
+ * clients whose kernel locks do not reach each other.
+ *
+ * On disk.  Each data file has a lock directory next to its flock marker:
+ * "<marker>.ranges/" ("<data>.lock.ranges", or under lock_dir).  In it:
+ *
+ *   p.<pid>.<token>@<host>        one owner file per process that holds
+ *                                 POSIX locks on the file
+ *   o.<pid>.<token>.<n>@<host>    one per open file description holding
+ *                                 OFD locks (n numbers them in the process)
+ *   mutex                         a marker of the rule's library kind (soft,
+ *                                 strict; lease for lease and soft-rw) held
+ *                                 for the few milliseconds of a grow
+ *
+ * An owner file is text:
+ *
+ *   filelock-ranges 1
+ *   host <host>
+ *   pid <pid>
+ *   token <process start token>
+ *   owner posix | owner ofd <n>
+ *   R <start> <end>               one line per range, sorted, end inclusive
+ *   W <start> <end>               (9223372036854775807: to end of file)
+ *
+ * and is only ever replaced whole (written to ".tmp.<name>", renamed over),
+ * so readers see one version or the next, never half of one.
+ *
+ * Protocol.  An owner changes only its own file, and only while it is the
+ * one thread of its process working on that file (rf->mu).  A change that
+ * only releases or downgrades (F_UNLCK, W->R) can never create a conflict,
+ * so it is written at once, without the mutex: a contender that reads the
+ * old version just sees the lock a moment longer.  A change that adds or
+ * upgrades bytes ("grow") takes the mutex, reads every other owner file,
+ * and writes ours only when no other owner holds a conflicting range; the
+ * mutex makes check-then-write atomic against every other grow, on every
+ * host, because its O_EXCL create (or link, for strict) is atomic at the
+ * server.  A conflict ends F_SETLK with EAGAIN; F_SETLKW drops the mutex,
+ * sleeps (backing off from 1 ms to the rule's poll_interval) and tries
+ * again.  F_GETLK reads the owner files without the mutex.  An owner file
+ * that becomes empty is unlinked.
+ *
+ * Who owns what.  POSIX locks belong to the process: every thread shares
+ * them, a fork child has none, and closing ANY descriptor of the file drops
+ * them all (the close hooks ask flp_rl_close_fd, cheaply: one atomic load
+ * while the process holds no range lock).  They survive execve, as the
+ * kernel's do: the owner file names the same pid and start token, and the
+ * new image adopts it on its first lock call on that file.  OFD locks
+ * belong to the open file description (struct flp_ofd): shared by dup'ed
+ * descriptors, released when this process closes the last of them.
+ *
+ * Liveness.  The grow path evicts (unlinks, if it is still the same inode)
+ * an owner file whose owner is provably gone: on this host, a dead pid or a
+ * recycled one (start token).  For lease and soft-rw rules a heartbeat
+ * thread touches each owner file every heartbeat_interval, and an owner on
+ * another host is evicted once its file has stayed unchanged (same inode,
+ * same mtime) for the rule's bound (lease_duration, or stale_threshold) on
+ * OUR monotonic clock, so clock skew between hosts does not matter.  soft
+ * and strict rules never evict another host's owner (as their markers): an
+ * operator removes it.  A holder that finds its own owner file gone
+ * (evicted while it was paused) says so on stderr; its next grow fails with
+ * ENOLCK rather than rebuild a lock someone else may now hold.
+ *
+ * What it costs.  A grow is: mutex (create + write), a directory scan, one
+ * read per other owner, a write + rename of ours, mutex unlink.  A release:
+ * write + rename, or one unlink.  Requests that change nothing (a range
+ * already held at that type; an unlock of bytes not held) touch nothing.
+ * FILELOCK_PRELOAD_STATS=1 prints the counts at exit.
+ *
+ * Limits (filelock-preload(8)): no deadlock detection (EDEADLK) across
+ * processes; also_native applies to flock only; OFD locks shared with a
+ * fork child are released when the process that took them closes its last
+ * descriptor; 32-bit struct flock (F_SETLK without LFS on i386) is not
+ * handled, the shim is built for LP64.
+ */
+#undef _FORTIFY_SOURCE
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fl-internal.h"
+#include "flp.h"
+#include "sys.h"
+
+#define RL_NAME_MAX 240
+
+/* One owner's locks on one file, as on disk.  The heartbeat comes first so
+ * that the beat finds its owner by a cast. */
+struct flp_rowner {
+	struct fl_hb hb;       /* heartbeat (lease and soft-rw rules)            */
+	struct flp_rset set;   /* what the owner file says (empty: no file)      */
+	char name[RL_NAME_MAX];
+	int ofd;               /* 0 for the process's POSIX owner, else n        */
+	pid_t creator;         /* the process that named it                      */
+	dev_t fdev;            /* the owner file we wrote last                   */
+	ino_t fino;
+	int lost;              /* our file vanished under us (evicted)           */
+	int hb_on;
+	struct flp_rfile *rf;
+};
+
+/* What another owner's file told us, and when its (inode, mtime) last
+ * changed by our clock. */
+struct rl_seen {
+	char name[RL_NAME_MAX];
+	ino_t ino;
+	int64_t mtime_ns;
+	double since;
+	int live; /* seen in the current scan */
+};
+
+struct flp_rfile {
+	struct flp_rfile *next;
+	dev_t dev;
+	ino_t ino;
+	const struct flp_rule *rule;
+	pthread_mutex_t mu;        /* one thread of this process at a time     */
+	char path[4096];           /* data path                                */
+	char dir[4096];            /* the lock directory                       */
+	char parent[4096];         /* the data file's directory                */
+	struct flp_rowner posix;   /* this process's POSIX locks               */
+	int adopted;               /* looked for our owner file (execve)       */
+	fl_lock *mtx;              /* the directory mutex                      */
+	pid_t mtx_pid;
+	double bound;              /* eviction bound for other hosts; 0 never  */
+	int remote;                /* not a local file system: cache coherence */
+	struct rl_seen *seen;
+	size_t nseen, capseen;
+};
+
+static pthread_mutex_t rl_mu = PTHREAD_MUTEX_INITIALIZER; /* rl_files, ofd numbering */
+static struct flp_rfile *rl_files;
+static unsigned rl_ofd_seq;
+atomic_int flp_rl_posix_held;
+
+/* FILELOCK_PRELOAD_STATS */
+static atomic_ullong rl_calls, rl_ops, rl_mutex_waits;
+#define RL_OP(n) atomic_fetch_add_explicit(&rl_ops, (n), memory_order_relaxed)
+
+static char rl_host[256];
+static pthread_once_t rl_host_once = PTHREAD_ONCE_INIT;
+
+static void rl_host_init(void)
+{
+	if (fl__hostname(rl_host, sizeof(rl_host)) != 0)
+		snprintf(rl_host, sizeof(rl_host), "unknown");
+}
+
+/* ---- owner files --------------------------------------------------------- */
+
+/* A host name as it may appear in a file name. */
+static void rl_name_host(char *out, size_t cap, const char *host)
+{
+	size_t i;
+
+	for (i = 0; host[i] && i + 1 < cap && i < 64; i++) {
+		char c = host[i];
+		out[i] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+				 c == '-' || c == '.'
+			     ? c
+			     : '_';
+	}
+	out[i] = '\0';
+}
+
+static void rl_owner_name(struct flp_rowner *ow)
+{
+	char h[80];
+
+	pthread_once(&rl_host_once, rl_host_init);
+	rl_name_host(h, sizeof(h), rl_host);
+	ow->creator = fl__pid();
+	if (ow->ofd)
+		snprintf(ow->name, sizeof(ow->name), "o.%d.%s.%d@%s", (int)fl__pid(),
+			 fl__self_token(), ow->ofd, h);
+	else
+		snprintf(ow->name, sizeof(ow->name), "p.%d.%s@%s", (int)fl__pid(),
+			 fl__self_token(), h);
+}
+
+static int rl_is_owner_name(const char *n)
+{
+	return (n[0] == 'p' || n[0] == 'o') && n[1] == '.' && strchr(n, '@') != NULL;
+}
+
+/* A parsed owner file. */
+struct rl_peer {
+	char name[RL_NAME_MAX];
+	char host[256];
+	pid_t pid;
+	int ofd;
+	int malformed;
+	struct flp_rset set;
+};
+
+static int rl_format(const struct flp_rowner *ow, char *buf, size_t cap)
+{
+	int n, k;
+
+	pthread_once(&rl_host_once, rl_host_init);
+	n = snprintf(buf, cap, "filelock-ranges 1\nhost %s\npid %d\ntoken %s\n", rl_host,
+		     (int)fl__pid(), fl__self_token());
+	if (n < 0 || (size_t)n >= cap)
+		return -ENAMETOOLONG;
+	k = ow->ofd ? snprintf(buf + n, cap - (size_t)n, "owner ofd %d\n", ow->ofd)
+		    : snprintf(buf + n, cap - (size_t)n, "owner posix\n");
+	if (k < 0 || (size_t)(n += k) >= cap)
+		return -ENAMETOOLONG;
+	for (size_t i = 0; i < ow->set.n; i++) {
+		const struct flp_range *r = &ow->set.v[i];
+		k = snprintf(buf + n, cap - (size_t)n, "%c %lld %lld\n",
+			     r->type == F_WRLCK ? 'W' : 'R', (long long)r->start, (long long)r->end);
+		if (k < 0 || (size_t)(n += k) >= cap)
+			return -E2BIG;
+	}
+	return n;
+}
+
+/* Reads a whole owner file (never following symlinks, never blocking). */
+static int rl_read(int dfd, const char *name, char **out, size_t *len, struct stat *st)
+{
+	int fd = fl__sys.openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	size_t cap = 4096, got = 0;
+	char *buf;
+
+	RL_OP(1);
+	if (fd < 0)
+		return -errno;
+	if (fl__sys.fstat(fd, st) != 0) {
+		int e = -errno;
+		fl__sys.close(fd);
+		return e;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		fl__sys.close(fd);
+		return -EBADMSG;
+	}
+	buf = malloc(cap);
+	for (;;) {
+		ssize_t n;
+		if (buf == NULL) {
+			fl__sys.close(fd);
+			return -ENOMEM;
+		}
+		n = fl__sys.read(fd, buf + got, cap - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = -errno;
+			free(buf);
+			fl__sys.close(fd);
+			return e;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got == cap) {
+			char *nb;
+			if (cap >= (1u << 24)) {
+				free(buf);
+				fl__sys.close(fd);
+				return -EFBIG;
+			}
+			nb = realloc(buf, cap * 2);
+			if (nb == NULL)
+				free(buf);
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	fl__sys.close(fd);
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+/* Writes ow's owner file (or unlinks it when empty).  0 or -errno. */
+static int rl_write(struct flp_rfile *rf, struct flp_rowner *ow, const struct flp_rset *next)
+{
+	char path[4096 + RL_NAME_MAX + 8], tmp[4096 + RL_NAME_MAX + 16];
+	char stackbuf[4096], *buf = stackbuf;
+	struct flp_rset saved = ow->set;
+	struct stat st;
+	int fd, n, e;
+
+	snprintf(path, sizeof(path), "%s/%s", rf->dir, ow->name);
+	if (next->n == 0) {
+		RL_OP(1);
+		if (fl__sys.unlink(path) != 0 && errno != ENOENT)
+			return -errno;
+		flp_rset_clear(&ow->set);
+		ow->fdev = 0;
+		ow->fino = 0;
+		return 0;
+	}
+	/* Format from next (rl_format reads ow->set). */
+	ow->set = *next;
+	n = rl_format(ow, buf, sizeof(stackbuf));
+	if (n == -E2BIG) {
+		size_t cap = 96 + next->n * 48;
+		buf = malloc(cap);
+		n = buf ? rl_format(ow, buf, cap) : -ENOMEM;
+	}
+	ow->set = saved;
+	if (n < 0)
+		goto out;
+	snprintf(tmp, sizeof(tmp), "%s/.tmp.%s", rf->dir, ow->name);
+	RL_OP(2); /* create + write */
+	fd = fl__sys.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		n = -errno;
+		goto out;
+	}
+	e = fl__write_all(fd, buf, (size_t)n);
+	if (e == 0 && fl__sys.fstat(fd, &st) != 0)
+		e = -errno;
+	if (fl__sys.close(fd) != 0 && e == 0)
+		e = -errno;
+	RL_OP(1);
+	if (e == 0 && fl__sys.rename(tmp, path) != 0)
+		e = -errno;
+	if (e != 0) {
+		fl__sys.unlink(tmp);
+		n = e;
+		goto out;
+	}
+	n = flp_rset_copy(&ow->set, next);
+	ow->fdev = st.st_dev;
+	ow->fino = st.st_ino;
+out:
+	if (buf != stackbuf)
+		free(buf);
+	return n < 0 ? n : 0;
+}
+
+/* ---- heartbeat ------------------------------------------------------------ */
+
+static int rl_beat(struct fl_hb *hb)
+{
+	struct flp_rowner *ow = (struct flp_rowner *)(void *)hb;
+	char path[4096 + RL_NAME_MAX + 8];
+
+	snprintf(path, sizeof(path), "%s/%s", ow->rf->dir, ow->name);
+	RL_OP(1);
+	if (fl__sys.utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	if (errno == ENOENT) {
+		flp_log("%s: the owner file of our byte-range locks on %s is gone (evicted by "
+			"another host after a pause longer than the stale bound?); the locks are "
+			"lost",
+			path, ow->rf->path);
+		ow->lost = 1;
+		return FL_COMPROMISE_MISSING;
+	}
+	return -errno;
+}
+
+static void rl_hb_sync(struct flp_rfile *rf, struct flp_rowner *ow)
+{
+	const struct flp_rule *r = rf->rule;
+
+	if (ow->set.n && !ow->hb_on && rf->bound > 0) {
+		memset(&ow->hb, 0, sizeof(ow->hb));
+		ow->hb.interval = r->heartbeat_interval > 0 ? r->heartbeat_interval : rf->bound / 3;
+		ow->hb.give_up = rf->bound;
+		ow->hb.beat = rl_beat;
+		ow->rf = rf;
+		if (fl__hb_add(&ow->hb) == 0)
+			ow->hb_on = 1;
+	} else if (ow->set.n == 0 && ow->hb_on) {
+		fl__hb_remove(&ow->hb);
+		ow->hb_on = 0;
+	}
+}
+
+/* ---- files and the mutex ------------------------------------------------- */
+
+static double rl_bound(const struct flp_rule *r)
+{
+	switch (r->kind) {
+	case FLP_LEASE:
+		return r->lease_duration > 0 ? r->lease_duration : 30.0;
+	case FLP_SOFT_RW:
+		if (r->stale_threshold > 0)
+			return r->stale_threshold;
+		return 3 * (r->heartbeat_interval > 0 ? r->heartbeat_interval : 30.0);
+	default:
+		return 0; /* soft, strict: never evict another host */
+	}
+}
+
+/* The record of the file o names, created on first use.  NULL: ENOMEM or
+ * ENAMETOOLONG, reported. */
+/*
+ * File systems whose page cache is the only copy of the data (one kernel):
+ * there a lock needs no cache work.  Anything else -- NFS, Lustre, GPFS,
+ * CIFS, FUSE, and whatever we do not know -- is treated as a network file
+ * system whose client caches data and attributes.
+ */
+static int rl_is_remote(int fd)
+{
+	static const unsigned long local[] = {
+		0xEF53,     /* ext2/3/4 */
+		0x58465342, /* xfs */
+		0x9123683E, /* btrfs */
+		0x01021994, /* tmpfs */
+		0x2FC12FC1, /* zfs */
+		0xF2F52010, /* f2fs */
+		0x794C7630, /* overlayfs */
+		0x858458F6, /* ramfs */
+		0x3153464A, /* jfs */
+		0x52654973, /* reiserfs */
+	};
+	struct statfs sf;
+
+	if (fstatfs(fd, &sf) != 0)
+		return 1;
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		if ((unsigned long)sf.f_type == local[i])
+			return 0;
+	return 1;
+}
+
+/*
+ * The kernel's NFS client makes a lock a cache coherence point: taking one
+ * writes back dirty pages and drops cached data, releasing one writes back
+ * (fs/nfs/file.c, do_setlk and do_unlk).  Our locks never reach the kernel,
+ * so we do the same from user space, on network file systems only: on a
+ * grow, refresh the attributes from the server (statx FORCE_SYNC: the size
+ * SQLite reads next must be current) and drop cached pages; on releasing
+ * written bytes, write back what is dirty.
+ */
+static void rl_cache_acquire(const struct flp_rfile *rf, int fd)
+{
+	struct statx stx;
+
+	if (!rf->remote)
+		return;
+	RL_OP(2);
+	(void)statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC, STATX_BASIC_STATS, &stx);
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+	/* The directory too: an NFS client that sees its change attribute
+	 * move stops trusting cached names in it, so a journal another host
+	 * created or deleted is seen as it is now. */
+	(void)statx(AT_FDCWD, rf->parent, AT_STATX_FORCE_SYNC, STATX_BASIC_STATS, &stx);
+}
+
+static void rl_cache_release(const struct flp_rfile *rf, int fd)
+{
+	if (!rf->remote || fd < 0)
+		return;
+	RL_OP(1);
+	(void)sync_file_range(fd, 0, 0,
+			      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+				  SYNC_FILE_RANGE_WAIT_AFTER);
+}
+
+static struct flp_rfile *rl_file(struct flp_ofd *o, int fd)
+{
+	struct flp_rfile *rf;
+
+	if (o->rf)
+		return o->rf;
+	pthread_mutex_lock(&rl_mu);
+	for (rf = rl_files; rf; rf = rf->next)
+		if (rf->dev == o->dev && rf->ino == o->ino)
+			break;
+	if (rf == NULL) {
+		rf = calloc(1, sizeof(*rf));
+		if (rf == NULL ||
+		    (size_t)snprintf(rf->dir, sizeof(rf->dir), "%s.ranges", o->marker) >=
+			sizeof(rf->dir)) {
+			free(rf);
+			pthread_mutex_unlock(&rl_mu);
+			flp_log("fcntl(%s): cannot set up the lock directory (%s); failing with "
+				"ENOLCK",
+				o->path, rf ? "name too long" : "out of memory");
+			return NULL;
+		}
+		rf->dev = o->dev;
+		rf->ino = o->ino;
+		rf->rule = o->rule;
+		rf->bound = rl_bound(o->rule);
+		rf->remote = rl_is_remote(fd);
+		snprintf(rf->path, sizeof(rf->path), "%s", o->path);
+		snprintf(rf->parent, sizeof(rf->parent), "%s", o->path);
+		if (strrchr(rf->parent, '/') == rf->parent)
+			rf->parent[1] = '\0';
+		else
+			*strrchr(rf->parent, '/') = '\0';
+		pthread_mutex_init(&rf->mu, NULL);
+		rf->next = rl_files;
+		rl_files = rf;
+	}
+	pthread_mutex_unlock(&rl_mu);
+	o->rf = rf;
+	return rf;
+}
+
+/* The lock directory must be one (not a symlink to somewhere else, not a
+ * file): 0, or -ENOTDIR reported. */
+static int rl_dir_ok(struct flp_rfile *rf)
+{
+	struct stat st;
+
+	if (fl__sys.lstat(rf->dir, &st) != 0 || S_ISDIR(st.st_mode))
+		return 0;
+	flp_log("fcntl(%s): %s is %s, not the lock directory; remove it; failing with ENOLCK",
+		rf->path, rf->dir, S_ISLNK(st.st_mode) ? "a symbolic link" : "not a directory");
+	return -ENOTDIR;
+}
+
+static int rl_mutex_open(struct flp_rfile *rf)
+{
+	const struct flp_rule *r = rf->rule;
+	struct fl_options opt;
+	char path[4096 + 8];
+	enum fl_kind kind;
+	int e;
+
+	if (rf->mtx && rf->mtx_pid == fl__pid())
+		return 0;
+	if ((e = rl_dir_ok(rf)) != 0)
+		return e;
+	if (rf->mtx)
+		fl_close(rf->mtx); /* a fork parent's: freed, not released */
+	rf->mtx = NULL;
+	fl_options_init(&opt);
+	opt.flags = FL_SHARED_CONTEXT | FL_NO_SINGLETON;
+	switch (r->kind) {
+	case FLP_SOFT:
+		kind = FL_SOFT;
+		break;
+	case FLP_STRICT:
+		kind = FL_STRICT;
+		break;
+	default:
+		kind = FL_LEASE;
+		opt.lease_duration = rf->bound;
+		opt.heartbeat_interval = r->heartbeat_interval > 0 &&
+						 r->heartbeat_interval < rf->bound
+					     ? r->heartbeat_interval
+					     : rf->bound / 3;
+		break;
+	}
+	snprintf(path, sizeof(path), "%s/mutex", rf->dir);
+	e = fl_open(&rf->mtx, path, kind, &opt);
+	if (e != 0) {
+		flp_log("fcntl(%s): %s; failing with ENOLCK", rf->path, fl_errmsg(NULL));
+		rf->mtx = NULL;
+		return e;
+	}
+	rf->mtx_pid = fl__pid();
+	return 0;
+}
+
+static int rl_sleep(double secs)
+{
+	struct timespec ts;
+	int r;
+
+	ts.tv_sec = (time_t)secs;
+	ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
+	flp_depth--; /* a signal handler may call hooked functions */
+	r = nanosleep(&ts, NULL) == 0 ? 0 : errno;
+	flp_depth++;
+	return r;
+}
+
+/*
+ * Takes the directory mutex before `deadline` (CLOCK_MONOTONIC).  Returns
+ * 0, -ETIMEDOUT, -EINTR (only when `intr`: a signal handler ran while we
+ * waited), or another -errno (reported on stderr).
+ */
+static int rl_mutex_lock(struct flp_rfile *rf, double deadline, int intr)
+{
+	double back = 0.0005, cap;
+	int r;
+
+	if ((r = rl_mutex_open(rf)) != 0)
+		return r;
+	cap = rf->mtx->opt.poll_interval > 0 ? rf->mtx->opt.poll_interval : 0.05;
+	if (cap > 0.01)
+		cap = 0.01; /* held for milliseconds: poll it faster than a lock */
+	for (;;) {
+		RL_OP(2); /* create + write */
+		r = fl_acquire(rf->mtx, FL_EXCLUSIVE, 0);
+		if (r == 0)
+			return 0;
+		if (r != -ETIMEDOUT) {
+			flp_log("fcntl(%s): %s; failing with ENOLCK", rf->path, fl_errmsg(rf->mtx));
+			return r;
+		}
+		atomic_fetch_add_explicit(&rl_mutex_waits, 1, memory_order_relaxed);
+		if (fl__now_mono() >= deadline)
+			return -ETIMEDOUT;
+		if (rl_sleep(back) == EINTR && intr)
+			return -EINTR;
+		back = back * 2 < cap ? back * 2 : cap;
+	}
+}
+
+static void rl_mutex_unlock(struct flp_rfile *rf)
+{
+	RL_OP(1);
+	if (fl_release(rf->mtx, FL_FORCE) != 0)
+		flp_log("fcntl(%s): releasing the mutex: %s", rf->path, fl_errmsg(rf->mtx));
+}
+
+/* ---- scanning other owners ------------------------------------------------ */
+
+static struct rl_seen *rl_seen_get(struct flp_rfile *rf, const char *name)
+{
+	for (size_t i = 0; i < rf->nseen; i++)
+		if (strcmp(rf->seen[i].name, name) == 0)
+			return &rf->seen[i];
+	if (rf->nseen == rf->capseen) {
+		size_t cap = rf->capseen ? rf->capseen * 2 : 8;
+		struct rl_seen *v = realloc(rf->seen, cap * sizeof(*v));
+		if (v == NULL)
+			return NULL;
+		rf->seen = v;
+		rf->capseen = cap;
+	}
+	memset(&rf->seen[rf->nseen], 0, sizeof(rf->seen[0]));
+	snprintf(rf->seen[rf->nseen].name, RL_NAME_MAX, "%s", name);
+	return &rf->seen[rf->nseen++];
+}
+
+/*
+ * Is this other owner gone?  On this host: its pid is dead or recycled.
+ * Elsewhere: its file stayed the same for rf->bound by our clock.  A
+ * malformed file (not ours: we never write one) is judged by the second
+ * rule with at least 2 s, whatever the kind, and reported.
+ */
+static int rl_stale(struct flp_rfile *rf, const struct rl_peer *p, const struct stat *st)
+{
+	struct rl_seen *s = rl_seen_get(rf, p->name);
+	int64_t mt = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+	double now = fl__now_mono(), bound = rf->bound;
+
+	if (s) {
+		s->live = 1;
+		if (s->since == 0 || s->ino != st->st_ino || s->mtime_ns != mt) {
+			s->ino = st->st_ino;
+			s->mtime_ns = mt;
+			s->since = now;
+		}
+	}
+	if (!p->malformed && strcmp(p->host, rl_host) == 0) {
+		char token[96];
+		/* The token is in the name: p.<pid>.<token>@host / o.<pid>.<token>.<n>@host */
+		const char *t = strchr(p->name + 2, '.'), *at = strchr(p->name, '@');
+		size_t tl;
+		if (t == NULL || at == NULL || at < t)
+			return 0;
+		t++;
+		tl = (size_t)(at - t);
+		if (p->ofd) {
+			const char *dot = memchr(t, '.', tl);
+			if (dot)
+				tl = (size_t)(dot - t);
+		}
+		if (tl == 0 || tl >= sizeof(token))
+			return 0;
+		memcpy(token, t, tl);
+		token[tl] = '\0';
+		return fl__owner_is_stale(p->pid, p->host, token);
+	}
+	if (p->malformed && bound < 2)
+		bound = 2;
+	if (bound <= 0 || s == NULL)
+		return 0;
+	return now - s->since >= bound;
+}
+
+static void rl_peers_free(struct rl_peer *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		flp_rset_free(&v[i].set);
+	free(v);
+}
+
+/*
+ * Reads every owner file of rf except `self`.  With `evict` (the caller holds
+ * the mutex), owners found gone are removed and left out.  A malformed file
+ * counts as a write lock on the whole file.  0 or -errno.
+ */
+static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_peer **out,
+		   size_t *nout, int *self_seen)
+{
+	struct rl_peer *v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int dfd, r = 0;
+
+	*out = NULL;
+	*nout = 0;
+	RL_OP(1);
+	dfd = fl__sys.open(rf->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	d = fl__sys.fdopendir(dfd);
+	if (d == NULL) {
+		r = -errno;
+		fl__sys.close(dfd);
+		return r;
+	}
+	for (size_t i = 0; i < rf->nseen; i++)
+		rf->seen[i].live = 0;
+	while ((de = fl__sys.readdir(d)) != NULL) {
+		struct rl_peer *p;
+		struct stat st;
+		char *buf;
+		size_t len;
+		int e;
+
+		if (strcmp(de->d_name, self) == 0) {
+			*self_seen = 1;
+			continue;
+		}
+		if (!rl_is_owner_name(de->d_name) || strlen(de->d_name) >= RL_NAME_MAX)
+			continue;
+		e = rl_read(dfd, de->d_name, &buf, &len, &st);
+		if (e == -ENOENT)
+			continue; /* released meanwhile */
+		if (n == cap) {
+			struct rl_peer *nv;
+			cap = cap ? cap * 2 : 8;
+			nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL) {
+				if (e == 0)
+					free(buf);
+				r = -ENOMEM;
+				break;
+			}
+			v = nv;
+		}
+		p = &v[n];
+		memset(p, 0, sizeof(*p));
+		snprintf(p->name, sizeof(p->name), "%s", de->d_name);
+		if (e == 0) {
+			if (flp_rl_parse(buf, len, p->host, sizeof(p->host), &p->pid, &p->ofd,
+					 &p->set) != 0)
+				p->malformed = 1;
+			free(buf);
+		} else if (e == -EBADMSG || e == -ELOOP || e == -EFBIG) {
+			p->malformed = 1; /* a symlink, FIFO, directory or huge file */
+			if (fl__sys.fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+				memset(&st, 0, sizeof(st));
+		} else {
+			r = e;
+			flp_rset_free(&p->set);
+			break;
+		}
+		if (p->malformed) {
+			flp_rset_clear(&p->set);
+			if (flp_rset_apply(&p->set, 0, FLP_OFF_MAX, F_WRLCK) != 0) {
+				flp_rset_free(&p->set);
+				r = -ENOMEM;
+				break;
+			}
+		}
+		if (evict && rl_stale(rf, p, &st)) {
+			e = fl__unlink_if_same(dfd, p->name, st.st_dev, st.st_ino);
+			RL_OP(1);
+			if (e == 0 || e == -ENOENT) {
+				char tmp[RL_NAME_MAX + 8];
+				snprintf(tmp, sizeof(tmp), ".tmp.%s", p->name);
+				(void)fl__sys.unlinkat(dfd, tmp, 0);
+				flp_log("%s/%s: %s; removed it", rf->dir, p->name,
+					p->malformed ? "not a valid owner file and unchanged too long"
+					: strcmp(p->host, rl_host) == 0
+					    ? "its process is gone"
+					    : "its heartbeat stopped (host down or frozen)");
+				flp_rset_free(&p->set);
+				continue;
+			}
+		}
+		if (p->malformed && evict)
+			FLP_TRACE("%s/%s: not a valid owner file; counted as a write lock on the "
+				  "whole file until it is removed",
+				  rf->dir, p->name);
+		n++;
+	}
+	fl__sys.closedir(d);
+	/* Forget observations of owners that are gone. */
+	if (evict) {
+		size_t w = 0;
+		for (size_t i = 0; i < rf->nseen; i++)
+			if (rf->seen[i].live)
+				rf->seen[w++] = rf->seen[i];
+		rf->nseen = w;
+	}
+	RL_OP(n);
+	if (r != 0) {
+		rl_peers_free(v, n);
+		return r;
+	}
+	*out = v;
+	*nout = n;
+	return 0;
+}
+
+/* Does changing [start, end] give up write-locked bytes of s? */
+static int rl_drops_write(const struct flp_rset *s, int64_t start, int64_t end)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].type == F_WRLCK && s->v[i].start <= end && start <= s->v[i].end)
+			return 1;
+	return 0;
+}
+
+/* ---- the operations --------------------------------------------------------- */
+
+/* execve keeps POSIX locks: our pid and token are the same, so is the file. */
+static void rl_adopt(struct flp_rfile *rf)
+{
+	char path[4096 + RL_NAME_MAX + 8], host[256], *buf;
+	struct stat st;
+	size_t len;
+	pid_t pid;
+	int ofd;
+
+	rf->adopted = 1;
+	if (rf->posix.name[0] == '\0')
+		rl_owner_name(&rf->posix);
+	snprintf(path, sizeof(path), "%s/%s", rf->dir, rf->posix.name);
+	if (rl_read(AT_FDCWD, path, &buf, &len, &st) != 0)
+		return;
+	if (flp_rl_parse(buf, len, host, sizeof(host), &pid, &ofd, &rf->posix.set) == 0 &&
+	    pid == fl__pid() && ofd == 0 && rf->posix.set.n) {
+		rf->posix.fdev = st.st_dev;
+		rf->posix.fino = st.st_ino;
+		atomic_fetch_add(&flp_rl_posix_held, 1);
+		rl_hb_sync(rf, &rf->posix);
+		FLP_TRACE("%s: adopted %zu byte range(s) this process held before execve",
+			  rf->path, rf->posix.set.n);
+	} else {
+		flp_rset_clear(&rf->posix.set);
+	}
+	free(buf);
+}
+
+/* Sets ow's locks to next, with or without the mutex.  Caller holds rf->mu. */
+static int rl_commit(struct flp_rfile *rf, struct flp_rowner *ow, const struct flp_rset *next)
+{
+	int had = ow->set.n != 0, r;
+
+	/* After an eviction only releases reach here; they must not bring
+	 * the owner file back. */
+	if (ow->lost && next->n != 0)
+		r = flp_rset_copy(&ow->set, next);
+	else
+		r = rl_write(rf, ow, next);
+	if (r != 0) {
+		flp_log("fcntl(%s): cannot write %s/%s: %s", rf->path, rf->dir, ow->name,
+			strerror(-r));
+		return r;
+	}
+	if (!ow->ofd && had != (ow->set.n != 0))
+		atomic_fetch_add(&flp_rl_posix_held, ow->set.n ? 1 : -1);
+	if (ow->set.n == 0)
+		ow->lost = 0;
+	rl_hb_sync(rf, ow);
+	return 0;
+}
+
+/*
+ * One try of a grow: mutex, scan, write.  Returns 0, -EAGAIN (conflict;
+ * *conf filled), -ETIMEDOUT / -EINTR (the mutex), or another -errno.
+ */
+static int rl_grow(struct flp_rfile *rf, struct flp_rowner *ow, const struct flp_rset *next,
+		   int64_t start, int64_t end, short type, double mutex_deadline, int intr)
+{
+	struct rl_peer *peers;
+	size_t np;
+	int r, self_seen = 0;
+
+	r = rl_mutex_lock(rf, mutex_deadline, intr);
+	if (r != 0)
+		return r;
+	r = rl_scan(rf, ow->name, 1, &peers, &np, &self_seen);
+	/* Our file gone while we hold locks: someone judged us dead (we were
+	 * paused past the bound).  Rebuilding it could overlap a successor. */
+	if (r == 0 && (ow->lost || (ow->set.n && !self_seen))) {
+		rl_peers_free(peers, np);
+		rl_mutex_unlock(rf);
+		ow->lost = 1;
+		flp_log("fcntl(%s): this process's byte-range locks were taken away (owner file "
+			"%s/%s evicted); failing with ENOLCK",
+			rf->path, rf->dir, ow->name);
+		return -ENOLCK;
+	}
+	if (r == 0) {
+		for (size_t i = 0; i < np; i++) {
+			if (flp_rset_conflict(&peers[i].set, start, end, type)) {
+				r = -EAGAIN;
+				break;
+			}
+		}
+		rl_peers_free(peers, np);
+	} else {
+		flp_log("fcntl(%s): cannot read the lock directory %s: %s", rf->path, rf->dir,
+			strerror(-r));
+	}
+	if (r == 0) /* the mutex's create made the directory */
+		r = rl_commit(rf, ow, next);
+	rl_mutex_unlock(rf);
+	return r;
+}
+
+/* F_GETLK: the first conflicting lock of another owner.  Returns 1 (found,
+ * *out filled), 0, or -errno. */
+static int rl_test(struct flp_rfile *rf, const char *self, int64_t start, int64_t end, short type,
+		   struct flock *out)
+{
+	struct rl_peer *peers;
+	size_t np;
+	int r, found = 0, self_seen = 0;
+
+	r = rl_scan(rf, self, 0, &peers, &np, &self_seen);
+	if (r != 0)
+		return r;
+	for (size_t i = 0; i < np && !found; i++) {
+		const struct flp_range *c = flp_rset_conflict(&peers[i].set, start, end, type);
+		int64_t ls, ll;
+
+		if (c == NULL)
+			continue;
+		found = 1;
+		flp_range_to_flock(c->start, c->end, &ls, &ll);
+		out->l_type = c->type;
+		out->l_whence = SEEK_SET;
+		out->l_start = (off_t)ls;
+		out->l_len = (off_t)ll;
+		/* A holder on another host has no pid here; OFD locks have none. */
+		out->l_pid = !peers[i].malformed && !peers[i].ofd &&
+					     strcmp(peers[i].host, rl_host) == 0
+				     ? peers[i].pid
+				     : -1;
+	}
+	rl_peers_free(peers, np);
+	return found;
+}
+
+static const char *rl_cmdname(int cmd)
+{
+	switch (cmd) {
+	case F_SETLK:
+		return "F_SETLK";
+	case F_SETLKW:
+		return "F_SETLKW";
+	case F_GETLK:
+		return "F_GETLK";
+	case F_OFD_SETLK:
+		return "F_OFD_SETLK";
+	case F_OFD_SETLKW:
+		return "F_OFD_SETLKW";
+	case F_OFD_GETLK:
+		return "F_OFD_GETLK";
+	default:
+		return "?";
+	}
+}
+
+static const char *rl_typename(short t)
+{
+	return t == F_RDLCK ? "F_RDLCK" : t == F_WRLCK ? "F_WRLCK" : t == F_UNLCK ? "F_UNLCK" : "?";
+}
+
+int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
+{
+	int is_ofd = cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW || cmd == F_OFD_GETLK;
+	int wait = cmd == F_SETLKW || cmd == F_OFD_SETLKW;
+	const struct flp_rule *rule = o->rule;
+	struct flp_rfile *rf;
+	struct flp_rowner *ow;
+	struct flp_rset next = { 0 };
+	int64_t start, end, cur = 0, size = 0;
+	double deadline, poll, back = 0.001;
+	int r, acc;
+
+	atomic_fetch_add_explicit(&rl_calls, 1, memory_order_relaxed);
+	if (fl == NULL)
+		return EFAULT;
+	if (is_ofd && fl->l_pid != 0)
+		return EINVAL;
+	if (fl->l_type != F_RDLCK && fl->l_type != F_WRLCK &&
+	    (fl->l_type != F_UNLCK || cmd == F_GETLK || cmd == F_OFD_GETLK))
+		return EINVAL;
+	if (fl->l_whence == SEEK_CUR)
+		cur = lseek(fd, 0, SEEK_CUR);
+	if (fl->l_whence == SEEK_END) {
+		struct stat st;
+		if (fstat(fd, &st) != 0)
+			return errno;
+		size = st.st_size;
+	}
+	r = flp_range_from_flock(fl->l_whence, fl->l_start, fl->l_len, cur, size, &start, &end);
+	if (r != 0)
+		return -r;
+	if (cmd != F_GETLK && cmd != F_OFD_GETLK && fl->l_type != F_UNLCK) {
+		/* The kernel wants a readable descriptor for a read lock, a
+		 * writable one for a write lock. */
+		acc = fcntl(fd, F_GETFL) & O_ACCMODE;
+		if ((fl->l_type == F_RDLCK && acc == O_WRONLY) ||
+		    (fl->l_type == F_WRLCK && acc == O_RDONLY))
+			return EBADF;
+	}
+	pthread_once(&rl_host_once, rl_host_init);
+	rf = rl_file(o, fd);
+	if (rf == NULL)
+		return ENOLCK;
+
+	pthread_mutex_lock(&rf->mu);
+	if (!rf->adopted)
+		rl_adopt(rf);
+	if (is_ofd) {
+		pthread_mutex_lock(&rl_mu);
+		if (o->rown == NULL) {
+			o->rown = calloc(1, sizeof(*o->rown));
+			if (o->rown) {
+				o->rown->ofd = (int)++rl_ofd_seq;
+				rl_owner_name(o->rown);
+			}
+		}
+		pthread_mutex_unlock(&rl_mu);
+		ow = o->rown;
+		if (ow == NULL) {
+			pthread_mutex_unlock(&rf->mu);
+			return ENOLCK;
+		}
+	} else {
+		ow = &rf->posix;
+		if (ow->name[0] == '\0')
+			rl_owner_name(ow);
+	}
+
+	if (cmd == F_GETLK || cmd == F_OFD_GETLK) {
+		r = rl_test(rf, ow->name, start, end, fl->l_type, fl);
+		pthread_mutex_unlock(&rf->mu);
+		if (r < 0) {
+			flp_log("fcntl(%s, %s): cannot read %s: %s; failing with ENOLCK", o->path,
+				rl_cmdname(cmd), rf->dir, strerror(-r));
+			return ENOLCK;
+		}
+		if (r == 0)
+			fl->l_type = F_UNLCK;
+		FLP_TRACE("fcntl(%d, %s) on %s: %s", fd, rl_cmdname(cmd), o->path,
+			  r ? "conflict" : "free");
+		return 0;
+	}
+
+	if (flp_rset_unchanged_by(&ow->set, start, end, fl->l_type)) {
+		pthread_mutex_unlock(&rf->mu);
+		return 0;
+	}
+	if (flp_rset_copy(&next, &ow->set) != 0 ||
+	    flp_rset_apply(&next, start, end, fl->l_type) != 0) {
+		pthread_mutex_unlock(&rf->mu);
+		flp_rset_free(&next);
+		return ENOLCK;
+	}
+	if (flp_rset_shrinks(&next, &ow->set)) {
+		if (rl_drops_write(&ow->set, start, end))
+			rl_cache_release(rf, fd);
+		r = rl_commit(rf, ow, &next);
+		pthread_mutex_unlock(&rf->mu);
+		flp_rset_free(&next);
+		FLP_TRACE("fcntl(%d, %s, %s %lld..%lld) on %s: %s", fd, rl_cmdname(cmd),
+			  rl_typename(fl->l_type), (long long)start, (long long)end, o->path,
+			  r ? "failed" : "released");
+		return r ? ENOLCK : 0;
+	}
+	pthread_mutex_unlock(&rf->mu);
+
+	deadline = wait && rule->timeout >= 0 ? fl__now_mono() + rule->timeout : INFINITY;
+	poll = rule->poll_interval > 0 ? rule->poll_interval : 0.05;
+	for (;;) {
+		/* A non-blocking call still waits for the mutex (it is not the
+		 * lock), but not forever: a mutex whose holder crashed on a host
+		 * we never evict would hang it. */
+		double mdl = wait ? deadline
+				  : fl__now_mono() + (rule->timeout >= 0 ? rule->timeout : 10.0);
+
+		pthread_mutex_lock(&rf->mu);
+		/* Another thread may have changed our locks meanwhile. */
+		if (flp_rset_copy(&next, &ow->set) != 0 ||
+		    flp_rset_apply(&next, start, end, fl->l_type) != 0) {
+			r = -ENOMEM;
+		} else if (flp_rset_unchanged_by(&ow->set, start, end, fl->l_type)) {
+			r = 0;
+		} else {
+			r = rl_grow(rf, ow, &next, start, end, fl->l_type, mdl, wait);
+		}
+		pthread_mutex_unlock(&rf->mu);
+		if (r == 0 || (r != -EAGAIN && r != -ETIMEDOUT))
+			break;
+		if (!wait) {
+			if (r == -ETIMEDOUT)
+				flp_log("fcntl(%s, %s): the mutex %s/mutex stayed taken; failing "
+					"with EAGAIN",
+					o->path, rl_cmdname(cmd), rf->dir);
+			r = -EAGAIN;
+			break;
+		}
+		if (fl__now_mono() >= deadline) {
+			flp_log("fcntl(%s, %s): timed out after %gs (policy line %d); failing with "
+				"ENOLCK",
+				o->path, rl_cmdname(cmd), rule->timeout, rule->line);
+			r = -ENOLCK;
+			break;
+		}
+		if (rl_sleep(back) == EINTR) {
+			r = -EINTR;
+			break;
+		}
+		back = back * 2 < poll ? back * 2 : poll;
+	}
+	flp_rset_free(&next);
+	if (r == 0)
+		rl_cache_acquire(rf, fd);
+	FLP_TRACE("fcntl(%d, %s, %s %lld..%lld) on %s: %s", fd, rl_cmdname(cmd),
+		  rl_typename(fl->l_type), (long long)start, (long long)end, o->path,
+		  r == 0 ? "acquired" : strerror(-r));
+	if (r == -ENOMEM || r == -ENOSPC || r == -EROFS || r == -EACCES || r == -EIO ||
+	    r == -EDQUOT)
+		return ENOLCK; /* the reason is on stderr */
+	if (r == -ETIMEDOUT)
+		return EAGAIN;
+	return -r;
+}
+
+/* ---- releasing: close, exit, fork ------------------------------------------ */
+
+static void rl_release_all(struct flp_rfile *rf, struct flp_rowner *ow, const char *why)
+{
+	struct flp_rset empty = { 0 };
+
+	if (ow->set.n == 0)
+		return;
+	if (rl_commit(rf, ow, &empty) == 0)
+		FLP_TRACE("%s: byte-range locks released (%s)", rf->path, why);
+}
+
+void flp_rl_close_fd(dev_t dev, ino_t ino)
+{
+	struct flp_rfile *rf;
+
+	pthread_mutex_lock(&rl_mu);
+	for (rf = rl_files; rf; rf = rf->next)
+		if (rf->dev == dev && rf->ino == ino)
+			break;
+	pthread_mutex_unlock(&rl_mu);
+	if (rf == NULL)
+		return;
+	pthread_mutex_lock(&rf->mu);
+	rl_release_all(rf, &rf->posix, "a descriptor of the file was closed");
+	pthread_mutex_unlock(&rf->mu);
+}
+
+void flp_rl_ofd_last_close(struct flp_ofd *o)
+{
+	struct flp_rowner *ow = o->rown;
+
+	if (ow == NULL)
+		return;
+	/* A fork child's copy: the description, and its locks, live on in
+	 * the process that took them (see the limits above). */
+	if (o->rf && ow->set.n && ow->creator == fl__pid()) {
+		pthread_mutex_lock(&o->rf->mu);
+		rl_release_all(o->rf, ow, "last descriptor of the open file description");
+		pthread_mutex_unlock(&o->rf->mu);
+	}
+	if (ow->hb_on && ow->creator == fl__pid())
+		fl__hb_remove(&ow->hb);
+	flp_rset_free(&ow->set);
+	free(ow);
+	o->rown = NULL;
+}
+
+void flp_rl_at_exit(void)
+{
+	for (struct flp_rfile *rf = rl_files; rf; rf = rf->next) {
+		pthread_mutex_lock(&rf->mu);
+		rl_release_all(rf, &rf->posix, "exit");
+		pthread_mutex_unlock(&rf->mu);
+	}
+	/* Exit closes every descriptor; a description only this process has
+	 * goes, and its OFD locks with it. */
+	pthread_mutex_lock(&flp_fd_mu);
+	for (struct flp_ofd *o = flp_ofds; o; o = o->next) {
+		struct flp_rowner *ow = o->rown;
+		if (ow && o->rf && ow->set.n && ow->creator == fl__pid()) {
+			pthread_mutex_lock(&o->rf->mu);
+			rl_release_all(o->rf, ow, "exit");
+			pthread_mutex_unlock(&o->rf->mu);
+		}
+	}
+	pthread_mutex_unlock(&flp_fd_mu);
+}
+
+void flp_rl_atfork_child(void)
+{
+	pthread_mutex_t init = PTHREAD_MUTEX_INITIALIZER;
+
+	rl_mu = init;
+	/* OFD owners are shared with the parent, whose heartbeat keeps them. */
+	for (struct flp_ofd *o = flp_ofds; o; o = o->next)
+		if (o->rown)
+			o->rown->hb_on = 0;
+	atomic_store(&flp_rl_posix_held, 0);
+	for (struct flp_rfile *rf = rl_files; rf; rf = rf->next) {
+		rf->mu = init;
+		/* POSIX locks are not inherited; the parent's owner file stays. */
+		flp_rset_clear(&rf->posix.set);
+		rf->posix.name[0] = '\0';
+		rf->posix.hb_on = 0;
+		rf->posix.lost = 0;
+		rf->adopted = 1;
+	}
+}
+
+void flp_rl_stats(void)
+{
+	const char *s = getenv("FILELOCK_PRELOAD_STATS");
+
+	if (s == NULL || s[0] == '\0' || strcmp(s, "0") == 0)
+		return;
+	flp_log("stats: range_calls=%llu marker_ops=%llu mutex_waits=%llu",
+		(unsigned long long)atomic_load(&rl_calls), (unsigned long long)atomic_load(&rl_ops),
+		(unsigned long long)atomic_load(&rl_mutex_waits));
+}
