@@ -17,6 +17,7 @@
 #    flock(1) exits (reported), never leaving two holders;
 #    flock -F (lock, then execve in the same process) is reported;
 #  - byte ranges (fcntl/lockf) on an etcd rule fail with ENOLCK and say why;
+#  - also_native=yes also takes the kernel's flock;
 #  - a library that cannot be loaded fails etcd rules with ENOLCK, others work.
 # Plain processes on one host: the simulated hosts of tests/cluster have
 # their own network namespaces (see tests/etcd/preload-hosts.sh for those).
@@ -33,7 +34,8 @@ PY=/usr/bin/python3
 command -v flock >/dev/null || fl_skip "flock(1) (util-linux) is not installed"
 [ -x "$PY" ] || fl_skip "no $PY"
 TTL=2
-printf '%s\n' "$TMP/*.db etcd ttl=$TTL timeout=30" "$TMP/*.lck soft" >"$TMP/etcd.conf"
+printf '%s\n' "$TMP/*.db etcd ttl=$TTL timeout=30" "$TMP/*.nat etcd ttl=$TTL also_native=yes" \
+	"$TMP/*.lck soft" >"$TMP/etcd.conf"
 printf '%s\n' "$TMP/*.lck soft" >"$TMP/soft.conf"
 export FILELOCK_PRELOAD_CONFIG=$TMP/etcd.conf
 : >"$TMP/c.db"
@@ -202,6 +204,12 @@ check "... and the new image reports that its lease is no longer kept alive" \
 	grep -q "arrived locked across execve" "$TMP/F.err"
 out=$(run 60 "$W" flock "$TMP/c.db" sh -c 'echo x' 2>&1)
 check "flock FILE CMD (fork, then execve): no such report" [ "$out" = x ]
+
+# also_native: the kernel's lock too, for programs without the shim.
+: >"$TMP/n.nat"
+out=$(run 60 "$W" flock "$TMP/n.nat" sh -c 'LD_PRELOAD= flock -n "$1" true; echo "native $?"' \
+	sh "$TMP/n.nat")
+check "also_native=yes: a program without the shim is refused the kernel lock" [ "$out" = "native 1" ]
 
 # 8. A library that cannot be loaded: etcd rules fail with ENOLCK, soft works.
 FILELOCK_PRELOAD_LIBFILELOCK=$TMP/no-such-lib.so.0 run 20 "$W" flock -n "$TMP/c.db" true \
