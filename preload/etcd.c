@@ -419,7 +419,9 @@ void flp_etcd_release(struct flp_ofd *o)
  * Called after our last descriptor of the OFD was closed: then the OFD (and
  * our pin with it) lives on in another process.  /proc/locks names the pid
  * that took each lock, so other processes' pins on the same file (readers,
- * holders of other open file descriptions) do not count.
+ * holders of other open file descriptions) do not count.  It only decides
+ * whether the release is reported: where /proc/locks prints other device
+ * or inode numbers than stat (overlayfs), the release goes unreported.
  */
 static int flp_etcd_pin_survives(dev_t dev, ino_t ino)
 {
