@@ -265,6 +265,9 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl) FLP_HIDDE
 void flp_rl_close_fd(dev_t dev, ino_t ino) FLP_HIDDEN;
 /* o's last descriptor in this process was closed: its OFD locks go. */
 void flp_rl_ofd_last_close(struct flp_ofd *o) FLP_HIDDEN;
+/* o (descriptor fd) was inherited through execve: take over the POSIX
+ * locks the image before held on its file. */
+void flp_rl_inherited(struct flp_ofd *o, int fd) FLP_HIDDEN;
 void flp_rl_atfork_child(void) FLP_HIDDEN;
 void flp_rl_at_exit(void) FLP_HIDDEN;
 /* FILELOCK_PRELOAD_STATS=1: one line of counts on stderr. */
@@ -277,6 +280,8 @@ int flp_soft_pinned(const char *marker) FLP_HIDDEN;
 void flp_atfork_child(void) FLP_HIDDEN;
 void flp_atfork_register(void) FLP_HIDDEN;
 void flp_at_exit(void) FLP_HIDDEN;
+/* At start: adopt the byte-range locks held before execve (see hooks.c). */
+void flp_adopt_inherited(void) FLP_HIDDEN;
 /* Shared with etcd.c.  Does the OFD behind fd hold a flock (fdinfo)? */
 int flp_ofd_has_flock(int fd, int *exclusive) FLP_HIDDEN;
 /* The kernel part of a lock: the pin, or the real flock with also_native.

@@ -1496,6 +1496,46 @@ void flp_atfork_register(void)
 }
 
 /*
+ * At start.  POSIX byte-range locks survive execve, and the kernel releases
+ * them when the new image closes ANY descriptor of the file, or exits, even
+ * if it never made a lock call.  After execve such locks can only be on a
+ * file the image inherited a descriptor of (the lock was taken through one,
+ * and any close releases), so the inherited descriptors that match a rule
+ * are classified now and their files' locks adopted: the close hooks and
+ * the exit handler then know them.  One directory scan and one readlink per
+ * inherited descriptor, only with a policy.
+ */
+void flp_adopt_inherited(void)
+{
+	int fds[256], n = 0;
+	DIR *d;
+	struct dirent *de;
+
+	if (flp_pol.n == 0 || flp_pol_broken)
+		return;
+	flp_depth++;
+	d = opendir("/proc/self/fd");
+	while (d && (de = readdir(d)) != NULL && n < (int)(sizeof(fds) / sizeof(fds[0]))) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+		if (*end == '\0' && end != de->d_name && fd != dirfd(d) &&
+		    flp_fd_get((int)fd) == FLP_FD_UNKNOWN)
+			fds[n++] = (int)fd;
+	}
+	if (d)
+		closedir(d);
+	for (int i = 0; i < n; i++) {
+		struct flp_ofd *o;
+		int err;
+
+		o = flp_lookup(fds[i], &err);
+		if (o && flp_lib_kind(o->rule->kind) >= 0 && !o->wal && !flp_rule_is_etcd(o->rule))
+			flp_rl_inherited(o, fds[i]);
+	}
+	flp_depth--;
+}
+
+/*
  * exit(): release what this process is the last holder of.  Candidates are
  * the OFDs we locked and the descriptors that may hold a lock taken by a
  * child or by the image before execve (UNKNOWN).  stdio is flushed first,

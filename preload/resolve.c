@@ -258,6 +258,7 @@ static void flp_init_all(void)
 	 * filled in such a child would hold the child's pid in our memory. */
 	(void)fl__pid();
 	flp_atfork_register();
+	flp_adopt_inherited();
 	atomic_store(&flp_ready, 1);
 	flp_depth--;
 }

@@ -48,7 +48,9 @@
  * them all (the close hooks ask flp_rl_close_fd, cheaply: one atomic load
  * while the process holds no range lock).  They survive execve, as the
  * kernel's do: the owner file names the same pid and start token, and the
- * new image adopts it on its first lock call on that file.  OFD locks
+ * new image adopts it at start for each file it inherited a descriptor of
+ * (flp_rl_inherited), so that a close or exit before its first lock call
+ * releases them as the kernel would.  OFD locks
  * belong to the open file description (struct flp_ofd): shared by dup'ed
  * descriptors, released when this process closes the last of them.
  *
@@ -84,6 +86,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +110,7 @@ struct flp_rowner {
 	char name[RL_NAME_MAX];
 	int ofd;               /* 0 for the process's POSIX owner, else n        */
 	pid_t creator;         /* the process that named it                      */
+	char token[128];       /* and its start token (the file names both)       */
 	dev_t fdev;            /* the owner file we wrote last                   */
 	ino_t fino;
 	int lost;              /* our file vanished under us (evicted)           */
@@ -184,6 +189,7 @@ static void rl_owner_name(struct flp_rowner *ow)
 	pthread_once(&rl_host_once, rl_host_init);
 	rl_name_host(h, sizeof(h), rl_host);
 	ow->creator = fl__pid();
+	snprintf(ow->token, sizeof(ow->token), "%s", fl__self_token());
 	if (ow->ofd)
 		snprintf(ow->name, sizeof(ow->name), "o.%d.%s.%d@%s", (int)fl__pid(),
 			 fl__self_token(), ow->ofd, h);
@@ -212,8 +218,11 @@ static int rl_format(const struct flp_rowner *ow, char *buf, size_t cap)
 	int n, k;
 
 	pthread_once(&rl_host_once, rl_host_init);
+	/* The creator, as in the file's name, even when a fork child that
+	 * shares the open file description writes it: liveness is judged by
+	 * the pid and token, which must agree with the name. */
 	n = snprintf(buf, cap, "filelock-ranges 1\nhost %s\npid %d\ntoken %s\n", rl_host,
-		     (int)fl__pid(), fl__self_token());
+		     (int)ow->creator, ow->token);
 	if (n < 0 || (size_t)n >= cap)
 		return -ENAMETOOLONG;
 	k = ow->ofd ? snprintf(buf + n, cap - (size_t)n, "owner ofd %d\n", ow->ofd)
@@ -568,15 +577,89 @@ static int rl_mutex_open(struct flp_rfile *rf)
 	return 0;
 }
 
+/*
+ * Signals during F_SETLKW.  The kernel ends a blocking F_SETLKW with EINTR
+ * when a handler without SA_RESTART runs, and restarts it after one with
+ * SA_RESTART; a signal may come at any moment of the wait.  Ours is mostly
+ * sleep but also file-system work (the mutex, the scan), during which a
+ * handler that ran would go unnoticed: the alarm() timeout idiom
+ * (alarm(5); fcntl(F_SETLKW)) would then wait on.  So while a thread waits,
+ * its asynchronous signals are blocked except inside the sleep, which is a
+ * ppoll() that unblocks them atomically.  Before it sleeps, a signal that
+ * came during the work and whose handler lacks SA_RESTART ends the wait
+ * with EINTR (the handler runs as the sleep starts); a handler that runs
+ * during the sleep ends it unless every handler the thread can receive has
+ * SA_RESTART (which of them ran is not known).
+ */
+static sigset_t rl_async_set;
+static pthread_once_t rl_async_once = PTHREAD_ONCE_INIT;
+static __thread const sigset_t *rl_wait_mask __attribute__((tls_model("initial-exec")));
+
+static void rl_async_init(void)
+{
+	static const int sync_sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT };
+
+	sigfillset(&rl_async_set);
+	for (size_t i = 0; i < sizeof(sync_sigs) / sizeof(sync_sigs[0]); i++)
+		sigdelset(&rl_async_set, sync_sigs[i]);
+}
+
+/* Would a handler of sig end F_SETLKW with EINTR? */
+static int rl_sig_interrupts(int sig)
+{
+	struct sigaction sa;
+
+	if (sigaction(sig, NULL, &sa) != 0 || (sa.sa_flags & SA_RESTART))
+		return 0;
+	return (sa.sa_flags & SA_SIGINFO) ||
+	       (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN);
+}
+
+/* Among the signals in `set` that `orig` lets through, one whose handler
+ * ends a wait?  (set NULL: all the asynchronous ones.) */
+static int rl_any_interrupts(const sigset_t *set, const sigset_t *orig)
+{
+	for (int sig = 1; sig < NSIG; sig++)
+		if ((set ? sigismember(set, sig) == 1 : sigismember(&rl_async_set, sig) == 1) &&
+		    sigismember(orig, sig) == 0 && rl_sig_interrupts(sig))
+			return 1;
+	return 0;
+}
+
+/* Starts (orig: where to keep the caller's mask) or ends (NULL) a wait. */
+static void rl_wait_signals(sigset_t *orig, const sigset_t *restore)
+{
+	if (orig) {
+		pthread_once(&rl_async_once, rl_async_init);
+		pthread_sigmask(SIG_BLOCK, &rl_async_set, orig);
+		rl_wait_mask = orig;
+	} else {
+		rl_wait_mask = NULL;
+		flp_depth--; /* a pending handler runs now; it may call hooks */
+		pthread_sigmask(SIG_SETMASK, restore, NULL);
+		flp_depth++;
+	}
+}
+
+/* Sleeps secs; EINTR when a handler ran that ends a wait (see above). */
 static int rl_sleep(double secs)
 {
+	const sigset_t *orig = rl_wait_mask;
 	struct timespec ts;
-	int r;
+	sigset_t pend;
+	int r = 0;
 
 	ts.tv_sec = (time_t)secs;
 	ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
 	flp_depth--; /* a signal handler may call hooked functions */
-	r = nanosleep(&ts, NULL) == 0 ? 0 : errno;
+	if (orig == NULL) {
+		r = nanosleep(&ts, NULL) == 0 ? 0 : errno;
+	} else if (sigpending(&pend) == 0 && rl_any_interrupts(&pend, orig)) {
+		r = EINTR; /* its handler runs when the wait ends */
+	} else if (ppoll(NULL, 0, &ts, orig) != 0 && errno == EINTR &&
+		   rl_any_interrupts(NULL, orig)) {
+		r = EINTR;
+	}
 	flp_depth++;
 	return r;
 }
@@ -696,9 +779,9 @@ static void rl_peers_free(struct rl_peer *v, size_t n)
 }
 
 /*
- * Reads every owner file of rf except `self`.  With `evict` (the caller holds
- * the mutex), owners found gone are removed and left out.  A malformed file
- * counts as a write lock on the whole file.  0 or -errno.
+ * Reads every owner file of rf except `self`.  Owners found gone are left
+ * out; with `evict` (the caller holds the mutex) their files are removed.  A
+ * malformed file counts as a write lock on the whole file.  0 or -errno.
  */
 static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_peer **out,
 		   size_t *nout, int *self_seen)
@@ -775,6 +858,13 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 				r = -ENOMEM;
 				break;
 			}
+		}
+		if (!evict && rl_stale(rf, p, &st)) {
+			/* F_GETLK: an owner that is gone holds nothing (the kernel
+			 * forgets a dead process's locks at once); the next grow
+			 * removes its file. */
+			flp_rset_free(&p->set);
+			continue;
 		}
 		if (evict && rl_stale(rf, p, &st)) {
 			e = fl__unlink_if_same(dfd, p->name, st.st_dev, st.st_ino);
@@ -994,9 +1084,16 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 	struct flp_rset next = { 0 };
 	int64_t start, end, cur = 0, size = 0;
 	double deadline, poll, back = 0.001;
+	sigset_t sigs;
 	int r, acc;
 
 	atomic_fetch_add_explicit(&rl_calls, 1, memory_order_relaxed);
+	/* A handler may have jumped out of an earlier wait (siglongjmp, the
+	 * old timeout idiom), leaving the pointer to that wait's frame. */
+	rl_wait_mask = NULL;
+	/* An O_PATH descriptor takes no lock command at all. */
+	if (fcntl(fd, F_GETFL) & O_PATH)
+		return EBADF;
 	if (fl == NULL)
 		return EFAULT;
 	if (is_ofd && fl->l_pid != 0)
@@ -1092,6 +1189,8 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 
 	deadline = wait && rule->timeout >= 0 ? fl__now_mono() + rule->timeout : INFINITY;
 	poll = rule->poll_interval > 0 ? rule->poll_interval : 0.05;
+	if (wait)
+		rl_wait_signals(&sigs, NULL);
 	for (;;) {
 		/* A non-blocking call still waits for the mutex (it is not the
 		 * lock), but not forever: a mutex whose holder crashed on a host
@@ -1133,6 +1232,8 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 		}
 		back = back * 2 < poll ? back * 2 : poll;
 	}
+	if (wait)
+		rl_wait_signals(NULL, &sigs);
 	flp_rset_free(&next);
 	if (r == 0)
 		rl_cache_acquire(rf, fd);
@@ -1148,6 +1249,18 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 }
 
 /* ---- releasing: close, exit, fork ------------------------------------------ */
+
+void flp_rl_inherited(struct flp_ofd *o, int fd)
+{
+	struct flp_rfile *rf = rl_file(o, fd);
+
+	if (rf == NULL)
+		return;
+	pthread_mutex_lock(&rf->mu);
+	if (!rf->adopted)
+		rl_adopt(rf);
+	pthread_mutex_unlock(&rf->mu);
+}
 
 static void rl_release_all(struct flp_rfile *rf, struct flp_rowner *ow, const char *why)
 {

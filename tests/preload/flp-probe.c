@@ -5,6 +5,7 @@
  * checks itself and exits 0 on success, 1 with a message on failure.
  *
  *   flp-probe try PATH            exit 0 free (taken and dropped), 3 busy
+ *   flp-probe trywr PATH          the same for an fcntl write lock
  *   flp-probe counter PATH FILE M M increments of FILE under flock(PATH)
  *   flp-probe SCENARIO PATH [OTHER]  see the table in main()
  *
@@ -298,21 +299,61 @@ static void sc_eintr(const char *p)
 	FREE(p);
 }
 
+/* "flp-probe trywr PATH": exit 0 when a write lock on the whole file is
+ * free (taken and dropped), 3 when another process holds a range of it. */
+static int cmd_trywr(const char *path)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int fd = open(path, O_RDWR);
+
+	if (fd < 0)
+		return 4;
+	if (fcntl(fd, F_SETLK, &fl) != 0)
+		return errno == EAGAIN || errno == EACCES ? 3 : 4;
+	close(fd);
+	return 0;
+}
+
+static int trywr_other(const char *path)
+{
+	int st;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		execl(self, self, "trywr", path, (char *)NULL);
+		_exit(99);
+	}
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+/* fcntl and lockf byte-range locks on a matching path are emulated (their
+ * semantics are ranges.sh's); other fcntl commands, and files no rule
+ * matches, go to the kernel. */
 static void sc_fcntl(const char *p, const char *other)
 {
 	int fd = open_rw(p), o = open_rw(other);
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 
-	errno = 0;
-	CHECK(fcntl(fd, F_SETLK, &fl) == -1 && errno == ENOLCK);
-	errno = 0;
-	CHECK(fcntl(fd, F_GETLK, &fl) == -1 && errno == ENOLCK);
-	errno = 0;
-	CHECK(lockf(fd, F_TLOCK, 0) == -1 && errno == ENOLCK);
+	CHECK(fcntl(fd, F_SETLK, &fl) == 0);
+	CHECK(trywr_other(p) == 3);
+	fl.l_type = F_WRLCK;
+	CHECK(fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type == F_UNLCK); /* our own */
+	fl.l_type = F_UNLCK;
+	CHECK(fcntl(fd, F_SETLK, &fl) == 0);
+	CHECK(trywr_other(p) == 0);
+	CHECK(lockf(fd, F_TLOCK, 0) == 0);
+	CHECK(trywr_other(p) == 3);
+	CHECK(lockf(fd, F_ULOCK, 0) == 0);
+	CHECK(trywr_other(p) == 0);
 	CHECK(fcntl(fd, F_GETFD) >= 0); /* other commands pass through */
+	fl.l_type = F_WRLCK;
 	CHECK(fcntl(o, F_SETLK, &fl) == 0); /* no rule: the kernel's lock */
 	CHECK(lockf(o, F_TLOCK, 0) == 0);
-	close(fd);
+	CHECK(fcntl(fd, F_SETLK, &fl) == 0);
+	close(fd); /* releases */
+	CHECK(trywr_other(p) == 0);
 	close(o);
 }
 
@@ -352,6 +393,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "try"))
 		return cmd_try(p);
+	if (!strcmp(cmd, "trywr"))
+		return cmd_trywr(p);
 	if (!strcmp(cmd, "counter") && argc == 5)
 		return cmd_counter(p, argv[3], atoi(argv[4]));
 	if (!strcmp(cmd, "dup"))
