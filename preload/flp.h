@@ -14,6 +14,7 @@
 #define FLP_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -270,6 +271,13 @@ void flp_rl_ofd_last_close(struct flp_ofd *o) FLP_HIDDEN;
 void flp_rl_inherited(struct flp_ofd *o, int fd) FLP_HIDDEN;
 void flp_rl_atfork_child(void) FLP_HIDDEN;
 void flp_rl_at_exit(void) FLP_HIDDEN;
+/* A blocking wait's signals (see rlock.c): flp_wait_signals(&saved, NULL)
+ * starts a wait (asynchronous signals blocked outside its sleeps),
+ * flp_wait_signals(NULL, &saved) ends it; flp_wait_sleep sleeps and returns
+ * EINTR when a handler ran that should end the wait (no SA_RESTART), else
+ * 0.  Both adjust flp_depth around the moments a handler may run. */
+void flp_wait_signals(sigset_t *orig, const sigset_t *restore) FLP_HIDDEN;
+int flp_wait_sleep(double secs) FLP_HIDDEN;
 /* FILELOCK_PRELOAD_STATS=1: one line of counts on stderr. */
 void flp_rl_stats(void) FLP_HIDDEN;
 

@@ -527,22 +527,40 @@ int flp_kernel_lock(struct flp_ofd *o, int fd, int what, int nb, double deadline
 				  o->path, strerror(errno));
 		return 0;
 	}
-	for (;;) {
-		if (real_flock(fd, what | LOCK_NB) == 0) {
-			o->pinned = 1;
-			return 0;
+	if (real_flock(fd, what | LOCK_NB) == 0) {
+		o->pinned = 1;
+		return 0;
+	}
+	if (errno != EWOULDBLOCK)
+		return errno;
+	if (nb)
+		return EWOULDBLOCK;
+	{
+		sigset_t sigs;
+		int e;
+
+		flp_wait_signals(&sigs, NULL);
+		for (;;) {
+			if (fl__now_mono() >= deadline) {
+				e = ENOLCK;
+				break;
+			}
+			if (flp_wait_sleep(poll) == EINTR) {
+				e = EINTR;
+				break;
+			}
+			if (real_flock(fd, what | LOCK_NB) == 0) {
+				o->pinned = 1;
+				e = 0;
+				break;
+			}
+			if (errno != EWOULDBLOCK) {
+				e = errno;
+				break;
+			}
 		}
-		if (errno != EWOULDBLOCK)
-			return errno;
-		if (nb)
-			return EWOULDBLOCK;
-		if (fl__now_mono() >= deadline)
-			return ENOLCK;
-		flp_depth--;
-		int e = flp_sleep(poll);
-		flp_depth++;
-		if (e == EINTR)
-			return EINTR;
+		flp_wait_signals(NULL, &sigs);
+		return e;
 	}
 }
 
@@ -554,6 +572,7 @@ static int flp_lock(struct flp_ofd *o, int fd, int op)
 	int rw = rule->kind == FLP_SOFT_RW;
 	enum fl_mode mode = (what == LOCK_SH && rw) ? FL_SHARED : FL_EXCLUSIVE;
 	double deadline, poll;
+	sigset_t sigs;
 
 	if (rule->kind == FLP_ETCD)
 		return flp_etcd_lock(o, fd, op);
@@ -587,33 +606,43 @@ static int flp_lock(struct flp_ofd *o, int fd, int op)
 	}
 	deadline = rule->timeout >= 0 ? fl__now_mono() + rule->timeout : INFINITY;
 	poll = o->lk->opt.poll_interval > 0 ? o->lk->opt.poll_interval : 0.05;
-	for (;;) {
-		double now, left;
+	/* Signals as the kernel's blocking flock sees them: a handler without
+	 * SA_RESTART ends the wait, none is missed between two tries, nor
+	 * before the first (see flp_wait_signals). */
+	if (!nb)
+		flp_wait_signals(&sigs, NULL);
+	r = fl_acquire(o->lk, mode, 0);
+	if (r == -ETIMEDOUT && !nb) {
+		for (;;) {
+			double now = fl__now_mono(), left = deadline - now;
 
-		r = fl_acquire(o->lk, mode, 0);
-		if (r == 0)
-			break;
-		if (r != -ETIMEDOUT) {
-			flp_log("flock(%s): %s; failing with ENOLCK", o->path, fl_errmsg(o->lk));
-			return ENOLCK;
+			if (now >= deadline) {
+				flp_log("flock(%s): timed out after %gs (policy line %d); failing "
+					"with ENOLCK",
+					o->path, rule->timeout, rule->line);
+				r = -ENOLCK;
+				break;
+			}
+			if (flp_wait_sleep(left < poll ? left : poll) == EINTR) {
+				FLP_TRACE("flock(%d, %s) on %s: interrupted by a signal", fd,
+					  flp_opname(op), o->path);
+				r = -EINTR;
+				break;
+			}
+			r = fl_acquire(o->lk, mode, 0);
+			if (r != -ETIMEDOUT)
+				break;
 		}
-		if (nb)
-			return EWOULDBLOCK;
-		now = fl__now_mono();
-		if (now >= deadline) {
-			flp_log("flock(%s): timed out after %gs (policy line %d); failing with ENOLCK",
-				o->path, rule->timeout, rule->line);
-			return ENOLCK;
-		}
-		left = deadline - now;
-		flp_depth--; /* a signal handler may call hooked functions */
-		r = flp_sleep(left < poll ? left : poll);
-		flp_depth++;
-		if (r == EINTR) {
-			FLP_TRACE("flock(%d, %s) on %s: interrupted by a signal", fd, flp_opname(op),
-				  o->path);
-			return EINTR;
-		}
+	}
+	if (!nb)
+		flp_wait_signals(NULL, &sigs);
+	if (r == -EINTR || r == -ENOLCK)
+		return -r;
+	if (r == -ETIMEDOUT)
+		return EWOULDBLOCK; /* LOCK_NB */
+	if (r != 0) {
+		flp_log("flock(%s): %s; failing with ENOLCK", o->path, fl_errmsg(o->lk));
+		return ENOLCK;
 	}
 	{
 		struct stat st;

@@ -12,9 +12,10 @@
  *                                 POSIX locks on the file
  *   o.<pid>.<token>.<n>@<host>    one per open file description holding
  *                                 OFD locks (n numbers them in the process)
- *   mutex                         a marker of the rule's library kind (soft,
- *                                 strict; lease for lease and soft-rw) held
- *                                 for the few milliseconds of a grow
+ *   mutex                         a marker of the rule's library kind (soft;
+ *                                 lease for lease and soft-rw; strict uses
+ *                                 "strict-mutex") held for the few
+ *                                 milliseconds of a grow
  *
  * An owner file is text:
  *
@@ -537,7 +538,7 @@ static int rl_mutex_open(struct flp_rfile *rf)
 {
 	const struct flp_rule *r = rf->rule;
 	struct fl_options opt;
-	char path[4096 + 8];
+	char path[4096 + 16];
 	enum fl_kind kind;
 	int e;
 
@@ -566,7 +567,10 @@ static int rl_mutex_open(struct flp_rfile *rf)
 					     : rf->bound / 3;
 		break;
 	}
-	snprintf(path, sizeof(path), "%s/mutex", rf->dir);
+	/* strict keeps a permanent sentinel where its lock lives: a separate
+	 * name, so that a rule changed from strict to another kind does not
+	 * find that sentinel in the way forever. */
+	snprintf(path, sizeof(path), "%s/%s", rf->dir, kind == FL_STRICT ? "strict-mutex" : "mutex");
 	e = fl_open(&rf->mtx, path, kind, &opt);
 	if (e != 0) {
 		flp_log("fcntl(%s): %s; failing with ENOLCK", rf->path, fl_errmsg(NULL));
@@ -627,7 +631,7 @@ static int rl_any_interrupts(const sigset_t *set, const sigset_t *orig)
 }
 
 /* Starts (orig: where to keep the caller's mask) or ends (NULL) a wait. */
-static void rl_wait_signals(sigset_t *orig, const sigset_t *restore)
+void flp_wait_signals(sigset_t *orig, const sigset_t *restore)
 {
 	if (orig) {
 		pthread_once(&rl_async_once, rl_async_init);
@@ -642,7 +646,7 @@ static void rl_wait_signals(sigset_t *orig, const sigset_t *restore)
 }
 
 /* Sleeps secs; EINTR when a handler ran that ends a wait (see above). */
-static int rl_sleep(double secs)
+int flp_wait_sleep(double secs)
 {
 	const sigset_t *orig = rl_wait_mask;
 	struct timespec ts;
@@ -691,7 +695,7 @@ static int rl_mutex_lock(struct flp_rfile *rf, double deadline, int intr)
 		atomic_fetch_add_explicit(&rl_mutex_waits, 1, memory_order_relaxed);
 		if (fl__now_mono() >= deadline)
 			return -ETIMEDOUT;
-		if (rl_sleep(back) == EINTR && intr)
+		if (flp_wait_sleep(back) == EINTR && intr)
 			return -EINTR;
 		back = back * 2 < cap ? back * 2 : cap;
 	}
@@ -1074,7 +1078,7 @@ static const char *rl_typename(short t)
 	return t == F_RDLCK ? "F_RDLCK" : t == F_WRLCK ? "F_WRLCK" : t == F_UNLCK ? "F_UNLCK" : "?";
 }
 
-int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
+static int rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 {
 	int is_ofd = cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW || cmd == F_OFD_GETLK;
 	int wait = cmd == F_SETLKW || cmd == F_OFD_SETLKW;
@@ -1084,22 +1088,20 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 	struct flp_rset next = { 0 };
 	int64_t start, end, cur = 0, size = 0;
 	double deadline, poll, back = 0.001;
-	sigset_t sigs;
 	int r, acc;
 
 	atomic_fetch_add_explicit(&rl_calls, 1, memory_order_relaxed);
-	/* A handler may have jumped out of an earlier wait (siglongjmp, the
-	 * old timeout idiom), leaving the pointer to that wait's frame. */
-	rl_wait_mask = NULL;
 	/* An O_PATH descriptor takes no lock command at all. */
 	if (fcntl(fd, F_GETFL) & O_PATH)
 		return EBADF;
 	if (fl == NULL)
 		return EFAULT;
-	if (is_ofd && fl->l_pid != 0)
-		return EINVAL;
-	if (fl->l_type != F_RDLCK && fl->l_type != F_WRLCK &&
-	    (fl->l_type != F_UNLCK || cmd == F_GETLK || cmd == F_OFD_GETLK))
+	/* Checks in the kernel's order (fs/locks.c): F_GETLK looks at the type
+	 * first; F_SETLK at the range, then the type, the access mode and, for
+	 * OFD locks, l_pid.  An F_OFD_GETLK with l_pid set is refused after
+	 * the range. */
+	if ((cmd == F_GETLK || cmd == F_OFD_GETLK) && fl->l_type != F_RDLCK &&
+	    fl->l_type != F_WRLCK)
 		return EINVAL;
 	if (fl->l_whence == SEEK_CUR)
 		cur = lseek(fd, 0, SEEK_CUR);
@@ -1112,6 +1114,8 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 	r = flp_range_from_flock(fl->l_whence, fl->l_start, fl->l_len, cur, size, &start, &end);
 	if (r != 0)
 		return -r;
+	if (fl->l_type != F_RDLCK && fl->l_type != F_WRLCK && fl->l_type != F_UNLCK)
+		return EINVAL;
 	if (cmd != F_GETLK && cmd != F_OFD_GETLK && fl->l_type != F_UNLCK) {
 		/* The kernel wants a readable descriptor for a read lock, a
 		 * writable one for a write lock. */
@@ -1120,6 +1124,8 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 		    (fl->l_type == F_WRLCK && acc == O_RDONLY))
 			return EBADF;
 	}
+	if (is_ofd && fl->l_pid != 0)
+		return EINVAL;
 	pthread_once(&rl_host_once, rl_host_init);
 	rf = rl_file(o, fd);
 	if (rf == NULL)
@@ -1189,8 +1195,6 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 
 	deadline = wait && rule->timeout >= 0 ? fl__now_mono() + rule->timeout : INFINITY;
 	poll = rule->poll_interval > 0 ? rule->poll_interval : 0.05;
-	if (wait)
-		rl_wait_signals(&sigs, NULL);
 	for (;;) {
 		/* A non-blocking call still waits for the mutex (it is not the
 		 * lock), but not forever: a mutex whose holder crashed on a host
@@ -1213,9 +1217,10 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 			break;
 		if (!wait) {
 			if (r == -ETIMEDOUT)
-				flp_log("fcntl(%s, %s): the mutex %s/mutex stayed taken; failing "
+				flp_log("fcntl(%s, %s): the mutex %s stayed taken; failing "
 					"with EAGAIN",
-					o->path, rl_cmdname(cmd), rf->dir);
+					o->path, rl_cmdname(cmd),
+					rf->mtx ? fl_path(rf->mtx) : rf->dir);
 			r = -EAGAIN;
 			break;
 		}
@@ -1226,14 +1231,12 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 			r = -ENOLCK;
 			break;
 		}
-		if (rl_sleep(back) == EINTR) {
+		if (flp_wait_sleep(back) == EINTR) {
 			r = -EINTR;
 			break;
 		}
 		back = back * 2 < poll ? back * 2 : poll;
 	}
-	if (wait)
-		rl_wait_signals(NULL, &sigs);
 	flp_rset_free(&next);
 	if (r == 0)
 		rl_cache_acquire(rf, fd);
@@ -1246,6 +1249,25 @@ int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 	if (r == -ETIMEDOUT)
 		return EAGAIN;
 	return -r;
+}
+
+int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
+{
+	sigset_t sigs;
+	int r;
+
+	/* A handler may have jumped out of an earlier wait (siglongjmp, the
+	 * old timeout idiom), leaving the pointer to that wait's frame. */
+	rl_wait_mask = NULL;
+	if (cmd != F_SETLKW && cmd != F_OFD_SETLKW)
+		return rl_fcntl(o, fd, cmd, fl);
+	/* From here on a signal cannot slip by unnoticed before the wait
+	 * starts sleeping: the window the alarm() idiom has is the kernel's,
+	 * not that plus our file-system work (see flp_wait_signals). */
+	flp_wait_signals(&sigs, NULL);
+	r = rl_fcntl(o, fd, cmd, fl);
+	flp_wait_signals(NULL, &sigs);
+	return r;
 }
 
 /* ---- releasing: close, exit, fork ------------------------------------------ */

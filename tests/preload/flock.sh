@@ -86,4 +86,30 @@ for p in $FLP_PIDS; do wait "$p" 2>/dev/null; done
 n=$(grep -c 'LOCK_EX) on .*/a.lck -> soft .*/a.lck.lock: acquired' "$T/trace")
 [ "$n" = $((K * M)) ] || fail "$n of $((K * M)) locks went through the shim"
 [ ! -e "$L.lock" ] || fail "marker left after the counter run"
+
+# A one-shot timer ends a blocking wait (the alarm() idiom): Python's handler
+# (no SA_RESTART) raises from the interrupted flock.  (That a signal landing
+# between two tries is not lost is shown for the same wait code by the
+# alarm scenario of ranges.sh, with many timers.)
+printf '%s\n' "$T/*.ost soft poll_interval=0.01" > "$T/ost.conf"
+mkfifo "$T/ost.held" "$T/ost.go"
+FILELOCK_PRELOAD_CONFIG=$T/ost.conf shim flock "$T/a.ost" \
+	sh -c 'echo held; read x < "$1"' sh "$T/ost.go" > "$T/ost.held" &
+FLP_PIDS="$FLP_PIDS $!"
+read -t 30 line < "$T/ost.held" || fail "one-shot timer: the holder never reported"
+for i in 1 2 3 4 5; do
+	FILELOCK_PRELOAD_CONFIG=$T/ost.conf shim /usr/bin/python3 -c '
+import fcntl, os, signal, sys
+def on_alarm(sig, frame):
+    raise TimeoutError
+signal.signal(signal.SIGALRM, on_alarm)
+fd = os.open(sys.argv[1], os.O_RDWR)
+signal.setitimer(signal.ITIMER_REAL, 0.05)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+except TimeoutError:
+    sys.exit(0)
+sys.exit(3)' "$T/a.ost" || fail "one-shot timer $i: the wait was not interrupted (exit $?)"
+done
+echo go > "$T/ost.go"
 echo "PASS"

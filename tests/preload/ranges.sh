@@ -34,12 +34,12 @@ for s in $scs; do
 done
 
 # Only the emptiness the kind allows: nothing, or strict's mutex sentinel
-# ("mutex" and its claims directory, with no claim left in it).
+# ("strict-mutex" and its claims directory, with no claim left in it).
 dir_clean() {
 	d=$1.lock.ranges
 	[ -d "$d" ] || return 0
-	left=$(cd "$d" && find . -mindepth 1 ! -path ./mutex ! -path ./mutex.filelock \
-		! -path ./mutex.filelock/claims | sort | tr '\n' ' ')
+	left=$(cd "$d" && find . -mindepth 1 ! -path ./strict-mutex ! -path ./strict-mutex.filelock \
+		! -path ./strict-mutex.filelock/claims | sort | tr '\n' ' ')
 	[ -z "$left" ] || { echo "left in $d: $left"; return 1; }
 }
 
