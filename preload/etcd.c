@@ -37,11 +37,12 @@
  * Waiting.  A blocking flock makes one attempt; if the lock is taken, it
  * becomes an asynchronous acquire (fl_acquire_async)
  * on a private one-thread executor while the calling thread sleeps in
- * poll() on the executor's descriptor.  So the wait is the library's own
+ * ppoll() on the executor's descriptor.  So the wait is the library's own
  * (an etcd watch on the key ahead of us, our place in the queue kept), and
- * still returns EINTR as soon as a signal handler runs on the caller
- * (flock(1) -w depends on it): the request is cancelled and nothing stays
- * held.  The rule's timeout ends a wait with ENOLCK.
+ * signals end it as they end the kernel's flock: a handler without
+ * SA_RESTART makes it return EINTR (flock(1) -w depends on it; the request
+ * is cancelled and nothing stays held), SA_RESTART ones let it go on, and
+ * asynchronous signals stay blocked outside the sleep, so none is lost.  The rule's timeout ends a wait with ENOLCK.
  *
  * What cannot work, and what happens instead.  An etcd lease belongs to the
  * process that took it: its heartbeat thread keeps it alive, and neither a
@@ -83,6 +84,7 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
@@ -230,8 +232,37 @@ static void flp_etcd_done(fl_lock *lk, int result, void *arg)
 }
 
 /*
+ * Would a handler that ran (or is pending in `only`) end a flock wait, as
+ * the kernel decides: a handler without SA_RESTART does, SA_RESTART
+ * restarts.  Signals the caller blocks (`orig`) never run during the wait.
+ * The same rule as the byte-range waits (rlock.c).
+ */
+static int flp_etcd_interrupts(const sigset_t *orig, const sigset_t *only)
+{
+	static const int sync_sigs[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT };
+
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+		int sync = 0;
+
+		for (size_t i = 0; i < sizeof(sync_sigs) / sizeof(sync_sigs[0]); i++)
+			sync |= sig == sync_sigs[i];
+		if (sync || (only && sigismember(only, sig) != 1) || sigismember(orig, sig) == 1)
+			continue;
+		if (sigaction(sig, NULL, &sa) != 0 || (sa.sa_flags & SA_RESTART))
+			continue;
+		if ((sa.sa_flags & SA_SIGINFO) ||
+		    (sa.sa_handler != SIG_DFL && sa.sa_handler != SIG_IGN))
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * A blocking acquire: the library waits on a pool thread, we sleep in
- * poll().  Returns the acquire's result, or -EINTR when a signal handler
+ * ppoll() on its descriptor.  Asynchronous signals stay blocked outside
+ * that sleep (flp_wait_signals), so none is lost between two sleeps.
+ * Returns the acquire's result, or -EINTR when a handler without SA_RESTART
  * ran (the request is then cancelled and nothing is held).
  */
 static int flp_etcd_wait(struct flp_ofd *o, enum fl_mode mode, double timeout, char *msg,
@@ -239,8 +270,9 @@ static int flp_etcd_wait(struct flp_ofd *o, enum fl_mode mode, double timeout, c
 {
 	struct flp_etcd_wait w;
 	struct pollfd pfd;
+	sigset_t orig, pend;
 	fl_async *ex = NULL;
-	int r;
+	int r, intr = 0;
 
 	memset(&w, 0, sizeof(w));
 	r = api.async_new(&ex, 1);
@@ -256,22 +288,30 @@ static int flp_etcd_wait(struct flp_ofd *o, enum fl_mode mode, double timeout, c
 	}
 	pfd.fd = api.async_fd(ex);
 	pfd.events = POLLIN;
+	flp_wait_signals(&orig, NULL);
 	while (!w.done) {
 		int n, e;
 
+		if (sigpending(&pend) == 0 && flp_etcd_interrupts(&orig, &pend)) {
+			intr = 1; /* its handler runs when the wait ends */
+			break;
+		}
 		flp_depth--; /* a signal handler may call hooked functions */
-		n = poll(&pfd, 1, -1);
+		n = ppoll(&pfd, 1, NULL, &orig);
 		e = errno;
 		flp_depth++;
-		if (n < 0 && e == EINTR) {
-			/* Frees the request: a lock it obtained meanwhile is released. */
-			api.async_free(ex);
-			return -EINTR;
+		if (n < 0 && e == EINTR && flp_etcd_interrupts(&orig, NULL)) {
+			intr = 1;
+			break;
 		}
 		if (n > 0)
 			api.async_dispatch(ex);
 	}
+	/* Frees the request: a lock it obtained meanwhile is released. */
 	api.async_free(ex);
+	flp_wait_signals(NULL, &orig);
+	if (intr)
+		return -EINTR;
 	if (w.result != 0)
 		snprintf(msg, cap, "%s", w.msg);
 	return w.result;

@@ -118,6 +118,23 @@ rc=$? t=$(($(now_ms) - t0))
 echo "# flock -w 5 against a holder: exit $rc after $t ms"
 check "flock -w 5 gives up with exit 1 (EINTR on SIGALRM)" [ $rc = 1 ]
 check "... after 5 s (${t} ms), the lock kept past 2 x ttl" [ $t -ge 4900 ] && [ $t -lt 8000 ]
+# A one-shot timer whose handler (no SA_RESTART) raises ends the wait.
+out=$(run 30 "$W" "$PY" -c 'import fcntl, os, signal, sys, time
+def on_alarm(sig, frame):
+    raise TimeoutError
+signal.signal(signal.SIGALRM, on_alarm)
+fd = os.open(sys.argv[1], os.O_RDWR)
+t = time.monotonic()
+signal.setitimer(signal.ITIMER_REAL, 0.3)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    print("acquired")
+except TimeoutError:
+    print("interrupted %d" % ((time.monotonic() - t) * 1000))' "$TMP/c.db" 2>&1)
+echo "# python one-shot timer of 300 ms: $out"
+check "a Python handler that raises ends the wait" grep -q '^interrupted [0-9]*$' <<<"$out"
+ms=${out#interrupted }
+check "... about when it ran (${ms} ms < 2000)" [ "${ms//[!0-9]/}" -lt 2000 ]
 check "holder H releases" hold_end H
 check "free after release: flock -n exits 0" [ "$(nb "$TMP/c.db")" = 0 ]
 
