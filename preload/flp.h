@@ -98,6 +98,7 @@ enum flp_kind {
 	FLP_NATIVE,
 	FLP_DENY,
 	FLP_DOTLOCK,
+	FLP_ETCD, /* etcd.c: the full library, loaded on first use */
 };
 
 struct flp_rule {
@@ -112,6 +113,9 @@ struct flp_rule {
 	int also_native;           /* also take the kernel flock                    */
 	int shared_reader;         /* shared=reader (exclusive-only kinds)          */
 	char *lock_dir;            /* markers go under this directory, or NULL      */
+	/* etcd rules only (stale_threshold holds the lease TTL, option ttl). */
+	char *etcd_endpoints;      /* endpoints=, or NULL: $FILELOCK_ETCD_ENDPOINTS */
+	char *etcd_prefix;         /* prefix=, or NULL: $FILELOCK_ETCD_PREFIX       */
 };
 
 struct flp_policy {
@@ -138,7 +142,8 @@ int flp_marker_path(const struct flp_rule *r, const char *data, char *out, size_
 int flp_data_path(const struct flp_policy *p, const char *marker, char *out, size_t cap) FLP_HIDDEN;
 /* "soft", "strict", ... */
 const char *flp_kind_name(enum flp_kind k) FLP_HIDDEN;
-/* Library kind for a redirecting rule; -1 for native/deny/dotlock. */
+/* Library kind for a redirecting rule; -1 for native/deny/dotlock.  FLP_ETCD
+ * gives FL_ETCD, which only the full library (etcd.c) implements. */
 int flp_lib_kind(enum flp_kind k) FLP_HIDDEN;
 
 /* The process's policy (resolve.c loads it at init). */
@@ -285,5 +290,36 @@ void flp_atfork_register(void) FLP_HIDDEN;
 void flp_at_exit(void) FLP_HIDDEN;
 /* At start: adopt the byte-range locks held before execve (see hooks.c). */
 void flp_adopt_inherited(void) FLP_HIDDEN;
+/* Shared with etcd.c.  Does the OFD behind fd hold a flock (fdinfo)? */
+int flp_ofd_has_flock(int fd, int *exclusive) FLP_HIDDEN;
+/* The kernel part of a lock: the pin, or the real flock with also_native.
+ * Caller holds o->mu and has raised flp_depth.  0 or a positive errno. */
+int flp_kernel_lock(struct flp_ofd *o, int fd, int what, int nb, double deadline) FLP_HIDDEN;
+
+/* ---- etcd.c ------------------------------------------------------------ */
+
+/*
+ * Rules of kind etcd.  The shim's own copy of the core is built without the
+ * kinds that need external libraries, so that a preloaded program never maps
+ * libcurl or json-c.  The first lock call on an etcd rule dlopen()s the full
+ * library and drives it through its public API.  All of these run with
+ * o->mu held and flp_depth raised.
+ */
+/* 1 for a rule of kind etcd (policy.c; byte-range calls on it fail). */
+int flp_rule_is_etcd(const struct flp_rule *r) FLP_HIDDEN;
+/* The one line a refused fcntl/lockf lock call on an etcd rule logs. */
+void flp_etcd_refuse_range(const struct flp_rule *r, const char *call, const char *path) FLP_HIDDEN;
+/* LOCK_SH / LOCK_EX (with LOCK_NB).  0 or a positive errno. */
+int flp_etcd_lock(struct flp_ofd *o, int fd, int op) FLP_HIDDEN;
+/* LOCK_UN after the kernel's unlock: revokes our lease, or reports that a
+ * lock taken by another process (fork parent) stays with it. */
+void flp_etcd_release(struct flp_ofd *o) FLP_HIDDEN;
+/* The last descriptor of this process closed (for real): release what this
+ * process holds (reporting it if the OFD lives on elsewhere) and drop the
+ * handle.  Leaves o->lk NULL. */
+void flp_etcd_last_close(struct flp_ofd *o) FLP_HIDDEN;
+/* At start-up (resolve.c): reports etcd locks this process took before
+ * execve, whose lease nobody keeps alive any more. */
+void flp_etcd_exec_check(void) FLP_HIDDEN;
 
 #endif /* FLP_H */

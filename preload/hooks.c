@@ -13,7 +13,9 @@
  *  LOCK_NB -> one try and EWOULDBLOCK, LOCK_UN, conversions by release and
  *  re-acquire (not atomic, as flock(2) says).  A blocking wait polls with
  *  nanosleep and returns EINTR as soon as a signal handler runs; the policy's
- *  timeout ends it with ENOLCK.
+ *  timeout ends it with ENOLCK.  Rules of kind etcd go to etcd.c, which
+ *  loads the full library on first use (and explains what fork and execve
+ *  cannot do with an etcd lease).
  *
  *  The lock belongs to the open file description (OFD).  Descriptors of one
  *  process that share it (dup, dup2, dup3, F_DUPFD) share one struct
@@ -196,7 +198,7 @@ static ssize_t flp_fd_path(int fd, char *buf, size_t cap)
 }
 
 /* Does this OFD hold a flock?  /proc/self/fdinfo lists the locks it owns. */
-static int flp_ofd_has_flock(int fd, int *exclusive)
+int flp_ofd_has_flock(int fd, int *exclusive)
 {
 	char path[64], buf[4096];
 	ssize_t n, got = 0;
@@ -332,7 +334,9 @@ static struct flp_ofd *flp_lookup(int fd, int *err)
 			*err = ENAMETOOLONG;
 			return NULL;
 		}
-		if (inherited && flp_lib_kind(rule->kind) >= 0 && flp_ofd_has_flock(fd, &excl)) {
+		/* etcd: a lease cannot be re-adopted (see etcd.c). */
+		if (inherited && flp_lib_kind(rule->kind) >= 0 && rule->kind != FLP_ETCD &&
+		    flp_ofd_has_flock(fd, &excl)) {
 			struct stat ms;
 			if (lstat(o->marker, &ms) == 0) {
 				/* Taken before execve (or by the image that passed us fd). */
@@ -431,6 +435,10 @@ static void flp_release_marker(struct flp_ofd *o)
 {
 	int r;
 
+	if (o->rule->kind == FLP_ETCD) {
+		flp_etcd_release(o);
+		return;
+	}
 	flp_forget_foreign(o);
 	if (o->lk == NULL || !fl_is_locked(o->lk)) {
 		/* Held through a fork parent or the image before execve: adopt. */
@@ -501,7 +509,7 @@ static const char *flp_opname(int op)
 }
 
 /* The kernel part: the pin, or the real lock with also_native. */
-static int flp_kernel_lock(struct flp_ofd *o, int fd, int what, int nb, double deadline)
+int flp_kernel_lock(struct flp_ofd *o, int fd, int what, int nb, double deadline)
 {
 	const struct flp_rule *r = o->rule;
 	double poll = r->poll_interval > 0 ? r->poll_interval : 0.05;
@@ -566,6 +574,8 @@ static int flp_lock(struct flp_ofd *o, int fd, int op)
 	double deadline, poll;
 	sigset_t sigs;
 
+	if (rule->kind == FLP_ETCD)
+		return flp_etcd_lock(o, fd, op);
 	if (what == LOCK_SH && !rw && rule->shared_reader) {
 		/* Readers of an exclusive-only kind: the kernel's shared lock only. */
 		if (o->req)
@@ -658,6 +668,8 @@ static void flp_rl_closing_slow(int fd)
 {
 	struct stat st;
 
+	if (getpid() != fl__pid())
+		return; /* a vfork child: the locks in our memory are the parent's */
 	flp_depth++;
 	if (fstat(fd, &st) == 0)
 		flp_rl_close_fd(st.st_dev, st.st_ino);
@@ -677,7 +689,9 @@ static void flp_last_close(struct flp_ofd *o)
 {
 	flp_rl_ofd_last_close(o);
 	pthread_mutex_lock(&o->mu);
-	if (o->req && flp_lib_kind(o->rule->kind) >= 0) {
+	if (o->rule->kind == FLP_ETCD) {
+		flp_etcd_last_close(o);
+	} else if (o->req && flp_lib_kind(o->rule->kind) >= 0) {
 		if (o->pinned && flp_probe(o->path)) {
 			FLP_TRACE("%s: still open in another process, which keeps the lock", o->path);
 			if (o->lk && o->lk_pid == fl__pid())
@@ -731,6 +745,12 @@ static int flp_close_slow(int fd)
 	struct flp_ofd *o;
 	int r, e;
 
+	/* A vfork child (CPython's subprocess closes descriptors in one) shares
+	 * our memory but not our descriptors: its closes must leave the
+	 * parent's table and locks alone.  fork's handlers never ran there, so
+	 * the cached pid is still the parent's. */
+	if (FLP_UNLIKELY(getpid() != fl__pid()))
+		return real_close(fd);
 	flp_rl_closing(fd);
 	flp_depth++;
 	o = flp_close_prepare(fd);
@@ -1055,6 +1075,9 @@ static int flp_range_lock(int fd, int cmd, struct flock *fl, const char *call)
 			"PRAGMA journal_mode=DELETE (policy line %d); failing with EIO",
 			call, flp_lock_cmd_name(cmd), o->path, o->rule->line);
 		r = EIO;
+	} else if (flp_rule_is_etcd(o->rule)) {
+		flp_etcd_refuse_range(o->rule, call, o->path);
+		r = ENOLCK;
 	} else {
 		r = flp_rl_fcntl(o, fd, cmd, fl);
 	}
@@ -1535,7 +1558,7 @@ void flp_adopt_inherited(void)
 		int err;
 
 		o = flp_lookup(fds[i], &err);
-		if (o && flp_lib_kind(o->rule->kind) >= 0 && !o->wal)
+		if (o && flp_lib_kind(o->rule->kind) >= 0 && !o->wal && !flp_rule_is_etcd(o->rule))
 			flp_rl_inherited(o, fds[i]);
 	}
 	flp_depth--;

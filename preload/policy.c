@@ -19,6 +19,11 @@
  * a relative pattern or lock_dir, stale_threshold <= heartbeat_interval --
  * each is one "FILE:LINE: problem" message, and the caller refuses to run
  * locks unprotected.  The table is immutable after parsing.
+ *
+ * Kind etcd takes three options of its own (endpoints, prefix, ttl) that no
+ * other kind accepts, and refuses the file-system options that mean nothing
+ * without files (lock_dir, lease_duration, stale_threshold: its TTL is ttl,
+ * shared=: it has readers), so that a rule never silently ignores a setting.
  */
 #include "config.h"
 
@@ -32,8 +37,10 @@
 static const char *const flp_kind_names[] = {
 	[FLP_SOFT] = "soft",     [FLP_STRICT] = "strict", [FLP_LEASE] = "lease",
 	[FLP_SOFT_RW] = "soft-rw", [FLP_NATIVE] = "native", [FLP_DENY] = "deny",
-	[FLP_DOTLOCK] = "dotlock",
+	[FLP_DOTLOCK] = "dotlock", [FLP_ETCD] = "etcd",
 };
+
+#define FLP_ETCD_DEFAULT_TTL 10.0 /* the library's default lease TTL */
 
 const char *flp_kind_name(enum flp_kind k)
 {
@@ -51,9 +58,16 @@ int flp_lib_kind(enum flp_kind k)
 		return FL_LEASE;
 	case FLP_SOFT_RW:
 		return FL_SOFT_RW;
+	case FLP_ETCD:
+		return FL_ETCD;
 	default:
 		return -1;
 	}
+}
+
+int flp_rule_is_etcd(const struct flp_rule *r)
+{
+	return r != NULL && r->kind == FLP_ETCD;
 }
 
 /* ---- matching ---------------------------------------------------------- */
@@ -361,6 +375,35 @@ static int flp_parse_option(struct flp_rule *r, char *opt, const char *file, int
 		return flp_perr(err, errlen, file, ln, "expected OPTION=VALUE, got '%s'", opt);
 	*eq = '\0';
 	v = eq + 1;
+	if (!strcmp(k, "endpoints") || !strcmp(k, "prefix") || !strcmp(k, "ttl")) {
+		char **str = !strcmp(k, "endpoints") ? &r->etcd_endpoints
+			     : !strcmp(k, "prefix") ? &r->etcd_prefix : NULL;
+
+		if (r->kind != FLP_ETCD)
+			return flp_perr(err, errlen, file, ln, "%s is an option of kind etcd, not %s",
+					k, flp_kind_names[r->kind]);
+		if (str == NULL) {
+			if (flp_parse_num(v, &r->stale_threshold, 0) != 0 || r->stale_threshold < 1)
+				return flp_perr(err, errlen, file, ln,
+						"ttl: expected seconds >= 1, got '%s'", v);
+			return 0;
+		}
+		if (v[strspn(v, ",")] == '\0')
+			return flp_perr(err, errlen, file, ln, "%s: empty value", k);
+		if (str == &r->etcd_prefix && v[0] != '/')
+			return flp_perr(err, errlen, file, ln,
+					"prefix: expected a key prefix starting with '/', got '%s'", v);
+		free(*str);
+		*str = strdup(v);
+		return *str ? 0 : -ENOMEM;
+	}
+	if (r->kind == FLP_ETCD &&
+	    (!strcmp(k, "stale_threshold") || !strcmp(k, "lease_duration") ||
+	     !strcmp(k, "lock_dir") || !strcmp(k, "shared")))
+		return flp_perr(err, errlen, file, ln, "%s has no meaning for kind etcd%s", k,
+				!strcmp(k, "lock_dir") ? " (it creates no files; see prefix)"
+				: !strcmp(k, "shared") ? " (LOCK_SH takes an etcd read lock)"
+						       : " (the lease TTL is ttl)");
 	if (!strcmp(k, "timeout")) {
 		if (flp_parse_num(v, &r->timeout, 1) != 0)
 			return flp_perr(err, errlen, file, ln,
@@ -412,7 +455,8 @@ static int flp_parse_option(struct flp_rule *r, char *opt, const char *file, int
 	}
 	return flp_perr(err, errlen, file, ln,
 			"unknown option '%s' (known: timeout, poll_interval, heartbeat_interval, "
-			"stale_threshold, lease_duration, also_native, lock_dir, shared)",
+			"stale_threshold, lease_duration, also_native, lock_dir, shared; etcd: "
+			"endpoints, prefix, ttl)",
 			k);
 }
 
@@ -420,6 +464,8 @@ static void flp_rule_free(struct flp_rule *r)
 {
 	free(r->pattern);
 	free(r->lock_dir);
+	free(r->etcd_endpoints);
+	free(r->etcd_prefix);
 }
 
 int flp_policy_parse(struct flp_policy *p, const char *text, size_t len, const char *file,
@@ -467,13 +513,13 @@ int flp_policy_parse(struct flp_policy *p, const char *text, size_t len, const c
 			r = flp_perr(err, errlen, file, ln, "missing kind after pattern '%s'", pat);
 		} else {
 			int k;
-			for (k = 0; k <= FLP_DOTLOCK; k++)
+			for (k = 0; k <= FLP_ETCD; k++)
 				if (!strcmp(kind, flp_kind_names[k]))
 					break;
-			if (k > FLP_DOTLOCK)
+			if (k > FLP_ETCD)
 				r = flp_perr(err, errlen, file, ln,
 					     "unknown kind '%s' (known: soft, strict, lease, soft-rw, "
-					     "native, deny, dotlock)",
+					     "native, deny, dotlock, etcd)",
 					     kind);
 			rule.kind = (enum flp_kind)k;
 		}
@@ -484,6 +530,15 @@ int flp_policy_parse(struct flp_policy *p, const char *text, size_t len, const c
 			r = flp_perr(err, errlen, file, ln,
 				     "stale_threshold (%g) must be greater than heartbeat_interval (%g)",
 				     rule.stale_threshold, rule.heartbeat_interval);
+		if (r == 0 && rule.kind == FLP_ETCD && rule.heartbeat_interval > 0) {
+			/* The library's rule: a keep-alive at least twice per TTL. */
+			double ttl = rule.stale_threshold > 0 ? ceil(rule.stale_threshold)
+							      : FLP_ETCD_DEFAULT_TTL;
+			if (rule.heartbeat_interval > ttl / 2)
+				r = flp_perr(err, errlen, file, ln,
+					     "heartbeat_interval (%g) must be at most half of ttl (%g)",
+					     rule.heartbeat_interval, ttl);
+		}
 		if (r == 0 && rule.shared_reader && rule.kind == FLP_SOFT_RW)
 			r = flp_perr(err, errlen, file, ln,
 				     "shared=reader is for exclusive-only kinds; soft-rw has readers");

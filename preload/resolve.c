@@ -250,7 +250,13 @@ static void flp_init_all(void)
 	flp_load_policy();
 	if (flp_pol_broken)
 		flp_log("%s; every lock call will fail with ENOLCK", flp_pol_err);
+	else
+		flp_etcd_exec_check();
 	fl__soft_pinned = flp_soft_pinned;
+	/* Cache our pid now: the hooks tell a vfork child (which runs no fork
+	 * handlers) by a pid different from the cached one, and a cache first
+	 * filled in such a child would hold the child's pid in our memory. */
+	(void)fl__pid();
 	flp_atfork_register();
 	flp_adopt_inherited();
 	atomic_store(&flp_ready, 1);

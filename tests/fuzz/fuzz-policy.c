@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (ru->stale_threshold > 0 && ru->heartbeat_interval > 0 &&
 		    ru->stale_threshold <= ru->heartbeat_interval)
+			abort();
+		/* etcd: its options only on etcd rules, no file-system options,
+		 * a TTL of at least 1 s and a keep-alive within half of it. */
+		if (ru->kind != FLP_ETCD && (ru->etcd_endpoints || ru->etcd_prefix))
+			abort();
+		if (ru->kind == FLP_ETCD &&
+		    (ru->lock_dir || ru->lease_duration > 0 || ru->shared_reader ||
+		     (ru->stale_threshold > 0 && ru->stale_threshold < 1) ||
+		     (ru->etcd_prefix && ru->etcd_prefix[0] != '/') ||
+		     ru->heartbeat_interval > (ru->stale_threshold > 0 ? ceil(ru->stale_threshold)
+								     : 10.0) / 2))
 			abort();
 		(void)flp_kind_name(ru->kind);
 		/* The pattern read as a literal path: matched through the table,

@@ -180,6 +180,64 @@ static void test_parse_malformed(void **state)
 	}
 }
 
+/* Kind etcd: its own options, the library kind, and FILE:LINE errors for
+ * options that belong to the other side. */
+static void test_parse_etcd(void **state)
+{
+	struct flp_policy p;
+	char err[256];
+	const struct flp_rule *r;
+
+	(void)state;
+	assert_int_equal(parse(&p,
+			       "/e/*.db etcd endpoints=http://10.0.0.1:2379,10.0.0.2:2379 "
+			       "prefix=/locks/prod ttl=15 heartbeat_interval=5 timeout=30 "
+			       "poll_interval=0.5 also_native=yes\n"
+			       "/e/** etcd\n",
+			       err, sizeof(err)),
+			 0);
+	assert_int_equal(p.n, 2);
+	r = flp_policy_match(&p, "/e/x.db");
+	assert_non_null(r);
+	assert_int_equal(r->kind, FLP_ETCD);
+	assert_true(flp_rule_is_etcd(r));
+	assert_int_equal(flp_lib_kind(r->kind), FL_ETCD);
+	assert_string_equal(flp_kind_name(r->kind), "etcd");
+	assert_string_equal(r->etcd_endpoints, "http://10.0.0.1:2379,10.0.0.2:2379");
+	assert_string_equal(r->etcd_prefix, "/locks/prod");
+	assert_true(r->stale_threshold == 15 && r->heartbeat_interval == 5);
+	assert_true(r->timeout == 30 && r->poll_interval == 0.5 && r->also_native);
+	r = flp_policy_match(&p, "/e/sub/y");
+	assert_non_null(r);
+	assert_null(r->etcd_endpoints); /* the environment, then the library's default */
+	assert_null(r->etcd_prefix);
+	assert_true(r->stale_threshold == 0);
+	flp_policy_free(&p);
+
+	/* etcd's options on other kinds. */
+	expect_error("/a/* soft\n/b/* lease endpoints=http://h:2379\n",
+		     "preload.conf:2: endpoints is an option of kind etcd, not lease");
+	expect_error("/a/* soft-rw prefix=/x\n", "preload.conf:1: prefix is an option of kind etcd");
+	expect_error("/a/* native ttl=5\n", "preload.conf:1: ttl is an option of kind etcd");
+	/* Other kinds' options that mean nothing for etcd. */
+	expect_error("/a/* etcd lock_dir=/l\n", "preload.conf:1: lock_dir has no meaning for kind etcd");
+	expect_error("/a/* etcd stale_threshold=9\n", "stale_threshold has no meaning for kind etcd");
+	expect_error("/a/* etcd lease_duration=9\n", "lease_duration has no meaning for kind etcd");
+	expect_error("/a/* etcd shared=reader\n", "shared has no meaning for kind etcd");
+	/* Bad values. */
+	expect_error("/a/* etcd ttl=0.5\n", "preload.conf:1: ttl: expected seconds >= 1");
+	expect_error("/a/* etcd ttl=soon\n", "ttl: expected seconds >= 1");
+	expect_error("/a/* etcd endpoints=\n", "endpoints: empty value");
+	expect_error("/a/* etcd endpoints=,,\n", "endpoints: empty value");
+	expect_error("/a/* etcd prefix=locks\n", "prefix: expected a key prefix starting with '/'");
+	expect_error("/a/* etcd ttl=6 heartbeat_interval=4\n",
+		     "preload.conf:1: heartbeat_interval (4) must be at most half of ttl (6)");
+	expect_error("/a/* etcd heartbeat_interval=6\n",
+		     "heartbeat_interval (6) must be at most half of ttl (10)");
+	expect_error("/a/* etdc\n", "unknown kind 'etdc' (known: soft, strict, lease, soft-rw, "
+				    "native, deny, dotlock, etcd)");
+}
+
 static void test_marker_paths(void **state)
 {
 	struct flp_policy p;
@@ -217,6 +275,7 @@ int main(void)
 		cmocka_unit_test(test_normalize),
 		cmocka_unit_test(test_parse_good),
 		cmocka_unit_test(test_parse_malformed),
+		cmocka_unit_test(test_parse_etcd),
 		cmocka_unit_test(test_marker_paths),
 	};
 	return cmocka_run_group_tests_name("preload-policy", tests, NULL, NULL);
