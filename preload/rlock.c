@@ -144,6 +144,7 @@ struct flp_rfile {
 	pid_t mtx_pid;
 	double bound;              /* eviction bound for other hosts; 0 never  */
 	int remote;                /* not a local file system: cache coherence */
+	int contended;             /* the last grow found a conflict           */
 	struct rl_seen *seen;
 	size_t nseen, capseen;
 };
@@ -1028,7 +1029,7 @@ static int rl_grow(struct flp_rfile *rf, struct flp_rowner *ow, const struct flp
 }
 
 /* F_GETLK: the first conflicting lock of another owner.  Returns 1 (found,
- * *out filled), 0, or -errno. */
+ * *out filled when not NULL), 0, or -errno. */
 static int rl_test(struct flp_rfile *rf, const char *self, int64_t start, int64_t end, short type,
 		   struct flock *out)
 {
@@ -1046,6 +1047,8 @@ static int rl_test(struct flp_rfile *rf, const char *self, int64_t start, int64_
 		if (c == NULL)
 			continue;
 		found = 1;
+		if (out == NULL)
+			break;
 		flp_range_to_flock(c->start, c->end, &ls, &ll);
 		out->l_type = c->type;
 		out->l_whence = SEEK_SET;
@@ -1217,8 +1220,17 @@ static int rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 			r = -ENOMEM;
 		} else if (flp_rset_unchanged_by(&ow->set, start, end, fl->l_type)) {
 			r = 0;
+		} else if (rf->contended && rl_test(rf, ow->name, start, end, fl->l_type, NULL) > 0) {
+			/* Busy a moment ago, and a conflicting lock is in a file
+			 * we just read: it existed at that moment, so EAGAIN is
+			 * the kernel's answer, without the mutex.  A retry loop
+			 * (SQLite's busy handler, a waiter) then reads instead of
+			 * creating and removing the mutex each time.  Owners that
+			 * look gone are not counted here; the grow removes them. */
+			r = -EAGAIN;
 		} else {
 			r = rl_grow(rf, ow, &next, start, end, fl->l_type, mdl, wait);
+			rf->contended = r == -EAGAIN;
 		}
 		pthread_mutex_unlock(&rf->mu);
 		if (r == 0 || (r != -EAGAIN && r != -ETIMEDOUT))
