@@ -114,7 +114,7 @@ struct flp_rowner {
 	char token[128];       /* and its start token (the file names both)       */
 	dev_t fdev;            /* the owner file we wrote last                   */
 	ino_t fino;
-	int lost;              /* our file vanished under us (evicted)           */
+	atomic_int lost;       /* our file vanished (evicted); the beat sets it  */
 	int hb_on;
 	struct flp_rfile *rf;
 };
