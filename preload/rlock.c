@@ -841,7 +841,7 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 		}
 		p = &v[n];
 		memset(p, 0, sizeof(*p));
-		snprintf(p->name, sizeof(p->name), "%s", de->d_name);
+		memcpy(p->name, de->d_name, strlen(de->d_name) + 1); /* < RL_NAME_MAX: checked */
 		if (e == 0) {
 			if (flp_rl_parse(buf, len, p->host, sizeof(p->host), &p->pid, &p->ofd,
 					 &p->set) != 0)
