@@ -71,7 +71,12 @@
  * read per other owner, a write + rename of ours, mutex unlink.  A release:
  * write + rename, or one unlink.  Requests that change nothing (a range
  * already held at that type; an unlock of bytes not held) touch nothing.
- * FILELOCK_PRELOAD_STATS=1 prints the counts at exit.
+ * After a grow found a conflict, the next try of that file first reads the
+ * owner files without the mutex and answers EAGAIN if the conflict is still
+ * there, so busy loops (SQLite's busy handler) mostly read.  On network file
+ * systems a grow also refreshes the file's cached attributes and pages.
+ * FILELOCK_PRELOAD_STATS=1 prints the counts at exit.  SQLite in rollback
+ * mode makes about 9 lock calls and 45 such operations per transaction.
  *
  * Limits (filelock-preload(8)): no deadlock detection (EDEADLK) across
  * processes; also_native applies to flock only; OFD locks shared with a
