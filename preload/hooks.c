@@ -740,10 +740,39 @@ static struct flp_ofd *flp_close_prepare(int fd)
 	return last ? o : NULL;
 }
 
+/*
+ * Before fd is closed, by any call: the process's byte-range locks on its
+ * file go (POSIX), and fd leaves the table.  Returns the OFD whose last
+ * descriptor fd was, for flp_closed() after the real close, or NULL.
+ */
+static struct flp_ofd *flp_closing(int fd)
+{
+	struct flp_ofd *o;
+
+	flp_rl_closing(fd);
+	flp_depth++;
+	o = flp_close_prepare(fd);
+	flp_depth--;
+	return o;
+}
+
+/* After the real close: finishes what flp_closing returned; keeps errno. */
+static void flp_closed(struct flp_ofd *o)
+{
+	int e = errno;
+
+	if (o == NULL)
+		return;
+	flp_depth++;
+	flp_last_close(o);
+	flp_depth--;
+	errno = e;
+}
+
 static int flp_close_slow(int fd)
 {
 	struct flp_ofd *o;
-	int r, e;
+	int r;
 
 	/* A vfork child (CPython's subprocess closes descriptors in one) shares
 	 * our memory but not our descriptors: its closes must leave the
@@ -751,15 +780,9 @@ static int flp_close_slow(int fd)
 	 * the cached pid is still the parent's. */
 	if (FLP_UNLIKELY(getpid() != fl__pid()))
 		return real_close(fd);
-	flp_rl_closing(fd);
-	flp_depth++;
-	o = flp_close_prepare(fd);
+	o = flp_closing(fd);
 	r = real_close(fd);
-	e = errno;
-	if (o)
-		flp_last_close(o);
-	flp_depth--;
-	errno = e;
+	flp_closed(o);
 	return r;
 }
 
@@ -832,7 +855,7 @@ FLP_EXPORT void closefrom(int lowfd)
 FLP_EXPORT int fclose(FILE *fp)
 {
 	struct flp_ofd *o = NULL;
-	int r, e, fd;
+	int r, fd;
 
 	if (flp_real.fclose == NULL)
 		flp_resolve();
@@ -840,25 +863,9 @@ FLP_EXPORT int fclose(FILE *fp)
 		return flp_real.fclose(fp);
 	fd = fileno(fp);
 	if (fd >= 0)
-		flp_rl_closing(fd);
-	if (fd >= 0) {
-		uintptr_t v = flp_fd_get(fd);
-		if (v == FLP_FD_FRESH || v == FLP_FD_NOMATCH) {
-			flp_fd_set(fd, FLP_FD_FRESH, 0);
-		} else {
-			flp_depth++;
-			o = flp_close_prepare(fd);
-			flp_depth--;
-		}
-	}
+		o = flp_closing(fd);
 	r = flp_real.fclose(fp);
-	if (o) {
-		e = errno;
-		flp_depth++;
-		flp_last_close(o);
-		flp_depth--;
-		errno = e;
-	}
+	flp_closed(o);
 	return r;
 }
 
@@ -895,8 +902,7 @@ FLP_EXPORT int dup(int fd)
 /* dup2/dup3 close fd2 first: that may be the last descriptor of a lock. */
 static int flp_dup23(int fd, int fd2, int flags, int three)
 {
-	struct flp_ofd *o = NULL;
-	uintptr_t v2;
+	struct flp_ofd *o;
 	int r, e;
 
 	if (flp_depth > 0 || fd == fd2) {
@@ -907,13 +913,7 @@ static int flp_dup23(int fd, int fd2, int flags, int three)
 	}
 	if (real_fcntl(fd, F_GETFD, NULL) < 0)
 		return -1; /* EBADF, before touching fd2's state */
-	flp_rl_closing(fd2); /* fstat fails harmlessly when fd2 is not open */
-	v2 = flp_fd_get(fd2);
-	if (v2 != FLP_FD_FRESH && v2 != FLP_FD_NOMATCH) {
-		flp_depth++;
-		o = flp_close_prepare(fd2);
-		flp_depth--;
-	}
+	o = flp_closing(fd2); /* harmless when fd2 is not open */
 	if (three)
 		r = flp_real.dup3 ? flp_real.dup3(fd, fd2, flags)
 				  : (int)syscall(SYS_dup3, fd, fd2, flags);
@@ -922,11 +922,7 @@ static int flp_dup23(int fd, int fd2, int flags, int three)
 	e = errno;
 	if (r >= 0)
 		flp_dup_entry(fd, fd2);
-	if (o) {
-		flp_depth++;
-		flp_last_close(o);
-		flp_depth--;
-	}
+	flp_closed(o);
 	errno = e;
 	return r;
 }
@@ -1464,19 +1460,11 @@ static FILE *flp_freopen(FILE *(*fn)(const char *, const char *, FILE *), const 
 	FILE *fp;
 	int e, fd = stream ? fileno(stream) : -1;
 
-	if (flp_depth == 0 && fd >= 0 && path != NULL) { /* NULL: same file, same fd */
-		flp_rl_closing(fd);
-		flp_depth++;
-		o = flp_close_prepare(fd);
-		flp_depth--;
-	}
+	if (flp_depth == 0 && fd >= 0 && path != NULL) /* NULL: same file, same fd */
+		o = flp_closing(fd);
 	fp = fn(path, mode, stream);
 	e = errno;
-	if (o) {
-		flp_depth++;
-		flp_last_close(o);
-		flp_depth--;
-	}
+	flp_closed(o);
 	if (fp && flp_depth == 0)
 		flp_opened(fileno(fp));
 	errno = e;
