@@ -29,13 +29,14 @@
  * terminal) is passed on to the command, so that we release only after it
  * has gone: releasing while it still runs would let a second holder in.
  *
- * Waiting.  The unix engine blocks in the kernel.  A timeout (-w) or
- * --verbose arms an interval timer whose SIGALRM interrupts flock() with
- * EINTR, as flock(1) does; the timer repeats, so a signal that arrives just
- * before flock() enters the kernel costs one more tick, not a hang.  The
- * library engine reports progress through cancel_check, which the front end
- * calls after each failed attempt.  --verbose names the holder (fl_inspect)
- * at most once a second.
+ * Waiting.  The unix engine blocks in the kernel.  A timeout (-w), --verbose
+ * or a wait on a terminal arms an interval timer whose SIGALRM interrupts
+ * flock() with EINTR, as flock(1) does; the timer repeats, so a signal that
+ * arrives just before flock() enters the kernel costs one more tick, not a
+ * hang.  The library engine reports progress through cancel_check, which
+ * the front end calls after each failed attempt.  --verbose names the
+ * holder (fl_inspect) at most once a second; on a terminal it is named once,
+ * after a few seconds, even without --verbose.
  *
  * Exit codes are flock(1)'s sysexits, listed in filelock(1); a conflict or
  * timeout exits with -E (default 1); a command's status is passed through,
@@ -624,13 +625,30 @@ static int inspect(const char *path, enum fl_kind kind, const struct fl_options 
 	return r;
 }
 
-/* ---- --verbose while waiting --------------------------------------------- */
+/* ---- saying who holds the lock while waiting ------------------------------ */
+
+/*
+ * --verbose names the holder once a second.  Without it, a wait on a
+ * terminal (stderr is one) names the holder once, after TTY_REPORT_AFTER
+ * seconds: a person looking at a command that hangs wants to know why;
+ * scripts and logs get flock(1)'s silence.
+ */
+#define TTY_REPORT_AFTER 3.0
 
 struct waiter {
 	const struct cli *c;
 	double start;
-	double next_report;
+	double next_report; /* INFINITY: no (more) reports */
 };
+
+static void waiter_init(struct waiter *w, const struct cli *c)
+{
+	w->c = c;
+	w->start = now_mono();
+	w->next_report = c->verbose ? w->start + 1.0
+			 : c->path != NULL && isatty(STDERR_FILENO) ? w->start + TTY_REPORT_AFTER
+								     : INFINITY;
+}
 
 static void report_wait(struct waiter *w)
 {
@@ -640,7 +658,7 @@ static void report_wait(struct waiter *w)
 
 	if (now < w->next_report)
 		return;
-	w->next_report = now + 1.0;
+	w->next_report = w->c->verbose ? now + 1.0 : INFINITY;
 	fmt_duration(waited, sizeof(waited), now - w->start);
 	if (inspect(w->c->path, w->c->kind, &w->c->opt, &h) != 0) {
 		fprintf(stderr, "%s: waiting for %s (%s); holder unknown: %s\n", prog, w->c->path,
@@ -655,7 +673,7 @@ static void report_wait(struct waiter *w)
 	fprintf(stderr, "%s: waiting for %s (%s): held by %s\n", prog, w->c->path, waited, who);
 }
 
-static int verbose_cancel_check(void *arg)
+static int report_cancel_check(void *arg)
 {
 	report_wait(arg);
 	return 0;
@@ -718,7 +736,7 @@ static void flock_fd(const struct cli *c, int fd)
 {
 	int op = c->shared ? LOCK_SH : LOCK_EX;
 	double start = now_mono(), deadline;
-	struct waiter w = { c, start, start + 1.0 };
+	struct waiter w;
 	struct sigaction sa;
 	int armed = 0, first = 1, reopened = 0;
 
@@ -731,6 +749,7 @@ static void flock_fd(const struct cli *c, int fd)
 		return;
 	}
 	deadline = c->timeout >= 0 ? start + c->timeout : INFINITY;
+	waiter_init(&w, c);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_alarm; /* no SA_RESTART: flock() must return EINTR */
 	sigemptyset(&sa.sa_mask);
@@ -743,11 +762,9 @@ static void flock_fd(const struct cli *c, int fd)
 
 			if (now >= deadline)
 				break;
-			if (c->verbose) {
-				report_wait(&w);
-				if (w.next_report < until)
-					until = w.next_report;
-			}
+			report_wait(&w);
+			if (w.next_report < until)
+				until = w.next_report;
 			how = 0;
 			if (!isinf(until)) {
 				if (!armed) {
@@ -926,11 +943,9 @@ static int lock_with_library(struct cli *c)
 			    c->kind == FL_LEASE || c->kind == FL_SOFT_RW ? " and its heartbeat" : "");
 	if (c->unlock)
 		usage_error("--unlock works with the file descriptor form only");
-	w.c = c;
-	w.start = now_mono();
-	w.next_report = w.start + 1.0;
-	if (c->verbose) {
-		c->opt.cancel_check = verbose_cancel_check;
+	waiter_init(&w, c);
+	if (!isinf(w.next_report)) {
+		c->opt.cancel_check = report_cancel_check;
 		c->opt.cancel_arg = &w;
 	}
 	c->opt.on_compromise = on_compromise;
@@ -1602,6 +1617,7 @@ int main(int argc, char **argv)
 	}
 	if (c.no_fork && c.close_fd)
 		usage_error("the --no-fork and --close options are incompatible");
+	warn_unused_options(&c);
 	if (c.timeout == 0)
 		c.nonblock = 1; /* -w 0 is -n, as in flock(1) */
 
