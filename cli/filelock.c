@@ -2,13 +2,14 @@
 /*
  * filelock.c -- the `filelock` command: flock(1) for every lock kind.
  *
- * Forms (flock(1)'s, plus two subcommands):
+ * Forms (flock(1)'s, plus three subcommands):
  *
  *     filelock [options] FILE|DIR CMD [ARG...]
  *     filelock [options] FILE|DIR -c CMD
  *     filelock [options] FD
  *     filelock status PATH [--kind K] [--json]
  *     filelock break PATH [--kind K] [--force] [--claim NAME]
+ *     filelock check-policy [FILE]
  *
  * Two engines.  The default kind, `unix`, is flock(1) itself: we open the
  * path O_RDONLY|O_CREAT (directories too), flock(2) it and let the command
@@ -408,6 +409,7 @@ static void usage(void)
 	       " %1$s [options] <file descriptor number>\n"
 	       " %1$s status <path> [--kind <kind>] [--json]\n"
 	       " %1$s break <path> [--kind <kind>] [--force] [--claim <name>]\n"
+	       " %1$s check-policy [<file>]\n"
 	       "\n"
 	       "Hold a file lock of any kind while a command runs (flock(1) compatible).\n"
 	       "\n"
@@ -430,6 +432,11 @@ static void usage(void)
 	       "     --lease-duration <secs>      lease: a silent lease expires after this\n"
 	       "     --lifetime <secs>      soft: markers older than this are broken\n"
 	       "     --mode <octal>         permissions of files the lock creates\n"
+	       "\n"
+	       "Durations are seconds, or take a unit: 500ms, 2s, 1m, 1h.\n"
+	       "status and break find the kind from the files on disk when --kind is not\n"
+	       "given, and look at the marker of a data path the shim's policy redirects.\n"
+	       "\n"
 	       " -h, --help                 display this help\n"
 	       " -V, --version              display version\n"
 	       "\n"
