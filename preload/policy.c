@@ -670,6 +670,7 @@ int flp_policy_parse_warn(struct flp_policy *p, const char *text, size_t len, co
 		char *line, *pat, *kind, *opt;
 		struct flp_rule rule;
 		unsigned seen = 0;
+		double hb;
 
 		while (e < len && text[e] != '\n')
 			e++;
@@ -713,12 +714,11 @@ int flp_policy_parse_warn(struct flp_policy *p, const char *text, size_t len, co
 		}
 		while (r == 0 && (opt = flp_field(line, ll, &i)))
 			r = flp_parse_option(&rule, opt, file, ln, err, errlen, &seen, &lint);
-		if (r == 0 && rule.stale_threshold > 0 &&
-		    (rule.heartbeat_interval > 0 || rule.kind == FLP_SOFT_RW) &&
-		    rule.stale_threshold <= flp_heartbeat(&rule))
+		hb = rule.heartbeat_interval > 0 ? rule.heartbeat_interval : flp_heartbeat(&rule);
+		if (r == 0 && rule.stale_threshold > 0 && hb > 0 && rule.stale_threshold <= hb)
 			r = flp_perr(err, errlen, file, ln,
 				     "stale_threshold (%g) must be greater than heartbeat_interval (%g%s)",
-				     rule.stale_threshold, flp_heartbeat(&rule),
+				     rule.stale_threshold, hb,
 				     rule.heartbeat_interval > 0 ? "" : ", the default");
 		if (r == 0 && rule.kind == FLP_LEASE && rule.heartbeat_interval > 0 &&
 		    rule.heartbeat_interval >= flp_lease(&rule))
