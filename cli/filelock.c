@@ -998,8 +998,8 @@ static const char *policy_file(void)
 	return f != NULL && f[0] != '\0' ? f : FL_DEFAULT_POLICY;
 }
 
-/* Reads and parses a policy file (at most 1 MiB, like the shim).  Returns 0,
- * -ENOENT when it does not exist, or another -errno with *why set. */
+/* Reads and parses a policy file (at most 1 MiB, like the shim).  Returns 0
+ * or a negative errno (-ENOENT: no such file), with the reason in why. */
 static int read_policy(const char *file, struct flp_policy *pol, char *why, size_t wlen,
 		       flp_warn_fn warn, void *warn_arg)
 {
@@ -1029,8 +1029,10 @@ static int read_policy(const char *file, struct flp_policy *pol, char *why, size
 	if (r != 0)
 		snprintf(why, wlen, "%s: cannot read: %s", file, strerror(-r));
 	else if (got > MAX)
-		r = -EFBIG, snprintf(why, wlen, "%s: larger than %d bytes", file, MAX);
-	else
+		r = -EFBIG;
+	if (r == -EFBIG)
+		snprintf(why, wlen, "%s: larger than %d bytes", file, MAX);
+	else if (r == 0)
 		r = flp_policy_parse_warn(pol, buf, got, file, why, wlen, warn, warn_arg);
 	free(buf);
 	return r;
@@ -1052,7 +1054,8 @@ static int check_policy(int argc, char **argv)
 	char why[1024], line[2048];
 	int warnings = 0;
 
-	if (argc > 3 || (argc == 3 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0))) {
+	if (argc > 3 ||
+	    (argc == 3 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0))) {
 		printf("Usage: %s check-policy [<file>]\n"
 		       "Parses a policy file of filelock-preload (default: %s), prints each rule\n"
 		       "as understood and warns about rules that cannot work as written.\n"
@@ -1076,19 +1079,22 @@ static int check_policy(int argc, char **argv)
 
 /*
  * The marker the shim uses for a data path under the policy of this
- * environment.  Returns the rule (and fills marker, the absolute data path
- * and the policy file's name) or NULL: no policy, no rule, or a rule that
- * keeps no marker (native, deny, dotlock).
+ * environment (read into pol).  Returns the rule, with the absolute data
+ * path in data and the marker in marker (len bytes each), or NULL: no
+ * policy, no rule, or a rule that keeps no marker (native, deny, dotlock).
+ * A path that is itself the marker of a data path stays the marker.
  */
 static const struct flp_rule *policy_marker(const char *path, struct flp_policy *pol,
-					    char *abs, char *marker, size_t len)
+					    char *data, char *marker, size_t len)
 {
 	const struct flp_rule *rule;
-	char why[1024], tmp[4096], *rp;
+	char why[1024], tmp[4096], norm[4096], *rp;
+	int r;
 
 	memset(pol, 0, sizeof(*pol));
-	if (read_policy(policy_file(), pol, why, sizeof(why), NULL, NULL) != 0) {
-		if (strstr(why, ": cannot open: No such file") == NULL)
+	r = read_policy(policy_file(), pol, why, sizeof(why), NULL, NULL);
+	if (r != 0) {
+		if (r != -ENOENT)
 			warnx_("warning: not using the shim's policy: %s", why);
 		return NULL;
 	}
@@ -1102,8 +1108,15 @@ static const struct flp_rule *policy_marker(const char *path, struct flp_policy 
 		size_t l = strlen(tmp);
 		snprintf(tmp + l, sizeof(tmp) - l, "/%s", path);
 	}
-	if (flp_normalize(tmp, abs, len) != 0 || (rule = flp_policy_match(pol, abs)) == NULL ||
-	    flp_lib_kind(rule->kind) < 0 || flp_marker_path(rule, abs, marker, len) != 0)
+	if (flp_normalize(tmp, norm, sizeof(norm)) != 0)
+		return NULL;
+	if (flp_data_path(pol, norm, data, len) == 0) {
+		snprintf(marker, len, "%s", norm);
+		return flp_policy_match(pol, data);
+	}
+	snprintf(data, len, "%s", norm);
+	if ((rule = flp_policy_match(pol, data)) == NULL || flp_lib_kind(rule->kind) < 0 ||
+	    flp_marker_path(rule, data, marker, len) != 0)
 		return NULL;
 	return rule;
 }
@@ -1155,7 +1168,6 @@ static int detect_kind(const char *path, char *why, size_t len)
 {
 	static const char strict_sentinel[] = "1\nfilelock-strict-v1\0\n0\n";
 	static const char sqlite_magic[] = "SQLite format 3";
-	struct fl_holder h;
 	char buf[1025];
 	struct stat st;
 	ssize_t n = 0;
@@ -1167,8 +1179,8 @@ static int detect_kind(const char *path, char *why, size_t len)
 	}
 	if (is_dir(path, ".rw") || is_reg(path, ".write") || is_dir(path, ".readers") ||
 	    is_reg(path, ".state")) {
-		snprintf(why, len, "found soft-rw files next to it: %s.state, .write, .readers/ or .rw/",
-			 path);
+		snprintf(why, len,
+			 "found soft-rw files next to it: %s.state, .write, .readers/ or .rw/", path);
 		return FL_SOFT_RW;
 	}
 	if (stat(path, &st) != 0)
@@ -1188,11 +1200,13 @@ static int detect_kind(const char *path, char *why, size_t len)
 	if (n < 0)
 		n = 0;
 	buf[n] = '\0';
-	if ((size_t)n == sizeof(strict_sentinel) - 1 && memcmp(buf, strict_sentinel, (size_t)n) == 0) {
+	if ((size_t)n == sizeof(strict_sentinel) - 1 &&
+	    memcmp(buf, strict_sentinel, (size_t)n) == 0) {
 		snprintf(why, len, "found a strict sentinel");
 		return FL_STRICT;
 	}
-	if (n >= 11 && memcmp(buf, "filelock/2\n", 11) == 0 && strstr(buf, "\nmode=lease\n") != NULL) {
+	if (n >= 11 && memcmp(buf, "filelock/2\n", 11) == 0 &&
+	    strstr(buf, "\nmode=lease\n") != NULL) {
 		snprintf(why, len, "found a lease record");
 		return FL_LEASE;
 	}
@@ -1200,11 +1214,13 @@ static int detect_kind(const char *path, char *why, size_t len)
 		snprintf(why, len, "found a soft marker");
 		return FL_SOFT;
 	}
-	if ((size_t)n >= sizeof(sqlite_magic) && memcmp(buf, sqlite_magic, sizeof(sqlite_magic)) == 0) {
+	if ((size_t)n >= sizeof(sqlite_magic) &&
+	    memcmp(buf, sqlite_magic, sizeof(sqlite_magic)) == 0) {
 		snprintf(why, len, "found an SQLite database");
 		return FL_RW;
 	}
 #ifdef HAVE_SQLITE3
+	struct fl_holder h;
 	if (n == 0 && proc_locks(&st, "POSIX", &h) == 0 && h.state != FL_HOLDER_FREE) {
 		snprintf(why, len, "found an empty file with byte-range locks");
 		return FL_RW;
@@ -1356,9 +1372,9 @@ static void sub_usage(const char *sub)
  */
 static void find_target(struct cli *c, struct target *t)
 {
-	static char abs[4096], marker[4096];
+	static char data[4096], marker[4096];
 	static struct flp_policy pol;
-	const struct flp_rule *rule = policy_marker(c->path, &pol, abs, marker, sizeof(abs));
+	const struct flp_rule *rule = policy_marker(c->path, &pol, data, marker, sizeof(data));
 	int k;
 
 	memset(t, 0, sizeof(*t));
@@ -1369,17 +1385,17 @@ static void find_target(struct cli *c, struct target *t)
 		enum fl_kind rk = (enum fl_kind)flp_lib_kind(rule->kind);
 
 		t->path = marker;
-		t->data = abs;
+		t->data = data;
 		if (!c->kind_given) {
 			t->kind = c->kind = rk;
 			t->from = "policy";
 		} else if (rk != c->kind) {
 			warnx_("warning: the policy's rule for %s says kind %s; using --kind %s as "
 			       "asked",
-			       abs, fl_kind_name(rk), fl_kind_name(c->kind));
+			       data, fl_kind_name(rk), fl_kind_name(c->kind));
 		}
-		snprintf(t->why, sizeof(t->why), "the marker of %s under %s:%d", abs, policy_file(),
-			 rule->line);
+		snprintf(t->why, sizeof(t->why), "the marker of %s under %s:%d", data,
+			 policy_file(), rule->line);
 		if (!(c->given & G_HEARTBEAT))
 			c->opt.heartbeat_interval = rule->heartbeat_interval;
 		if (!(c->given & G_STALE))

@@ -113,6 +113,8 @@ expect_grep "^$D.lock: held" "$T/out" "-t soft DATA: the marker"
 if grep -q "malformed" "$T/out"; then fail "the data file was read as a marker"; fi
 expect_rc 1 "status --json of the data path" "$FL_CLI" status --json "$D"
 expect_grep "\"path\":\"$D.lock\",\"data_path\":\"$D\",\"kind\":\"soft\",\"kind_from\":\"policy\"" "$T/out" "json: marker, data path, kind from the policy"
+expect_rc 1 "status of the marker itself: the same lock" "$FL_CLI" status --json "$D.lock"
+expect_grep "\"path\":\"$D.lock\",\"data_path\":\"$D\",\"kind\":\"soft\",\"kind_from\":\"policy\"" "$T/out" "the marker is not taken for a data path"
 expect_rc 1 "break of the data path refuses the live holder" "$FL_CLI" break "$D"
 expect_grep "not breaking it" "$T/err" "break refuses"
 stop_holder
