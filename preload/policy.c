@@ -16,9 +16,17 @@
  * The first rule that matches wins.
  *
  * The parser is strict on purpose: an unknown kind or option, a bad number,
- * a relative pattern or lock_dir, stale_threshold <= heartbeat_interval --
- * each is one "FILE:LINE: problem" message, and the caller refuses to run
- * locks unprotected.  The table is immutable after parsing.
+ * a relative pattern or lock_dir, stale_threshold <= heartbeat_interval, an
+ * option the library would refuse for the rule's kind (it would fail every
+ * lock) -- each is one "FILE:LINE: problem" message, and the caller refuses
+ * to run locks unprotected.  The table is immutable after parsing.
+ * Durations are decimal seconds with an optional unit (ms, s, m, h), the
+ * same syntax the filelock command takes.
+ *
+ * What is valid but cannot be meant -- a pattern no normalised path can
+ * match, a rule an earlier rule hides, an option given twice or unused by
+ * the kind -- is reported only to a checker (flp_policy_parse_warn, behind
+ * filelock-preload --check); the shim's parse skips that work.
  *
  * Kind etcd takes three options of its own (endpoints, prefix, ttl) that no
  * other kind accepts, and refuses the file-system options that mean nothing
@@ -545,8 +553,9 @@ static int flp_parse_option(struct flp_rule *r, char *opt, const char *file, int
 		num = &r->lease_duration;
 	if (num) {
 		if (flp_parse_num(v, num, 0) != 0)
-			return flp_perr(err, errlen, file, ln, "%s: expected a duration (30, 2.5s, 500ms, 1m, "
-					"1h), got '%s'", k, v);
+			return flp_perr(err, errlen, file, ln,
+					"%s: expected a duration (30, 2.5s, 500ms, 1m, 1h), got '%s'",
+					k, v);
 		if (num == &r->poll_interval && *num == 0)
 			return flp_perr(err, errlen, file, ln, "poll_interval must be > 0");
 		return 0;
@@ -626,8 +635,8 @@ static void flp_lint_rule(const struct flp_policy *p, const struct flp_rule *r, 
 	const char *why = flp_pattern_dead(r->pattern);
 	unsigned unused = seen & ~flp_kind_uses[r->kind];
 
-	if (lint == NULL)
-		return;
+	if (lint->fn == NULL)
+		return; /* the shim: no checker listens, spare the work */
 	if (why)
 		flp_pwarn(lint, file, r->line, "pattern '%s' can never match: %s", r->pattern, why);
 	for (size_t i = 0; why == NULL && i < p->n; i++) {
