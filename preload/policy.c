@@ -723,7 +723,8 @@ int flp_policy_parse_warn(struct flp_policy *p, const char *text, size_t len, co
 		}
 		while (r == 0 && (opt = flp_field(line, ll, &i)))
 			r = flp_parse_option(&rule, opt, file, ln, err, errlen, &seen, &lint);
-		hb = rule.heartbeat_interval > 0 ? rule.heartbeat_interval : flp_heartbeat(&rule);
+		hb = r != 0 ? 0 : rule.heartbeat_interval > 0 ? rule.heartbeat_interval
+							       : flp_heartbeat(&rule);
 		if (r == 0 && rule.stale_threshold > 0 && hb > 0 && rule.stale_threshold <= hb)
 			r = flp_perr(err, errlen, file, ln,
 				     "stale_threshold (%g) must be greater than heartbeat_interval (%g%s)",
