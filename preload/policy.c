@@ -641,7 +641,10 @@ static void flp_lint_rule(const struct flp_policy *p, const struct flp_rule *r, 
 		flp_pwarn(lint, file, r->line, "pattern '%s' can never match: %s", r->pattern, why);
 	for (size_t i = 0; why == NULL && i < p->n; i++) {
 		const struct flp_rule *e = &p->rules[i];
+		size_t lit = strcspn(e->pattern, "*?[\\"); /* e's literal head: a cheap filter */
 
+		if (strncmp(e->pattern, r->pattern, lit) != 0)
+			continue;
 		if (strcmp(e->pattern, r->pattern) == 0 ||
 		    (strpbrk(r->pattern, "*?[\\") == NULL && flp_glob(e->pattern, r->pattern))) {
 			flp_pwarn(lint, file, r->line,
