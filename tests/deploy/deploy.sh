@@ -31,12 +31,18 @@ check() { # description, command...: passes when the command succeeds
 	if "$@"; then pass "$what"; else fail "$what"; fi
 }
 
-# readme_block N: the Nth fenced code block of the README's Deploying section.
+# readme_block WORD: the first fenced code block of the README's Deploying
+# section that contains WORD.
 readme_block() {
-	awk -v n="$1" '
+	awk -v w="$1" '
 		/^## / { in_sec = ($0 == "## Deploying") }
-		in_sec && /^```/ { if (open) { open = 0; next } k++; open = 1; next }
-		in_sec && open && k == n { print }
+		in_sec && /^```/ {
+			if (open && index(b, w)) { printf "%s", b; exit }
+			open = !open
+			b = ""
+			next
+		}
+		in_sec && open { b = b $0 "\n" }
 	' "$README"
 }
 # The README's paths, moved to this run's prefix and data directory.
@@ -107,8 +113,8 @@ check "the modulefile names the installed shim ($shim)" test -f "$shim"
 check "the modulefile names the installed bin" grep -q "^prepend-path PATH *$bindir\$" "$mf"
 check "the modulefile carries the Slurm job-step variant" \
 	grep -q "SRUN_EXPORT_ENV \"ALL,LD_PRELOAD=$shim\"" "$mf"
-srun_line=$(readme_block 4 | relocate)
-check "README block 4 is the Slurm setenv line" grep -qF "$srun_line" "$mf"
+srun_line=$(readme_block SRUN_EXPORT_ENV | relocate)
+check "the README's Slurm setenv line" grep -qF "$srun_line" "$mf"
 
 # --- one version string everywhere ---------------------------------------------------
 V=$(sed -n 's/^AC_INIT(\[filelock\], \[\([^]]*\)\].*/\1/p' "$S/configure.ac")
@@ -135,9 +141,9 @@ check "filelock-preload(8) preloads the installed shim" grep -qF "LD_PRELOAD=$sh
 
 # --- the policy: written, checked, moved in (README block 1) -----------------------------
 mkdir -p "$T/nfs/proj/jobs" "$T/nfs/proj/db"
-readme_block 1 | relocate > "$T/policy.sh"
+readme_block preload.conf.new | relocate > "$T/policy.sh"
 sh -e "$T/policy.sh" > "$T/policy.out"
-check "README block 1 writes, checks and installs the policy" test $? -eq 0
+check "the README's policy block writes, checks and installs the policy" test $? -eq 0
 check "the checker printed the rules" grep -q "^$policy.new:2: $T/nfs/proj/db/\*.sqlite lease" "$T/policy.out"
 check "the policy is in place" test -f "$policy"
 FILELOCK_PRELOAD_CONFIG=$policy
@@ -151,8 +157,8 @@ printf '#!/bin/sh\ncat %s.lock > %s/seen\n' "$J" "$T" > nightly.sh
 chmod +x nightly.sh
 grep -v sqlite3 "$policy" > test.conf
 printf '%s/nfs/proj/db/*.sqlite lease lease_duration=3m\n' "$T" >> test.conf
-readme_block 2 | relocate > "$T/one.sh"
-check "README block 2 runs (flock(1) and sqlite3 under the wrapper)" sh -e "$T/one.sh"
+readme_block "filelock-preload -- flock" | relocate > "$T/one.sh"
+check "the README's one-command block runs (flock(1) and sqlite3 under the wrapper)" sh -e "$T/one.sh"
 check "the command ran while the shim's marker existed" test -s "$T/seen"
 check "the marker named the flock process on this host" \
 	test "$(sed -n 2p "$T/seen")" = "$host"
@@ -209,14 +215,14 @@ if ! cmp -s "$T/env.before" "$T/env.after"; then
 fi
 echo "ok: module unload restores the environment exactly"
 SESSION
-readme_block 3 | relocate | sed 's/ *#.*//' > "$T/module.sh"
-check "README block 3 is use, load, unload" test "$(wc -l < "$T/module.sh")" -eq 3
+readme_block "module load" | relocate | sed 's/ *#.*//' > "$T/module.sh"
+check "the README's session block is use, load, unload" test "$(wc -l < "$T/module.sh")" -eq 3
 export shim bindir mandir
 check "a session with the module" bash "$T/session.sh"
 
 # --- the whole site: /etc/ld.so.preload (README block 5), then its removal -------------------
-readme_block 5 | relocate > "$T/site.sh"
-check "README block 5 names the installed shim" grep -qF "$shim" "$T/site.sh"
+readme_block /etc/ld.so.preload | relocate > "$T/site.sh"
+check "the README's site block names the installed shim" grep -qF "$shim" "$T/site.sh"
 sh -e "$T/site.sh"
 check "/etc/ld.so.preload (the namespace's overlay) names the shim" grep -qxF "$shim" /etc/ld.so.preload
 D=$T/nfs/proj/jobs/site.lock
