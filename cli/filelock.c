@@ -157,9 +157,11 @@ static const char *cli_words(const char *msg)
 	while (*p && n + 1 < sizeof(out)) {
 		size_t i, l = 0;
 
+		/* Whole words only: a path in the message keeps its name. */
 		for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
 			l = strlen(map[i][0]);
-			if (strncmp(p, map[i][0], l) == 0 && (p == msg || p[-1] != '-'))
+			if (strncmp(p, map[i][0], l) == 0 && (p == msg || strchr(" (", p[-1])) &&
+			    (p[l] == '\0' || strchr(" ,;:)", p[l])))
 				break;
 		}
 		if (i < sizeof(map) / sizeof(map[0])) {
