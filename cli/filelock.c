@@ -69,11 +69,7 @@
 #include <unistd.h>
 
 #include "filelock.h"
-#include "flp.h"
-
-#ifndef FL_DEFAULT_POLICY
-#define FL_DEFAULT_POLICY "/etc/filelock/preload.conf"
-#endif
+#include "flp.h" /* the shim's policy parser (preload/policy.c) */
 
 static const char *prog = "filelock";
 
