@@ -139,7 +139,7 @@ check "filelock.conf(5) names $policy" grep -qF "$policy" "$mandir/man5/filelock
 check "filelock-preload(8) names $policy" grep -qF "$policy" "$mandir/man8/filelock-preload.8"
 check "filelock-preload(8) preloads the installed shim" grep -qF "LD_PRELOAD=$shim" "$mandir/man8/filelock-preload.8"
 
-# --- the policy: written, checked, moved in (README block 1) -----------------------------
+# --- the policy: written, checked, moved in (the README's first block) -------------
 mkdir -p "$T/nfs/proj/jobs" "$T/nfs/proj/db"
 readme_block preload.conf.new | relocate > "$T/policy.sh"
 sh -e "$T/policy.sh" > "$T/policy.out"
@@ -150,7 +150,7 @@ FILELOCK_PRELOAD_CONFIG=$policy
 export FILELOCK_PRELOAD_CONFIG
 host=$(uname -n)
 
-# --- one command (README block 2) ---------------------------------------------------------
+# --- one command ---------------------------------------------------------------------
 cd "$T" || exit 99
 J=$T/nfs/proj/jobs/nightly.lock
 printf '#!/bin/sh\ncat %s.lock > %s/seen\n' "$J" "$T" > nightly.sh
@@ -166,7 +166,7 @@ check "the marker is gone afterwards" test ! -e "$J.lock"
 check "sqlite3 created its database under the shim" test -f "$T/nfs/proj/db/app.sqlite"
 check "no lease marker is left" test ! -e "$T/nfs/proj/db/app.sqlite.lock"
 
-# --- one session with environment modules (README block 3) ----------------------------------
+# --- one session with environment modules ------------------------------------------
 unset LD_PRELOAD MANPATH
 cat > "$T/session.sh" <<'SESSION'
 set -u
@@ -220,7 +220,7 @@ check "the README's session block is use, load, unload" test "$(wc -l < "$T/modu
 export shim bindir mandir
 check "a session with the module" bash "$T/session.sh"
 
-# --- the whole site: /etc/ld.so.preload (README block 5), then its removal -------------------
+# --- the whole site: /etc/ld.so.preload, then its removal ---------------------------
 readme_block /etc/ld.so.preload | relocate > "$T/site.sh"
 check "the README's site block names the installed shim" grep -qF "$shim" "$T/site.sh"
 sh -e "$T/site.sh"
