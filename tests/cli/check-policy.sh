@@ -78,7 +78,9 @@ expect_grep "^$P:7: warning: timeout has no effect on kind native$" "$T/err" "op
 expect_grep "^$P: 7 rules, 7 warnings" "$T/out" "warnings counted"
 
 # The shim reads the file the checker passed: a never-matching rule really
-# never redirects (the lock goes to the kernel, no marker appears).
+# never redirects (the lock goes to the kernel, no marker appears).  Not in
+# sanitizer builds: their runtime cannot be preloaded into flock(1).
+case ${FL_SANITIZERS-} in *address* | *thread*) finish ;; esac
 mkdir -p "$T/data"
 printf '%s/data/ soft\n%s/data/x soft\n' "$T" "$T" > "$T/shim.conf"
 expect_rc 0 "checker on the shim's file" "$W" --check "$T/shim.conf"

@@ -51,6 +51,12 @@ relocate() {
 }
 
 if [ "${1-}" != --in-namespace ]; then
+	case ${FL_SANITIZERS-} in
+	*address* | *thread*)
+		echo "SKIP: a sanitizer runtime cannot be preloaded into foreign programs"
+		exit 77
+		;;
+	esac
 	[ "$(id -u)" = 0 ] || fl_skip "needs root: a private mount namespace stands in for the prefix and /etc"
 	command -v unshare >/dev/null || fl_skip "unshare(1) not installed"
 	[ -f /usr/share/modules/init/sh ] || fl_skip "environment-modules not installed"
