@@ -77,7 +77,7 @@ extern __thread int flp_depth FLP_HIDDEN __attribute__((tls_model("initial-exec"
 #define FLP_BYPASS_BEGIN() (flp_depth++)
 #define FLP_BYPASS_END()   (flp_depth--)
 
-/* FILELOCK_PRELOAD_DEBUG=1 */
+/* FILELOCK_PRELOAD_DEBUG: 0 quiet, 1 what the shim does, 2 also what it leaves alone */
 extern int flp_debug FLP_HIDDEN;
 /* One line to stderr, "filelock-preload[pid]: ...\n", written with one
  * write(2); never allocates. */
