@@ -234,20 +234,50 @@ static void flp_point_sys(void)
 	fl__sys.fcntl = flp_real.fcntl64;
 }
 
+/*
+ * FILELOCK_PRELOAD_DEBUG: unset, empty or 0: quiet; 2: also every lock call
+ * that goes to the kernel unchanged ("no rule matched PATH"); anything else:
+ * 1, what the shim does.  The start-up lines (which policy, how many rules)
+ * come once per process tree: the first process marks the environment its
+ * children inherit with the policy file it announced.
+ */
+#define FLP_BANNER_ENV "FILELOCK_PRELOAD_DEBUG_BANNER"
+
+static int flp_debug_init(void)
+{
+	const char *dbg = secure_getenv("FILELOCK_PRELOAD_DEBUG");
+	const char *cfg = secure_getenv("FILELOCK_PRELOAD_CONFIG");
+	const char *seen = secure_getenv(FLP_BANNER_ENV);
+
+	flp_debug = dbg == NULL || dbg[0] == '\0' || strcmp(dbg, "0") == 0 ? 0
+		    : strcmp(dbg, "2") == 0				    ? 2
+									    : 1;
+	if (cfg == NULL || cfg[0] == '\0')
+		cfg = FLP_DEFAULT_CONFIG;
+	if (!flp_debug || (seen != NULL && strcmp(seen, cfg) == 0))
+		return 0;
+	setenv(FLP_BANNER_ENV, cfg, 1);
+	return 1;
+}
+
 static pthread_once_t flp_init_once = PTHREAD_ONCE_INIT;
 
 static void flp_init_all(void)
 {
-	const char *dbg = getenv("FILELOCK_PRELOAD_DEBUG");
+	int banner, level;
 
 	flp_depth++;
-	flp_debug = dbg != NULL && dbg[0] != '\0' && strcmp(dbg, "0") != 0;
+	banner = flp_debug_init();
+	level = flp_debug;
 	if (flp_resolve() != 0) {
 		flp_depth--;
 		return;
 	}
 	flp_point_sys();
+	if (!banner) /* the start-up lines of flp_load_policy, once per tree */
+		flp_debug = 0;
 	flp_load_policy();
+	flp_debug = level;
 	if (flp_pol_broken)
 		flp_log("%s; every lock call will fail with ENOLCK", flp_pol_err);
 	else
