@@ -68,6 +68,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "filelock.h"
 #include "flp.h" /* the shim's policy parser (preload/policy.c) */
 
@@ -75,16 +76,39 @@ static const char *prog = "filelock";
 
 /* ---- messages, numbers ------------------------------------------------- */
 
+/*
+ * Text output escapes what other users wrote (marker fields, holder names,
+ * etcd values, command names in /proc) with fl__escape(): a marker must not
+ * drive the terminal.  esc() returns one of a few rotating buffers, enough
+ * for the fields of one printf.
+ */
+static const char *esc(const char *s)
+{
+	static char buf[4][FL__ESCAPED_SIZE(1024)];
+	static unsigned next;
+	char *b = buf[next++ % 4];
+
+	return fl__escape(b, sizeof(buf[0]), s);
+}
+
+/* "prog: MESSAGE\n" on stderr, the message escaped as a whole. */
+static void vmsg(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+static void vmsg(const char *fmt, va_list ap)
+{
+	char msg[2048];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "%s: %s\n", prog, esc(msg));
+}
+
 static void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void warnx_(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmsg(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
@@ -92,11 +116,9 @@ static void die(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmsg(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(code);
 }
 
@@ -105,11 +127,10 @@ static void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmsg(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
+	fprintf(stderr, "Try '%s --help' for more information.\n", prog);
 	exit(EX_USAGE);
 }
 
@@ -519,11 +540,11 @@ static void describe_holder(const struct fl_holder *h, char *buf, size_t len)
 		if (h->same_host) {
 			proc_info(h->pid, comm, sizeof(comm), user, sizeof(user));
 			if (comm[0] || user[0])
-				n += snprintf(buf + n, len - (size_t)n, " (%s%s%s)", comm,
-					      comm[0] && user[0] ? ", user " : "", user);
+				n += snprintf(buf + n, len - (size_t)n, " (%s%s%s)", esc(comm),
+					      comm[0] && user[0] ? ", user " : "", esc(user));
 		}
 		if (h->host[0])
-			n += snprintf(buf + n, len - (size_t)n, " on host %s", h->host);
+			n += snprintf(buf + n, len - (size_t)n, " on host %s", esc(h->host));
 	} else {
 		n = snprintf(buf, len, "an unnamed holder");
 	}
@@ -666,16 +687,17 @@ static void report_wait(struct waiter *w)
 	w->next_report = w->c->verbose ? now + 1.0 : INFINITY;
 	fmt_duration(waited, sizeof(waited), now - w->start);
 	if (inspect(w->c->path, w->c->kind, &w->c->opt, &h) != 0) {
-		fprintf(stderr, "%s: waiting for %s (%s); holder unknown: %s\n", prog, w->c->path,
-			waited, ERRMSG(NULL));
+		fprintf(stderr, "%s: waiting for %s (%s); holder unknown: %s\n", prog,
+			esc(w->c->path), waited, esc(ERRMSG(NULL)));
 		return;
 	}
 	if (h.state == FL_HOLDER_FREE) {
-		fprintf(stderr, "%s: waiting for %s (%s)\n", prog, w->c->path, waited);
+		fprintf(stderr, "%s: waiting for %s (%s)\n", prog, esc(w->c->path), waited);
 		return;
 	}
 	describe_holder(&h, who, sizeof(who));
-	fprintf(stderr, "%s: waiting for %s (%s): held by %s\n", prog, w->c->path, waited, who);
+	fprintf(stderr, "%s: waiting for %s (%s): held by %s\n", prog, esc(w->c->path), waited,
+		who);
 }
 
 static int report_cancel_check(void *arg)
@@ -851,7 +873,7 @@ static int run(const struct cli *c, int lock_fd, int forward)
 	int r, status;
 
 	if (c->verbose) {
-		printf("%s: executing %s\n", prog, c->cmd[0]);
+		printf("%s: executing %s\n", prog, esc(c->cmd[0]));
 		fflush(stdout);
 	}
 	if (c->no_fork) {
@@ -1040,7 +1062,7 @@ static void print_warning(void *arg, const char *msg)
 {
 	int *count = arg;
 
-	fprintf(stderr, "%s\n", msg);
+	fprintf(stderr, "%s\n", esc(msg));
 	(*count)++;
 }
 
@@ -1062,12 +1084,12 @@ static int check_policy(int argc, char **argv)
 		return argc > 3 ? EX_USAGE : EX_OK;
 	}
 	if (read_policy(file, &pol, why, sizeof(why), print_warning, &warnings) != 0) {
-		fprintf(stderr, "%s\n", why);
+		fprintf(stderr, "%s\n", esc(why));
 		return 1;
 	}
 	for (size_t i = 0; i < pol.n; i++) {
 		flp_rule_describe(&pol.rules[i], line, sizeof(line));
-		printf("%s:%d: %s\n", file, pol.rules[i].line, line);
+		printf("%s:%d: %s\n", esc(file), pol.rules[i].line, esc(line));
 	}
 	printf("%s: %zu rule%s, %d warning%s; the first rule that matches a path applies\n", file,
 	       pol.n, pol.n == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");
@@ -1310,12 +1332,12 @@ static void print_human(const struct target *t, const struct fl_holder *h)
 {
 	char d[32];
 
-	printf("%s: %s (kind %s%s%s)\n", t->path,
+	printf("%s: %s (kind %s%s%s)\n", esc(t->path),
 	       h->state == FL_HOLDER_UNKNOWN ? "held by an unnamed holder" : state_name(h->state),
-	       fl_kind_name(t->kind), t->why[0] ? ", " : "", t->why);
+	       fl_kind_name(t->kind), t->why[0] ? ", " : "", esc(t->why));
 	if (h->state == FL_HOLDER_FREE) {
 		if (h->detail[0])
-			printf("  detail: %s\n", h->detail);
+			printf("  detail: %s\n", esc(h->detail));
 		return;
 	}
 	if (h->pid > 0) {
@@ -1324,13 +1346,13 @@ static void print_human(const struct target *t, const struct fl_holder *h)
 			proc_info(h->pid, comm, sizeof(comm), user, sizeof(user));
 		printf("  pid: %d", (int)h->pid);
 		if (comm[0] || user[0])
-			printf(" (%s%s%s)", comm, comm[0] && user[0] ? ", user " : "", user);
+			printf(" (%s%s%s)", esc(comm), comm[0] && user[0] ? ", user " : "", esc(user));
 		printf("\n");
 	}
 	if (h->host[0])
-		printf("  host: %s%s\n", h->host, h->same_host ? " (this host)" : "");
+		printf("  host: %s%s\n", esc(h->host), h->same_host ? " (this host)" : "");
 	if (h->start[0])
-		printf("  start token: %s\n", h->start);
+		printf("  start token: %s\n", esc(h->start));
 	printf("  mode: %s\n", h->mode == FL_SHARED ? "shared" : "exclusive");
 	if (h->age >= 0) {
 		fmt_duration(d, sizeof(d), h->age);
@@ -1345,7 +1367,7 @@ static void print_human(const struct target *t, const struct fl_holder *h)
 	printf("  alive: %s\n", h->alive > 0 ? "yes" : h->alive == 0 ? "no" : "unknown");
 	printf("  stale: %s\n", h->state == FL_HOLDER_STALE ? "yes" : "no");
 	if (h->detail[0])
-		printf("  detail: %s\n", h->detail);
+		printf("  detail: %s\n", esc(h->detail));
 }
 
 static void sub_usage(const char *sub)
@@ -1479,7 +1501,8 @@ static int subcommand(int argc, char **argv)
 	warn_unused_options(&c);
 	if (strcmp(t.from, "none") == 0) {
 		if (!is_status) {
-			printf("%s: nothing to break: no lock files of any kind at %s\n", prog, t.path);
+			printf("%s: nothing to break: no lock files of any kind at %s\n", prog,
+			       esc(t.path));
 			return 0;
 		}
 		memset(&h, 0, sizeof(h));
@@ -1507,7 +1530,7 @@ static int subcommand(int argc, char **argv)
 	if (r == 0 && h.state != FL_HOLDER_FREE)
 		describe_holder(&h, who, sizeof(who));
 	if (strcmp(t.from, "option") != 0)
-		printf("%s: %s: kind %s (%s)\n", prog, t.path, fl_kind_name(t.kind), t.why);
+		printf("%s: %s: kind %s (%s)\n", prog, esc(t.path), fl_kind_name(t.kind), esc(t.why));
 	if (t.kind == FL_UNIX) {
 		warnx_("%s is the kernel's flock%s%s: it cannot be broken; the kernel releases it "
 		       "when its holder closes the file or exits%s",
@@ -1519,13 +1542,13 @@ static int subcommand(int argc, char **argv)
 	switch (r) {
 	case 0:
 		printf("%s: removed %s lock on %s%s%s\n", prog,
-		       h.state == FL_HOLDER_STALE ? "stale" : force ? "live" : "the", t.path,
+		       h.state == FL_HOLDER_STALE ? "stale" : force ? "live" : "the", esc(t.path),
 		       who[0] ? " held by " : "", who);
 		if (h.detail[0])
-			printf("%s: (%s)\n", prog, h.detail);
+			printf("%s: (%s)\n", prog, esc(h.detail));
 		return 0;
 	case -ENOENT:
-		printf("%s: nothing to break: %s is free\n", prog, t.path);
+		printf("%s: nothing to break: %s is free\n", prog, esc(t.path));
 		return 0;
 	case -EBUSY:
 		warnx_("%s is held by %s, which is alive; not breaking it (use --force to break "
@@ -1535,10 +1558,12 @@ static int subcommand(int argc, char **argv)
 	case -ENOTSUP:
 		die(EX_UNAVAILABLE, "%s", ERRMSG(NULL));
 	case -EINVAL:
-		if (t.kind == FL_STRICT && claim == NULL)
-			usage_error("%s\n(strict claims are broken one at a time: %s break -t strict "
+		if (t.kind == FL_STRICT && claim == NULL) {
+			warnx_("%s", ERRMSG(NULL));
+			usage_error("(strict claims are broken one at a time: %s break -t strict "
 				    "--force --claim NAME %s)",
-				    ERRMSG(NULL), prog, t.path);
+				    prog, t.path);
+		}
 		usage_error("%s", ERRMSG(NULL));
 	default:
 		die(exit_code_for(-r), "%s", ERRMSG(NULL));
