@@ -115,6 +115,7 @@
 
 #include "fl-internal.h"
 #include "flp.h"
+#include "proclocks.h"
 
 #ifndef KCMP_FILE
 #define KCMP_FILE 0
@@ -225,9 +226,10 @@ static void flp_trace_passthrough(const char *call, int fd)
 int flp_ofd_has_flock(int fd, int *exclusive)
 {
 	char path[64], buf[4096];
+	struct fl__proc_lock pl;
 	ssize_t n, got = 0;
+	const char *p;
 	int pfd;
-	char *p;
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	pfd = real_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
@@ -238,17 +240,11 @@ int flp_ofd_has_flock(int fd, int *exclusive)
 		got += n;
 	real_close(pfd);
 	buf[got] = '\0';
-	for (p = strstr(buf, "lock:"); p; p = strstr(p + 5, "lock:")) {
-		char *eol = strchr(p, '\n');
-		if (eol)
-			*eol = '\0';
-		if (strstr(p, "FLOCK")) {
-			*exclusive = strstr(p, "WRITE") != NULL;
+	for (p = buf; fl__fdinfo_next_lock(&p, &pl);) {
+		if (strcmp(pl.type, "FLOCK") == 0) {
+			*exclusive = strcmp(pl.mode, "WRITE") == 0;
 			return 1;
 		}
-		if (!eol)
-			break;
-		*eol = '\n';
 	}
 	return 0;
 }
