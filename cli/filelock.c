@@ -69,6 +69,7 @@
 #include <unistd.h>
 
 #include "escape.h"
+#include "proclocks.h"
 #include "filelock.h"
 #include "flp.h" /* the shim's policy parser (preload/policy.c) */
 
@@ -598,22 +599,16 @@ static int proc_locks(const struct stat *st, const char *want, struct fl_holder 
 	h->heartbeat_age = -1;
 	h->alive = -1;
 	while (fgets(line, sizeof(line), f) != NULL) {
-		char type[16], adv[16], rw[16];
-		unsigned maj, min;
-		unsigned long long ino;
-		int pid;
+		struct fl__proc_lock pl;
 
-		if (strstr(line, "->") != NULL)
-			continue; /* a blocked waiter */
-		if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%llu", type, adv, rw, &pid, &maj,
-			   &min, &ino) != 7 ||
-		    strcmp(type, want) != 0 || makedev(maj, min) != st->st_dev ||
-		    (ino_t)ino != st->st_ino)
+		/* A blocked waiter holds nothing. */
+		if (!fl__proc_lock_parse(line, &pl) || pl.waiter || strcmp(pl.type, want) != 0 ||
+		    makedev(pl.maj, pl.min) != st->st_dev || (ino_t)pl.ino != st->st_ino)
 			continue;
 		if (n++ == 0) {
 			h->state = FL_HOLDER_HELD;
-			h->pid = pid;
-			h->mode = strcmp(rw, "READ") == 0 ? FL_SHARED : FL_EXCLUSIVE;
+			h->pid = pl.pid;
+			h->mode = strcmp(pl.mode, "READ") == 0 ? FL_SHARED : FL_EXCLUSIVE;
 			h->same_host = 1;
 			h->alive = 1;
 			gethostname(h->host, sizeof(h->host) - 1);
@@ -1443,7 +1438,13 @@ static void find_target(struct cli *c, struct target *t)
 	c->kind = t->kind;
 }
 
-static int subcommand(int argc, char **argv)
+/* The arguments of status and break (no I/O; bad usage exits 64). */
+struct sub_args {
+	int is_status, json, force;
+	const char *claim;
+};
+
+static void parse_sub(int argc, char **argv, struct cli *c, struct sub_args *a)
 {
 	static const struct option longopts[] = {
 		KIND_LONG_OPTIONS,
@@ -1454,35 +1455,32 @@ static int subcommand(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sub = argv[1];
-	int is_status = strcmp(sub, "status") == 0;
-	int json = 0, force = 0, o, r;
-	const char *claim = NULL;
-	struct fl_holder h;
-	struct target t;
-	struct cli c;
+	int o;
 
-	memset(&c, 0, sizeof(c));
-	c.kind = FL_UNIX;
-	fl_options_init(&c.opt);
+	memset(a, 0, sizeof(*a));
+	a->is_status = strcmp(sub, "status") == 0;
+	memset(c, 0, sizeof(*c));
+	c->kind = FL_UNIX;
+	fl_options_init(&c->opt);
 	opterr = 0;
 	optind = 2;
 	while ((o = getopt_long(argc, argv, ":t:h", longopts, NULL)) != -1) {
-		if (kind_option(&c, o, optarg))
+		if (kind_option(c, o, optarg))
 			continue;
 		switch (o) {
 		case OPT_JSON:
-			if (!is_status)
+			if (!a->is_status)
 				usage_error("break: unrecognized option '--json'");
-			json = 1;
+			a->json = 1;
 			break;
 		case OPT_FORCE:
 		case OPT_CLAIM:
-			if (is_status)
+			if (a->is_status)
 				usage_error("status: unrecognized option '%s'", argv[optind - 1]);
 			if (o == OPT_FORCE)
-				force = 1;
+				a->force = 1;
 			else
-				claim = optarg;
+				a->claim = optarg;
 			break;
 		case 'h':
 			sub_usage(sub);
@@ -1495,12 +1493,22 @@ static int subcommand(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		usage_error("%s: expected exactly one path", sub);
-	c.path = argv[optind];
+	c->path = argv[optind];
+}
 
+static int subcommand(int argc, char **argv)
+{
+	struct sub_args a;
+	struct fl_holder h;
+	struct target t;
+	struct cli c;
+	int r;
+
+	parse_sub(argc, argv, &c, &a);
 	find_target(&c, &t);
 	warn_unused_options(&c);
 	if (strcmp(t.from, "none") == 0) {
-		if (!is_status) {
+		if (!a.is_status) {
 			printf("%s: nothing to break: no lock files of any kind at %s\n", prog,
 			       esc(t.path));
 			return 0;
@@ -1512,13 +1520,13 @@ static int subcommand(int argc, char **argv)
 	} else {
 		r = inspect(t.path, t.kind, &c.opt, &h);
 	}
-	if (r == -ENOTSUP && fl_kind_name(t.kind) && is_status)
+	if (r == -ENOTSUP && fl_kind_name(t.kind) && a.is_status)
 		die(EX_UNAVAILABLE, "lock kind %s is not built into this libfilelock (version %s)",
 		    fl_kind_name(t.kind), fl_version());
-	if (is_status) {
+	if (a.is_status) {
 		if (r != 0)
 			die(exit_code_for(-r), "%s", ERRMSG(NULL));
-		if (json)
+		if (a.json)
 			print_json(&t, &h);
 		else
 			print_human(&t, &h);
@@ -1538,11 +1546,11 @@ static int subcommand(int argc, char **argv)
 		       who[0] ? "" : " (and nobody holds it now)");
 		return EX_UNAVAILABLE;
 	}
-	r = fl_break(t.path, t.kind, &c.opt, force ? FL_FORCE : 0, claim);
+	r = fl_break(t.path, t.kind, &c.opt, a.force ? FL_FORCE : 0, a.claim);
 	switch (r) {
 	case 0:
 		printf("%s: removed %s lock on %s%s%s\n", prog,
-		       h.state == FL_HOLDER_STALE ? "stale" : force ? "live" : "the", esc(t.path),
+		       h.state == FL_HOLDER_STALE ? "stale" : a.force ? "live" : "the", esc(t.path),
 		       who[0] ? " held by " : "", who);
 		if (h.detail[0])
 			printf("%s: (%s)\n", prog, esc(h.detail));
@@ -1558,7 +1566,7 @@ static int subcommand(int argc, char **argv)
 	case -ENOTSUP:
 		die(EX_UNAVAILABLE, "%s", ERRMSG(NULL));
 	case -EINVAL:
-		if (t.kind == FL_STRICT && claim == NULL) {
+		if (t.kind == FL_STRICT && a.claim == NULL) {
 			warnx_("%s", ERRMSG(NULL));
 			usage_error("(strict claims are broken one at a time: %s break -t strict "
 				    "--force --claim NAME %s)",
@@ -1572,7 +1580,12 @@ static int subcommand(int argc, char **argv)
 
 /* ---- main ---------------------------------------------------------------- */
 
-int main(int argc, char **argv)
+/*
+ * The flock(1)-style arguments into *c: the FD form (c->fd >= 0) or a path
+ * and a command.  No I/O besides messages; bad usage exits 64 (fuzz-cli
+ * drives this).
+ */
+static void parse_args(int argc, char **argv, struct cli *c)
 {
 	static const struct option longopts[] = {
 		{ "shared", no_argument, NULL, 's' },
@@ -1592,62 +1605,49 @@ int main(int argc, char **argv)
 		KIND_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cli c;
 	int o, nargs;
 	char **args;
 
-	if (argv[0] != NULL && strrchr(argv[0], '/') != NULL)
-		prog = strrchr(argv[0], '/') + 1;
-	else if (argv[0] != NULL && argv[0][0] != '\0')
-		prog = argv[0];
-	atexit(close_stdout);
-	if (argc < 2)
-		usage_error("not enough arguments");
-	if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "break") == 0)
-		return subcommand(argc, argv);
-	if (strcmp(argv[1], "check-policy") == 0)
-		return check_policy(argc, argv);
-
-	memset(&c, 0, sizeof(c));
-	c.kind = FL_UNIX;
-	c.timeout = -1;
-	c.conflict_code = 1;
-	c.fd = -1;
-	fl_options_init(&c.opt);
+	memset(c, 0, sizeof(*c));
+	c->kind = FL_UNIX;
+	c->timeout = -1;
+	c->conflict_code = 1;
+	c->fd = -1;
+	fl_options_init(&c->opt);
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, "+:sexunoFw:E:t:hV", longopts, NULL)) != -1) {
-		if (kind_option(&c, o, optarg))
+		if (kind_option(c, o, optarg))
 			continue;
 		switch (o) {
 		case 's':
-			c.shared = 1;
-			c.unlock = 0;
+			c->shared = 1;
+			c->unlock = 0;
 			break;
 		case 'e':
 		case 'x':
-			c.shared = 0;
-			c.unlock = 0;
+			c->shared = 0;
+			c->unlock = 0;
 			break;
 		case 'u':
-			c.unlock = 1;
+			c->unlock = 1;
 			break;
 		case 'n':
-			c.nonblock = 1;
+			c->nonblock = 1;
 			break;
 		case 'o':
-			c.close_fd = 1;
+			c->close_fd = 1;
 			break;
 		case 'F':
-			c.no_fork = 1;
+			c->no_fork = 1;
 			break;
 		case 'w':
-			c.timeout = parse_seconds(optarg, "timeout");
+			c->timeout = parse_seconds(optarg, "timeout");
 			break;
 		case 'E':
-			c.conflict_code = (int)parse_long(optarg, 0, 255, "exit code");
+			c->conflict_code = (int)parse_long(optarg, 0, 255, "exit code");
 			break;
 		case OPT_VERBOSE:
-			c.verbose = 1;
+			c->verbose = 1;
 			break;
 		case 'h':
 			usage();
@@ -1661,11 +1661,11 @@ int main(int argc, char **argv)
 			usage_error("unrecognized option '%s'", argv[optind - 1]);
 		}
 	}
-	if (c.no_fork && c.close_fd)
+	if (c->no_fork && c->close_fd)
 		usage_error("the --no-fork and --close options are incompatible");
-	warn_unused_options(&c);
-	if (c.timeout == 0)
-		c.nonblock = 1; /* -w 0 is -n, as in flock(1) */
+	warn_unused_options(c);
+	if (c->timeout == 0)
+		c->nonblock = 1; /* -w 0 is -n, as in flock(1) */
 
 	args = argv + optind;
 	nargs = argc - optind;
@@ -1677,32 +1677,53 @@ int main(int argc, char **argv)
 			usage_error("%s: a lock file needs a command to run; a bare argument must be "
 				    "a file descriptor number",
 				    args[0]);
-		if (c.kind_given && c.kind != FL_UNIX)
+		if (c->kind_given && c->kind != FL_UNIX)
 			usage_error("the file descriptor form works with kind unix only");
-		if (c.no_fork || c.close_fd)
+		if (c->no_fork || c->close_fd)
 			usage_error("--no-fork and --close need a command");
-		c.fd = (int)parse_long(args[0], 0, INT_MAX, "file descriptor");
-		flock_fd(&c, c.fd);
-		return EX_OK;
+		c->fd = (int)parse_long(args[0], 0, INT_MAX, "file descriptor");
+		return;
 	}
-	c.path = args[0];
+	c->path = args[0];
 	if (strcmp(args[1], "-c") == 0 || strcmp(args[1], "--command") == 0) {
 		static char bsh[] = _PATH_BSHELL, dash_c[] = "-c";
 		char *sh = getenv("SHELL");
 
 		if (nargs != 3)
 			usage_error("%s requires exactly one command argument", args[1]);
-		c.sh_argv[0] = sh != NULL && sh[0] != '\0' ? sh : bsh;
-		c.sh_argv[1] = dash_c;
-		c.sh_argv[2] = args[2];
-		c.sh_argv[3] = NULL;
-		c.cmd = c.sh_argv;
+		c->sh_argv[0] = sh != NULL && sh[0] != '\0' ? sh : bsh;
+		c->sh_argv[1] = dash_c;
+		c->sh_argv[2] = args[2];
+		c->sh_argv[3] = NULL;
+		c->cmd = c->sh_argv;
 	} else {
-		c.cmd = args + 1;
+		c->cmd = args + 1;
 	}
-	if (c.unlock)
+	if (c->unlock)
 		usage_error("--unlock works with the file descriptor form only");
+}
 
+int main(int argc, char **argv)
+{
+	struct cli c;
+
+	if (argv[0] != NULL && strrchr(argv[0], '/') != NULL)
+		prog = strrchr(argv[0], '/') + 1;
+	else if (argv[0] != NULL && argv[0][0] != '\0')
+		prog = argv[0];
+	atexit(close_stdout);
+	if (argc < 2)
+		usage_error("not enough arguments");
+	if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "break") == 0)
+		return subcommand(argc, argv);
+	if (strcmp(argv[1], "check-policy") == 0)
+		return check_policy(argc, argv);
+
+	parse_args(argc, argv, &c);
+	if (c.fd >= 0) {
+		flock_fd(&c, c.fd);
+		return EX_OK;
+	}
 	if (c.kind != FL_UNIX)
 		return lock_with_library(&c);
 
