@@ -633,6 +633,53 @@ static int etcd_grpc_errno(int code)
 }
 
 /*
+ * Judges one HTTP reply (body: NUL-terminated, or NULL when empty).
+ * Returns 0 with *out the parsed answer, or a negative errno with *out NULL
+ * and `what` saying what came back: -EPROTO for a body that is not JSON or
+ * a status other than 200, else the errno of a gateway error
+ * ({"error"|"message", "code"}), with *gateway set and *code its gRPC code.
+ * A pure function of its input: the etcd fuzz target drives it.
+ */
+static int etcd_reply(const char *body, long status, struct json_object **out, int *gateway,
+		      int *code, char *what, size_t cap)
+{
+	struct json_object *j = body ? json_tokener_parse(body) : NULL, *err;
+	int r;
+
+	*out = NULL;
+	*gateway = 0;
+	*code = 0;
+	if (j == NULL) {
+		snprintf(what, cap, "HTTP %ld, not JSON: %.80s", status, body ? body : "(empty)");
+		return -EPROTO;
+	}
+	/* Gateway errors: {"error": "...", "code": N, "message": "..."}. */
+	err = json_get(j, "error");
+	if (err == NULL && json_get(j, "code") != NULL && json_get(j, "header") == NULL &&
+	    json_get(j, "result") == NULL)
+		err = json_get(j, "message");
+	if (err != NULL && !json_object_is_type(err, json_type_object)) {
+		*gateway = 1;
+		*code = (int)json_i64(j, "code");
+		snprintf(what, cap, "%s", json_object_get_string(err));
+		r = etcd_grpc_errno(*code);
+		/* etcd reports these as InvalidArgument. */
+		if (strstr(what, "authentication failed") || strstr(what, "user name is empty") ||
+		    strstr(what, "permission denied"))
+			r = -EACCES;
+		json_object_put(j);
+		return r;
+	}
+	if (status != 200) {
+		snprintf(what, cap, "HTTP status %ld", status);
+		json_object_put(j);
+		return -EPROTO;
+	}
+	*out = j;
+	return 0;
+}
+
+/*
  * POSTs body to api on the cluster and parses the JSON reply into *out.
  * Fails over between endpoints; the whole call takes at most `budget`
  * seconds.  Returns 0, or a negative errno with a message naming every
@@ -678,8 +725,10 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 		char url[1024], errbuf[CURL_ERROR_SIZE], auth[1024];
 		struct curl_slist *hdr = NULL;
 		struct etcd_buf b = { 0 };
-		struct json_object *j, *err;
+		struct json_object *j;
 		double left = deadline - fl__now_mono();
+		char what[ETCD_NOTE];
+		int gateway, code, r;
 		long status = 0;
 		CURLcode cc;
 
@@ -724,65 +773,32 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 		}
 		all_refused = 0;
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-		j = b.p ? json_tokener_parse(b.p) : NULL;
-		if (j == NULL) {
-			char what[160];
-			snprintf(what, sizeof(what), "HTTP %ld, not JSON: %.80s", status,
-				 b.p ? b.p : "(empty)");
-			etcd_note(notes, i, what);
-			last = -EPROTO;
-			free(b.p);
+		r = etcd_reply(b.p, status, &j, &gateway, &code, what, sizeof(what));
+		free(b.p);
+		if (r != 0 && gateway && (code == ETCD_GRPC_UNAUTH || strstr(what, "invalid auth token")) &&
+		    c->user && !reauth && strcmp(api, "/v3/auth/authenticate") != 0) {
+			reauth = 1;
+			etcd_handle_put(c, e);
+			r = etcd_authenticate(c, lk);
+			if (r != 0) {
+				free(notes);
+				return r;
+			}
+			e = etcd_handle_get(c);
+			if (e == NULL) {
+				free(notes);
+				return fl__errf(lk, -ENOMEM, "etcd: out of memory");
+			}
+			k--; /* the same endpoint again, now with a token */
 			continue;
 		}
-		free(b.p);
-		/* Gateway errors: {"error": "...", "code": N, "message": "..."}. */
-		err = json_get(j, "error");
-		if (err == NULL && json_get(j, "code") != NULL && json_get(j, "header") == NULL &&
-		    json_get(j, "result") == NULL)
-			err = json_get(j, "message");
-		if (err != NULL && !json_object_is_type(err, json_type_object)) {
-			int code = (int)json_i64(j, "code");
-			const char *what = json_object_get_string(err);
-
-			int r;
-
-			if ((code == ETCD_GRPC_UNAUTH || strstr(what, "invalid auth token")) &&
-			    c->user && !reauth && strcmp(api, "/v3/auth/authenticate") != 0) {
-				json_object_put(j);
-				reauth = 1;
-				etcd_handle_put(c, e);
-				r = etcd_authenticate(c, lk);
-				if (r != 0) {
-					free(notes);
-					return r;
-				}
-				e = etcd_handle_get(c);
-				if (e == NULL) {
-					free(notes);
-					return fl__errf(lk, -ENOMEM, "etcd: out of memory");
-				}
-				k--; /* the same endpoint again, now with a token */
-				continue;
-			}
+		if (r != 0) {
 			etcd_note(notes, i, what);
-			last = etcd_grpc_errno(code);
-			/* etcd reports these as InvalidArgument. */
-			if (strstr(what, "authentication failed") || strstr(what, "user name is empty") ||
-			    strstr(what, "permission denied"))
-				last = -EACCES;
-			json_object_put(j);
-			if (code == ETCD_GRPC_UNAVAILABLE || code == 4)
-				continue; /* another member may have a leader */
+			last = r;
+			if (!gateway || code == ETCD_GRPC_UNAVAILABLE || code == 4)
+				continue; /* another member may answer (or have a leader) */
 			final = 1;
 			break;
-		}
-		if (status != 200) {
-			char what[64];
-			snprintf(what, sizeof(what), "HTTP status %ld", status);
-			etcd_note(notes, i, what);
-			last = -EPROTO;
-			json_object_put(j);
-			continue;
 		}
 		atomic_store(&c->cur, i);
 		etcd_handle_put(c, e);
