@@ -350,7 +350,8 @@ static int etcd_read_password(const char *file, const struct fl_lock *lk, char *
 	return *out ? 0 : fl__errf(lk, -ENOMEM, "etcd: out of memory");
 }
 
-/* Is the host of url (after "http://") a loopback address? */
+/* Is the host of url (after "http://") a loopback address?  Only the
+ * literal forms count: "127.evil.example" is a name, not 127/8. */
 static int etcd_loopback(const char *host)
 {
 	size_t n = strcspn(host, ":/");
@@ -358,7 +359,9 @@ static int etcd_loopback(const char *host)
 	if (host[0] == '[')
 		return strncmp(host, "[::1]", 5) == 0 && (host[5] == '\0' || host[5] == ':' ||
 							  host[5] == '/');
-	return (n == 9 && strncasecmp(host, "localhost", 9) == 0) || strncmp(host, "127.", 4) == 0;
+	if (n == 9 && strncasecmp(host, "localhost", 9) == 0)
+		return 1;
+	return n > 4 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") == n;
 }
 
 /*

@@ -178,6 +178,10 @@ if [ "${FL_HAVE_ETCD-}" = yes ]; then
 	t "etcd: a password over plain http is refused, never printed" \
 		'[ "$rc" != 0 ] && [ ! -e "$R/ran" ] && lacks SECRET &&
 		 grep -q "refusing to send the password of user u over plain http" "$ERR"'
+	etcd_cli FILELOCK_ETCD_ENDPOINTS=http://127.0.0.1.nip.example:2379 FILELOCK_ETCD_USER=u \
+		FILELOCK_ETCD_PASSWORD=pw-SECRET-1
+	t "etcd: a host name that starts like 127/8 is not loopback" \
+		'[ "$rc" != 0 ] && grep -q "refusing to send the password" "$ERR" && lacks SECRET'
 	printf 'pw-SECRET-2\n' > "$R/pw" && chmod 644 "$R/pw"
 	etcd_cli FILELOCK_ETCD_ENDPOINTS=https://192.0.2.1:2379 FILELOCK_ETCD_USER=u \
 		FILELOCK_ETCD_PASSWORD_FILE="$R/pw"
