@@ -19,6 +19,9 @@
 # lock directory) and the waits for the directory's mutex, summed over the
 # "stats:" lines FILELOCK_PRELOAD_STATS=1 makes every sqlite3 print at exit.
 # The last column checks the result (n equals the transactions, integrity ok).
+# First, counted outside the shim: the system calls one sqlite3 makes on the
+# lock directory per transaction (strace -f of 20 transactions; by path or
+# on a descriptor opened there).
 #
 #   bench-sqlite.sh [-k K] [-p P]            (make bench-sqlite)
 #
@@ -155,6 +158,59 @@ run() {
 	fi
 }
 
+# lockdir_calls TRACE DIR: the system calls of an strace -f log that touch
+# the lock directory DIR: by path, or on a descriptor opened in it (read,
+# write, fstat, getdents, close, openat relative to it, ...).
+lockdir_calls() {
+	awk -v dir="$2" '
+	/ resumed>/ { next }
+	{
+		pid = $1
+		if (!match($0, /^[0-9]+ +[a-z0-9_]+\(/))
+			next
+		call = substr($0, RSTART, RLENGTH - 1)
+		sub(/^[0-9]+ +/, "", call)
+		rest = substr($0, RSTART + RLENGTH)
+		fd = rest
+		sub(/[,)].*/, "", fd)
+		ret = $0
+		if (ret ~ /= -?[0-9]+/) {
+			sub(/.*= /, "", ret)
+			sub(/ .*/, "", ret)
+		} else
+			ret = ""
+		ours = index($0, dir) > 0 || ((pid, fd) in open)
+		if (!ours)
+			next
+		n++
+		if (call == "close")
+			delete open[pid, fd]
+		else if (call ~ /^(open|openat|creat)$/ && ret ~ /^[0-9]+$/)
+			open[pid, ret] = 1
+	}
+	END { print n + 0 }' "$1"
+}
+
+# trace_count N: the lock-directory system calls of one shimmed sqlite3
+# running N transactions, per transaction, counted by strace (not by the
+# shim's own counters), or why it could not be measured.
+trace_count() {
+	local n=$1 db=$W/local/st.sqlite c
+	command -v strace >/dev/null 2>&1 || {
+		echo "not measured: strace is not installed"
+		return
+	}
+	create "$db"
+	head -n $((n + 1)) "$W/tx.sql" >"$W/st.sql"
+	if ! strace -f -qq -o "$W/st.log" -e trace=%file,%desc \
+		"$FLP" --config "$W/preload.conf" "$SQLITE" -bail "$db" <"$W/st.sql" >/dev/null 2>"$W/st.err"; then
+		echo "not measured: $(head -1 "$W/st.err")"
+		return
+	fi
+	c=$(lockdir_calls "$W/st.log" "$db.lock.ranges")
+	awk -v c="$c" -v n="$n" 'BEGIN { printf "%.1f (%d calls, %d transactions)\n", c / n, c, n }'
+}
+
 RULE="soft-rw stale_threshold=2 heartbeat_interval=0.5 poll_interval=0.02"
 echo "sqlite3 $("$SQLITE" -version | cut -d' ' -f1), journal_mode=DELETE, $K transactions per" \
 	"process; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -162,6 +218,7 @@ echo "rule: <db> $RULE"
 printf '%-22s %5s %5s %7s %8s %9s %9s %9s  %s\n' setup procs tx seconds tx/s \
 	calls/tx ops/tx waits/tx check
 echo "$W/local/*.sqlite $RULE" >"$W/preload.conf"
+echo "lock-directory system calls per transaction, 1 process (strace): $(trace_count 20)"
 run "native, 1 host" "$W/local/n1.sqlite" "$W/local/n1.sqlite" 1 1 native
 run "shim, 1 host" "$W/local/s1.sqlite" "$W/local/s1.sqlite" 1 1 shim
 run "native, 1 host" "$W/local/n.sqlite" "$W/local/n.sqlite" 1 $((3 * P)) native

@@ -52,6 +52,11 @@ struct flp_real {
 	int (*fcntl)(int fd, int cmd, ...);
 	int (*fcntl64)(int fd, int cmd, ...);
 	int (*flock)(int fd, int op);
+	int (*execve)(const char *path, char *const argv[], char *const envp[]);
+	int (*execv)(const char *path, char *const argv[]);
+	int (*execvp)(const char *file, char *const argv[]);
+	int (*execvpe)(const char *file, char *const argv[], char *const envp[]);
+	int (*fexecve)(int fd, char *const argv[], char *const envp[]);
 	int (*lockf)(int fd, int cmd, off_t len);
 	int (*lockf64)(int fd, int cmd, off_t len);
 	ssize_t (*read)(int fd, void *buf, size_t n);
@@ -282,6 +287,8 @@ void flp_rl_ofd_last_close(struct flp_ofd *o) FLP_HIDDEN;
 void flp_rl_inherited(struct flp_ofd *o, int fd) FLP_HIDDEN;
 void flp_rl_atfork_child(void) FLP_HIDDEN;
 void flp_rl_at_exit(void) FLP_HIDDEN;
+/* Before execve: every lingering mutex given back, every owner file written. */
+void flp_rl_before_exec(void) FLP_HIDDEN;
 /* A blocking wait's signals (see rlock.c): flp_wait_signals(&saved, NULL)
  * starts a wait (asynchronous signals blocked outside its sleeps),
  * flp_wait_signals(NULL, &saved) ends it; flp_wait_sleep sleeps and returns

@@ -1525,6 +1525,141 @@ static void flp_atfork_prepare(void)
 			flp_fd_set(fd, FLP_FD_UNKNOWN, 0);
 }
 
+/*
+ * execve.  POSIX byte-range locks survive it, and the new image learns
+ * them from the owner files; a process that lingers on a lock directory's
+ * mutex keeps its latest changes in memory, so they are written (and the
+ * mutex given back) first.  execl* build the vector and go the same way.
+ */
+static void flp_before_exec(void)
+{
+	int e = errno;
+
+	if (flp_depth == 0 && atomic_load_explicit(&flp_ready, memory_order_acquire)) {
+		flp_depth++;
+		flp_rl_before_exec();
+		flp_depth--;
+	}
+	errno = e;
+}
+
+FLP_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	flp_before_exec();
+	if (FLP_HAVE(execve) && flp_real.execve)
+		return flp_real.execve(path, argv, envp);
+	return (int)syscall(SYS_execve, path, argv, envp);
+}
+
+FLP_EXPORT int execv(const char *path, char *const argv[])
+{
+	flp_before_exec();
+	if (FLP_HAVE(execv) && flp_real.execv)
+		return flp_real.execv(path, argv);
+	return (int)syscall(SYS_execve, path, argv, environ);
+}
+
+FLP_EXPORT int execvp(const char *file, char *const argv[])
+{
+	flp_before_exec();
+	if (FLP_HAVE(execvp) && flp_real.execvp)
+		return flp_real.execvp(file, argv);
+	errno = ENOSYS;
+	return -1;
+}
+
+FLP_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	flp_before_exec();
+	if (FLP_HAVE(execvpe) && flp_real.execvpe)
+		return flp_real.execvpe(file, argv, envp);
+	errno = ENOSYS;
+	return -1;
+}
+
+FLP_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+	flp_before_exec();
+	if (FLP_HAVE(fexecve) && flp_real.fexecve)
+		return flp_real.fexecve(fd, argv, envp);
+	errno = ENOSYS;
+	return -1;
+}
+
+/*
+ * execl, execlp, execle: the argument vector is built here (on the stack up
+ * to 255 arguments, as exec is often called in a fork child where malloc is
+ * not safe; beyond that from the heap) and the v form is called.  which: 0
+ * execv, 1 execvp, 2 execve (the environment follows the NULL).
+ */
+static int flp_execl(int which, const char *path, const char *arg, va_list ap)
+{
+	char *stackv[256], **argv = stackv, *const *envp = NULL;
+	size_t n = 1, cap = sizeof(stackv) / sizeof(stackv[0]);
+	int r;
+
+	argv[0] = (char *)(uintptr_t)arg;
+	for (;;) {
+		char *a = va_arg(ap, char *);
+		if (n == cap) {
+			char **nv = malloc(2 * cap * sizeof(*nv));
+			if (nv == NULL) {
+				if (argv != stackv)
+					free(argv);
+				errno = E2BIG;
+				return -1;
+			}
+			memcpy(nv, argv, n * sizeof(*nv));
+			if (argv != stackv)
+				free(argv);
+			argv = nv;
+			cap *= 2;
+		}
+		argv[n++] = a;
+		if (a == NULL)
+			break;
+	}
+	if (which == 2)
+		envp = va_arg(ap, char *const *);
+	r = which == 0 ? execv(path, argv) : which == 1 ? execvp(path, argv) : execve(path, argv, envp);
+	if (argv != stackv)
+		free(argv);
+	return r;
+}
+
+FLP_EXPORT int execl(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, arg);
+	r = flp_execl(0, path, arg, ap);
+	va_end(ap);
+	return r;
+}
+
+FLP_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, arg);
+	r = flp_execl(1, file, arg, ap);
+	va_end(ap);
+	return r;
+}
+
+FLP_EXPORT int execle(const char *path, const char *arg, ...)
+{
+	va_list ap;
+	int r;
+
+	va_start(ap, arg);
+	r = flp_execl(2, path, arg, ap);
+	va_end(ap);
+	return r;
+}
+
 void flp_atfork_child(void)
 {
 	flp_fd_child_reset();

@@ -129,6 +129,11 @@ static void flp_resolve_all(void)
 	SYM(fcntl, "fcntl");
 	SYM(fcntl64, "fcntl64");
 	SYM(flock, "flock");
+	SYM(execve, "execve");
+	SYM(execv, "execv");
+	SYM(execvp, "execvp");
+	SYM(execvpe, "execvpe");
+	SYM(fexecve, "fexecve");
 	SYM(lockf, "lockf");
 	SYM(lockf64, "lockf64");
 	SYM(read, "read");

@@ -98,6 +98,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -107,6 +108,16 @@
 #include "sys.h"
 
 #define RL_NAME_MAX 240
+#define RL_DIRBUF 32768
+
+/* What getdents64 returns (the kernel's struct linux_dirent64). */
+struct rl_dirent64 {
+	uint64_t d_ino;
+	int64_t d_off;
+	unsigned short d_reclen;
+	unsigned char d_type;
+	char d_name[];
+};
 
 /* One owner's locks on one file, as on disk.  The heartbeat comes first so
  * that the beat finds its owner by a cast. */
@@ -120,6 +131,7 @@ struct flp_rowner {
 	dev_t fdev;            /* the owner file we wrote last                   */
 	ino_t fino;
 	atomic_int lost;       /* our file vanished (evicted); the beat sets it  */
+	int dirty;             /* set differs from the file (lingering holder)   */
 	int hb_on;
 	struct flp_rfile *rf;
 };
@@ -150,10 +162,20 @@ struct flp_rfile {
 	double bound;              /* eviction bound for other hosts; 0 never  */
 	int remote;                /* not a local file system: cache coherence */
 	int contended;             /* the last grow found a conflict           */
+	atomic_int held;           /* we keep the mutex between calls (linger) */
+	double held_until;         /* ... until then (CLOCK_MONOTONIC)         */
+	struct rl_peer *cache;     /* the other owners, scanned under it       */
+	size_t ncache;
+	int cache_ok, cache_self;
 	struct rl_seen *seen;
 	size_t nseen, capseen;
 };
 
+/* How long a process keeps the directory mutex after a grow while it still
+ * holds locks on the file (see "Lingering" above). */
+#define RL_LINGER 0.02
+
+struct rl_peer;
 static pthread_mutex_t rl_mu = PTHREAD_MUTEX_INITIALIZER; /* rl_files, ofd numbering */
 static struct flp_rfile *rl_files;
 static unsigned rl_ofd_seq;
@@ -389,7 +411,7 @@ static void rl_hb_sync(struct flp_rfile *rf, struct flp_rowner *ow)
 {
 	const struct flp_rule *r = rf->rule;
 
-	if (ow->set.n && !ow->hb_on && rf->bound > 0) {
+	if (ow->fino && !ow->hb_on && rf->bound > 0) {
 		memset(&ow->hb, 0, sizeof(ow->hb));
 		ow->hb.interval = r->heartbeat_interval > 0 ? r->heartbeat_interval : rf->bound / 3;
 		ow->hb.give_up = rf->bound;
@@ -397,7 +419,7 @@ static void rl_hb_sync(struct flp_rfile *rf, struct flp_rowner *ow)
 		ow->rf = rf;
 		if (fl__hb_add(&ow->hb) == 0)
 			ow->hb_on = 1;
-	} else if (ow->set.n == 0 && ow->hb_on) {
+	} else if (ow->fino == 0 && ow->hb_on) {
 		fl__hb_remove(&ow->hb);
 		ow->hb_on = 0;
 	}
@@ -798,8 +820,7 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 {
 	struct rl_peer *v = NULL;
 	size_t n = 0, cap = 0;
-	struct dirent *de;
-	DIR *d;
+	char *dbuf;
 	int dfd, r = 0;
 
 	*out = NULL;
@@ -808,97 +829,114 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 	dfd = fl__sys.open(rf->dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd < 0)
 		return errno == ENOENT ? 0 : -errno;
-	d = fl__sys.fdopendir(dfd);
-	if (d == NULL) {
-		r = -errno;
+	/* getdents64 itself: opendir would add two fcntl calls to every
+	 * scan, a round trip each on some network file systems. */
+	dbuf = malloc(RL_DIRBUF);
+	if (dbuf == NULL) {
 		fl__sys.close(dfd);
-		return r;
+		return -ENOMEM;
 	}
 	for (size_t i = 0; i < rf->nseen; i++)
 		rf->seen[i].live = 0;
-	while ((de = fl__sys.readdir(d)) != NULL) {
-		struct rl_peer *p;
-		struct stat st;
-		char *buf;
-		size_t len;
-		int e;
-
-		if (strcmp(de->d_name, self) == 0) {
-			*self_seen = 1;
+	for (;;) {
+		long got = syscall(SYS_getdents64, dfd, dbuf, RL_DIRBUF);
+		if (got < 0 && errno == EINTR)
 			continue;
-		}
-		if (!rl_is_owner_name(de->d_name) || strlen(de->d_name) >= RL_NAME_MAX)
-			continue;
-		e = rl_read(dfd, de->d_name, &buf, &len, &st);
-		if (e == -ENOENT)
-			continue; /* released meanwhile */
-		if (n == cap) {
-			struct rl_peer *nv;
-			cap = cap ? cap * 2 : 8;
-			nv = realloc(v, cap * sizeof(*v));
-			if (nv == NULL) {
-				if (e == 0)
-					free(buf);
-				r = -ENOMEM;
-				break;
-			}
-			v = nv;
-		}
-		p = &v[n];
-		memset(p, 0, sizeof(*p));
-		memcpy(p->name, de->d_name, strlen(de->d_name) + 1); /* < RL_NAME_MAX: checked */
-		if (e == 0) {
-			if (flp_rl_parse(buf, len, p->host, sizeof(p->host), &p->pid, &p->ofd,
-					 &p->set) != 0)
-				p->malformed = 1;
-			free(buf);
-		} else if (e == -EBADMSG || e == -ELOOP || e == -EFBIG) {
-			p->malformed = 1; /* a symlink, FIFO, directory or huge file */
-			if (fl__sys.fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-				memset(&st, 0, sizeof(st));
-		} else {
-			r = e;
-			flp_rset_free(&p->set);
+		if (got < 0) {
+			r = -errno;
 			break;
 		}
-		if (p->malformed) {
-			flp_rset_clear(&p->set);
-			if (flp_rset_apply(&p->set, 0, FLP_OFF_MAX, F_WRLCK) != 0) {
+		if (got == 0)
+			break;
+		for (long off = 0; off < got;) {
+			const struct rl_dirent64 *de = (const struct rl_dirent64 *)(void *)(dbuf + off);
+			struct rl_peer *p;
+			struct stat st;
+			char *buf;
+			size_t len;
+			int e;
+
+			off += de->d_reclen;
+			if (strcmp(de->d_name, self) == 0) {
+				*self_seen = 1;
+				continue;
+			}
+			if (!rl_is_owner_name(de->d_name) || strlen(de->d_name) >= RL_NAME_MAX)
+				continue;
+			e = rl_read(dfd, de->d_name, &buf, &len, &st);
+			if (e == -ENOENT)
+				continue; /* released meanwhile */
+			if (n == cap) {
+				struct rl_peer *nv;
+				cap = cap ? cap * 2 : 8;
+				nv = realloc(v, cap * sizeof(*v));
+				if (nv == NULL) {
+					if (e == 0)
+						free(buf);
+					r = -ENOMEM;
+					break;
+				}
+				v = nv;
+			}
+			p = &v[n];
+			memset(p, 0, sizeof(*p));
+			memcpy(p->name, de->d_name, strlen(de->d_name) + 1); /* < RL_NAME_MAX: checked */
+			if (e == 0) {
+				if (flp_rl_parse(buf, len, p->host, sizeof(p->host), &p->pid, &p->ofd,
+						 &p->set) != 0)
+					p->malformed = 1;
+				free(buf);
+			} else if (e == -EBADMSG || e == -ELOOP || e == -EFBIG) {
+				p->malformed = 1; /* a symlink, FIFO, directory or huge file */
+				if (fl__sys.fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+					memset(&st, 0, sizeof(st));
+			} else {
+				r = e;
 				flp_rset_free(&p->set);
-				r = -ENOMEM;
 				break;
 			}
-		}
-		if (!evict && rl_stale(rf, p, &st)) {
-			/* F_GETLK: an owner that is gone holds nothing (the kernel
-			 * forgets a dead process's locks at once); the next grow
-			 * removes its file. */
-			flp_rset_free(&p->set);
-			continue;
-		}
-		if (evict && rl_stale(rf, p, &st)) {
-			e = fl__unlink_if_same(dfd, p->name, st.st_dev, st.st_ino);
-			RL_OP(1);
-			if (e == 0 || e == -ENOENT) {
-				char tmp[RL_NAME_MAX + 8];
-				snprintf(tmp, sizeof(tmp), ".tmp.%s", p->name);
-				(void)fl__sys.unlinkat(dfd, tmp, 0);
-				flp_log("%s/%s: %s; removed it", rf->dir, p->name,
-					p->malformed ? "not a valid owner file and unchanged too long"
-					: strcmp(p->host, rl_host) == 0
-					    ? "its process is gone"
-					    : "its heartbeat stopped (host down or frozen)");
+			if (p->malformed) {
+				flp_rset_clear(&p->set);
+				if (flp_rset_apply(&p->set, 0, FLP_OFF_MAX, F_WRLCK) != 0) {
+					flp_rset_free(&p->set);
+					r = -ENOMEM;
+					break;
+				}
+			}
+			if (!evict && rl_stale(rf, p, &st)) {
+				/* F_GETLK: an owner that is gone holds nothing (the kernel
+				 * forgets a dead process's locks at once); the next grow
+				 * removes its file. */
 				flp_rset_free(&p->set);
 				continue;
 			}
+			if (evict && rl_stale(rf, p, &st)) {
+				e = fl__unlink_if_same(dfd, p->name, st.st_dev, st.st_ino);
+				RL_OP(1);
+				if (e == 0 || e == -ENOENT) {
+					char tmp[RL_NAME_MAX + 8];
+					snprintf(tmp, sizeof(tmp), ".tmp.%s", p->name);
+					(void)fl__sys.unlinkat(dfd, tmp, 0);
+					flp_log("%s/%s: %s; removed it", rf->dir, p->name,
+						p->malformed ? "not a valid owner file and unchanged too long"
+						: strcmp(p->host, rl_host) == 0
+						    ? "its process is gone"
+						    : "its heartbeat stopped (host down or frozen)");
+					flp_rset_free(&p->set);
+					continue;
+				}
+			}
+			if (p->malformed && evict)
+				FLP_TRACE("%s/%s: not a valid owner file; counted as a write lock on the "
+					  "whole file until it is removed",
+					  rf->dir, p->name);
+			n++;
 		}
-		if (p->malformed && evict)
-			FLP_TRACE("%s/%s: not a valid owner file; counted as a write lock on the "
-				  "whole file until it is removed",
-				  rf->dir, p->name);
-		n++;
+		if (r != 0)
+			break;
 	}
-	fl__sys.closedir(d);
+	free(dbuf);
+	fl__sys.close(dfd);
 	/* Forget observations of owners that are gone. */
 	if (evict) {
 		size_t w = 0;
@@ -989,62 +1027,308 @@ static int rl_commit(struct flp_rfile *rf, struct flp_rowner *ow, const struct f
 	return 0;
 }
 
+/* Sets the POSIX owner's locks in memory only: we hold the mutex, and the
+ * file is written when we give it back (rl_linger_end). */
+static int rl_commit_lazy(struct flp_rowner *ow, const struct flp_rset *next)
+{
+	int had = ow->set.n != 0;
+
+	if (flp_rset_copy(&ow->set, next) != 0)
+		return -ENOMEM;
+	ow->dirty = 1;
+	if (had != (ow->set.n != 0))
+		atomic_fetch_add(&flp_rl_posix_held, ow->set.n ? 1 : -1);
+	if (ow->set.n == 0)
+		ow->lost = 0;
+	return 0;
+}
+
+static void rl_cache_drop(struct flp_rfile *rf)
+{
+	if (rf->cache)
+		rl_peers_free(rf->cache, rf->ncache);
+	rf->cache = NULL;
+	rf->ncache = 0;
+	rf->cache_ok = 0;
+}
+
 /*
- * One try of a grow: mutex, scan, write.  Returns 0, -EAGAIN (conflict;
- * *conf filled), -ETIMEDOUT / -EINTR (the mutex), or another -errno.
+ * Gives the lingering mutex back: writes the POSIX owner's file if it
+ * changed, then releases the mutex.  A write that fails keeps the mutex
+ * (others must not judge by a file that misses our locks) and is retried
+ * by the next call or the reaper; the reason is on stderr.  Caller holds
+ * rf->mu.  0 or -errno.
+ */
+static int rl_linger_end(struct flp_rfile *rf)
+{
+	struct flp_rowner *ow = &rf->posix;
+	int r = 0;
+
+	if (!atomic_load(&rf->held))
+		return 0;
+	rl_cache_drop(rf);
+	if (rf->mtx_pid != fl__pid()) { /* a fork parent's */
+		atomic_store(&rf->held, 0);
+		return 0;
+	}
+	if (ow->dirty) {
+		struct flp_rset cur = { 0 };
+		if (ow->set.n == 0 && ow->fino == 0)
+			r = 0; /* nothing on disk, nothing held */
+		else if (flp_rset_copy(&cur, &ow->set) != 0)
+			r = -ENOMEM;
+		else
+			r = rl_commit(rf, ow, &cur);
+		flp_rset_free(&cur);
+		if (r != 0) {
+			rf->held_until = fl__now_mono() + RL_LINGER;
+			return r;
+		}
+		ow->dirty = 0;
+	}
+	rl_mutex_unlock(rf);
+	atomic_store(&rf->held, 0);
+	return 0;
+}
+
+/*
+ * The reaper: one thread per process, running while some file's mutex
+ * lingers, gives each back RL_LINGER after the grow that took it, so that a
+ * process that sits on its locks (a long read) does not keep others from
+ * the directory.  rl_files only grows, so it is walked without rl_mu.
+ */
+static pthread_mutex_t rl_reaper_mu = PTHREAD_MUTEX_INITIALIZER;
+static int rl_reaper_on;
+
+static void *rl_reaper(void *arg)
+{
+	(void)arg;
+	flp_depth++; /* our own file-system calls are not the program's */
+	for (;;) {
+		struct flp_rfile *head, *rf;
+		int any = 0;
+		double now;
+
+		flp_wait_sleep(RL_LINGER / 2);
+		pthread_mutex_lock(&rl_mu);
+		head = rl_files;
+		pthread_mutex_unlock(&rl_mu);
+		now = fl__now_mono();
+		for (rf = head; rf; rf = rf->next) {
+			if (!atomic_load(&rf->held))
+				continue;
+			pthread_mutex_lock(&rf->mu);
+			if (atomic_load(&rf->held) && now >= rf->held_until)
+				(void)rl_linger_end(rf);
+			any |= atomic_load(&rf->held);
+			pthread_mutex_unlock(&rf->mu);
+		}
+		pthread_mutex_lock(&rl_reaper_mu);
+		if (!any) {
+			/* A grow that took a mutex since our walk starts us
+			 * again (rl_reaper_arm sees rl_reaper_on == 0). */
+			for (rf = head; rf && !any; rf = rf->next)
+				any = atomic_load(&rf->held);
+			pthread_mutex_lock(&rl_mu);
+			any |= rl_files != head;
+			pthread_mutex_unlock(&rl_mu);
+		}
+		if (!any) {
+			rl_reaper_on = 0;
+			pthread_mutex_unlock(&rl_reaper_mu);
+			return NULL;
+		}
+		pthread_mutex_unlock(&rl_reaper_mu);
+	}
+}
+
+/* Starts the reaper if it is not running.  0, or -errno (then the caller
+ * does not linger). */
+static int rl_reaper_arm(void)
+{
+	pthread_attr_t a;
+	pthread_t t;
+	sigset_t all, old;
+	int e = 0;
+
+	pthread_mutex_lock(&rl_reaper_mu);
+	if (!rl_reaper_on) {
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		pthread_attr_init(&a);
+		pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+		e = pthread_create(&t, &a, rl_reaper, NULL);
+		pthread_attr_destroy(&a);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (e == 0)
+			rl_reaper_on = 1;
+	}
+	pthread_mutex_unlock(&rl_reaper_mu);
+	return -e;
+}
+
+/* Replaces the entry of our own POSIX owner in v by what it holds in
+ * memory (a lingering holder's file lags), for the other owners of this
+ * process (OFD locks).  0 or -ENOMEM. */
+static int rl_peers_self_posix(struct flp_rfile *rf, const struct flp_rowner *ow,
+			       struct rl_peer **v, size_t *n)
+{
+	struct rl_peer *nv, *p;
+	size_t i;
+
+	if (ow == &rf->posix || !rf->posix.dirty || rf->posix.name[0] == '\0')
+		return 0;
+	for (i = 0; i < *n; i++)
+		if (strcmp((*v)[i].name, rf->posix.name) == 0)
+			break;
+	if (i == *n) {
+		nv = realloc(*v, (*n + 1) * sizeof(**v));
+		if (nv == NULL)
+			return -ENOMEM;
+		*v = nv;
+		p = &nv[(*n)++];
+		memset(p, 0, sizeof(*p));
+	} else {
+		p = &(*v)[i];
+		flp_rset_free(&p->set);
+	}
+	snprintf(p->name, sizeof(p->name), "%s", rf->posix.name);
+	snprintf(p->host, sizeof(p->host), "%s", rl_host);
+	p->pid = rf->posix.creator;
+	p->ofd = 0;
+	p->malformed = 0;
+	memset(&p->set, 0, sizeof(p->set));
+	return flp_rset_copy(&p->set, &rf->posix.set) != 0 ? -ENOMEM : 0;
+}
+
+static int rl_any_conflict(const struct rl_peer *v, size_t n, int64_t start, int64_t end,
+			   short type)
+{
+	for (size_t i = 0; i < n; i++)
+		if (flp_rset_conflict(&v[i].set, start, end, type))
+			return 1;
+	return 0;
+}
+
+/* Sets ow's locks to next (a release: never a conflict).  Lingering on the
+ * mutex, the POSIX owner's change stays in memory, and the mutex goes back
+ * once it holds nothing on the file. */
+static int rl_set(struct flp_rfile *rf, struct flp_rowner *ow, const struct flp_rset *next)
+{
+	int r;
+
+	if (!atomic_load(&rf->held) || rf->mtx_pid != fl__pid() || ow != &rf->posix)
+		return rl_commit(rf, ow, next);
+	r = rl_commit_lazy(ow, next);
+	if (r == 0 && ow->set.n == 0)
+		r = rl_linger_end(rf);
+	return r;
+}
+
+/* Does someone hold the directory mutex (strict: always assumed)? */
+static int rl_mutex_present(struct flp_rfile *rf)
+{
+	char path[4096 + 16];
+	struct stat st;
+
+	if (rf->rule->kind == FLP_STRICT)
+		return 1;
+	snprintf(path, sizeof(path), "%s/mutex", rf->dir);
+	RL_OP(1);
+	return fl__sys.lstat(path, &st) == 0;
+}
+
+/*
+ * One try of a grow: mutex (unless we still hold it), scan (unless the one
+ * taken under it shows no conflict: others can only shrink while we hold
+ * it), commit.  The mutex then lingers: it is given back when our locks on
+ * the file are all gone, on a conflict, or by the reaper.  Returns 0,
+ * -EAGAIN (conflict), -ETIMEDOUT / -EINTR (the mutex), or another -errno.
  */
 static int rl_grow(struct flp_rfile *rf, struct flp_rowner *ow, const struct flp_rset *next,
 		   int64_t start, int64_t end, short type, double mutex_deadline, int intr)
 {
-	struct rl_peer *peers;
-	size_t np;
-	int r, self_seen = 0;
+	/* strict's mutex is never broken by another process (a holder that
+	 * dies wedges the file until an operator breaks it): held for one
+	 * grow only, never longer. */
+	int lazy = ow == &rf->posix && rf->rule->kind != FLP_STRICT, r;
 
-	r = rl_mutex_lock(rf, mutex_deadline, intr);
-	if (r != 0)
-		return r;
-	r = rl_scan(rf, ow->name, 1, &peers, &np, &self_seen);
+	if (atomic_load(&rf->held) && rf->mtx_pid != fl__pid())
+		rl_linger_end(rf);
+	if (!atomic_load(&rf->held)) {
+		r = rl_mutex_lock(rf, mutex_deadline, intr);
+		if (r != 0)
+			return r;
+		rl_cache_drop(rf);
+		atomic_store(&rf->held, 1);
+		if (lazy && rl_reaper_arm() != 0)
+			lazy = 0; /* nobody would give it back: do not linger */
+	}
+	rf->held_until = fl__now_mono() + RL_LINGER;
+	if (!lazy || !rf->cache_ok || rl_any_conflict(rf->cache, rf->ncache, start, end, type)) {
+		struct rl_peer *peers;
+		size_t np;
+		int self_seen = 0;
+
+		rl_cache_drop(rf);
+		r = rl_scan(rf, ow->name, 1, &peers, &np, &self_seen);
+		if (r == 0)
+			r = rl_peers_self_posix(rf, ow, &peers, &np);
+		if (r != 0) {
+			flp_log("fcntl(%s): cannot read the lock directory %s: %s", rf->path,
+				rf->dir, strerror(-r));
+			if (peers)
+				rl_peers_free(peers, np);
+			rl_linger_end(rf);
+			return r;
+		}
+		rf->cache = peers;
+		rf->ncache = np;
+		rf->cache_self = self_seen;
+		rf->cache_ok = lazy; /* another owner's scan left out another file */
+	}
 	/* Our file gone while we hold locks: someone judged us dead (we were
 	 * paused past the bound).  Rebuilding it could overlap a successor. */
-	if (r == 0 && (ow->lost || (ow->set.n && !self_seen))) {
-		rl_peers_free(peers, np);
-		rl_mutex_unlock(rf);
+	if (ow->lost || (ow->fino && !rf->cache_self)) {
 		ow->lost = 1;
+		rl_linger_end(rf);
 		flp_log("fcntl(%s): this process's byte-range locks were taken away (owner file "
 			"%s/%s evicted); failing with ENOLCK",
 			rf->path, rf->dir, ow->name);
 		return -ENOLCK;
 	}
-	if (r == 0) {
-		for (size_t i = 0; i < np; i++) {
-			if (flp_rset_conflict(&peers[i].set, start, end, type)) {
-				r = -EAGAIN;
-				break;
-			}
-		}
-		rl_peers_free(peers, np);
-	} else {
-		flp_log("fcntl(%s): cannot read the lock directory %s: %s", rf->path, rf->dir,
-			strerror(-r));
+	if (rl_any_conflict(rf->cache, rf->ncache, start, end, type)) {
+		rl_linger_end(rf); /* contended: let the others in */
+		return -EAGAIN;
 	}
-	if (r == 0) /* the mutex's create made the directory */
-		r = rl_commit(rf, ow, next);
-	rl_mutex_unlock(rf);
+	if (lazy) {
+		r = rl_commit_lazy(ow, next);
+	} else {
+		r = rl_commit(rf, ow, next); /* the mutex's create made the directory */
+		rf->cache_ok = 0;
+	}
+	if (r != 0 || !lazy || rf->posix.set.n == 0)
+		rl_linger_end(rf);
 	return r;
 }
 
 /* F_GETLK: the first conflicting lock of another owner.  Returns 1 (found,
  * *out filled when not NULL), 0, or -errno. */
-static int rl_test(struct flp_rfile *rf, const char *self, int64_t start, int64_t end, short type,
-		   struct flock *out)
+static int rl_test(struct flp_rfile *rf, const struct flp_rowner *ow, int64_t start, int64_t end,
+		   short type, struct flock *out)
 {
 	struct rl_peer *peers;
 	size_t np;
 	int r, found = 0, self_seen = 0;
 
-	r = rl_scan(rf, self, 0, &peers, &np, &self_seen);
-	if (r != 0)
+	r = rl_scan(rf, ow->name, 0, &peers, &np, &self_seen);
+	if (r == 0 && atomic_load(&rf->held))
+		r = rl_peers_self_posix(rf, ow, &peers, &np);
+	if (r != 0) {
+		if (peers)
+			rl_peers_free(peers, np);
 		return r;
+	}
 	for (size_t i = 0; i < np && !found; i++) {
 		const struct flp_range *c = flp_rset_conflict(&peers[i].set, start, end, type);
 		int64_t ls, ll;
@@ -1172,7 +1456,17 @@ static int rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 	}
 
 	if (cmd == F_GETLK || cmd == F_OFD_GETLK) {
-		r = rl_test(rf, ow->name, start, end, fl->l_type, fl);
+		/* Another process that holds the mutex may hold locks its file
+		 * does not show yet: ask under the mutex. */
+		int took = 0;
+		if (!atomic_load(&rf->held) && rl_mutex_present(rf)) {
+			double dl = fl__now_mono() + (rule->timeout >= 0 ? rule->timeout : 10.0);
+			r = rl_mutex_lock(rf, dl, 0);
+			took = r == 0;
+		}
+		r = rl_test(rf, ow, start, end, fl->l_type, fl);
+		if (took)
+			rl_mutex_unlock(rf);
 		pthread_mutex_unlock(&rf->mu);
 		if (r < 0) {
 			flp_log("fcntl(%s, %s): cannot read %s: %s; failing with ENOLCK", o->path,
@@ -1199,7 +1493,7 @@ static int rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 	if (flp_rset_shrinks(&next, &ow->set)) {
 		if (rl_drops_write(&ow->set, start, end))
 			rl_cache_release(rf, fd);
-		r = rl_commit(rf, ow, &next);
+		r = rl_set(rf, ow, &next);
 		pthread_mutex_unlock(&rf->mu);
 		flp_rset_free(&next);
 		FLP_TRACE("fcntl(%d, %s, %s %lld..%lld) on %s: %s", fd, rl_cmdname(cmd),
@@ -1225,13 +1519,16 @@ static int rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 			r = -ENOMEM;
 		} else if (flp_rset_unchanged_by(&ow->set, start, end, fl->l_type)) {
 			r = 0;
-		} else if (rf->contended && rl_test(rf, ow->name, start, end, fl->l_type, NULL) > 0) {
+		} else if (rf->contended && !atomic_load(&rf->held) && !rl_mutex_present(rf) &&
+			   rl_test(rf, ow, start, end, fl->l_type, NULL) > 0) {
 			/* Busy a moment ago, and a conflicting lock is in a file
 			 * we just read: it existed at that moment, so EAGAIN is
 			 * the kernel's answer, without the mutex.  A retry loop
 			 * (SQLite's busy handler, a waiter) then reads instead of
 			 * creating and removing the mutex each time.  Owners that
-			 * look gone are not counted here; the grow removes them. */
+			 * look gone are not counted here; the grow removes them.
+			 * Only while nobody holds the mutex: a holder's file may
+			 * still show locks it has since given up. */
 			r = -EAGAIN;
 		} else {
 			r = rl_grow(rf, ow, &next, start, end, fl->l_type, mdl, wait);
@@ -1315,7 +1612,7 @@ static void rl_release_all(struct flp_rfile *rf, struct flp_rowner *ow, const ch
 
 	if (ow->set.n == 0)
 		return;
-	if (rl_commit(rf, ow, &empty) == 0)
+	if (rl_set(rf, ow, &empty) == 0)
 		FLP_TRACE("%s: byte-range locks released (%s)", rf->path, why);
 }
 
@@ -1360,6 +1657,7 @@ void flp_rl_at_exit(void)
 	for (struct flp_rfile *rf = rl_files; rf; rf = rf->next) {
 		pthread_mutex_lock(&rf->mu);
 		rl_release_all(rf, &rf->posix, "exit");
+		rl_linger_end(rf);
 		pthread_mutex_unlock(&rf->mu);
 	}
 	/* Exit closes every descriptor; a description only this process has
@@ -1381,6 +1679,8 @@ void flp_rl_atfork_child(void)
 	pthread_mutex_t init = PTHREAD_MUTEX_INITIALIZER;
 
 	rl_mu = init;
+	rl_reaper_mu = init;
+	rl_reaper_on = 0; /* threads do not survive fork */
 	/* OFD owners are shared with the parent, whose heartbeat keeps them. */
 	for (struct flp_ofd *o = flp_ofds; o; o = o->next)
 		if (o->rown)
@@ -1393,7 +1693,31 @@ void flp_rl_atfork_child(void)
 		rf->posix.name[0] = '\0';
 		rf->posix.hb_on = 0;
 		rf->posix.lost = 0;
+		rf->posix.dirty = 0;
+		rf->posix.fino = 0;
 		rf->adopted = 1;
+		/* A mutex the parent lingers on is the parent's. */
+		atomic_store(&rf->held, 0);
+		rl_cache_drop(rf);
+	}
+}
+
+/* Before execve: the new image knows only what the files say. */
+void flp_rl_before_exec(void)
+{
+	struct flp_rfile *head;
+
+	if (getpid() != fl__pid())
+		return; /* a vfork child: the mutex and the locks are the parent's */
+	pthread_mutex_lock(&rl_mu);
+	head = rl_files;
+	pthread_mutex_unlock(&rl_mu);
+	for (struct flp_rfile *rf = head; rf; rf = rf->next) {
+		if (!atomic_load(&rf->held))
+			continue;
+		pthread_mutex_lock(&rf->mu);
+		rl_linger_end(rf);
+		pthread_mutex_unlock(&rf->mu);
 	}
 }
 
