@@ -14,8 +14,8 @@
  *                                 OFD locks (n numbers them in the process)
  *   mutex                         a marker of the rule's library kind (soft;
  *                                 lease for lease and soft-rw; strict uses
- *                                 "strict-mutex") held for the few
- *                                 milliseconds of a grow
+ *                                 "strict-mutex") held for a grow, or a
+ *                                 burst of calls (see Lingering)
  *
  * An owner file is text:
  *
@@ -28,7 +28,8 @@
  *   W <start> <end>               (9223372036854775807: to end of file)
  *
  * and is only ever replaced whole (written to ".tmp.<name>", renamed over),
- * so readers see one version or the next, never half of one.
+ * so readers see one version or the next, never half of one.  While its
+ * process holds the mutex it may lag behind (see Lingering).
  *
  * Protocol.  An owner changes only its own file, and only while it is the
  * one thread of its process working on that file (rf->mu).  A change that
@@ -41,8 +42,41 @@
  * host, because its O_EXCL create (or link, for strict) is atomic at the
  * server.  A conflict ends F_SETLK with EAGAIN; F_SETLKW drops the mutex,
  * sleeps (backing off from 1 ms to the rule's poll_interval) and tries
- * again.  F_GETLK reads the owner files without the mutex.  An owner file
- * that becomes empty is unlinked.
+ * again.  An owner file that becomes empty is unlinked.
+ *
+ * Lingering.  A grow does not give the mutex back while the process still
+ * holds locks on the file: SQLite's transaction is a burst of about nine
+ * calls (five grows) that ends with everything released, and each grow
+ * used to take the mutex and scan anew.  While the mutex lingers:
+ *
+ *  - a grow of the POSIX owner reuses the scan taken under it when that
+ *    shows no conflict (nobody else can grow; others can only shrink, so
+ *    the scan can only overstate); a conflict in it is checked by a fresh
+ *    scan;
+ *  - the POSIX owner's changes, grows and releases, stay in memory: every
+ *    process that judges by the files (a grow) needs the mutex first, and
+ *    the holder writes its file once, before it gives the mutex back;
+ *  - it is given back when the process's locks on the file are all gone
+ *    (the end of the burst: usually nothing to write then), on a conflict
+ *    (others are waiting: let them in), 20 ms (RL_LINGER) after the last
+ *    grow by a reaper thread (a process sitting on a read lock must not
+ *    keep the directory), and before exit and execve (the new image knows
+ *    only what the files say; the exec family is wrapped for this);
+ *  - F_GETLK and the busy-retry shortcut below judge by the files only
+ *    while nobody holds the mutex (a stat of it); otherwise F_GETLK takes
+ *    the mutex for its scan, and the retry takes the grow path.
+ *
+ * A contender waits for a lingering mutex as for any (F_SETLK too: the
+ * mutex is not the lock), at most RL_LINGER past the holder's last grow.
+ * OFD owners write their file at once (they are rare; a scan for one
+ * reads the POSIX owner's locks from memory).  strict rules never linger:
+ * their mutex is not broken when its holder dies, so a holder that
+ * crashed while lingering would wedge the file.  A lingering holder that
+ * finds its lease on the mutex expired (it was paused past it) does not
+ * write what it took meanwhile: those locks are lost, as an evicted owner
+ * file's (below).  A holder that dies while lingering takes its unwritten
+ * changes with it, as the kernel forgets a dead process's locks; its mutex
+ * is evicted as any (a dead pid here; the lease bound elsewhere).
  *
  * Who owns what.  POSIX locks belong to the process: every thread shares
  * them, a fork child has none, and closing ANY descriptor of the file drops
@@ -67,16 +101,21 @@
  * (evicted while it was paused) says so on stderr; its next grow fails with
  * ENOLCK rather than rebuild a lock someone else may now hold.
  *
- * What it costs.  A grow is: mutex (create + write), a directory scan, one
- * read per other owner, a write + rename of ours, mutex unlink.  A release:
- * write + rename, or one unlink.  Requests that change nothing (a range
- * already held at that type; an unlock of bytes not held) touch nothing.
- * After a grow found a conflict, the next try of that file first reads the
- * owner files without the mutex and answers EAGAIN if the conflict is still
- * there, so busy loops (SQLite's busy handler) mostly read.  On network file
- * systems a grow also refreshes the file's cached attributes and pages.
- * FILELOCK_PRELOAD_STATS=1 prints the counts at exit.  SQLite in rollback
- * mode makes about 9 lock calls and 45 such operations per transaction.
+ * What it costs.  A burst is: mutex (create, write, fstat; close and unlink
+ * at the end, after a stat), one directory scan (open, getdents64 until it
+ * returns nothing, close; read directly: opendir adds two fcntl calls), one
+ * read per other owner, and our file written once if the burst ends with
+ * locks held (create, write, fstat, close, rename) -- about 10 system calls
+ * on the lock directory for an uncontended SQLite transaction in rollback
+ * mode, counted by bench/bench-sqlite.sh with strace (about 100 before the
+ * mutex lingered).  Outside a burst a release is write + rename, or one
+ * unlink.  Requests that change nothing (a range already held at that
+ * type; an unlock of bytes not held) touch nothing.  After a grow found a
+ * conflict, the next try of that file first reads the owner files without
+ * the mutex (when nobody holds it) and answers EAGAIN if the conflict is
+ * still there, so busy loops (SQLite's busy handler) mostly read.  On
+ * network file systems a grow also refreshes the file's cached attributes
+ * and pages.  FILELOCK_PRELOAD_STATS=1 prints the counts at exit.
  *
  * Limits (filelock-preload(8)): no deadlock detection (EDEADLK) across
  * processes; also_native applies to flock only; OFD locks shared with a
@@ -1071,6 +1110,17 @@ static int rl_linger_end(struct flp_rfile *rf)
 		atomic_store(&rf->held, 0);
 		return 0;
 	}
+	if (ow->dirty && ow->set.n && !fl_is_valid(rf->mtx)) {
+		/* Held past its lease (this process was paused): another
+		 * process may have taken the mutex and locks that conflict
+		 * with what we took under it meanwhile.  Writing those now
+		 * could overlap them. */
+		flp_log("fcntl(%s): this process held the mutex %s past its lease (paused?); the "
+			"byte-range locks taken since it was taken are lost",
+			rf->path, fl_path(rf->mtx));
+		ow->lost = 1;
+		ow->dirty = 0;
+	}
 	if (ow->dirty) {
 		struct flp_rset cur = { 0 };
 		if (ow->set.n == 0 && ow->fino == 0)
@@ -1253,7 +1303,7 @@ static int rl_grow(struct flp_rfile *rf, struct flp_rowner *ow, const struct flp
 	 * grow only, never longer. */
 	int lazy = ow == &rf->posix && rf->rule->kind != FLP_STRICT, r;
 
-	if (atomic_load(&rf->held) && rf->mtx_pid != fl__pid())
+	if (atomic_load(&rf->held) && (rf->mtx_pid != fl__pid() || !fl_is_valid(rf->mtx)))
 		rl_linger_end(rf);
 	if (!atomic_load(&rf->held)) {
 		r = rl_mutex_lock(rf, mutex_deadline, intr);
