@@ -108,10 +108,11 @@ run() {
 			if [ "$hosts" = 1 ] && [ -z "${CLUSTER_DIR:-}" ]; then
 				"${cmd[@]}" <"$W/go" >/dev/null 2>"$W/err.$h.$p" &
 			else
-				cluster_spawn "$h" "${cmd[@]}" <"$W/go" >/dev/null 2>"$W/err.$h.$p"
+				# The subshell's own redirection: an asynchronous
+				# command's stdin would be /dev/null (no go signal).
+				(cluster_exec "$h" "${cmd[@]}") <"$W/go" >/dev/null 2>"$W/err.$h.$p" &
 			fi
-			pids+=("${CLUSTER_PID:-$!}")
-			unset CLUSTER_PID
+			pids+=("$!")
 			n=$((n + 1))
 		done
 	done

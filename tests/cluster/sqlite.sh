@@ -20,6 +20,11 @@
 #   wal      with the shim, PRAGMA journal_mode=WAL and a write on a matching
 #            path fail with one line naming the -shm file, and the database
 #            stays intact (and usable again once switched back).
+#   crash    host 1 dies (every process, at once) in the middle of a
+#            transaction; hosts 2 and 3 then commit theirs: exact, the dead
+#            transaction never shows, its owner file is evicted.
+#   corrupt  an unparsable owner file blocks until its bound, is removed and
+#            named on stderr; the transactions are exact.
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 CL_NAME=sqlite
 . "$(dirname "$0")/lib.sh"
@@ -241,5 +246,93 @@ if cluster_exec 3 timeout 30 "$FLP" --config "$POL" "$SQLITE" -bail "$M/wal.sqli
 	cl_ok "switched back to journal_mode=DELETE, the shim writes it again (n = 42)"
 else
 	cl_fail "back in DELETE mode the shimmed write failed: $(cat "$CL_TMP/wal2.err")"
+fi
+
+# sq_pair NAME K2: one shimmed sqlite3 on each of hosts 2 and 3, K2
+# transactions each, released together; checks n = 2*K2 exactly, the log,
+# integrity, exit codes.  Leaves their stderr in NAME.err.2 / .3.
+sq_pair() {
+	local name=$1 k2=$2 i go pids=() rc bad=0 integ n cnt dist lo hi
+	mkfifo "$CL_TMP/$name.go"
+	exec {go}<>"$CL_TMP/$name.go"
+	for i in 2 3; do
+		K=$k2 sq_script "node$i" >"$CL_TMP/$name.sql.$i"
+		(cluster_exec "$i" sh -c 'dd bs=1 count=1 status=none of=/dev/null &&
+			exec "$@" <"$0"' "$CL_TMP/$name.sql.$i" \
+			timeout 120 "$FLP" --config "$POL" "$SQLITE" -bail "$M/$name") \
+			<"$CL_TMP/$name.go" >"$CL_TMP/$name.out.$i" 2>"$CL_TMP/$name.err.$i" &
+		pids+=("$!")
+	done
+	printf 'xx' >&$go
+	for i in "${pids[@]}"; do
+		wait "$i" || bad=$((bad + 1))
+	done
+	exec {go}>&-
+	{ read -r integ; read -r n cnt dist lo hi; } < <(sq_facts "$name")
+	if [ $bad = 0 ] && [ "$integ" = ok ] && [ "$n" = $((2 * k2)) ] &&
+		[ "$cnt" = $((2 * k2)) ] && [ "$dist" = $((2 * k2)) ]; then
+		return 0
+	fi
+	cl_fail "$name: $bad worker(s) failed ($(cat "$CL_TMP/$name".err.* | grep -v stats: |
+		head -c 600)), integrity '$integ', n '$n', log $cnt rows $dist distinct" \
+		"(expected $((2 * k2)))"
+	return 1
+}
+
+# --- 4. a host crashes in the middle of a transaction ------------------------
+# Host 1's sqlite3 has run BEGIN and an UPDATE (it holds SQLite's RESERVED
+# lock, the journal exists, the mutex may still linger) when every process
+# of host 1 dies.  Hosts 2 and 3 then run their transactions: the dead
+# owner's file and mutex are evicted once unchanged for stale_threshold,
+# the uncommitted update never shows, everything else is exact.
+sq_create crash.sqlite
+mkfifo "$CL_TMP/crash.in" "$CL_TMP/crash.outp"
+exec {cin}<>"$CL_TMP/crash.in" {cout}<>"$CL_TMP/crash.outp"
+# (.system: sqlite3's own output to a pipe is buffered; echo's is not.  The
+# subshell's own redirection: an asynchronous command's stdin is otherwise
+# /dev/null.)
+(cluster_exec 1 timeout 120 "$FLP" --config "$POL" "$SQLITE" -bail "$M/crash.sqlite") \
+	<"$CL_TMP/crash.in" >"$CL_TMP/crash.outp" 2>"$CL_TMP/crash.err" &
+crash_pid=$!
+printf '%s\n' ".timeout 30000" "PRAGMA journal_mode=DELETE;" \
+	"BEGIN; UPDATE t SET n = n + 1000; INSERT INTO log SELECT n, 'crashed' FROM t;" \
+	".system echo in-transaction" >&$cin
+got=
+while read -r -t 60 line <&$cout; do
+	[ "$line" = in-transaction ] && got=1 && break
+done
+if [ -z "$got" ]; then
+	cl_fail "crash: host 1's sqlite3 never reached the middle of its transaction:" \
+		"$(head -c 400 "$CL_TMP/crash.err")"
+else
+	cluster_crash 1
+	wait $crash_pid
+	if sq_pair crash.sqlite $((K / 2)); then
+		cl_ok "host 1 crashed in the middle of a transaction; hosts 2 and 3 then ran" \
+			"$K transactions: n = $K exact, its update never seen, integrity ok"
+	fi
+	left=$(find "$S/crash.sqlite.lock.ranges" -name '[po].*' 2>/dev/null | wc -l)
+	[ "$left" = 0 ] || cl_fail "crash: $left owner file(s) left: the dead host's was not evicted"
+	cluster_boot 1 || cl_fail "host 1 did not boot again"
+fi
+exec {cin}>&- {cout}>&-
+
+# --- 5. a corrupt owner file ---------------------------------------------------
+# Counted as a write lock on the whole file until it has stayed unchanged for
+# the bound (at least 2 s), then removed, named on stderr; the transactions
+# wait for it and are exact.
+sq_create corrupt.sqlite
+mkdir "$S/corrupt.sqlite.lock.ranges"
+printf 'filelock-ranges 1\nhost elsewhere\npid 12\nW 0 garbage\n' \
+	>"$S/corrupt.sqlite.lock.ranges/p.12.x@elsewhere"
+if sq_pair corrupt.sqlite $((K / 5)); then
+	if [ -e "$S/corrupt.sqlite.lock.ranges/p.12.x@elsewhere" ]; then
+		cl_fail "corrupt owner file: still there after the run"
+	elif ! grep -q 'p.12.x@elsewhere: not a valid owner file' "$CL_TMP"/corrupt.sqlite.err.*; then
+		cl_fail "corrupt owner file: removed, but no worker named it on stderr"
+	else
+		cl_ok "a corrupt owner file held the database until its bound, was removed and" \
+			"named; then $((2 * (K / 5))) transactions exact, integrity ok"
+	fi
 fi
 cl_finish
