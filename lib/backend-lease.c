@@ -54,6 +54,13 @@
  * Fork.  The child never unlinks the parent's marker and never heartbeats
  * it: the front end routes it through lease_drop, which closes the
  * descriptor, and the heartbeat registry is empty in a child.
+ * Adoption (fl__adopt, for the preload shim): a process that holds the
+ * lease through an open file description it inherited (a new image after
+ * execve, a fork child) opens the marker, checks it is the one expected and
+ * a lease record, touches it and beats it from then on.  A holder pid that
+ * is dead does not make such a lease stale while the shim sees the
+ * description still open (fl__soft_pinned, as for soft); it then expires by
+ * its mtime like any lease.
  *
  * Downsides.  Mixing lease and soft on one path does not exclude (each sees
  * the other's record as foreign).  A holder that stops refreshing for
@@ -426,7 +433,12 @@ static int lease_judge(struct fl_lock *lk, struct fl_marker *m)
 					"agree on lease_duration",
 					lk->path, theirs, ours);
 		}
-		if (fl__owner_is_stale(p2.pid, p2.host, p2.start))
+		/* The preload shim's locks belong to open file descriptions,
+		 * which can outlive the process that took them (fork, then the
+		 * taker exits); whoever keeps the description adopts the lease
+		 * and beats it, so it also expires by the rule below. */
+		if (fl__owner_is_stale(p2.pid, p2.host, p2.start) &&
+		    !(fl__soft_pinned && fl__soft_pinned(lk->path)))
 			return LEASE_BREAK;
 		return lease_unchanged_for(lk, m) >= lk->opt.lease_duration ? LEASE_BREAK
 									    : LEASE_WAIT;
@@ -528,6 +540,58 @@ static int lease_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 	return 0;
 }
 
+/* Takes over a lease this process holds through a description it inherited
+ * (the shim after execve): the marker must be the one expected (dev/ino, or
+ * any regular file with a lease record when 0/0); the heartbeat restarts on
+ * a descriptor of ours.  -ESTALE: not there, or not that one. */
+static int lease_adopt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev,
+		       ino_t ino)
+{
+	struct lease_hold *lh = (struct lease_hold *)h->priv;
+	struct lease_p2 p2;
+	struct fl_marker m;
+	struct stat st;
+	int fd, r;
+
+	(void)mode;
+	fd = fl__sys.open(lk->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return errno == ENOENT ? -ESTALE : fl__err(lk, -errno, "open", lk->path);
+	if (fl__sys.fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    ((dev != 0 || ino != 0) && (st.st_dev != dev || st.st_ino != ino)) ||
+	    fl__marker_read(AT_FDCWD, lk->path, &m) != 0 || !m.exists || m.malformed ||
+	    m.ino != st.st_ino || lease_p2_parse(m.buf, m.len, &p2) != 0 || !p2.is_lease) {
+		fl__sys.close(fd);
+		return -ESTALE;
+	}
+	memset(lh, 0, sizeof(*lh));
+	{
+		size_t tl = strnlen(p2.token, sizeof(lh->token) - 1);
+		memcpy(lh->token, p2.token, tl);
+		lh->token[tl] = '\0';
+	}
+	h->fd = fd;
+	h->dev = st.st_dev;
+	h->ino = st.st_ino;
+	lh->hb.interval = lk->opt.heartbeat_interval;
+	lh->hb.valid_for = lk->opt.lease_duration;
+	lh->hb.give_up = lk->opt.lease_duration - 2.25 * lk->opt.heartbeat_interval;
+	if (lh->hb.give_up < 0)
+		lh->hb.give_up = 0;
+	lh->hb.beat = lease_beat;
+	lh->hb.h = h;
+	/* Fresh at once: the image before us may have stopped beating a while
+	 * ago (a same-host contender judges by the mtime too). */
+	(void)fl__sys.futimens(fd, NULL);
+	r = fl__hb_add(&lh->hb);
+	if (r != 0) {
+		fl__sys.close(fd);
+		h->fd = -1;
+		return fl__errf(lk, r, "%s: cannot start the heartbeat thread", lk->path);
+	}
+	return 0;
+}
+
 static void lease_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 {
 	(void)h;
@@ -559,7 +623,14 @@ static int lease_release(struct fl_lock *lk, struct fl_hold *h)
 
 static void lease_drop(struct fl_lock *lk, struct fl_hold *h)
 {
-	(void)lk;
+	struct lease_hold *lh = (struct lease_hold *)h->priv;
+
+	/* Abandoned in the process that beats it (the shim forgets a lease
+	 * that another process keeps through a shared description): the
+	 * heartbeat must stop before the hold is freed.  A fork child's
+	 * registry is empty. */
+	if (lk->pid == fl__pid())
+		fl__hb_remove(&lh->hb);
 	if (h->fd >= 0)
 		fl__sys.close(h->fd); /* inherited copy; the marker stays the parent's */
 	h->fd = -1;
@@ -758,4 +829,5 @@ const struct fl_backend fl__backend_lease = {
 	.teardown = lease_teardown,
 	.inspect = lease_inspect,
 	.brk = lease_break,
+	.adopt = lease_adopt,
 };

@@ -62,9 +62,13 @@
  * marker exists, the lock is re-adopted.  The state thus travels in the
  * kernel and on disk, not in the environment, so it survives programs that
  * rebuild their environment (shells, env -i).  The soft and strict kinds
- * have no heartbeat to restart.  lease and soft-rw cannot re-adopt yet (their
- * backends have no adopt method): a lock kept only by a fork child or a new
- * image stops being refreshed and expires; that is part 2's work.
+ * have no heartbeat to restart.  A lease is adopted at once by a new image
+ * that inherits it (flp_keep_alive: the heartbeat goes on there), and a
+ * lease whose taker is dead is not stale while a description of the file is
+ * still open (the pin, as for soft).  A lease kept only by a fork child
+ * whose parent closes or exits, and any soft-rw lock kept by a fork child or
+ * a new image, still stop being refreshed and expire (soft-rw's backend has
+ * no adopt method).
  *
  * Waiting polls fl_acquire(timeout 0) and our own nanosleep, because only a
  * sleep of ours can tell that a signal handler ran (the library's wait
@@ -448,6 +452,39 @@ static void flp_forget_foreign(struct flp_ofd *o)
 		fl_close(o->lk); /* in a fork child this frees without releasing */
 		o->lk = NULL;
 	}
+}
+
+/*
+ * A lease held through a description this image inherited (taken before
+ * execve): adopt it now, so that its heartbeat goes on here instead of
+ * stopping with the image that took it.  soft and strict have no heartbeat
+ * (they are adopted when released); soft-rw cannot adopt yet.
+ */
+static void flp_keep_alive(struct flp_ofd *o)
+{
+	int r;
+
+	pthread_mutex_lock(&o->mu);
+	flp_forget_foreign(o);
+	if (o->req && o->rule->kind == FLP_LEASE && (o->lk == NULL || !fl_is_locked(o->lk))) {
+		if (o->lk == NULL && flp_lib_open(o, &o->lk) != 0) {
+			o->lk = NULL;
+		} else {
+			o->lk_pid = fl__pid();
+			r = fl__adopt(o->lk, FL_EXCLUSIVE, 0, 0);
+			if (r == 0) {
+				o->mode = FL_EXCLUSIVE;
+				FLP_TRACE("%s: adopted the lease %s; its heartbeat goes on in this "
+					  "process",
+					  o->path, o->marker);
+			} else {
+				flp_log("%s: cannot adopt the lease %s held before execve (%s); it "
+					"expires within lease_duration",
+					o->path, o->marker, fl_strerror(r));
+			}
+		}
+	}
+	pthread_mutex_unlock(&o->mu);
 }
 
 /* Releases the marker of a locked OFD.  Caller holds o->mu. */
@@ -1705,6 +1742,8 @@ void flp_adopt_inherited(void)
 		int err;
 
 		o = flp_lookup(fds[i], &err);
+		if (o && o->req)
+			flp_keep_alive(o);
 		if (o && flp_lib_kind(o->rule->kind) >= 0 && !o->wal && !flp_rule_is_etcd(o->rule))
 			flp_rl_inherited(o, fds[i]);
 	}
