@@ -46,6 +46,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -71,7 +72,12 @@
 #include "escape.h"
 #include "proclocks.h"
 #include "filelock.h"
-#include "flp.h" /* the shim's policy parser (preload/policy.c) */
+#include "flp.h" /* the shim's policy parser (preload/policy.c), its owner files (ranges.c) */
+
+/* From the library's internals (fl-internal.h pulls in far more). */
+int fl__hostname(char *buf, size_t len);
+int fl__owner_is_stale(pid_t pid, const char *host, const char *token);
+int fl__unlink_if_same(int dirfd, const char *name, dev_t dev, ino_t ino);
 
 static const char *prog = "filelock";
 
@@ -1283,7 +1289,220 @@ struct target {
 	char why[8192 + 64]; /* for humans: the policy rule, or what was found */
 };
 
-static void print_json(const struct target *t, const struct fl_holder *h)
+/*
+ * The shim's byte-range owners (its fcntl/lockf emulation): one file per
+ * owner in "<marker>.ranges/" (see preload/rlock.c).  alive: 1 or 0 for an
+ * owner on this host (pid and start token), -1 for another host's.
+ */
+struct range_owner {
+	char name[256];
+	char host[256];
+	pid_t pid;
+	int ofd;
+	int malformed;
+	int alive;
+	double age; /* seconds since the file last changed (its heartbeat) */
+	dev_t dev;
+	ino_t ino;
+	struct flp_rset set;
+};
+
+static int range_owner_read(int dfd, const char *name, struct range_owner *o)
+{
+	char buf[65536], me[256] = "", token[128];
+	const char *t, *at;
+	struct stat st;
+	ssize_t n;
+	size_t tl;
+	int fd;
+
+	memset(o, 0, sizeof(*o));
+	snprintf(o->name, sizeof(o->name), "%s", name);
+	o->alive = -1;
+	fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return -ENOENT; /* released meanwhile */
+		o->malformed = 1;
+		return 0;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		o->malformed = 1;
+		return 0;
+	}
+	o->dev = st.st_dev;
+	o->ino = st.st_ino;
+	{
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		o->age = (double)(now.tv_sec - st.st_mtim.tv_sec) +
+			 (double)(now.tv_nsec - st.st_mtim.tv_nsec) / 1e9;
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	if (n < 0 || (size_t)n == sizeof(buf) ||
+	    flp_rl_parse(buf, (size_t)n, o->host, sizeof(o->host), &o->pid, &o->ofd, &o->set) != 0) {
+		flp_rset_free(&o->set);
+		o->malformed = 1;
+		return 0;
+	}
+	fl__hostname(me, sizeof(me));
+	if (strcmp(me, o->host) != 0)
+		return 0;
+	/* The start token is in the name: p.<pid>.<token>@host, o.<pid>.<token>.<n>@host */
+	t = strchr(name + 2, '.');
+	at = strchr(name, '@');
+	if (t == NULL || at == NULL || at < t)
+		return 0;
+	t++;
+	tl = (size_t)(at - t);
+	if (o->ofd && memchr(t, '.', tl))
+		tl = (size_t)((const char *)memchr(t, '.', tl) - t);
+	if (tl == 0 || tl >= sizeof(token))
+		return 0;
+	memcpy(token, t, tl);
+	token[tl] = '\0';
+	o->alive = !fl__owner_is_stale(o->pid, o->host, token);
+	return 0;
+}
+
+/* Reads every owner file of dir ("<marker>.ranges").  *n = 0 when there is
+ * no such directory. */
+static struct range_owner *range_owners(const char *dir, size_t *n)
+{
+	struct range_owner *v = NULL;
+	size_t cap = 0;
+	struct dirent *de;
+	DIR *d;
+	int dfd;
+
+	*n = 0;
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return NULL;
+	d = fdopendir(dfd);
+	if (d == NULL) {
+		close(dfd);
+		return NULL;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if ((de->d_name[0] != 'p' && de->d_name[0] != 'o') || de->d_name[1] != '.' ||
+		    strchr(de->d_name, '@') == NULL || strlen(de->d_name) >= 256)
+			continue;
+		if (*n == cap) {
+			struct range_owner *nv;
+			cap = cap ? 2 * cap : 8;
+			nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL)
+				break;
+			v = nv;
+		}
+		if (range_owner_read(dirfd(d), de->d_name, &v[*n]) == 0)
+			(*n)++;
+	}
+	closedir(d);
+	return v;
+}
+
+static void range_owners_free(struct range_owner *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		flp_rset_free(&v[i].set);
+	free(v);
+}
+
+static void print_ranges_json(const struct range_owner *v, size_t n)
+{
+	printf(",\"range_owners\":[");
+	for (size_t i = 0; i < n; i++) {
+		const struct range_owner *o = &v[i];
+		printf("%s{\"name\":", i ? "," : "");
+		json_str(stdout, o->name);
+		printf(",\"malformed\":%s", o->malformed ? "true" : "false");
+		if (!o->malformed) {
+			printf(",\"host\":");
+			json_str(stdout, o->host);
+			printf(",\"pid\":%d,\"owner\":\"%s\"", (int)o->pid, o->ofd ? "ofd" : "posix");
+		}
+		printf(",\"alive\":%s,\"age\":",
+		       o->alive > 0 ? "true" : o->alive == 0 ? "false" : "null");
+		json_num(stdout, o->age);
+		printf(",\"ranges\":[");
+		for (size_t j = 0; j < o->set.n; j++)
+			printf("%s[\"%c\",%lld,%lld]", j ? "," : "",
+			       o->set.v[j].type == F_WRLCK ? 'W' : 'R', (long long)o->set.v[j].start,
+			       (long long)o->set.v[j].end);
+		printf("]}");
+	}
+	printf("]");
+}
+
+static void print_ranges_human(const char *dir, const struct range_owner *v, size_t n)
+{
+	char d[32];
+
+	printf("  byte-range owners (%s): %s\n", esc(dir), n ? "" : "none");
+	for (size_t i = 0; i < n; i++) {
+		const struct range_owner *o = &v[i];
+		if (o->malformed) {
+			printf("    %s: not a valid owner file (counts as a write lock on the whole "
+			       "file)\n",
+			       esc(o->name));
+			continue;
+		}
+		fmt_duration(d, sizeof(d), o->age >= 0 ? o->age : 0);
+		printf("    host %s, pid %d, %s%s, alive %s, changed %s ago:", esc(o->host),
+		       (int)o->pid, o->ofd ? "open-file-description lock" : "process lock",
+		       "", o->alive > 0 ? "yes" : o->alive == 0 ? "no" : "unknown (another host)", d);
+		for (size_t j = 0; j < o->set.n; j++) {
+			const struct flp_range *r = &o->set.v[j];
+			if (r->end == FLP_OFF_MAX)
+				printf(" %c %lld-", r->type == F_WRLCK ? 'W' : 'R', (long long)r->start);
+			else
+				printf(" %c %lld-%lld", r->type == F_WRLCK ? 'W' : 'R',
+				       (long long)r->start, (long long)r->end);
+		}
+		printf("\n");
+	}
+}
+
+/* break: removes the owner files whose owner is provably gone (this host,
+ * its process dead or its pid recycled), if still the file we read.  Never
+ * a live owner's, never another host's (whose liveness only its heartbeat
+ * tells: the shim evicts those itself after the rule's bound).  Returns how
+ * many it removed. */
+static int break_range_owners(const char *dir, const struct range_owner *v, size_t n)
+{
+	int dfd, removed = 0;
+
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		const struct range_owner *o = &v[i];
+		char tmp[256 + 8];
+		int r;
+
+		if (o->malformed || o->alive != 0)
+			continue;
+		r = fl__unlink_if_same(dfd, o->name, o->dev, o->ino);
+		if (r != 0 && r != -ENOENT) {
+			warnx_("cannot remove %s/%s: %s", dir, o->name, strerror(-r));
+			continue;
+		}
+		snprintf(tmp, sizeof(tmp), ".tmp.%s", o->name);
+		(void)unlinkat(dfd, tmp, 0);
+		printf("%s: removed the byte-range locks of dead pid %d (%s/%s)\n", prog,
+		       (int)o->pid, esc(dir), esc(o->name));
+		removed++;
+	}
+	close(dfd);
+	return removed;
+}
+
+static void print_json(const struct target *t, const struct fl_holder *h,
+		       const struct range_owner *ro, size_t nro)
 {
 	printf("{\"path\":");
 	json_str(stdout, t->path);
@@ -1320,6 +1539,7 @@ static void print_json(const struct target *t, const struct fl_holder *h)
 	       h->readers, h->writers, h->same_host ? "true" : "false",
 	       h->alive > 0 ? "true" : h->alive == 0 ? "false" : "null");
 	json_str(stdout, h->detail);
+	print_ranges_json(ro, nro);
 	printf("}\n");
 }
 
@@ -1502,15 +1722,27 @@ static int subcommand(int argc, char **argv)
 	struct fl_holder h;
 	struct target t;
 	struct cli c;
-	int r;
+	struct range_owner *ro = NULL;
+	struct stat rst;
+	char rdir[8192 + 16];
+	size_t nro = 0;
+	int r, have_ro, broke_ro = 0;
 
 	parse_sub(argc, argv, &c, &a);
 	find_target(&c, &t);
 	warn_unused_options(&c);
+	/* The shim's byte-range owners of the same file, if it has any. */
+	snprintf(rdir, sizeof(rdir), "%s.ranges", t.path);
+	have_ro = lstat(rdir, &rst) == 0 && S_ISDIR(rst.st_mode);
+	ro = have_ro ? range_owners(rdir, &nro) : NULL;
+	if (!a.is_status && have_ro)
+		broke_ro = break_range_owners(rdir, ro, nro);
 	if (strcmp(t.from, "none") == 0) {
 		if (!a.is_status) {
-			printf("%s: nothing to break: no lock files of any kind at %s\n", prog,
-			       esc(t.path));
+			if (!broke_ro)
+				printf("%s: nothing to break: no lock files of any kind at %s\n",
+				       prog, esc(t.path));
+			range_owners_free(ro, nro);
 			return 0;
 		}
 		memset(&h, 0, sizeof(h));
@@ -1527,9 +1759,12 @@ static int subcommand(int argc, char **argv)
 		if (r != 0)
 			die(exit_code_for(-r), "%s", ERRMSG(NULL));
 		if (a.json)
-			print_json(&t, &h);
+			print_json(&t, &h, ro, nro);
 		else
 			print_human(&t, &h);
+		if (!a.json && have_ro)
+			print_ranges_human(rdir, ro, nro);
+		range_owners_free(ro, nro);
 		return h.state == FL_HOLDER_FREE ? 0 : h.state == FL_HOLDER_STALE ? 2 : 1;
 	}
 

@@ -183,4 +183,39 @@ for k in rw soft-rw; do
 	stop_holder
 done
 
+# --- the shim's byte-range owners (fcntl/lockf emulation) ----------------------
+# status lists each owner file of "<marker>.ranges" (host, pid, ranges,
+# liveness); break removes only a provably dead owner's (this host, its pid
+# gone), never another host's nor an unparsable one.
+R=$T/r.dat
+mkdir "$R.lock.ranges"
+dead=$(sh -c 'echo $$')
+printf 'filelock-ranges 1\nhost %s\npid %s\ntoken x\nowner posix\nW 5 5\nR 20 9223372036854775807\n' \
+	"$host" "$dead" >"$R.lock.ranges/p.$dead.x@$host"
+printf 'filelock-ranges 1\nhost elsewhere\npid 7\ntoken y\nowner ofd 2\nW 0 9\n' \
+	>"$R.lock.ranges/o.7.y.2@elsewhere"
+printf 'not an owner file\n' >"$R.lock.ranges/p.8.z@elsewhere"
+expect_rc 0 "ranges: status (the marker is free)" "$FL_CLI" status -t soft "$R.lock"
+expect_grep "host $host, pid $dead, process lock, alive no, .*: W 5-5 R 20-" "$T/out" \
+	"ranges: status lists the dead local owner and its ranges"
+expect_grep "host elsewhere, pid 7, open-file-description lock, alive unknown (another host).*: W 0-9" \
+	"$T/out" "ranges: status lists the other host's owner"
+expect_grep "p.8.z@elsewhere: not a valid owner file" "$T/out" "ranges: status names the corrupt file"
+if [ "$have_py" = 1 ]; then
+	expect_rc 0 "ranges: status --json" "$FL_CLI" status --json -t soft "$R.lock"
+	keep
+	v=$(json_get "$T/json" range_owners | "$PY" -c 'import json,sys
+v = {o["name"]: o for o in json.load(sys.stdin)}
+print(len(v), v["p.'"$dead"'.x@'"$host"'"]["alive"], v["p.'"$dead"'.x@'"$host"'"]["ranges"],
+      v["o.7.y.2@elsewhere"]["alive"], v["p.8.z@elsewhere"]["malformed"])')
+	[ "$v" = "3 False [['W', 5, 5], ['R', 20, 9223372036854775807]] None True" ] &&
+		pass "ranges: --json lists the owners" || fail "ranges: --json gave: $v"
+fi
+expect_rc 0 "ranges: break" "$FL_CLI" break -t soft "$R.lock"
+expect_grep "removed the byte-range locks of dead pid $dead" "$T/out" "ranges: break says what it removed"
+[ ! -e "$R.lock.ranges/p.$dead.x@$host" ] && [ -e "$R.lock.ranges/o.7.y.2@elsewhere" ] &&
+	[ -e "$R.lock.ranges/p.8.z@elsewhere" ] &&
+	pass "ranges: break removed the dead owner's file only" ||
+	fail "ranges: break removed the wrong files: $(ls "$R.lock.ranges" | tr '\n' ' ')"
+
 finish
