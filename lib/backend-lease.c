@@ -81,16 +81,6 @@ struct lease_hold {
 	char token[33];
 };
 
-/* Per-handle data: what we last saw at the path, on our monotonic clock. */
-struct lease_data {
-	pthread_mutex_t mu;
-	int have;
-	dev_t dev;
-	ino_t ino;
-	double mtime;
-	double seen; /* CLOCK_MONOTONIC when (dev, ino, mtime) was first seen */
-};
-
 /* A parsed protocol-2 record. */
 struct lease_p2 {
 	pid_t pid;
@@ -366,35 +356,12 @@ static int lease_is_sentinel(const struct fl_marker *m)
 	       memcmp(m->buf, fl__strict_sentinel, FL__STRICT_SENTINEL_LEN) == 0;
 }
 
-/*
- * How long, on our monotonic clock, the marker m has stayed unchanged.
- * A different inode or mtime restarts the count.
- */
+/* How long the marker m is known to have stayed unchanged (ledger.c). */
 static double lease_unchanged_for(struct fl_lock *lk, const struct fl_marker *m)
 {
-	struct lease_data *d = lk->be_data;
-	double now = fl__now_mono(), age;
+	struct fl_seen seen = { m->dev, m->ino, m->mtime, -1 };
 
-	pthread_mutex_lock(&d->mu);
-	if (!d->have || d->dev != m->dev || d->ino != m->ino || d->mtime != m->mtime) {
-		d->have = 1;
-		d->dev = m->dev;
-		d->ino = m->ino;
-		d->mtime = m->mtime;
-		d->seen = now;
-	}
-	age = now - d->seen;
-	pthread_mutex_unlock(&d->mu);
-	return age;
-}
-
-static void lease_forget(struct fl_lock *lk)
-{
-	struct lease_data *d = lk->be_data;
-
-	pthread_mutex_lock(&d->mu);
-	d->have = 0;
-	pthread_mutex_unlock(&d->mu);
+	return fl__ledger_silent(lk->path, AT_FDCWD, lk->path, &seen);
 }
 
 #define LEASE_WAIT  0 /* contention: leave it */
@@ -482,7 +449,7 @@ static int lease_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 			}
 			if (fl__break_file(lk->path, m.mtime, m.ino) != 0)
 				return -EAGAIN;
-			lease_forget(lk);
+			fl__ledger_forget(lk->path);
 			broke = 1; /* one immediate retry after a successful break */
 		}
 	}
@@ -524,7 +491,6 @@ static int lease_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 			fl__unlink_if_same(AT_FDCWD, lk->path, st.st_dev, st.st_ino);
 		return r;
 	}
-	lease_forget(lk);
 	return 0;
 }
 
@@ -592,25 +558,7 @@ static int lease_setup(struct fl_lock *lk)
 		    "[lease]",
 		    a);
 	}
-	if (lk->be_data == NULL) {
-		struct lease_data *d = calloc(1, sizeof(*d));
-		if (d == NULL)
-			return fl__errf(NULL, -ENOMEM, "out of memory [lease]");
-		pthread_mutex_init(&d->mu, NULL);
-		lk->be_data = d;
-	}
 	return 0;
-}
-
-static void lease_teardown(struct fl_lock *lk)
-{
-	struct lease_data *d = lk->be_data;
-
-	if (d == NULL)
-		return;
-	pthread_mutex_destroy(&d->mu);
-	free(d);
-	lk->be_data = NULL;
 }
 
 /* One-shot judgement for inspect/break (no observation history: wall clock). */
@@ -755,7 +703,6 @@ const struct fl_backend fl__backend_lease = {
 	.wait = lease_wait,
 	.release = lease_release,
 	.drop = lease_drop,
-	.teardown = lease_teardown,
 	.inspect = lease_inspect,
 	.brk = lease_break,
 };
