@@ -36,15 +36,18 @@
  *  - a lease with another duration: -EINVAL, "lease settings mismatch"
  *    (every contender for a path must agree on lease_duration);
  *  - the owner provably dead or its pid recycled (this host): broken now;
- *  - otherwise the lease expires only when P's mtime, re-read from the
- *    server each attempt, has not advanced for lease_duration on *our*
- *    monotonic clock.  Python compares its wall clock with the mtime, so a
- *    skewed client or server can make it evict a live holder or never evict
- *    a dead one; our rule never compares two clocks and stays
- *    wire-compatible (our holders heartbeat exactly like Python's).  The
- *    cost: a contender that arrives after the holder died waits a full
- *    lease_duration from its first look.  The observation is kept per
- *    handle, so it survives repeated non-blocking attempts.
+ *  - otherwise the lease expires only when P (same inode, same mtime) is
+ *    known to have stayed unchanged for lease_duration: watched on *our*
+ *    monotonic clock, or, the first time this process sees that inode,
+ *    told by the file server's clock (ledger.c: a probe file's mtime
+ *    against P's, both stamped by the server, minus a granularity margin).
+ *    Python compares its wall clock with the mtime, so a skewed client or
+ *    server can make it evict a live holder or never evict a dead one; our
+ *    rule never compares two clocks and stays wire-compatible (our holders
+ *    heartbeat exactly like Python's).  What was seen is kept per process
+ *    (ledger.c), shared by every handle, so a contender that tries once per
+ *    handle or once per process (filelock -n in a retry loop) recovers a
+ *    crashed holder's lease within lease_duration plus about a second.
  * Breaking is the soft kind's rename-aside + re-verify + unlink.
  *
  * Waiting.  Between attempts a waiter sleeps on inotify for the marker's

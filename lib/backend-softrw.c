@@ -36,18 +36,22 @@
  * evicts a marker when "wall clock now - mtime > stale_threshold", comparing
  * the evicting host's clock with a time stamped by the file server or by
  * another host: clock skew evicts live holders (or never evicts dead ones).
- * We never trust one clock reading.  Each handle keeps a small table
- * marker -> (dev, ino, mtime, size, first seen on our CLOCK_MONOTONIC).  Any
- * change resets the entry; a marker is stale only once it has stayed
- * unchanged for stale_threshold on our own clock.  Routine observations use
+ * We never compare two clocks.  The process's ledger (ledger.c, shared by
+ * every handle) keeps marker path -> (dev, ino, mtime, size, since when on
+ * our CLOCK_MONOTONIC).  Any change resets the entry; a marker is stale
+ * only once it has stayed unchanged for stale_threshold on our own clock,
+ * or, the first time this process sees that inode, by the file server's
+ * clock (a probe file's mtime against the marker's, both server stamps,
+ * minus a granularity margin).  Routine observations use
  * lstat (which NFS may answer from its attribute cache: a cached answer can
  * only delay an eviction); before evicting, the marker is re-read through a
  * fresh open + fstat (close-to-open consistency makes NFS ask the server),
  * and any change found there resets the clock instead.  A marker with an
  * mtime minutes in the future or the past is therefore handled like any
- * other: what counts is whether it moves.  The cost is that a process that
- * starts up next to a marker abandoned long ago waits stale_threshold before
- * evicting it, where Python would evict at once.
+ * other: what counts is whether it moves, or how long ago the server
+ * stamped it.  A process that starts up next to a marker abandoned long ago
+ * evicts it at its first try, as Python would; one abandoned moments ago,
+ * after stale_threshold plus about a second.
  *
  * Eviction is Python's: a malformed marker (not a regular file, unparsable)
  * is unlinked; otherwise it is renamed to "<name>.break.<pid>.<hex>", re-read,
