@@ -530,6 +530,11 @@ int flp_policy_parse(struct flp_policy *p, const char *text, size_t len, const c
 			r = flp_perr(err, errlen, file, ln,
 				     "stale_threshold (%g) must be greater than heartbeat_interval (%g)",
 				     rule.stale_threshold, rule.heartbeat_interval);
+		if (r == 0 && rule.kind == FLP_DOTLOCK && rule.heartbeat_interval > 0 &&
+		    rule.stale_threshold == 0)
+			r = flp_perr(err, errlen, file, ln,
+				     "heartbeat_interval on a dotlock rule needs stale_threshold (the "
+				     "silence after which a lock file is broken)");
 		if (r == 0 && rule.kind == FLP_ETCD && rule.heartbeat_interval > 0) {
 			/* The library's rule: a keep-alive at least twice per TTL. */
 			double ttl = rule.stale_threshold > 0 ? ceil(rule.stale_threshold)

@@ -170,6 +170,10 @@ static void test_parse_malformed(void **state)
 	expect_error("/a/* soft-rw shared=reader\n", "shared=reader is for exclusive-only");
 	expect_error("/a/* lease heartbeat_interval=10 stale_threshold=10\n",
 		     "preload.conf:1: stale_threshold (10) must be greater than heartbeat_interval");
+	expect_error("/a/*.lock dotlock heartbeat_interval=1\n",
+		     "preload.conf:1: heartbeat_interval on a dotlock rule needs stale_threshold");
+	expect_error("/a/*.lock dotlock heartbeat_interval=2 stale_threshold=2\n",
+		     "stale_threshold (2) must be greater than heartbeat_interval");
 	{
 		static const char nul[] = "/a/* soft\n/b/\0* soft\n";
 		struct flp_policy p;
