@@ -7,8 +7,9 @@
 # `git commit` waits for its editor) and renames it onto index; a second
 # git fails at once with "File exists".
 #   live   host 1's commit holds index.lock 3 s past stale_threshold while
-#          `git add` on hosts 2 and 3, each a fresh process, keeps failing;
-#          then the commit completes;
+#          `git add` on hosts 2 and 3, each a fresh process, keeps failing,
+#          with host 1's clock 5 minutes behind, host 3's 5 minutes ahead,
+#          and host 1 paused for 1 s on the way; then the commit completes;
 #   crash  host 1 dies with its commit's index.lock in place; fresh `git add`
 #          processes on hosts 2 and 3 get in within stale_threshold + 2 s;
 #          the repository is consistent (git fsck) and has every change.
@@ -29,6 +30,7 @@ if [ ! -x "$FLP" ]; then
 	echo "[$CL_NAME] ERROR: $FLP is not built" >&2
 	exit 99
 fi
+CL_NEED=faketime
 CL_WATCHDOG_SECONDS=${CL_WATCHDOG_SECONDS:-90}
 cl_start 3
 export GIT_CONFIG_NOSYSTEM=1 HOME=$CL_TMP GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.invalid \
@@ -59,10 +61,21 @@ commit_holder() {
 }
 
 # live
+cluster_skew 1 -300
+cluster_skew 3 +300
 if commit_holder live 1; then
-	end=$(($(cl_mono) + (STALE_MS + 3000) * 1000000))
-	tries=0 bad=
+	t0=$(cl_mono)
+	end=$((t0 + (STALE_MS + 3000) * 1000000))
+	tries=0 bad= frozen=
 	while [ "$(cl_mono)" -lt "$end" ]; do
+		now=$(cl_mono)
+		if [ -z "$frozen" ] && [ $((now - t0)) -gt 1000000000 ]; then
+			cluster_freeze 1
+			frozen=$now
+		elif [ -n "$frozen" ] && [ "$frozen" != done ] && [ $((now - frozen)) -gt 1000000000 ]; then
+			cluster_thaw 1
+			frozen=done
+		fi
 		h=$((2 + tries % 2))
 		echo "$tries" >"$S/repo/t$tries"
 		if git_on $h add "t$tries"; then
@@ -71,12 +84,13 @@ if commit_holder live 1; then
 		fi
 		tries=$((tries + 1))
 	done
+	[ "$frozen" = done ] || cluster_thaw 1
 	ls_lock=$([ -e "$S/repo/.git/index.lock" ] && echo present)
 	holder_send live done
 	holder_close live
 	if [ -z "$bad" ] && [ "$ls_lock" = present ] && [ "$H_RC" = 0 ] &&
 		"$GIT" -C "$S/repo" log -1 --format=%s | grep -q "commit from node1"; then
-		cl_ok "live: $tries fresh git add on hosts 2 and 3 refused over stale_threshold + 3 s; host 1's commit then completed"
+		cl_ok "live: $tries fresh git add on hosts 2 (true time) and 3 (+300 s) refused over stale_threshold + 3 s with host 1 at -300 s and paused for 1 s; host 1's commit then completed"
 	else
 		cl_fail "live: ${bad:-index.lock ${ls_lock:-missing}, commit exit $H_RC}: $(tail -2 "$CL_TMP"/git.err.* 2>/dev/null)"
 	fi
@@ -84,6 +98,8 @@ else
 	cl_fail "live: commit on host 1: $H_LINE"
 	holder_close live
 fi
+cluster_skew 1 0
+cluster_skew 3 0
 
 # crash
 if commit_holder crash 1; then

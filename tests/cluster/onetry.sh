@@ -15,10 +15,12 @@
 #            is still valid;
 #   crash    host 2 dies; host 1 runs `filelock -n` in a loop, each try a new
 #            process: one gets in within the bound + 2 s.
-# sqlite: under a soft-rw rule, host 2's sqlite3 holds an EXCLUSIVE
-# transaction; a host 1 sqlite3 without a busy timeout gets "database is
-# locked"; host 2 dies; a fresh host 1 sqlite3 with a busy timeout commits
-# within the bound + 2 s and the database is intact.
+# sqlite: under a soft-rw rule, host 2's sqlite3 (clock 5 minutes behind)
+# holds an EXCLUSIVE transaction; for two bounds, with host 2 paused for
+# 0.6 s on the way, fresh sqlite3 processes without a busy timeout on host 1
+# (true time) and host 3 (+300 s) all get "database is locked"; host 2 dies;
+# a fresh host 1 sqlite3 with a busy timeout commits within the bound + 2 s
+# and the database is intact.
 # CL_ONETRY_BASELINE=1 only measures (no pass/fail on recovery times).
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 CL_NAME=onetry
@@ -162,6 +164,8 @@ run_sqlite() {
 	printf '%s\n' "$M/*.sqlite soft-rw stale_threshold=$BOUND heartbeat_interval=$HB poll_interval=0.02" >"$pol"
 	"$SQLITE" "$S/$db" 'PRAGMA journal_mode=DELETE; CREATE TABLE t(n INTEGER NOT NULL);
 		INSERT INTO t VALUES (0);' >/dev/null
+	cluster_skew 2 -300
+	cluster_skew 3 +300
 	holder_start sq 2 "$FLP" --config "$pol" "$SQLITE" -batch "$M/$db"
 	holder_send sq "BEGIN EXCLUSIVE; UPDATE t SET n = n + 100; SELECT 'ready';"
 	if ! holder_expect sq '^ready' 10; then
@@ -169,11 +173,37 @@ run_sqlite() {
 		holder_close sq
 		return
 	fi
-	out=$(cluster_exec 1 "$FLP" --config "$pol" "$SQLITE" "$M/$db" 'UPDATE t SET n = n + 1;' 2>&1)
-	case $out in
-	*"database is locked"*) cl_ok "sqlite: host 2's open transaction refuses host 1's write" ;;
-	*) cl_fail "sqlite: host 1 wrote through host 2's transaction: $out" ;;
-	esac
+	local t1 end n=0 frozen= bad=
+	t1=$(cl_mono)
+	end=$((t1 + 2 * BOUND_MS * 1000000))
+	while [ "$(cl_mono)" -lt "$end" ]; do
+		if [ -z "$frozen" ] && [ $(($(cl_mono) - t1)) -gt 500000000 ]; then
+			cluster_freeze 2
+			frozen=$(cl_mono)
+		elif [ -n "$frozen" ] && [ "$frozen" != done ] &&
+			[ $(($(cl_mono) - frozen)) -gt 600000000 ]; then
+			cluster_thaw 2
+			frozen=done
+		fi
+		out=$(cluster_exec $((1 + 2 * (n % 2))) "$FLP" --config "$pol" "$SQLITE" "$M/$db" \
+			'UPDATE t SET n = n + 1;' 2>&1)
+		n=$((n + 1))
+		case $out in
+		*"database is locked"*) ;;
+		*)
+			bad=$out
+			break
+			;;
+		esac
+	done
+	[ "$frozen" = done ] || cluster_thaw 2
+	cluster_skew 2 0
+	cluster_skew 3 0
+	if [ -z "$bad" ]; then
+		cl_ok "sqlite: $n fresh sqlite3 writes on hosts 1 and 3 (+300 s) refused by host 2's transaction (-300 s, paused 0.6 s) over 2 bounds"
+	else
+		cl_fail "sqlite: try $n wrote through host 2's transaction: $bad"
+	fi
 	t0=$(cl_mono)
 	cluster_crash 2
 	holder_close sq
