@@ -357,12 +357,8 @@ void fl__seen_of(struct fl_seen *s, const struct stat *st);
  * probe.  Never fails: any doubt counts from now.
  */
 double fl__ledger_silent(const char *key, int dirfd, const char *name, const struct fl_seen *s);
-/* Forgets what was seen at `key` (after breaking it, or once it is ours). */
+/* Forgets what was seen at `key` (after breaking it). */
 void fl__ledger_forget(const char *key);
-/* The server-clock age of the marker at (dirfd, name), which must still be
- * in state *s, minus the granularity margin, into *age.  0, or -errno when
- * the server cannot tell (-ESTALE: the marker changed). */
-int fl__server_age(int dirfd, const char *name, const struct fl_seen *s, double *age);
 /* Probes taken by this process (tests). */
 unsigned fl__ledger_probes(void);
 

@@ -30,13 +30,13 @@
  * on a first sight we ask the file server how old the marker is:
  *  1. create a probe file next to the marker (O_CREAT|O_EXCL|O_NOFOLLOW,
  *     mode 0600, named ".filelock-probe.<pid>.<32 hex>.tmp": no lock kind
- *     and no shim rule uses that shape, and the random part keeps
- *     concurrent probes apart), write one byte, and read its mtime
- *     (statx AT_STATX_FORCE_SYNC): the server's "now";
+ *     and no shim rule uses that shape, a leading dot keeps it out of
+ *     soft-rw's reader count, and the random part keeps concurrent probes
+ *     apart), write one byte, read its mtime (statx AT_STATX_FORCE_SYNC):
+ *     the server's "now"; close and unlink it right away;
  *  2. only then re-read the marker's attributes from the server
  *     (AT_STATX_FORCE_SYNC, not the attribute cache), so that a refresh
- *     made before our "now" is seen;
- *  3. unlink the probe (by name, in the same directory, right away).
+ *     made before our "now" is seen.
  * If the marker is still what the caller saw, it has been silent for at
  * least now - mtime - margin, with margin = 1 s + 2 x the timestamp
  * granularity (taken as 2 s when the probe's mtime has no sub-second part,
@@ -142,7 +142,10 @@ static int probe_name(const char *name, char *buf, size_t cap)
 	return 0;
 }
 
-int fl__server_age(int dirfd, const char *name, const struct fl_seen *s, double *age)
+/* The server-clock age of the marker at (dirfd, name), which must still be
+ * in state *s, minus the granularity margin, into *age.  0, or -errno when
+ * the server cannot tell (-ESTALE: the marker changed). */
+static int server_age(int dirfd, const char *name, const struct fl_seen *s, double *age)
 {
 	char probe[4200];
 	struct statx px, mx;
@@ -223,7 +226,7 @@ double fl__ledger_silent(const char *key, int dirfd, const char *name, const str
 
 	/* A new state.  Its holder changed it while we watched (same inode): it
 	 * is alive, count from now.  A marker we never saw: ask the server. */
-	if (!known_inode && name != NULL && fl__server_age(dirfd, name, s, &age) == 0 && age > 0)
+	if (!known_inode && name != NULL && server_age(dirfd, name, s, &age) == 0 && age > 0)
 		since = now - age;
 
 	pthread_mutex_lock(&ledger_mu);

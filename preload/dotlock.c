@@ -143,6 +143,7 @@ void flp_dl_created(const char *abs, dev_t dev, ino_t ino, double interval)
 		pthread_mutex_lock(&dl_mu);
 		d->dead = 1;
 		pthread_mutex_unlock(&dl_mu);
+		return;
 	}
 	FLP_TRACE("%s: created under a dotlock rule; refreshing it every %g s", abs, interval);
 }
@@ -151,19 +152,16 @@ void flp_dl_leaving(int dirfd, const char *path)
 {
 	struct stat st;
 	struct flp_dl *d;
-	int e = errno, hit = 0;
+	int e = errno;
 
 	pthread_mutex_lock(&dl_mu);
 	if (fl__sys.fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		for (d = dl_list; d != NULL; d = d->next) {
-			if (!d->dead && d->dev == st.st_dev && d->ino == st.st_ino) {
+			if (d->dev == st.st_dev && d->ino == st.st_ino)
 				d->dead = 1;
-				hit = 1;
-			}
 		}
 	}
 	pthread_mutex_unlock(&dl_mu);
-	if (hit)
-		dl_reap();
+	dl_reap(); /* also those whose beat found them gone or replaced */
 	errno = e;
 }

@@ -84,7 +84,12 @@
  * path reads the existing file; if its holder (a pid, or Python's
  * "pid\nhost\n[start]" record) is on this host and gone, or the file is older
  * than stale_threshold (when set), it is broken (rename aside, re-verify,
- * unlink) and the open is retried once.
+ * unlink) and the open is retried once.  With heartbeat_interval, a
+ * successful exclusive create registers the new file with dotlock.c, which
+ * refreshes it while it stays ours; "older" then means silent for
+ * stale_threshold by the ledger (lib/ledger.c), not by our wall clock; and
+ * rename/renameat/renameat2/unlink/unlinkat tell dotlock.c first (they
+ * pass straight through while nothing is being refreshed).
  *
  * Cost on descriptors that do not match: one atomic load from the fd table
  * per call (plus one store on close), no lock, no allocation.  The first
@@ -1273,12 +1278,24 @@ static int flp_dotlock_recover(int dirfd, const char *path)
  * keep the new file fresh for as long as it is ours (dotlock.c). */
 static void flp_dotlock_created(int dirfd, const char *path, int fd)
 {
+	static atomic_int any = -1; /* a dotlock rule has a heartbeat (the policy is immutable) */
 	char abs[4096];
 	const struct flp_rule *rule;
 	struct stat st;
-	int e = errno;
+	int e = errno, v;
 
 	if (flp_needs_init() || flp_pol.n == 0)
+		return;
+	v = atomic_load_explicit(&any, memory_order_relaxed);
+	if (v < 0) {
+		v = 0;
+		for (size_t i = 0; i < flp_pol.n; i++)
+			if (flp_pol.rules[i].kind == FLP_DOTLOCK &&
+			    flp_pol.rules[i].heartbeat_interval > 0)
+				v = 1;
+		atomic_store_explicit(&any, v, memory_order_relaxed);
+	}
+	if (!v)
 		return;
 	flp_depth++;
 	if (flp_abs_path(dirfd, path, abs, sizeof(abs)) == 0 &&
@@ -1651,7 +1668,7 @@ FLP_EXPORT int rename(const char *from, const char *to)
 	if (flp_real.rename == NULL)
 		flp_resolve();
 	if (flp_real.rename == NULL)
-		return (int)syscall(SYS_renameat, AT_FDCWD, from, AT_FDCWD, to);
+		return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 0);
 	return flp_real.rename(from, to);
 }
 
@@ -1661,7 +1678,7 @@ FLP_EXPORT int renameat(int fromfd, const char *from, int tofd, const char *to)
 	if (flp_real.renameat == NULL)
 		flp_resolve();
 	if (flp_real.renameat == NULL)
-		return (int)syscall(SYS_renameat, fromfd, from, tofd, to);
+		return (int)syscall(SYS_renameat2, fromfd, from, tofd, to, 0);
 	return flp_real.renameat(fromfd, from, tofd, to);
 }
 
