@@ -45,13 +45,6 @@ with h5py.File(sys.argv[1], "w") as f:
     f["c"] = numpy.array([0], dtype="i8")' "$S/$1"
 }
 
-# release NAME: a line tells a holder to close (its stdin may have other
-# writers: later holders inherit the pipe), then reap it.
-release() {
-	holder_send "$1" close
-	holder_close "$1"
-}
-
 # on I CMD...: CMD on host I under the shim; stdout only.
 on() {
 	local i=$1
@@ -76,7 +69,7 @@ if holder_expect w '^ready' 20; then
 else
 	cl_fail "writer: holder on host 1: $H_LINE"
 fi
-release w
+holder_close w
 
 # readers
 holder_start r1 1 "${PY[@]}" hold r "$M/d.h5"
@@ -99,8 +92,8 @@ except OSError as e:
 else
 	cl_fail "readers: a second reader on host 2 was refused: $H_LINE"
 fi
-release r1
-release r2
+holder_close r1
+holder_close r2
 
 # crash
 holder_start c 2 "${PY[@]}" hold r+ "$M/d.h5"
@@ -127,7 +120,7 @@ if holder_expect c '^ready' 20; then
 	cluster_boot 2
 else
 	cl_fail "crash: writer on host 2: $H_LINE"
-	release c
+	holder_close c
 fi
 
 # counter
