@@ -13,6 +13,8 @@
 #   crash  host 1 dies with its commit's index.lock in place; fresh `git add`
 #          processes on hosts 2 and 3 get in within stale_threshold + 2 s;
 #          the repository is consistent (git fsck) and has every change.
+# CL_ONETRY_BASELINE=1 reports the recovery time without judging it (to
+# measure a build from before the ledger with the same script).
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 CL_NAME=git
 . "$(dirname "$0")/lib.sh"

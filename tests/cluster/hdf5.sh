@@ -13,6 +13,8 @@
 #   counter  three hosts run N read-modify-write cycles each (a new open per
 #            cycle, retried while refused): the total is exactly 3N and no
 #            two writers overlapped.
+# CL_ONETRY_BASELINE=1 reports the recovery time without judging it (to
+# measure a build from before the ledger with the same script).
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 CL_NAME=hdf5
 . "$(dirname "$0")/lib.sh"

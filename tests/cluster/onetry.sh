@@ -21,7 +21,8 @@
 # (true time) and host 3 (+300 s) all get "database is locked"; host 2 dies;
 # a fresh host 1 sqlite3 with a busy timeout commits within the bound + 2 s
 # and the database is intact.
-# CL_ONETRY_BASELINE=1 only measures (no pass/fail on recovery times).
+# CL_ONETRY_BASELINE=1 reports recovery times without judging them (to
+# measure a build from before the ledger with the same script).
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 CL_NAME=onetry
 . "$(dirname "$0")/lib.sh"
