@@ -49,7 +49,11 @@
  * file system the kernel's clock), and its clock advances at the rate of
  * ours.  A holder that stamps explicit times from a clock running behind
  * the server's could look older than it is; our holders and Python's never
- * do.  Any doubt means "alive": the probe cannot be created or read (a
+ * do.  Where clients stamp mtimes themselves (Lustre sends the client's
+ * time), the probe and the marker carry two clients' clocks, and the margin
+ * is then all that covers their skew: keep such clients' clocks within it
+ * (NTP), or use bounds long enough that a first sight rarely matters.  Any
+ * doubt means "alive": the probe cannot be created or read (a
  * read-only directory, EACCES, a quota), the marker changed or vanished in
  * between, its mtime lies in the server's future, or the age does not
  * exceed the margin; in all of these the observation simply starts now.
