@@ -165,15 +165,19 @@ static int server_age(int dirfd, const char *name, const struct fl_seen *s, doub
 		return -errno;
 	atomic_fetch_add_explicit(&ledger_probes, 1, memory_order_relaxed);
 	r = fl__write_all(fd, "\n", 1);
-	if (r == 0 &&
-	    statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC, STATX_MTIME, &px) != 0)
+	if (r == 0 && statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC, STATX_MTIME | STATX_INO,
+			    &px) != 0)
 		r = -errno;
+	if (r == 0 && (px.stx_mask & (STATX_MTIME | STATX_INO)) != (STATX_MTIME | STATX_INO))
+		r = -ENOTSUP;
 	fl__sys.close(fd);
-	fl__sys.unlinkat(dirfd, probe, 0);
+	if (r == 0) /* only the file we created, whatever happened to the name */
+		fl__unlink_if_same(dirfd, probe, makedev(px.stx_dev_major, px.stx_dev_minor),
+				   px.stx_ino);
+	else
+		fl__sys.unlinkat(dirfd, probe, 0); /* its random name is ours alone */
 	if (r != 0)
 		return r;
-	if (!(px.stx_mask & STATX_MTIME))
-		return -ENOTSUP;
 	/* Only now the marker: a refresh made before the probe's stamp shows. */
 	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_FORCE_SYNC, STATX_BASIC_STATS,
 		  &mx) != 0)

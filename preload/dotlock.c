@@ -14,9 +14,12 @@
  *    a path whose rule has a heartbeat; we remember the absolute path and
  *    the file's identity (dev, ino) and register a beat with the process's
  *    heartbeat thread (lib/heartbeat.c);
- *  - each beat, under dl_mu, lstat()s the path and, only while it is still
- *    the file we created, touches it (utimensat(NULL): the file server
- *    stamps its own time).  Gone or another inode: the beat stops for good;
+ *  - each beat, under dl_mu, looks the name up in a descriptor of the
+ *    directory (opened O_DIRECTORY|O_NOFOLLOW when the file was created, so
+ *    nobody can redirect the touch by swapping a directory on the path)
+ *    and, only while it is still the file we created, touches it
+ *    (utimensat(NULL): the file server stamps its own time).  Gone or
+ *    another inode: the beat stops for good;
  *  - before this process renames or unlinks a path (git renames index.lock
  *    onto index when it commits, and unlinks it when it aborts), hooks.c
  *    calls flp_dl_leaving(): an entry for that file is dropped under dl_mu
@@ -47,7 +50,9 @@ struct flp_dl {
 	struct flp_dl *next;
 	dev_t dev;
 	ino_t ino;
+	int dfd;         /* its directory                                     */
 	int dead;        /* left, renamed or unlinked: never touch it again   */
+	const char *name; /* final component (points into path)              */
 	char path[];
 };
 
@@ -78,11 +83,11 @@ static int dl_beat(struct fl_hb *hb)
 	pthread_mutex_lock(&dl_mu);
 	if (d->dead)
 		r = FL_COMPROMISE_MISSING;
-	else if (fl__sys.lstat(d->path, &st) != 0)
-		r = errno == ENOENT ? FL_COMPROMISE_MISSING : -errno;
+	else if (fl__sys.fstatat(d->dfd, d->name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+		r = errno == ENOENT || errno == EBADF ? FL_COMPROMISE_MISSING : -errno;
 	else if (st.st_dev != d->dev || st.st_ino != d->ino)
 		r = FL_COMPROMISE_REPLACED;
-	else if (fl__sys.utimensat(AT_FDCWD, d->path, NULL, AT_SYMLINK_NOFOLLOW) != 0)
+	else if (fl__sys.utimensat(d->dfd, d->name, NULL, AT_SYMLINK_NOFOLLOW) != 0)
 		r = errno == ENOENT ? FL_COMPROMISE_MISSING : -errno;
 	if (r > 0)
 		d->dead = 1;
@@ -110,6 +115,7 @@ static void dl_reap(void)
 	while ((d = gone) != NULL) {
 		gone = d->next;
 		fl__hb_remove(&d->hb); /* returns once no beat of d runs */
+		fl__sys.close(d->dfd);
 		free(d);
 	}
 }
@@ -117,16 +123,33 @@ static void dl_reap(void)
 void flp_dl_created(const char *abs, dev_t dev, ino_t ino, double interval)
 {
 	size_t n = strlen(abs);
+	const char *slash = strrchr(abs, '/');
 	struct flp_dl *d;
+	struct stat st;
 
 	pthread_once(&dl_once, dl_init);
 	dl_reap();
+	if (slash == NULL)
+		return; /* abs is absolute: cannot happen */
 	d = calloc(1, sizeof(*d) + n + 1);
 	if (d == NULL) {
 		flp_log("%s: out of memory: this dotlock gets no heartbeat", abs);
 		return;
 	}
 	memcpy(d->path, abs, n + 1);
+	d->name = d->path + (slash - abs) + 1;
+	d->path[slash - abs] = '\0';
+	d->dfd = fl__sys.open(slash == abs ? "/" : d->path,
+			      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	d->path[slash - abs] = '/';
+	if (d->dfd < 0 || fl__sys.fstatat(d->dfd, d->name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    st.st_dev != dev || st.st_ino != ino) {
+		/* Not where we created it (moved already, or a directory swapped). */
+		if (d->dfd >= 0)
+			fl__sys.close(d->dfd);
+		free(d);
+		return;
+	}
 	d->dev = dev;
 	d->ino = ino;
 	d->hb.interval = interval;
