@@ -63,7 +63,8 @@ static pthread_once_t dl_once = PTHREAD_ONCE_INIT;
 
 static void dl_child(void)
 {
-	/* The parent's entries (and its heartbeat registry) are not ours. */
+	/* The parent's entries (and its heartbeat registry) are not ours; their
+	 * directory descriptors stay open here (close-on-exec). */
 	pthread_mutex_init(&dl_mu, NULL);
 	dl_list = NULL;
 	atomic_store(&flp_dl_count, 0);
