@@ -182,6 +182,17 @@ static int flp_sleep(double secs)
 	return nanosleep(&ts, NULL) == 0 ? 0 : errno;
 }
 
+/*
+ * A vfork child shares our memory but not our descriptors, and runs no fork
+ * handlers, so the pid cached at start is still the parent's: every update
+ * of the descriptor table (and of the locks) is skipped there, the real
+ * call made (CPython's subprocess closes, dup2s and even fopens in one).
+ */
+static inline int flp_vfork_child(void)
+{
+	return FLP_UNLIKELY(getpid() != fl__pid());
+}
+
 static int flp_needs_init(void)
 {
 	if (FLP_LIKELY(atomic_load_explicit(&flp_ready, memory_order_acquire)))
@@ -856,7 +867,7 @@ FLP_EXPORT int close(int fd)
 		return real_close(fd);
 	v = flp_fd_get(fd);
 	if (FLP_LIKELY(v == FLP_FD_FRESH || v == FLP_FD_NOMATCH)) {
-		if (v != FLP_FD_FRESH)
+		if (v != FLP_FD_FRESH && !flp_vfork_child())
 			flp_fd_set(fd, FLP_FD_FRESH, 0);
 		flp_rl_closing(fd);
 		return real_close(fd);
@@ -869,6 +880,8 @@ static void flp_close_each(unsigned first, unsigned last)
 {
 	int limit = flp_fd_limit();
 
+	if (flp_vfork_child())
+		return; /* the table is the parent's */
 	for (unsigned fd = first; fd <= last && fd < (unsigned)limit; fd++) {
 		uintptr_t v = flp_fd_get((int)fd);
 		if (v == FLP_FD_FRESH || v == FLP_FD_NOMATCH) {
@@ -921,7 +934,7 @@ FLP_EXPORT int fclose(FILE *fp)
 
 	if (flp_real.fclose == NULL)
 		flp_resolve();
-	if (flp_depth > 0 || fp == NULL)
+	if (flp_depth > 0 || fp == NULL || flp_vfork_child())
 		return flp_real.fclose(fp);
 	fd = fileno(fp);
 	if (fd >= 0)
@@ -956,7 +969,7 @@ FLP_EXPORT int dup(int fd)
 		r = flp_real.dup(fd);
 	else
 		r = (int)syscall(SYS_dup, fd);
-	if (r >= 0 && flp_depth == 0)
+	if (r >= 0 && flp_depth == 0 && !flp_vfork_child())
 		flp_dup_entry(fd, r);
 	return r;
 }
@@ -967,7 +980,7 @@ static int flp_dup23(int fd, int fd2, int flags, int three)
 	struct flp_ofd *o;
 	int r, e;
 
-	if (flp_depth > 0 || fd == fd2) {
+	if (flp_depth > 0 || fd == fd2 || flp_vfork_child()) {
 		if (three)
 			return flp_real.dup3 ? flp_real.dup3(fd, fd2, flags)
 					     : (int)syscall(SYS_dup3, fd, fd2, flags);
@@ -1378,7 +1391,7 @@ static int flp_open_dotlock(int dirfd, const char *path, int flags, mode_t mode,
 
 static inline void flp_opened(int fd)
 {
-	if (fd >= 0 && flp_fd_get(fd) != FLP_FD_FRESH)
+	if (fd >= 0 && flp_fd_get(fd) != FLP_FD_FRESH && !flp_vfork_child())
 		flp_fd_set(fd, FLP_FD_FRESH, fd >= 1024);
 }
 
@@ -1568,14 +1581,14 @@ static FILE *flp_freopen(FILE *(*fn)(const char *, const char *, FILE *), const 
 {
 	struct flp_ofd *o = NULL;
 	FILE *fp;
-	int e, fd = stream ? fileno(stream) : -1;
+	int e, fd = stream ? fileno(stream) : -1, vf = flp_vfork_child();
 
-	if (flp_depth == 0 && fd >= 0 && path != NULL) /* NULL: same file, same fd */
+	if (flp_depth == 0 && fd >= 0 && path != NULL && !vf) /* NULL: same file, same fd */
 		o = flp_closing(fd);
 	fp = fn(path, mode, stream);
 	e = errno;
 	flp_closed(o);
-	if (fp && flp_depth == 0)
+	if (fp && flp_depth == 0 && !vf)
 		flp_opened(fileno(fp));
 	errno = e;
 	return fp;

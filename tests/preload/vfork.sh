@@ -43,3 +43,23 @@ PY
 )
 [ "$out" = held ] || fail "lockf: after a subprocess another process saw the range '$out'"
 echo "ok: a vfork child's closes leave the parent's flock and lockf locks alone"
+
+# dup2 in the vfork child (stdout= a locked descriptor, and another file
+# onto stdin): the parent's table must not count the child's copies, so
+# the parent's close of its only descriptor still releases the lock.
+: >"$T/c.db"
+out=$(shim "$PY" - "$T/c.db" "$T/a.db" <<'PY'
+import fcntl, os, subprocess, sys
+f = sys.argv[1]
+fd = os.open(f, os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+with open(sys.argv[2]) as other:
+    subprocess.run(["true"], stdout=fd, stdin=other)
+os.close(fd)
+print("marker", int(os.path.exists(f + ".lock")))
+print("other", subprocess.run(["flock", "-n", f, "true"]).returncode)
+PY
+)
+[ "$out" = "marker 0
+other 0" ] || fail "dup2 in a vfork child: the parent's close did not release: $(echo $out)"
+echo "ok: a vfork child's dup2 leaves the parent's table alone"
