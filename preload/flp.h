@@ -15,6 +15,7 @@
 #define FLP_H
 
 #include <pthread.h>
+#include <spawn.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -58,6 +59,10 @@ struct flp_real {
 	int (*execvp)(const char *file, char *const argv[]);
 	int (*execvpe)(const char *file, char *const argv[], char *const envp[]);
 	int (*fexecve)(int fd, char *const argv[], char *const envp[]);
+	int (*posix_spawn)(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[]);
+	int (*posix_spawnp)(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+			    const posix_spawnattr_t *attr, char *const argv[], char *const envp[]);
 	int (*lockf)(int fd, int cmd, off_t len);
 	int (*lockf64)(int fd, int cmd, off_t len);
 	ssize_t (*read)(int fd, void *buf, size_t n);

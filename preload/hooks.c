@@ -116,6 +116,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <spawn.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1683,6 +1684,34 @@ FLP_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 		return flp_real.fexecve(fd, argv, envp);
 	errno = ENOSYS;
 	return -1;
+}
+
+/*
+ * posix_spawn and posix_spawnp start a child without fork's handlers (glibc
+ * clones and runs the file actions with internal calls): the child's image
+ * finds what it inherited at its start like any new image, but this
+ * process's descriptors must become "maybe shared" as at fork, so that a
+ * lock the child takes on one of them (a dup2 action onto the flock(1) it
+ * runs) is released when this process closes its copy.
+ */
+FLP_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
+			   const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	if (flp_depth == 0 && !flp_vfork_child())
+		flp_atfork_prepare();
+	if (FLP_HAVE(posix_spawn) && flp_real.posix_spawn)
+		return flp_real.posix_spawn(pid, path, fa, attr, argv, envp);
+	return ENOSYS;
+}
+
+FLP_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+			    const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+	if (flp_depth == 0 && !flp_vfork_child())
+		flp_atfork_prepare();
+	if (FLP_HAVE(posix_spawnp) && flp_real.posix_spawnp)
+		return flp_real.posix_spawnp(pid, file, fa, attr, argv, envp);
+	return ENOSYS;
 }
 
 /*

@@ -134,6 +134,8 @@ static void flp_resolve_all(void)
 	SYM(execvp, "execvp");
 	SYM(execvpe, "execvpe");
 	SYM(fexecve, "fexecve");
+	SYM(posix_spawn, "posix_spawn");
+	SYM(posix_spawnp, "posix_spawnp");
 	SYM(lockf, "lockf");
 	SYM(lockf64, "lockf64");
 	SYM(read, "read");

@@ -8,7 +8,10 @@
 command -v nm >/dev/null || skip_or_fail "nm (binutils) is not installed"
 
 # The calls that open, duplicate, close or lock a descriptor.
-CALLS='^(__)?(open(at)?(64)?(_2)?|creat(64)?|close|close_range|closefrom|fclose|fcloseall|dup[23]?|fcntl(64)?|flock|lockf(64)?|fopen(64)?|freopen(64)?|fdopen)$'
+# And the ones that start a new image or a child without fork's handlers
+# (the shim writes its lingering byte-range state first, or marks shared
+# descriptors): exec*, posix_spawn*.
+CALLS='^(__)?(open(at)?(64)?(_2)?|creat(64)?|close|close_range|closefrom|fclose|fcloseall|dup[23]?|fcntl(64)?|flock|lockf(64)?|fopen(64)?|freopen(64)?|fdopen|exec(ve|v|vp|vpe|l|lp|le)|fexecve|execveat|posix_spawnp?)$'
 # Imported but deliberately not wrapped, with the reason.
 ALLOWED='^(fdopen|fcloseall)$'
 # fdopen: attaches a descriptor that already exists; nothing to track.

@@ -63,3 +63,30 @@ PY
 [ "$out" = "marker 0
 other 0" ] || fail "dup2 in a vfork child: the parent's close did not release: $(echo $out)"
 echo "ok: a vfork child's dup2 leaves the parent's table alone"
+
+# posix_spawn runs no fork handlers; its file actions run in the child.
+# With each action (dup2 of the file onto 9, close, open of the file), the
+# child flock(1) locks the shared description and exits; the parent still
+# holds it (others are refused), and its close of its one descriptor
+# releases it: the marker goes.
+: >"$T/s.db"
+out=$(shim "$PY" - "$T/s.db" <<'PY'
+import os, subprocess, sys
+f = sys.argv[1]
+fd = os.open(f, os.O_RDWR)
+spare = os.open("/dev/null", os.O_RDONLY)
+acts = [(os.POSIX_SPAWN_DUP2, fd, 9), (os.POSIX_SPAWN_CLOSE, spare),
+        (os.POSIX_SPAWN_OPEN, 8, f, os.O_RDONLY, 0)]
+pid = os.posix_spawn("/usr/bin/flock", ["flock", "9"], os.environ, file_actions=acts)
+print("child", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+print("held", subprocess.run(["flock", "-n", f, "true"]).returncode)
+os.close(fd)
+print("marker", int(os.path.exists(f + ".lock")))
+print("other", subprocess.run(["flock", "-n", f, "true"]).returncode)
+PY
+)
+[ "$out" = "child 0
+held 1
+marker 0
+other 0" ] || fail "posix_spawn: $(echo $out) (want child 0 held 1 marker 0 other 0)"
+echo "ok: a lock a posix_spawn child takes on a shared description is released by the parent's close"
