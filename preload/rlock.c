@@ -121,6 +121,14 @@
  * network file systems a grow also refreshes the file's cached attributes
  * and pages.  FILELOCK_PRELOAD_STATS=1 prints the counts at exit.
  *
+ * Records.  A file's record (struct flp_rfile) lives while an open file
+ * description of it in this process names it or it holds anything (locks,
+ * an owner file, a lingering mutex); the last put frees it, so a process
+ * that locks many files in turn stays the same size.  Records are found by
+ * device, inode and path: a walk (the reaper, exit) may keep a record of a
+ * file that is gone a moment longer, and a new file may have its inode
+ * number.
+ *
  * Limits (filelock-preload(8)): no deadlock detection (EDEADLK) across
  * processes; also_native applies to flock only; OFD locks shared with a
  * fork child are released when the process that took them closes its last
@@ -200,6 +208,7 @@ struct flp_rfile {
 	struct rl_peer *cache;     /* the other owners, scanned under it       */
 	size_t ncache;
 	int cache_ok, cache_self;
+	int refs;                  /* OFDs naming it, and walks (rl_mu)        */
 };
 
 /* How long a process keeps the directory mutex after a grow while it still
@@ -545,8 +554,10 @@ static struct flp_rfile *rl_file(struct flp_ofd *o, int fd)
 	if (o->rf)
 		return o->rf;
 	pthread_mutex_lock(&rl_mu);
+	/* The path too: a record a walk still holds may be of a file that is
+	 * gone, whose inode number a new file now has. */
 	for (rf = rl_files; rf; rf = rf->next)
-		if (rf->dev == o->dev && rf->ino == o->ino)
+		if (rf->dev == o->dev && rf->ino == o->ino && strcmp(rf->path, o->path) == 0)
 			break;
 	if (rf == NULL) {
 		rf = calloc(1, sizeof(*rf));
@@ -575,9 +586,82 @@ static struct flp_rfile *rl_file(struct flp_ofd *o, int fd)
 		rf->next = rl_files;
 		rl_files = rf;
 	}
+	rf->refs++; /* o's, dropped at its last close */
 	pthread_mutex_unlock(&rl_mu);
 	o->rf = rf;
 	return rf;
+}
+
+static void rl_cache_drop(struct flp_rfile *rf);
+
+/*
+ * A file's record goes once nothing names it (no open file description of
+ * the file in this process, no walk in progress) and it holds nothing: no
+ * lock, no owner file, no lingering mutex.  Otherwise it stays, and the
+ * next put looks again.  A record whose own mutex is busy is left for the
+ * next put rather than waited for (rf->mu comes before rl_mu elsewhere).
+ */
+static void rl_put(struct flp_rfile *rf)
+{
+	struct flp_rfile **pp;
+	int gone = 0;
+
+	pthread_mutex_lock(&rl_mu);
+	if (--rf->refs == 0 && pthread_mutex_trylock(&rf->mu) == 0) {
+		if (!atomic_load(&rf->held) && rf->posix.set.n == 0 && rf->posix.fino == 0 &&
+		    !rf->posix.hb_on && !rf->posix.dirty) {
+			for (pp = &rl_files; *pp; pp = &(*pp)->next)
+				if (*pp == rf) {
+					*pp = rf->next;
+					gone = 1;
+					break;
+				}
+		}
+		pthread_mutex_unlock(&rf->mu);
+	}
+	pthread_mutex_unlock(&rl_mu);
+	if (!gone)
+		return;
+	rl_cache_drop(rf);
+	if (rf->mtx)
+		fl_close(rf->mtx); /* not held: frees (a fork parent's: never releases) */
+	flp_rset_free(&rf->posix.set);
+	pthread_mutex_destroy(&rf->mu);
+	free(rf);
+}
+
+/* The records (only those lingering on their mutex, with `held`), each with
+ * a reference the caller drops with rl_put.  NULL when none (or ENOMEM). */
+static struct flp_rfile **rl_snapshot(int held, size_t *n)
+{
+	struct flp_rfile **v = NULL, *rf;
+	size_t cap = 0;
+
+	*n = 0;
+	pthread_mutex_lock(&rl_mu);
+	for (rf = rl_files; rf; rf = rf->next) {
+		if (held && !atomic_load(&rf->held))
+			continue;
+		if (*n == cap) {
+			struct flp_rfile **nv;
+			cap = cap ? 2 * cap : 8;
+			nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL)
+				break;
+			v = nv;
+		}
+		rf->refs++;
+		v[(*n)++] = rf;
+	}
+	pthread_mutex_unlock(&rl_mu);
+	return v;
+}
+
+static void rl_snapshot_put(struct flp_rfile **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		rl_put(v[i]);
+	free(v);
 }
 
 /* The lock directory must be one (not a symlink to somewhere else, not a
@@ -1114,33 +1198,30 @@ static void *rl_reaper(void *arg)
 	(void)arg;
 	flp_depth++; /* our own file-system calls are not the program's */
 	for (;;) {
-		struct flp_rfile *head, *rf;
+		struct flp_rfile **v;
+		size_t n;
 		int any = 0;
 		double now;
 
 		flp_wait_sleep(RL_LINGER / 2);
-		pthread_mutex_lock(&rl_mu);
-		head = rl_files;
-		pthread_mutex_unlock(&rl_mu);
+		v = rl_snapshot(1, &n);
 		now = fl__now_mono();
-		for (rf = head; rf; rf = rf->next) {
-			if (!atomic_load(&rf->held))
-				continue;
+		for (size_t i = 0; i < n; i++) {
+			struct flp_rfile *rf = v[i];
 			pthread_mutex_lock(&rf->mu);
 			if (atomic_load(&rf->held) && now >= rf->held_until)
 				(void)rl_linger_end(rf);
 			any |= atomic_load(&rf->held);
 			pthread_mutex_unlock(&rf->mu);
 		}
+		rl_snapshot_put(v, n);
 		pthread_mutex_lock(&rl_reaper_mu);
 		if (!any) {
-			/* A grow that took a mutex since our walk starts us
-			 * again (rl_reaper_arm sees rl_reaper_on == 0). */
-			for (rf = head; rf && !any; rf = rf->next)
-				any = atomic_load(&rf->held);
-			pthread_mutex_lock(&rl_mu);
-			any |= rl_files != head;
-			pthread_mutex_unlock(&rl_mu);
+			/* A grow that took a mutex since our walk finds us still
+			 * on (rl_reaper_arm), so look once more before stopping. */
+			v = rl_snapshot(1, &n);
+			any = n > 0;
+			rl_snapshot_put(v, n);
 		}
 		if (!any) {
 			rl_reaper_on = 0;
@@ -1627,26 +1708,34 @@ static void rl_release_all(struct flp_rfile *rf, struct flp_rowner *ow, const ch
 
 void flp_rl_close_fd(dev_t dev, ino_t ino)
 {
-	struct flp_rfile *rf;
+	struct flp_rfile **v, *rf;
+	size_t n;
 
-	pthread_mutex_lock(&rl_mu);
-	for (rf = rl_files; rf; rf = rf->next)
-		if (rf->dev == dev && rf->ino == ino)
-			break;
-	pthread_mutex_unlock(&rl_mu);
-	if (rf == NULL)
-		return;
-	pthread_mutex_lock(&rf->mu);
-	rl_release_all(rf, &rf->posix, "a descriptor of the file was closed");
-	pthread_mutex_unlock(&rf->mu);
+	/* Every record of the file (one per path it was locked through). */
+	v = rl_snapshot(0, &n);
+	for (size_t i = 0; i < n; i++) {
+		rf = v[i];
+		if (rf->dev != dev || rf->ino != ino)
+			continue;
+		pthread_mutex_lock(&rf->mu);
+		rl_release_all(rf, &rf->posix, "a descriptor of the file was closed");
+		pthread_mutex_unlock(&rf->mu);
+	}
+	rl_snapshot_put(v, n);
 }
 
 void flp_rl_ofd_last_close(struct flp_ofd *o)
 {
 	struct flp_rowner *ow = o->rown;
+	struct flp_rfile *rf = o->rf;
 
-	if (ow == NULL)
+	o->rf = NULL;
+	if (ow == NULL) {
+		if (rf)
+			rl_put(rf);
 		return;
+	}
+	o->rf = rf;
 	/* A fork child's copy: the description, and its locks, live on in
 	 * the process that took them (see the limits above). */
 	if (o->rf && ow->set.n && ow->creator == fl__pid()) {
@@ -1659,16 +1748,25 @@ void flp_rl_ofd_last_close(struct flp_ofd *o)
 	flp_rset_free(&ow->set);
 	free(ow);
 	o->rown = NULL;
+	o->rf = NULL;
+	if (rf)
+		rl_put(rf);
 }
 
 void flp_rl_at_exit(void)
 {
-	for (struct flp_rfile *rf = rl_files; rf; rf = rf->next) {
+	struct flp_rfile **v;
+	size_t n;
+
+	v = rl_snapshot(0, &n);
+	for (size_t i = 0; i < n; i++) {
+		struct flp_rfile *rf = v[i];
 		pthread_mutex_lock(&rf->mu);
 		rl_release_all(rf, &rf->posix, "exit");
 		rl_linger_end(rf);
 		pthread_mutex_unlock(&rf->mu);
 	}
+	rl_snapshot_put(v, n);
 	/* Exit closes every descriptor; a description only this process has
 	 * goes, and its OFD locks with it. */
 	pthread_mutex_lock(&flp_fd_mu);
@@ -1714,20 +1812,18 @@ void flp_rl_atfork_child(void)
 /* Before execve: the new image knows only what the files say. */
 void flp_rl_before_exec(void)
 {
-	struct flp_rfile *head;
+	struct flp_rfile **v;
+	size_t n;
 
 	if (getpid() != fl__pid())
 		return; /* a vfork child: the mutex and the locks are the parent's */
-	pthread_mutex_lock(&rl_mu);
-	head = rl_files;
-	pthread_mutex_unlock(&rl_mu);
-	for (struct flp_rfile *rf = head; rf; rf = rf->next) {
-		if (!atomic_load(&rf->held))
-			continue;
-		pthread_mutex_lock(&rf->mu);
-		rl_linger_end(rf);
-		pthread_mutex_unlock(&rf->mu);
+	v = rl_snapshot(1, &n);
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&v[i]->mu);
+		rl_linger_end(v[i]);
+		pthread_mutex_unlock(&v[i]->mu);
 	}
+	rl_snapshot_put(v, n);
 }
 
 void flp_rl_stats(void)
