@@ -28,6 +28,7 @@ export PYTHONDONTWRITEBYTECODE=1
 
 CL_FAILS=0
 CL_NAME=${CL_NAME:-$(basename "$0" .sh)}
+if [ "${CLUSTER_FS:-bindfs}" = nfs ]; then CL_NAME=nfs-$CL_NAME; fi
 
 cl_log() { echo "[$CL_NAME] $*"; }
 cl_fail() {
