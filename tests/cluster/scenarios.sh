@@ -68,11 +68,12 @@ esac
 # is printed too).  freeze_long: fl_is_valid() reads only the flag the
 # heartbeat thread sets, so a holder thawed after its lock was taken over
 # sees it still valid until that thread runs, and writes.
-# hangsrv (NFS tier): a contender that started watching the marker before
-# the server stalled counts the stall as time the marker stood still, so
-# right after the server comes back it may evict a live holder whose next
-# heartbeat has not landed yet, while that holder's write, blocked in the
-# stall, still goes through (seen once in ~12 runs for lease).
+# hangsrv (NFS tier): once in about 12 runs, lease showed one overlap and one
+# lost update after the 1.5 s server stall.  Not pinned down yet; the likely
+# cause: a contender that watched the marker before the stall counts the
+# stall as time the marker stood still and evicts the holder right after it,
+# before the holder's next heartbeat lands, while the holder's write, blocked
+# in the stall, still goes through.  soft-rw judges staleness the same way.
 CL_KNOWN_BUGS=${CL_KNOWN_BUGS-hangsrv:lease hangsrv:soft-rw}
 # Recovery must come within stale + poll; the slack covers the attribute
 # cache (0.1 s), one heartbeat tick and a loaded machine.
