@@ -23,7 +23,7 @@
  *
  * --stats=FILE: the number of ESTALE replies met, the ones retried by name
  * here, and the ones passed to callers, rewritten after each ESTALE and at
- * unmount ("estale_met N retried N returned N").
+ * unmount ("estale_met N retried N returned N"); odd errors go to FILE.log.
  *
  * Limits: futimens on an open file acts on the name the mount last knew for
  * it (FUSE's path API), byte-range and flock locks stay local to the mount
@@ -102,9 +102,12 @@ static void as_caller(void)
 	}
 }
 
-/* A call by name that met ESTALE (a directory handle on the way went stale)
- * is tried again from the root, twice at most; a handle-based call cannot be
- * (the file it named is gone), and its ESTALE goes to the caller. */
+/* A call by name is resolved from the export's root each time; it meets
+ * ESTALE when the file it found by LOOKUP was replaced or removed before the
+ * call's next RPC on that handle.  It is tried again, twice at most, as the
+ * kernel client redoes such a lookup.  A call on an open file's handle cannot
+ * be (the file it opened is gone): its ESTALE goes to the caller.  EFAULT,
+ * libnfs's answer to a reply it could not use, is logged to FILE.log. */
 #define BY_NAME(expr)                                                   \
 	({                                                              \
 		int r_ = -ESTALE, try_;                                 \
@@ -569,10 +572,27 @@ static int nf_utimens(const char *path, const struct timespec tv[2], struct fuse
 	r = BY_NAME(nfs_lstat64(nfs, path, &n));
 	if (r < 0)
 		return r;
-	if (S_ISREG(n.nfs_mode) && BY_NAME(nfs_open(nfs, path, O_RDONLY, &fh)) == 0) {
-		r = BY_HANDLE(setattr_times(fh, tv));
-		nfs_close(nfs, fh);
-		return r;
+	if (S_ISREG(n.nfs_mode)) {
+		int try;
+
+		/* By name: a file replaced between the open and the SETATTR is
+		 * looked up again, as for any call by name. */
+		for (try = 0; try < 3; try++) {
+			if (BY_NAME(nfs_open(nfs, path, O_RDONLY, &fh)) != 0)
+				break;
+			r = setattr_times(fh, tv);
+			nfs_close(nfs, fh);
+			if (r != -ESTALE)
+				return r;
+			n_met++;
+			if (try < 2)
+				n_retried++;
+			else
+				n_returned++;
+			stats_write();
+		}
+		if (try == 3)
+			return -ESTALE;
 	}
 	/* Not a readable regular file: libnfs's utimes by name, with the
 	 * client's clock standing in for "now" and the old value for OMIT. */
@@ -635,7 +655,6 @@ static int nf_readdir(const char *path, void *buf, fuse_fill_dir_t fill, off_t o
 
 static int nf_access(const char *path, int mask)
 {
-	as_caller();
 	return BY_NAME(nfs_access(nfs, path, mask));
 }
 
