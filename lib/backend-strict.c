@@ -48,8 +48,10 @@
  * not a v1 claim, a claim that is not a regular file, is unreadable, or whose
  * record is not byte-for-byte canonical (decimal without leading zeros,
  * lowercase hex, printable host name, token equal to the one in its name).
- * Readers retry EACCES/ESTALE for 0.5 s (NFS revalidation, as Python does),
- * then skip an ESTALE claim (the server no longer has it) and fail on others.
+ * A read that meets ESTALE opens the claim's name again at once (three opens
+ * at most: fl__record_read); beyond that, readers retry EACCES/ESTALE for
+ * 0.5 s (NFS revalidation, as Python does), then skip an ESTALE claim (the
+ * server no longer has it) and fail on others.
  *
  * Crash and recovery.  A crashed holder's claims persist forever: no pid, no
  * age and no clock ever removes a strict claim, because that is the overlap

@@ -5,7 +5,11 @@
  * Markers are written by other processes, other hosts and other programs
  * (Python's filelock), so everything here treats their bytes as untrusted:
  * reads never follow symlinks and never block on FIFOs, are capped at 1025
- * bytes, and a parse failure is "malformed", never a crash.
+ * bytes, and a parse failure is "malformed", never a crash.  Every record
+ * another host may rename over or remove (markers, claims, soft-rw records,
+ * the shim's owner files) is read through fl__record_read, which answers
+ * NFS's ESTALE (the file was replaced or removed under our open) by opening
+ * the name again, three opens at most: the race, never "corrupt" or "gone".
  */
 #include "config.h"
 
