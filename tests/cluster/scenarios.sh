@@ -69,8 +69,8 @@ esac
 # is printed too).  freeze_long: fl_is_valid() reads only the flag the
 # heartbeat thread sets, so a holder thawed after its lock was taken over
 # sees it still valid until that thread runs, and writes.
-# hangsrv (NFS tier): once in about 12 runs, lease showed one overlap and one
-# lost update after the 1.5 s server stall.  Not pinned down yet; the likely
+# hangsrv (NFS tier): twice in about 15 runs (once with Python's lease on
+# host 2), lease showed an overlap and a lost update after the 1.5 s stall.  Not pinned down yet; the likely
 # cause: a contender that watched the marker before the stall counts the
 # stall as time the marker stood still and evicts the holder right after it,
 # before the holder's next heartbeat lands, while the holder's write, blocked
