@@ -263,17 +263,14 @@ static int srw_lstat(int dirfd, const char *name, struct stat *st)
  * answer is the best there is.  0, -ENOENT, or -errno. */
 static int srw_fresh_stat(int dirfd, const char *name, struct stat *st)
 {
-	int fd, r;
+	size_t got;
+	int r;
 
 	r = srw_lstat(dirfd, name, st);
 	if (r != 0 || !S_ISREG(st->st_mode))
 		return r;
-	fd = fl__sys.openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errno == ELOOP ? srw_lstat(dirfd, name, st) : -errno;
-	r = fl__sys.fstat(fd, st) == 0 ? 0 : -errno;
-	fl__sys.close(fd);
-	return r;
+	r = fl__record_read(dirfd, name, NULL, 0, &got, st, NULL);
+	return r == -ELOOP ? srw_lstat(dirfd, name, st) : r;
 }
 
 /*
@@ -539,37 +536,18 @@ static int srw_open_ours(int dirfd, const char *name, const char *token, int *fd
 	struct srw_rec rec;
 	struct stat st;
 	size_t got = 0;
-	int fd;
+	int fd = -1, r;
 
-	fd = fl__sys.openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return FL_COMPROMISE_MISSING;
-		if (errno == ELOOP)
-			return FL_COMPROMISE_REPLACED;
-		return -errno;
-	}
-	if (fl__sys.fstat(fd, &st) != 0) {
-		int e = errno;
-		fl__sys.close(fd);
-		return -e;
-	}
+	r = fl__record_read(dirfd, name, buf, FL__MARKER_MAX + 1, &got, &st, &fd);
+	if (r == -ENOENT)
+		return FL_COMPROMISE_MISSING;
+	if (r == -ELOOP)
+		return FL_COMPROMISE_REPLACED;
+	if (r < 0)
+		return r;
 	if (!S_ISREG(st.st_mode)) {
 		fl__sys.close(fd);
 		return FL_COMPROMISE_REPLACED;
-	}
-	while (got < FL__MARKER_MAX + 1) {
-		ssize_t n = fl__sys.read(fd, buf + got, FL__MARKER_MAX + 1 - got);
-		if (n < 0) {
-			int e = errno;
-			if (e == EINTR)
-				continue;
-			fl__sys.close(fd);
-			return -e;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
 	}
 	if (srw_parse(buf, got, &rec) != 0 || !srw_token_eq(rec.token, token)) {
 		fl__sys.close(fd);

@@ -303,6 +303,24 @@ struct fl_marker {
  * whether anything was there) or -errno for unexpected failures. */
 int fl__marker_read(int dirfd, const char *path, struct fl_marker *m);
 
+/* How many times a record is opened by name when NFS says ESTALE. */
+#define FL__ESTALE_TRIES 3
+
+/* Reads the record at (dirfd, name) that another host may rename over or
+ * remove: open(O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC|O_NOCTTY) + fstat
+ * (into *st) + read of at most cap bytes (none for a non-regular file:
+ * *len = 0, the caller checks st).  ESTALE from any of the three is that
+ * race seen through a stale NFS file handle: the name is opened again, up to
+ * FL__ESTALE_TRIES opens in all.  With fdp the descriptor stays open in *fdp
+ * on success.  Returns 0, or -errno (-ENOENT gone, -ELOOP a symlink, -ESTALE
+ * still stale after the last try: transient). */
+int fl__record_read(int dirfd, const char *name, char *buf, size_t cap, size_t *len,
+		    struct stat *st, int *fdp);
+
+/* ESTALE replies fl__record_read() met and answered by opening again
+ * (process-wide, for statistics). */
+unsigned long fl__estale_retries(void);
+
 /* The strict sentinel bytes "1\nfilelock-strict-v1\0\n0\n" (24 bytes). */
 extern const char fl__strict_sentinel[];
 #define FL__STRICT_SENTINEL_LEN 24
