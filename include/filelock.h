@@ -79,7 +79,16 @@ enum fl_mode {
 enum fl_compromise {
 	FL_COMPROMISE_MISSING = 1,       /* our marker vanished (evicted)              */
 	FL_COMPROMISE_REPLACED = 2,      /* our marker was replaced by another holder  */
-	FL_COMPROMISE_REFRESH_FAILED = 3 /* refreshes kept failing past the stale bound */
+	FL_COMPROMISE_REFRESH_FAILED = 3, /* refreshes kept failing past the stale bound */
+	FL_COMPROMISE_EVICTED = 4         /* soft-rw: a peer committed us out (Python's
+	                                     "evicted"), or our holder record is gone */
+};
+
+/* fl_options.soft_rw_protocol: the on-disk protocol of FL_SOFT_RW. */
+enum fl_soft_rw_protocol {
+	FL_SOFT_RW_DEFAULT = 0, /* filelock-rw/1                                    */
+	FL_SOFT_RW_RW1 = 1,     /* filelock-rw/1: Python filelock 4's generation log */
+	FL_SOFT_RW_LEGACY = 2   /* Python filelock <= 3.32.3's .state/.write/.readers */
 };
 
 /*
@@ -111,6 +120,8 @@ struct fl_options {
 	const char *etcd_key;       /* TLS: the client certificate's private key (PEM)           */
 	const char *etcd_user;      /* etcd authentication (etcdctl user add); NULL = none       */
 	const char *etcd_password;
+	/* FL_SOFT_RW (appended; older callers' smaller struct leaves it 0). */
+	int soft_rw_protocol;       /* enum fl_soft_rw_protocol; 0 = filelock-rw/1       */
 };
 
 /* Fills *opt with the defaults: timeout -1, mode -1, lifetime -1, the rest 0. */

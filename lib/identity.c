@@ -34,6 +34,51 @@ int fl__hostname(char *buf, size_t len)
 	return 0;
 }
 
+/*
+ * Python filelock 4's host_name(): the node name with every byte outside
+ * 0x21-0x7E, and '?' itself, escaped as "?xx" (lowercase hex), then
+ * "?pidns-<hex inode of /proc/self/ns/pid>" outside the initial PID namespace
+ * (inode 0xEFFFFFFC), so two containers with one host name are told apart and
+ * a pid recorded in one is never judged by the other's /proc.  An empty
+ * result is "?".  Python folds names over 253 characters into a digest;
+ * Linux node names are at most 64 bytes, so the longest result (3 * 64 plus
+ * the suffix) never reaches that limit and no digest is needed here.
+ */
+int fl__host_id(char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct utsname u;
+	struct stat st;
+	size_t n = 0;
+
+	if (uname(&u) != 0)
+		return -errno;
+	for (const unsigned char *p = (const unsigned char *)u.nodename; *p; p++) {
+		if (n + 4 > len)
+			return -ENAMETOOLONG;
+		if (*p >= 0x21 && *p <= 0x7e && *p != '?') {
+			buf[n++] = (char)*p;
+		} else {
+			buf[n++] = '?';
+			buf[n++] = hex[*p >> 4];
+			buf[n++] = hex[*p & 15];
+		}
+	}
+	if (fl__sys.stat("/proc/self/ns/pid", &st) == 0 && st.st_ino != FL__INITIAL_PIDNS) {
+		int k = snprintf(buf + n, len - n, "?pidns-%llx", (unsigned long long)st.st_ino);
+		if (k < 0 || (size_t)k >= len - n)
+			return -ENAMETOOLONG;
+		n += (size_t)k;
+	}
+	if (n == 0) {
+		if (len < 2)
+			return -ENAMETOOLONG;
+		buf[n++] = '?';
+	}
+	buf[n] = '\0';
+	return 0;
+}
+
 /* Reads a small /proc file into buf (NUL-terminated).  Returns length or -errno. */
 static ssize_t fl__read_small(const char *path, char *buf, size_t cap)
 {
