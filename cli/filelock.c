@@ -252,6 +252,7 @@ enum {
 	OPT_JSON,
 	OPT_FORCE,
 	OPT_CLAIM,
+	OPT_PROTOCOL,
 };
 
 /* Kind options shared by the lock form and the status/break subcommands. */
@@ -280,6 +281,14 @@ static int kind_option(struct cli *c, int o, const char *arg)
 	case OPT_MODE:
 		c->opt.mode = parse_mode(arg);
 		return 1;
+	case OPT_PROTOCOL:
+		if (strcmp(arg, "legacy") == 0)
+			c->opt.soft_rw_protocol = FL_SOFT_RW_LEGACY;
+		else if (strcmp(arg, "rw1") == 0 || strcmp(arg, "filelock-rw/1") == 0)
+			c->opt.soft_rw_protocol = FL_SOFT_RW_RW1;
+		else
+			die(EX_USAGE, "bad soft-rw protocol '%s' (rw1 or legacy)", arg);
+		return 1;
 	}
 	return 0;
 }
@@ -291,7 +300,8 @@ static int kind_option(struct cli *c, int o, const char *arg)
 	{ "lease-duration", required_argument, NULL, OPT_LEASE },          \
 	{ "poll-interval", required_argument, NULL, OPT_POLL },            \
 	{ "lifetime", required_argument, NULL, OPT_LIFETIME },             \
-	{ "mode", required_argument, NULL, OPT_MODE }
+	{ "mode", required_argument, NULL, OPT_MODE },                     \
+	{ "soft-rw-protocol", required_argument, NULL, OPT_PROTOCOL }
 
 static void usage(void)
 {
@@ -323,6 +333,8 @@ static void usage(void)
 	       "     --lease-duration <secs>      lease: a silent lease expires after this\n"
 	       "     --lifetime <secs>      soft: markers older than this are broken\n"
 	       "     --mode <octal>         permissions of files the lock creates\n"
+	       "     --soft-rw-protocol <rw1|legacy>  soft-rw on disk: filelock-rw/1 (default,\n"
+	       "                            Python filelock 4) or legacy (filelock <= 3.32.3)\n"
 	       " -h, --help                 display this help\n"
 	       " -V, --version              display version\n"
 	       "\n"

@@ -442,6 +442,19 @@ static int flp_parse_option(struct flp_rule *r, char *opt, const char *file, int
 					"shared: expected exclusive or reader, got '%s'", v);
 		return 0;
 	}
+	if (!strcmp(k, "protocol")) {
+		if (r->kind != FLP_SOFT_RW)
+			return flp_perr(err, errlen, file, ln, "protocol is an option of kind soft-rw, not %s",
+					flp_kind_names[r->kind]);
+		if (!strcmp(v, "rw1") || !strcmp(v, "filelock-rw/1"))
+			r->soft_rw_protocol = FL_SOFT_RW_RW1;
+		else if (!strcmp(v, "legacy"))
+			r->soft_rw_protocol = FL_SOFT_RW_LEGACY;
+		else
+			return flp_perr(err, errlen, file, ln,
+					"protocol: expected rw1 or legacy, got '%s'", v);
+		return 0;
+	}
 	if (!strcmp(k, "lock_dir")) {
 		char norm[4096];
 		if (v[0] != '/' || flp_normalize(v, norm, sizeof(norm)) != 0)
@@ -455,8 +468,8 @@ static int flp_parse_option(struct flp_rule *r, char *opt, const char *file, int
 	}
 	return flp_perr(err, errlen, file, ln,
 			"unknown option '%s' (known: timeout, poll_interval, heartbeat_interval, "
-			"stale_threshold, lease_duration, also_native, lock_dir, shared; etcd: "
-			"endpoints, prefix, ttl)",
+			"stale_threshold, lease_duration, also_native, lock_dir, shared; soft-rw: "
+			"protocol; etcd: endpoints, prefix, ttl)",
 			k);
 }
 

@@ -22,14 +22,14 @@
 #                learns of it afterwards); soft/strict keep it held.  With a
 #                non-holding host hung, the others are not slowed at all.
 # With PEERS=py, host 2 runs Python's filelock (FL_PEER_DIR) instead of the C
-# library: the Python holder is the one that crashes, and Python processes
+# library (soft-rw: SRW_PROTOCOL=legacy for a 3.32.3 peer, else filelock 4): the Python holder is the one that crashes, and Python processes
 # contend against C holders that freeze or skew.
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${KIND:?}"
 PEERS=${PEERS:-c}
-if [ "$PEERS" = py ]; then CL_NAME=py-$KIND; else CL_NAME=$KIND; fi
+if [ "$PEERS" = py ]; then CL_NAME=py${CL_NAME_SUFFIX:-}-$KIND; else CL_NAME=$KIND; fi
 K=${CL_K:-2}
 ITERS=${CL_M:-8}
 POLL=0.05
@@ -45,7 +45,8 @@ lease)
 	STALE=1
 	;;
 soft-rw)
-	COPTS+=(-o heartbeat_interval=0.2 -o stale_threshold=1)
+	# SRW_PROTOCOL=legacy: the 3.32.3 protocol (and peer); default filelock-rw/1.
+	COPTS+=(-o heartbeat_interval=0.2 -o stale_threshold=1 -o "protocol=${SRW_PROTOCOL:-rw1}")
 	PYOPTS+=(heartbeat_interval=0.2 stale_threshold=1.0)
 	STALE=1
 	;;
@@ -149,7 +150,15 @@ check_counter() {
 marker_present() {
 	case $KIND in
 	soft | lease) [ -s "$S/$1.lock" ] ;;
-	soft-rw) [ -s "$S/$1.lock.write" ] ;;
+	soft-rw)
+		if [ "${SRW_PROTOCOL:-rw1}" = legacy ]; then
+			[ -s "$S/$1.lock.write" ]
+		else # the newest generation names a writer
+			local g
+			g=$(ls "$S/$1.lock.rw/gen" 2>/dev/null | grep -E '^[0-9]{20}$' | tail -n 1)
+			[ -n "$g" ] && grep -q '^writer=' "$S/$1.lock.rw/gen/$g"
+		fi
+		;;
 	strict) compgen -G "$S/$1.lock.filelock/claims/held-*" >/dev/null ;;
 	esac
 }
