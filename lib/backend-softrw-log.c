@@ -401,13 +401,24 @@ static void srwl_forget(struct srwl_handle *s, const char *key)
 
 /* ---- files --------------------------------------------------------------- */
 
+/* openat restarted on EINTR (as SA_RESTART would). */
+static int srwl_openat(int dfd, const char *name, int flags, mode_t mode)
+{
+	int fd;
+
+	do
+		fd = fl__sys.openat(dfd, name, flags, mode);
+	while (fd < 0 && errno == EINTR);
+	return fd;
+}
+
 /*
  * Reads (dfd, name): 1 and a malloc'd *buf (len 0 for a non-regular file),
  * 0 when absent (ENOENT, ESTALE), or -errno.  At most 1 MiB + 1 byte.
  */
 static int srwl_read(int dfd, const char *name, char **buf, size_t *len)
 {
-	int fd = fl__sys.openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	int fd = srwl_openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0);
 	size_t cap = 512, n = 0;
 	struct stat st;
 	char *b;
@@ -462,8 +473,8 @@ static int srwl_read(int dfd, const char *name, char **buf, size_t *len)
  * file behind (the name is unique to the call). */
 static int srwl_create(int dfd, const char *name, const char *data, size_t len, int durable)
 {
-	int fd = fl__sys.openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-				0600);
+	int fd = srwl_openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
+			     0600);
 	int r;
 
 	if (fd < 0)
@@ -499,7 +510,7 @@ static int srwl_dir(int dfd, const char *name, int create)
 
 	if (create && fl__sys.mkdirat(dfd, name, 0700) != 0 && errno != EEXIST)
 		return -errno;
-	fd = fl__sys.openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = srwl_openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0);
 	if (fd < 0)
 		return errno == ELOOP ? -ENOTDIR : -errno;
 	return fd;
@@ -557,6 +568,21 @@ static int srwl_open_dirs(struct fl_lock *lk, struct srwl_dirs *d, int create)
 	return 0;
 }
 
+static const char *s_root(const struct fl_lock *lk)
+{
+	return ((const struct srwl_handle *)lk->be_data)->root;
+}
+
+/* Records "op(P.rw/sub/name): reason [soft-rw]" (name may be NULL). */
+static int srwl_err(struct fl_lock *lk, int r, const char *op, const char *sub, const char *name)
+{
+	struct srwl_handle *s = lk->be_data;
+	char p[4400];
+
+	snprintf(p, sizeof(p), "%s/%s%s%s", s->root, sub, name ? "/" : "", name ? name : "");
+	return fl__err(lk, r, op, p);
+}
+
 /* ---- the generation log ---------------------------------------------------- */
 
 /* Reads gen/<g>: 1 and *out, 0 absent, -EBADMSG malformed (message set), -errno. */
@@ -569,14 +595,14 @@ static int srwl_read_gen(struct fl_lock *lk, int gfd, unsigned long long g, stru
 	srwl_gen_name(name, g);
 	r = srwl_read(gfd, name, &buf, &len);
 	if (r <= 0)
-		return r < 0 ? fl__err(lk, r, "read", name) : 0;
+		return r < 0 ? srwl_err(lk, r, "read", "gen", name) : 0;
 	r = fl__srwl_parse(buf, len, out);
 	free(buf);
 	if (r == -ENOMEM)
 		return fl__errf(lk, r, "out of memory");
 	if (r != 0 || out->gen != g) {
 		fl__srwl_snap_free(out);
-		return fl__errf(lk, -EBADMSG, "%s: claim '%s': malformed generation record", lk->path,
+		return fl__errf(lk, -EBADMSG, "read(%s/gen/%s): malformed generation record", s_root(lk),
 				name);
 	}
 	return 1;
@@ -750,7 +776,7 @@ static int srwl_find(struct fl_lock *lk, int gfd, struct fl_srwl_snap *out)
 
 	have = srwl_incarnation(gfd, &ep, &el);
 	if (have < 0)
-		return fl__err(lk, have, "read", "epoch");
+		return srwl_err(lk, have, "read", "gen", "epoch");
 	if (have != s->have_epoch || (have && (el != s->epoch_len || memcmp(ep, s->epoch, el) != 0))) {
 		free(s->epoch);
 		s->epoch = ep;
@@ -763,7 +789,7 @@ static int srwl_find(struct fl_lock *lk, int gfd, struct fl_srwl_snap *out)
 	}
 	r = srwl_list(gfd, &named, &n);
 	if (r != 0)
-		return fl__err(lk, r, "list", s->root);
+		return srwl_err(lk, r, "readdir", "gen", NULL);
 	{
 		unsigned long long *t = realloc(named, (n + 2) * sizeof(*t));
 		if (t == NULL) {
@@ -832,7 +858,8 @@ static int srwl_latest(struct fl_lock *lk, int gfd, struct fl_srwl_snap *out)
 	if (r < 0)
 		return r;
 	if (r == 0)
-		return fl__errf(lk, -EPROTO, "%s: generation log names no readable snapshot", s->root);
+		return fl__errf(lk, -EPROTO, "read(%s/gen): the generation log names no readable snapshot",
+				s->root);
 	fl__srwl_snap_free(&s->latest);
 	if (srwl_snap_copy(&s->latest, out) != 0)
 		memset(&s->latest, 0, sizeof(s->latest));
@@ -885,7 +912,7 @@ static int srwl_publish(struct fl_lock *lk, int gfd, const char *target, const c
 	if (r == -ENOENT)
 		return 0; /* gen/ is gone: nothing to publish into; re-read */
 	if (r != 0)
-		return fl__err(lk, r, by_link ? "write" : "write HEAD", tmp);
+		return srwl_err(lk, r, "create", "gen", tmp);
 	if (!by_link) {
 		r = fl__sys.renameat(gfd, tmp, gfd, target) == 0 ? 1 : -errno;
 		if (r < 0)
@@ -901,13 +928,13 @@ static int srwl_publish(struct fl_lock *lk, int gfd, const char *target, const c
 	srwl_unlink(gfd, tmp);
 	if (r)
 		return 1;
-	if (e == EXDEV || e == ENOSYS || e == ENOTSUP || e == EOPNOTSUPP || e == EPERM)
+	if (e == EXDEV || e == ENOSYS || e == ENOTSUP || e == EOPNOTSUPP)
 		return fl__errf(lk, -ENOTSUP,
-				"%s: filesystem does not support atomic no-replace hard-link "
-				"publication (link: %s)",
-				lk->path, fl_strerror(-e));
+				"link(%s/gen/%s): filesystem does not support atomic no-replace "
+				"hard-link publication (%s)",
+				s_root(lk), target, fl_strerror(-e));
 	if (e != 0)
-		return fl__err(lk, -e, "link", target);
+		return srwl_err(lk, -e, "link", "gen", target);
 	return 0;
 }
 
@@ -988,7 +1015,7 @@ static int srwl_refresh(struct fl_lock *lk, int hfd, const char *token)
 
 	if (n < 0)
 		return n;
-	fd = fl__sys.openat(hfd, token, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	fd = srwl_openat(hfd, token, O_WRONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0);
 	if (fd < 0)
 		return errno == ESTALE ? -ENOENT : -errno;
 	r = fl__write_all(fd, rec, (size_t)n);
@@ -1120,7 +1147,7 @@ static int srwl_advance(struct fl_lock *lk, struct srwl_hold *sh, struct srwl_di
 			fl__srwl_snap_free(&latest);
 			/* ENOENT: holders/ went with the whole log; the next try
 			 * creates it again. */
-			return r == -ENOENT ? -EAGAIN : fl__err(lk, r, "write", "holder record");
+			return r == -ENOENT ? -EAGAIN : srwl_err(lk, r, "write", "holders", sh->token);
 		}
 		srwl_sweep(lk, d, &latest, sh->token);
 		/* The successor: latest minus the stale members. */
@@ -1181,8 +1208,51 @@ out:
 	return -EAGAIN;
 }
 
-/* Python's leave(): commit ourselves out, then always remove the record. */
-static int srwl_leave(struct fl_lock *lk, struct srwl_hold *sh)
+/* Commits a successor without our token until the newest snapshot no
+ * longer names us.  0 or -errno. */
+static int srwl_commit_out(struct fl_lock *lk, struct srwl_dirs *d, const char *token)
+{
+	for (;;) {
+		struct fl_srwl_snap latest, succ;
+		int r = srwl_latest(lk, d->gen, &latest);
+
+		if (r != 0)
+			return r;
+		if (!srwl_is_member(&latest, token)) {
+			fl__srwl_snap_free(&latest);
+			return 0;
+		}
+		r = srwl_snap_copy(&succ, &latest);
+		if (r == 0) {
+			succ.gen = latest.gen + 1;
+			if (strcmp(succ.writer, token) == 0)
+				succ.writer[0] = '\0';
+			for (size_t i = 0; i < succ.nr; i++)
+				if (strcmp(succ.readers[i], token) == 0) {
+					memmove(succ.readers[i], succ.readers[i + 1],
+						(succ.nr - i - 1) * sizeof(succ.readers[0]));
+					succ.nr--;
+					break;
+				}
+			r = srwl_commit(lk, d->gen, &succ);
+			fl__srwl_snap_free(&succ);
+		} else {
+			r = fl__errf(lk, r, "out of memory");
+		}
+		fl__srwl_snap_free(&latest);
+		if (r != 0)
+			return r > 0 ? 0 : r;
+	}
+}
+
+/*
+ * Python's leave(): commit ourselves out, then remove the holder record.
+ * With `keep` (a release, which the caller may retry) a failure to commit
+ * leaves the hold as it was, record included; otherwise (an acquire that
+ * gave up) the record goes whatever happened, and a snapshot still naming us
+ * ages out as a dead member's does.
+ */
+static int srwl_leave(struct fl_lock *lk, struct srwl_hold *sh, int keep)
 {
 	struct srwl_handle *s = lk->be_data;
 	struct srwl_dirs d;
@@ -1192,44 +1262,22 @@ static int srwl_leave(struct fl_lock *lk, struct srwl_hold *sh)
 		return 0;
 	pthread_mutex_lock(&s->mu);
 	r = srwl_open_dirs(lk, &d, 0);
-	if (r == -ENOENT) {
-		r = 0; /* the whole log was removed: nothing names us */
-	} else if (r == 0) {
-		for (;;) {
-			struct fl_srwl_snap latest, succ;
-			r = srwl_latest(lk, d.gen, &latest);
-			if (r != 0)
+	if (r == 0) {
+		r = srwl_commit_out(lk, &d, sh->token);
+		/* Out of the log, the record is only a leftover that peers sweep
+		 * after the threshold: a transient failure (EIO, ESTALE) to
+		 * remove it is retried, but is no reason to report the lock
+		 * still held. */
+		for (int i = 0; (r == 0 || !keep) && i < 3; i++)
+			if (srwl_unlink(d.holders, sh->token) == 0)
 				break;
-			if (!srwl_is_member(&latest, sh->token)) {
-				fl__srwl_snap_free(&latest);
-				break;
-			}
-			r = srwl_snap_copy(&succ, &latest);
-			if (r == 0) {
-				succ.gen = latest.gen + 1;
-				if (strcmp(succ.writer, sh->token) == 0)
-					succ.writer[0] = '\0';
-				for (size_t i = 0; i < succ.nr; i++)
-					if (strcmp(succ.readers[i], sh->token) == 0) {
-						memmove(succ.readers[i], succ.readers[i + 1],
-							(succ.nr - i - 1) * sizeof(succ.readers[0]));
-						succ.nr--;
-						break;
-					}
-				r = srwl_commit(lk, d.gen, &succ);
-				fl__srwl_snap_free(&succ);
-			}
-			fl__srwl_snap_free(&latest);
-			if (r != 0) {
-				r = r > 0 ? 0 : r;
-				break;
-			}
-		}
-		if (srwl_unlink(d.holders, sh->token) != 0 && r == 0)
-			r = fl__err(lk, -errno, "unlink", sh->token);
 		srwl_close_dirs(&d);
+	} else if (r == -ENOENT) {
+		r = 0; /* the whole log was removed: nothing names us */
 	}
 	pthread_mutex_unlock(&s->mu);
+	if (r != 0 && keep)
+		return r;
 	sh->token[0] = '\0';
 	sh->entered = 0;
 	sh->generation = 0;
@@ -1323,6 +1371,19 @@ static void srwl_teardown(struct fl_lock *lk)
 	lk->be_data = NULL;
 }
 
+static int srwl_hb_start(struct fl_lock *lk, struct fl_hold *h)
+{
+	struct srwl_hold *sh = srwl_hold_of(h);
+
+	memset(&sh->hb, 0, sizeof(sh->hb));
+	sh->hb.interval = lk->opt.heartbeat_interval;
+	sh->hb.give_up = lk->opt.stale_threshold - lk->opt.heartbeat_interval;
+	sh->hb.valid_for = lk->opt.stale_threshold;
+	sh->hb.beat = srwl_beat;
+	sh->hb.h = h;
+	return fl__hb_add(&sh->hb);
+}
+
 static int srwl_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how)
 {
 	struct srwl_handle *s = lk->be_data;
@@ -1339,8 +1400,8 @@ static int srwl_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 		sh->is_reader = mode == FL_SHARED;
 		r = srwl_create_holder(lk, d.holders, sh->token);
 		if (r != 0) {
+			r = srwl_err(lk, r, "create", "holders", sh->token);
 			sh->token[0] = '\0';
-			r = fl__err(lk, r, "create", "holder record");
 		}
 	}
 	if (r == 0)
@@ -1351,7 +1412,7 @@ static int srwl_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 		return r;
 	/* Granted: a live legacy holder on the same path would not see us. */
 	if (fl__srw_legacy_live(lk->path, lk->opt.stale_threshold, other, sizeof(other))) {
-		srwl_leave(lk, sh);
+		srwl_leave(lk, sh, 0);
 		return fl__errf(lk, -EPROTO,
 				"%s: %s belongs to a live holder of the legacy soft-rw protocol "
 				"(filelock 3.32.3 and earlier), which does not see this protocol "
@@ -1360,15 +1421,9 @@ static int srwl_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 				"until every peer is upgraded, or stop the legacy peers",
 				lk->path, other);
 	}
-	memset(&sh->hb, 0, sizeof(sh->hb));
-	sh->hb.interval = lk->opt.heartbeat_interval;
-	sh->hb.give_up = lk->opt.stale_threshold - lk->opt.heartbeat_interval;
-	sh->hb.valid_for = lk->opt.stale_threshold;
-	sh->hb.beat = srwl_beat;
-	sh->hb.h = h;
-	r = fl__hb_add(&sh->hb);
+	r = srwl_hb_start(lk, h);
 	if (r != 0) {
-		srwl_leave(lk, sh);
+		srwl_leave(lk, sh, 0);
 		return fl__errf(lk, r, "%s: cannot start the heartbeat thread: %s", lk->path,
 				fl_strerror(r));
 	}
@@ -1377,7 +1432,7 @@ static int srwl_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 
 static void srwl_abandon(struct fl_lock *lk, struct fl_hold *h)
 {
-	srwl_leave(lk, srwl_hold_of(h));
+	srwl_leave(lk, srwl_hold_of(h), 0);
 }
 
 static int srwl_release(struct fl_lock *lk, struct fl_hold *h)
@@ -1385,9 +1440,10 @@ static int srwl_release(struct fl_lock *lk, struct fl_hold *h)
 	int r;
 
 	fl__hb_remove(&srwl_hold_of(h)->hb);
-	r = srwl_leave(lk, srwl_hold_of(h));
-	if (r != 0)
-		h->held = 0; /* the record is gone: peers evict what is left */
+	r = srwl_leave(lk, srwl_hold_of(h), 1);
+	/* Still held: keep it fresh so that the caller may retry. */
+	if (r != 0 && atomic_load(&h->compromised) == 0)
+		srwl_hb_start(lk, h);
 	return r;
 }
 
