@@ -253,7 +253,7 @@ int fl__srwl_holder_format(char *buf, size_t cap, const char *token, const char 
 			   double lease)
 {
 	char host[512], ls[40];
-	int r = fl__host_id(host, sizeof(host)), n;
+	int r = fl__hostname(host, sizeof(host)), n;
 
 	if (r != 0)
 		return r;
@@ -1557,7 +1557,7 @@ static int srwl_judge(int hfd, const char *tok, double stale, pid_t *pid, char h
 		*age = fl__now_wall() - fl__mtime(&st);
 	if (*pid > 0 && host[0]) {
 		char me[512];
-		if (fl__host_id(me, sizeof(me)) == 0 && strcmp(me, host) == 0) {
+		if (fl__hostname(me, sizeof(me)) == 0 && strcmp(me, host) == 0) {
 			int a = fl__pid_alive(*pid);
 			*alive = a < 0 ? -1 : a;
 			dead = a == 0;
@@ -1578,7 +1578,7 @@ static int srwl_inspect(const char *path, const struct fl_options *opt, struct f
 	char host[256], me[512];
 	double age;
 
-	if (fl__host_id(me, sizeof(me)) != 0)
+	if (fl__hostname(me, sizeof(me)) != 0)
 		me[0] = '\0';
 	if (r <= 0) {
 		srwl_peek_free(&s, &d);

@@ -266,12 +266,11 @@ int fl__parse_ll(const char *s, size_t len, long long *out);
 
 /* ---- identity.c ------------------------------------------------------ */
 
-/* gethostname() (uname nodename), unmodified, NUL-terminated.  0 or -errno. */
-int fl__hostname(char *buf, size_t len);
-/* Python 4's host_name(): the escaped node name plus "?pidns-<hex>" outside
- * the initial PID namespace (see identity.c).  0 or -errno. */
+/* The host field of our records, Python 4's host_name(): the node name with
+ * bytes outside 0x21-0x7E and '?' escaped as "?xx", plus "?pidns-<hex>"
+ * outside the initial PID namespace (see identity.c).  0 or -errno. */
 #define FL__INITIAL_PIDNS 0xEFFFFFFCu
-int fl__host_id(char *buf, size_t len);
+int fl__hostname(char *buf, size_t len);
 /* Start token of `pid` in decimal: (boot_id << 64) | starttime on Linux.
  * Returns 0, -ENOENT (no such process / no /proc), or -errno. */
 int fl__start_token(pid_t pid, char *buf, size_t len);
@@ -282,7 +281,8 @@ int fl__pid_alive(pid_t pid);
 /* Compares two decimal tokens numerically (ignoring whitespace, leading zeros). */
 int fl__token_equal(const char *a, const char *b);
 /* 1 when the owner (pid, host, token; token may be "") is provably dead or
- * recycled on this host; 0 otherwise (other host, alive, unknown). */
+ * recycled on this host and in this PID namespace; 0 otherwise (other host
+ * or namespace, alive, unknown, or alive in a sibling container). */
 int fl__owner_is_stale(pid_t pid, const char *host, const char *token);
 
 /* ---- marker.c -------------------------------------------------------- */

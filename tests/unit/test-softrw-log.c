@@ -123,7 +123,7 @@ static void test_records(void **state)
 	/* The holder record: Python's field order, our host_name() and lease. */
 	snprintf(want, sizeof(want), "holders/%s", tok);
 	assert_int_equal(slurp(path, want, buf, sizeof(buf)) > 0, 1);
-	assert_int_equal(fl__host_id(host, sizeof(host)), 0);
+	assert_int_equal(fl__hostname(host, sizeof(host)), 0);
 	snprintf(want, sizeof(want), "filelock-rw/1\ntoken=%s\npid=%d\nhost=%s\nlease=0.6\nnonce=", tok,
 		 (int)getpid(), host);
 	assert_int_equal(strncmp(buf, want, strlen(want)), 0);
