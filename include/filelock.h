@@ -54,7 +54,7 @@ enum fl_kind {
 	FL_STRICT = 3,  /* hard-link claims, fail-closed, never aged out     */
 	FL_LEASE = 4,   /* protocol-2 marker kept fresh by a heartbeat       */
 	FL_RW = 5,      /* SQLite reader/writer lock on a 0-byte database    */
-	FL_SOFT_RW = 6, /* NFS reader/writer: marker tree + heartbeat        */
+	FL_SOFT_RW = 6, /* NFS reader/writer: generation log (or legacy markers) */
 	FL_ETCD = 7     /* etcd lease + transaction                          */
 };
 
@@ -215,7 +215,8 @@ FL_EXPORT const char *fl_errmsg(const fl_lock *lk);
 /*
  * fl_fencing_token() -- a number that grows with every new holder of the
  * lock, for the calling context's current hold.  FL_ETCD: the create
- * revision of the holder's key.  Pass it with every write to the protected
+ * revision of the holder's key.  FL_SOFT_RW (filelock-rw/1): the generation
+ * of the commit that granted the hold (Python's `generation`).  Pass it with every write to the protected
  * resource; a resource that remembers the largest token it has seen and
  * refuses smaller ones cannot be written by a holder whose lease expired
  * while it was paused (see filelock(3), "etcd").
