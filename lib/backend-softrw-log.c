@@ -44,8 +44,8 @@
  * HEAD is then renamed forward (never backward, never fsync'd: a torn HEAD is
  * ignored) and generations older than the newest 65 are unlinked, oldest
  * first, so the survivors stay contiguous.  A filesystem without hard links
- * (EXDEV, ENOSYS, EOPNOTSUPP, EPERM) is refused with -ENOTSUP: the protocol
- * cannot be run there.
+ * (EXDEV, ENOSYS, EOPNOTSUPP: Python's list) is refused with -ENOTSUP: the
+ * protocol cannot be run there.
  *
  * Acquire.  Each acquisition is a fresh participant token.  Its holder record
  * is created first, so it exists before the token appears in any snapshot.
@@ -76,8 +76,18 @@
  * us; a missing record or a snapshot without us is FL_COMPROMISE_EVICTED.
  * Failures to read the log decide nothing; failures to refresh the record for
  * stale_threshold - heartbeat_interval are FL_COMPROMISE_REFRESH_FAILED.
- * Release commits a successor without our token and then always unlinks the
- * holder record; the log itself (gen/, epoch, HEAD) stays.
+ * Release commits a successor without our token and then unlinks the holder
+ * record; the log itself (gen/, epoch, HEAD) stays.  Where we differ from
+ * Python, wire-compatibly: a release whose commit fails (EIO, ENOSPC) keeps
+ * the hold, record and heartbeat included, so that the caller may retry
+ * (fl_release's contract; Python removes the record and lets the member age
+ * out); an acquire that gives up removes its record as Python does.
+ *
+ * Inspection and breaking (fl_inspect, fl_break: one look, no ledger) judge
+ * a member by its record: gone, older than stale_threshold by the wall
+ * clock, or naming a dead process of this host and PID namespace.  A break
+ * is a commit without the members judged gone (all with FL_FORCE), so the
+ * log stays the only truth.
  *
  * Mixed protocols.  Python 4 and this protocol never read the legacy
  * P.state/P.write/P.readers files, and the legacy protocol never reads P.rw.

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * backend-softrw.c -- the `soft-rw` kind: a reader/writer lock made of marker
- * files, for network filesystems (Python's SoftReadWriteLock, byte for byte).
+ * backend-softrw.c -- the `soft-rw` kind's legacy protocol: a reader/writer
+ * lock made of marker files, for network filesystems (Python filelock
+ * 3.32.3's SoftReadWriteLock, byte for byte).  Selected by
+ * FL_SOFT_RW_LEGACY; the default protocol, Python filelock 4's generation
+ * log, is backend-softrw-log.c.
  *
  * Layout, for a lock at P:
  *   P.state              a protocol-1 soft lock ("pid\nhost\nstart\n"), held
@@ -78,6 +81,15 @@
  * alone.  Descriptors are O_CLOEXEC and only open during a call, so exec
  * leaves nothing behind; a lock held across exec is abandoned and expires
  * after stale_threshold.
+ *
+ * Mixed deployments.  Python filelock 4 (and our default protocol) never
+ * read these files, nor we theirs.  So that a mixed fleet cannot double-hold
+ * silently, a reader whose marker is created and a writer whose readers have
+ * drained look, before reporting the lock held, for a record in
+ * P.rw/holders refreshed within stale_threshold (fl__srwl_live); finding
+ * one, they withdraw and fail with EPROTO naming the other protocol.  The
+ * other protocol does the same after its own commit, so two contenders
+ * racing each other cannot both miss the other.
  *
  * Downsides.  Every transition costs a P.state round trip (create, write,
  * unlink), a writer's try reads every reader marker's attributes, and a
