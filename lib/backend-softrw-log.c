@@ -231,7 +231,8 @@ int fl__srwl_parse(const char *buf, size_t len, struct fl_srwl_snap *out)
 	}
 	if (!have_gen)
 		goto bad;
-	qsort(out->readers, out->nr, sizeof(out->readers[0]), srwl_tokcmp);
+	if (out->nr > 1)
+		qsort(out->readers, out->nr, sizeof(out->readers[0]), srwl_tokcmp);
 	for (i = 1; i < out->nr; i++)
 		if (memcmp(out->readers[i - 1], out->readers[i], SRWL_TOK) == 0)
 			goto bad; /* a reader listed twice */
@@ -736,7 +737,8 @@ static int srwl_list(int gfd, unsigned long long **out, size_t *np)
 		free(v);
 		return -e;
 	}
-	qsort(v, n, sizeof(*v), srwl_ullcmp);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), srwl_ullcmp);
 	if (n > SRWL_RETAINED) {
 		for (size_t i = 0; i < n - SRWL_RETAINED; i++) {
 			char name[SRWL_DIGITS + 1];
