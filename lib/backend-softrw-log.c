@@ -334,7 +334,6 @@ struct srwl_hold {
 	struct fl_hb hb;
 	char token[SRWL_TOK + 1]; /* "" until the first attempt publishes it    */
 	int entered;
-	int is_reader;
 	unsigned long long generation; /* grant generation                       */
 };
 
@@ -579,7 +578,7 @@ static int srwl_open_dirs(struct fl_lock *lk, struct srwl_dirs *d, int create)
 	return 0;
 }
 
-static const char *s_root(const struct fl_lock *lk)
+static const char *srwl_root(const struct fl_lock *lk)
 {
 	return ((const struct srwl_handle *)lk->be_data)->root;
 }
@@ -613,7 +612,7 @@ static int srwl_read_gen(struct fl_lock *lk, int gfd, unsigned long long g, stru
 		return fl__errf(lk, r, "out of memory");
 	if (r != 0 || out->gen != g) {
 		fl__srwl_snap_free(out);
-		return fl__errf(lk, -EBADMSG, "read(%s/gen/%s): malformed generation record", s_root(lk),
+		return fl__errf(lk, -EBADMSG, "read(%s/gen/%s): malformed generation record", srwl_root(lk),
 				name);
 	}
 	return 1;
@@ -944,7 +943,7 @@ static int srwl_publish(struct fl_lock *lk, int gfd, const char *target, const c
 		return fl__errf(lk, -ENOTSUP,
 				"link(%s/gen/%s): filesystem does not support atomic no-replace "
 				"hard-link publication (%s)",
-				s_root(lk), target, fl_strerror(-e));
+				srwl_root(lk), target, fl_strerror(-e));
 	if (e != 0)
 		return srwl_err(lk, -e, "link", "gen", target);
 	return 0;
@@ -1409,7 +1408,6 @@ static int srwl_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 	r = srwl_open_dirs(lk, &d, 1);
 	if (r == 0 && sh->token[0] == '\0') {
 		fl__random_hex(sh->token);
-		sh->is_reader = mode == FL_SHARED;
 		r = srwl_create_holder(lk, d.holders, sh->token);
 		if (r != 0) {
 			r = srwl_err(lk, r, "create", "holders", sh->token);
