@@ -220,12 +220,12 @@ FL_EXPORT const char *fl_errmsg(const fl_lock *lk);
 
 /*
  * fl_fencing_token() -- a number that grows with every new holder of the
- * lock, for the calling context's current hold.  FL_ETCD: the create
- * revision of the holder's key.  FL_SOFT_RW (filelock-rw/1): the generation
- * of the commit that granted the hold (Python's `generation`).  Pass it with every write to the protected
- * resource; a resource that remembers the largest token it has seen and
- * refuses smaller ones cannot be written by a holder whose lease expired
- * while it was paused (see filelock(3), "etcd").
+ * lock, for the calling context's current hold.  FL_ETCD: the create revision
+ * of the holder's key.  FL_SOFT_RW (filelock-rw/1): the generation of the
+ * commit that granted the hold (Python's `generation`).  Pass it with every
+ * write to the protected resource; a resource that remembers the largest
+ * token it has seen and refuses smaller ones cannot be written by a holder
+ * whose lease expired while it was paused (see filelock(3), "etcd").
  *
  * Returns: 0 and *out set; -ENOLCK the calling context does not hold the
  * lock; -ENOTSUP the kind has no fencing tokens; -EINVAL bad arguments.

@@ -47,16 +47,16 @@
  * O_CREAT|O_EXCL (mode from the options, else 0600 as Python filelock 4
  * creates it; SQLite and 3.32.3 would use 0644), so that errors carry the
  * errno of our own call.  As in Python 4, a symbolic link or a non-regular
- * file at the path is refused (lstat first, then SQLITE_OPEN_NOFOLLOW so
- * that a link swapped in afterwards is refused by the open itself), and so is
- * a WAL-mode database (header bytes 18-19 = 2; read through SQLite's
- * "PRAGMA journal_mode" for a file of 100 bytes or more), which would let
- * readers in beside a writer and which our journal_mode=MEMORY would
- * otherwise convert.  The descriptor is closed at once.  Closing any descriptor of a
- * file drops every POSIX lock the process holds on it, so this happens under
- * rw_mu, which also covers every sqlite3_open_v2 of ours: no connection of
- * ours can have opened, let alone locked, the new inode before we close.  We
- * never open an existing database file ourselves for the same reason.
+ * file at the path is refused (lstat first, then SQLITE_OPEN_NOFOLLOW so that
+ * a link swapped in afterwards is refused by the open itself), and so is a
+ * WAL-mode database (header bytes 18-19 = 2; read through SQLite's "PRAGMA
+ * journal_mode" for a file of 100 bytes or more), which would let readers in
+ * beside a writer and which our journal_mode=MEMORY would otherwise convert.
+ * The descriptor is closed at once.  Closing any descriptor of a file drops
+ * every POSIX lock the process holds on it, so this happens under rw_mu,
+ * which also covers every sqlite3_open_v2 of ours: no connection of ours can
+ * have opened, let alone locked, the new inode before we close.  We never
+ * open an existing database file ourselves for the same reason.
  *
  * Crash.  POSIX locks die with their process: a SIGKILLed holder releases
  * at once.  Nothing on disk records a holder, so nothing is ever stale;

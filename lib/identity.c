@@ -23,11 +23,10 @@
 
 #include "fl-internal.h"
 
-
 /*
  * The host field of every record we write, Python filelock 4's host_name():
- * the node name with every byte outside
- * 0x21-0x7E, and '?' itself, escaped as "?xx" (lowercase hex), then
+ * the node name with every byte outside 0x21-0x7E, and '?' itself, escaped
+ * as "?xx" (lowercase hex), then
  * "?pidns-<hex inode of /proc/self/ns/pid>" outside the initial PID namespace
  * (inode 0xEFFFFFFC), so two containers with one host name are told apart and
  * a pid recorded in one is never judged by the other's /proc.  An empty

@@ -101,8 +101,6 @@ static const struct fl_backend *fl__backend(enum fl_kind kind, const struct fl_o
 	    opt->size >= offsetof(struct fl_options, soft_rw_protocol) + sizeof(int) &&
 	    opt->soft_rw_protocol == FL_SOFT_RW_LEGACY)
 		return &fl__backend_softrw;
-	if (kind == FL_SOFT_RW)
-		return &fl__backend_softrw_log;
 	return fl__backends[kind];
 }
 
