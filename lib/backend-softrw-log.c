@@ -260,8 +260,9 @@ static int srwl_encode(const struct fl_srwl_snap *s, char **out, size_t *len)
 	return 0;
 }
 
-int fl__srwl_holder_format(char *buf, size_t cap, const char *token, const char *nonce,
-			   double lease)
+/* Our holder record (Python's encode_holder); its length or -errno. */
+static int srwl_holder_format(char *buf, size_t cap, const char *token, const char *nonce,
+			      double lease)
 {
 	char host[512], ls[40];
 	int r = fl__hostname(host, sizeof(host)), n;
@@ -1014,7 +1015,7 @@ static int srwl_record(struct fl_lock *lk, const char *token, char *buf, size_t 
 	char nonce[SRWL_TOK + 1];
 
 	fl__random_hex(nonce);
-	return fl__srwl_holder_format(buf, cap, token, nonce, lk->opt.stale_threshold);
+	return srwl_holder_format(buf, cap, token, nonce, lk->opt.stale_threshold);
 }
 
 /* Rewrites our holder record from offset 0 with a fresh nonce.  0, -ENOENT

@@ -369,9 +369,6 @@ int fl__srwl_parse(const char *buf, size_t len, struct fl_srwl_snap *out);
 void fl__srwl_snap_free(struct fl_srwl_snap *s);
 /* 32 lowercase hex digits exactly. */
 int fl__srwl_is_token(const char *s, size_t n);
-/* Our holder record; returns its length or -errno. */
-int fl__srwl_holder_format(char *buf, size_t cap, const char *token, const char *nonce,
-			   double lease);
 /* The record's lease (Python's holder_lease), 0 when it has none. */
 double fl__srwl_holder_lease(const char *buf, size_t len);
 /* A participant of filelock-rw/1 at P (a record in P.rw/holders refreshed
