@@ -108,7 +108,8 @@ tell $C2 release; hear $C2
 timeout 20 "$PY" "$PEER" try read "$L" $HB $STALE 0 || fail "Python reader after release"
 
 # 3. Mixed N x M counter, two C and two Python writers; the fencing tokens
-# the holders log under the lock strictly increase, C and Python alternating.
+# the holders log under the lock strictly increase; then C and Python
+# holders alternate, each token above the one before.
 M=25
 echo 0 >"$T/counter"
 : >"$T/fences"
@@ -122,10 +123,23 @@ done
 got=$(tr -d ' \n' <"$T/counter")
 [ "$got" = $((4 * M)) ] || fail "mixed counter is $got, want $((4 * M))"
 [ "$(wc -l <"$T/fences")" -eq $((4 * M)) ] || fail "fences: $(wc -l <"$T/fences") lines"
-awk 'NR > 1 && $1 + 0 <= last { bad = 1 } $2 != side { switches++ }
-     { last = $1 + 0; side = $2 }
-     END { exit bad || switches < 3 }' "$T/fences" ||
+awk 'NR > 1 && $1 + 0 <= last { bad = 1 } { last = $1 + 0 } END { exit bad }' "$T/fences" ||
 	fail "fencing tokens do not strictly increase across C and Python holders: $(tr '\n' ' ' <"$T/fences")"
+# And holder after holder, C and Python strictly alternating.
+last=0
+for i in 1 2 3 4; do
+	start "$HOLDER" $COPT "$L"; S=$SLOT
+	hear $S; [ "$WORD" = ready ] || fail "C writer $i: $WORD $REST"
+	tell $S fence; hear $S; [ "$WORD" = fence ] || fail "C fence: $WORD $REST"
+	[ "$REST" -gt "$last" ] || fail "C holder $i got fencing token $REST after $last"
+	last=$REST
+	tell $S release; hear $S
+	start "$PY" "$PEER" hold write "$L" $HB $STALE; S=$SLOT
+	hear $S; [ "$WORD" = ready ] || fail "python writer $i: $WORD $REST"
+	[ "${REST#* }" -gt "$last" ] || fail "Python holder $i got generation ${REST#* } after $last"
+	last=${REST#* }
+	tell $S x; hear $S
+done
 
 # 4. Each side recovers the other's SIGKILLed writer: after stale_threshold
 # (the first sighting counts as zero), within stale_threshold + 2 s.
