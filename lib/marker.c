@@ -206,7 +206,10 @@ int fl__p1_parse(const char *buf, size_t len, struct fl_p1 *out)
 	int nl = 0;
 	long long pid;
 
-	if (len == 0 || len > FL__MARKER_MAX || !fl__utf8_valid((const unsigned char *)buf, len))
+	/* Python 4: every writer ends the record with "\n"; one cut before it
+	 * was torn by a crash or read mid-write. */
+	if (len == 0 || len > FL__MARKER_MAX || buf[len - 1] != '\n' ||
+	    !fl__utf8_valid((const unsigned char *)buf, len))
 		return -EBADMSG;
 	while (s < e && fl__py_space((unsigned char)*s))
 		s++;
@@ -232,7 +235,9 @@ int fl__p1_parse(const char *buf, size_t len, struct fl_p1 *out)
 	}
 	if (nl != 2 && nl != 3)
 		return -EBADMSG;
-	if (fl__parse_ll(line[0], llen[0], &pid) != 0 || pid < 1 || pid > 2147483647LL)
+	/* Python 4's parse_decimal: ASCII digits only (no sign, no spaces). */
+	if (llen[0] == 0 || llen[0] > 18 || strspn(line[0], "0123456789") < llen[0] ||
+	    fl__parse_ll(line[0], llen[0], &pid) != 0 || pid < 1 || pid > 2147483647LL)
 		return -EBADMSG;
 	if (llen[1] >= sizeof(out->host))
 		return -EBADMSG;
@@ -241,21 +246,15 @@ int fl__p1_parse(const char *buf, size_t len, struct fl_p1 *out)
 	out->host[llen[1]] = '\0';
 	out->token[0] = '\0';
 	if (nl == 3) {
-		size_t a = 0, b = llen[2];
+		size_t b = llen[2];
 		const char *t = line[2];
-		while (a < b && fl__py_space((unsigned char)t[a]))
-			a++;
-		while (b > a && fl__py_space((unsigned char)t[b - 1]))
-			b--;
-		if (a < b && (t[a] == '+' || t[a] == '-'))
-			a++;
-		if (a == b || b - a >= sizeof(out->token))
+		if (b == 0 || b >= sizeof(out->token))
 			return -EBADMSG;
-		for (size_t i = a; i < b; i++)
+		for (size_t i = 0; i < b; i++)
 			if (t[i] < '0' || t[i] > '9')
 				return -EBADMSG;
-		memcpy(out->token, t + a, b - a);
-		out->token[b - a] = '\0';
+		memcpy(out->token, t, b);
+		out->token[b] = '\0';
 	}
 	return 0;
 }

@@ -8,8 +8,10 @@
 #                merged enter/exit logs show no two holders overlapping.
 #   crash        host 1 dies while it holds the lock; the others continue
 #                within stale + poll (lease, soft-rw), never across hosts
-#                (soft: only the rebooted host itself recovers it), or only
-#                after fl_break of the named claims (strict); no update lost.
+#                nor PID namespaces (soft: a rebooted simulated host runs in
+#                a new PID namespace, so only a forced fl_break frees it), or
+#                only after fl_break of the named claims (strict); no update
+#                lost.
 #   freeze-short the holder's host pauses for less than stale: nobody enters,
 #                and the holder is still valid afterwards.
 #   freeze-long  the holder's host pauses past stale: others proceed (heartbeat
@@ -29,14 +31,14 @@
 # replies the hosts' NFS clients met (M), passed to callers (R), and the
 # records the C library's processes opened again after one (L).
 # With PEERS=py, host 2 runs Python's filelock (FL_PEER_DIR) instead of the C
-# library: the Python holder is the one that crashes, and Python processes
+# library (soft-rw: SRW_PROTOCOL=legacy for a 3.32.3 peer, else filelock 4): the Python holder is the one that crashes, and Python processes
 # contend against C holders that freeze or skew.
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${KIND:?}"
 PEERS=${PEERS:-c}
-if [ "$PEERS" = py ]; then CL_NAME=py-$KIND; else CL_NAME=$KIND; fi
+if [ "$PEERS" = py ]; then CL_NAME=py${CL_NAME_SUFFIX:-}-$KIND; else CL_NAME=$KIND; fi
 if [ "${CLUSTER_FS:-bindfs}" = nfs ]; then CL_NAME=nfs-$CL_NAME; fi
 K=${CL_K:-2}
 ITERS=${CL_M:-8}
@@ -53,7 +55,8 @@ lease)
 	STALE=1
 	;;
 soft-rw)
-	COPTS+=(-o heartbeat_interval=0.2 -o stale_threshold=1)
+	# SRW_PROTOCOL=legacy: the 3.32.3 protocol (and peer); default filelock-rw/1.
+	COPTS+=(-o heartbeat_interval=0.2 -o stale_threshold=1 -o "protocol=${SRW_PROTOCOL:-rw1}")
 	PYOPTS+=(heartbeat_interval=0.2 stale_threshold=1.0)
 	STALE=1
 	;;
@@ -163,7 +166,15 @@ check_counter() {
 marker_present() {
 	case $KIND in
 	soft | lease) [ -s "$S/$1.lock" ] ;;
-	soft-rw) [ -s "$S/$1.lock.write" ] ;;
+	soft-rw)
+		if [ "${SRW_PROTOCOL:-rw1}" = legacy ]; then
+			[ -s "$S/$1.lock.write" ]
+		else # the newest generation names a writer
+			local g
+			g=$(ls "$S/$1.lock.rw/gen" 2>/dev/null | grep -E '^[0-9]{20}$' | tail -n 1)
+			[ -n "$g" ] && grep -q '^writer=' "$S/$1.lock.rw/gen/$g"
+		fi
+		;;
 	strict) compgen -G "$S/$1.lock.filelock/claims/held-*" >/dev/null ;;
 	esac
 }
@@ -255,9 +266,9 @@ sc_crash() {
 		cl_fail "crash: host ${others%% *} took a lock whose holder's host died: $CONTEND_OUT"
 		ok=0
 	}
-	if [ $KIND = soft ]; then
-		# Only the holder's own host can prove the holder dead: after
-		# reboot its first contender breaks the marker.
+	if [ $KIND = soft ] && [ "$PEERS" = py ]; then
+		# The holder is Python 3.32.3, whose host field is the bare
+		# name: its own host, rebooted, proves it dead and breaks it.
 		cluster_boot $victim
 		run_counters $name "1 2 3" 1 $m 300
 		[ $CNT_RC -eq 0 ] || {
@@ -268,6 +279,39 @@ sc_crash() {
 		if [ $ok = 1 ]; then
 			cl_ok "crash: no other host took it over; rebooted host $victim recovered it itself, counter exact"
 			result crash pass "other hosts: never; own host after reboot"
+		else
+			result crash FAIL "see log"
+		fi
+		return
+	fi
+	if [ $KIND = soft ]; then
+		# Only the holder's own host and PID namespace could prove the
+		# holder dead.  A simulated host reboots into a new PID namespace,
+		# as a restarted container does, and the 4.x host field
+		# ("name?pidns-<inode>") tells the two apart: the rebooted host
+		# may not break it either.  An operator's forced break frees it.
+		cluster_boot $victim
+		contend_blocked $victim $name 1.5 || {
+			cl_fail "crash: the rebooted host (a new PID namespace) broke the old namespace's marker: $CONTEND_OUT"
+			ok=0
+		}
+		if cluster_exec 3 "$FL_CL_TOOL" break soft "$M/$name.lock" >/dev/null 2>&1; then
+			cl_fail "crash: fl_break without FL_FORCE removed the marker of another host"
+			ok=0
+		fi
+		cluster_exec 3 "$FL_CL_TOOL" break soft "$M/$name.lock" force >/dev/null || {
+			cl_fail "crash: fl_break(FL_FORCE) of the dead holder's marker failed"
+			ok=0
+		}
+		run_counters $name "1 2 3" 1 $m 300
+		[ $CNT_RC -eq 0 ] || {
+			cl_fail "crash: workers failed after the break (exit codes $CNT_CODES)"
+			ok=0
+		}
+		check_counter $name $((3 * m)) || ok=0
+		if [ $ok = 1 ]; then
+			cl_ok "crash: no host took it over, not even host $victim rebooted into a new PID namespace; freed by a forced break, counter exact"
+			result crash pass "never automatically; forced break"
 		else
 			result crash FAIL "see log"
 		fi

@@ -84,6 +84,17 @@ int fl_helper_opt(struct fl_options *o, const char *kv)
 		}
 		return 0;
 	}
+	if (strcmp(key, "protocol") == 0) {
+		if (strcmp(eq, "legacy") == 0)
+			o->soft_rw_protocol = FL_SOFT_RW_LEGACY;
+		else if (strcmp(eq, "rw1") == 0)
+			o->soft_rw_protocol = FL_SOFT_RW_RW1;
+		else {
+			fprintf(stderr, "bad protocol '%s' (legacy or rw1)\n", eq);
+			return -1;
+		}
+		return 0;
+	}
 	if (strcmp(key, "mode") == 0) {
 		long m = strtol(eq, &end, 8);
 		if (*end) {
