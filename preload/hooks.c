@@ -68,7 +68,12 @@
  * still open (the pin, as for soft).  A lease kept only by a fork child
  * whose parent closes or exits, and any soft-rw lock kept by a fork child or
  * a new image, still stop being refreshed and expire (soft-rw's backend has
- * no adopt method).
+ * no adopt method).  The exec family is wrapped only to write the byte-range
+ * state a lingering mutex keeps in memory first (rlock.c); posix_spawn and
+ * posix_spawnp only to mark descriptors maybe-shared, as fork's handler
+ * does (their file actions run in the child, whose image starts afresh).
+ * A vfork child (which runs no fork handlers, so the cached pid is still
+ * the parent's) updates no table and no lock: flp_vfork_child().
  *
  * Waiting polls fl_acquire(timeout 0) and our own nanosleep, because only a
  * sleep of ours can tell that a signal handler ran (the library's wait
