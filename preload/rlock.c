@@ -284,18 +284,19 @@ static int rl_read(int dfd, const char *name, char **out, size_t *len, struct st
 		if (n == 0)
 			break;
 		got += (size_t)n;
+		if (got > FLP_RL_MAX_BYTES) {
+			/* Over any owner file we write: malformed, not read on. */
+			free(buf);
+			fl__sys.close(fd);
+			return -EFBIG;
+		}
 		if (got == cap) {
 			char *nb;
-			if (cap >= (1u << 24)) {
-				free(buf);
-				fl__sys.close(fd);
-				return -EFBIG;
-			}
-			nb = realloc(buf, cap * 2);
+			cap = cap * 2 > FLP_RL_MAX_BYTES ? FLP_RL_MAX_BYTES + 1 : cap * 2;
+			nb = realloc(buf, cap);
 			if (nb == NULL)
 				free(buf);
 			buf = nb;
-			cap *= 2;
 		}
 	}
 	fl__sys.close(fd);
@@ -1191,7 +1192,9 @@ static int rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 		return 0;
 	}
 	if (flp_rset_copy(&next, &ow->set) != 0 ||
-	    flp_rset_apply(&next, start, end, fl->l_type) != 0) {
+	    flp_rset_apply(&next, start, end, fl->l_type) != 0 || next.n > FLP_RL_MAX_RANGES) {
+		/* Past the cap our own file would read as malformed: the
+		 * kernel's answer to too many record locks is ENOLCK too. */
 		pthread_mutex_unlock(&rf->mu);
 		flp_rset_free(&next);
 		return ENOLCK;

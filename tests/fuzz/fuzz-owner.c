@@ -39,7 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		goto out;
 	}
-	if (pid <= 0 || ofd < 0 || host[0] == '\0' || strlen(host) >= sizeof(host))
+	if (pid <= 0 || ofd < 0 || host[0] == '\0' || strlen(host) >= sizeof(host) ||
+	    set.n > FLP_RL_MAX_RANGES)
 		abort();
 	for (size_t i = 0; i < set.n; i++) {
 		const struct flp_range *x = &set.v[i];
