@@ -275,10 +275,10 @@ static int rw_create(struct fl_lock *lk)
 		if (e == EINTR)
 			continue;
 		if (e == ENOENT && !tried_mkdir) {
-			int r = fl__mkdir_p(lk->dir, 0777);
+			int r = fl__mkdir_p(lk, lk->dir);
 			tried_mkdir = 1;
 			if (r != 0)
-				return fl__err(lk, r, "mkdir", lk->dir);
+				return r; /* recorded */
 			continue;
 		}
 		return fl__err(lk, -e, "open", lk->path);

@@ -25,10 +25,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fl-internal.h"
 
@@ -127,7 +129,8 @@ static int fl__opt_copy(struct fl_options *dst, const struct fl_options *src)
 }
 
 #define FL__KNOWN_FLAGS \
-	(FL_NONBLOCK | FL_SHARED_CONTEXT | FL_SINGLETON | FL_NO_SINGLETON | FL_NO_FALLBACK)
+	(FL_NONBLOCK | FL_SHARED_CONTEXT | FL_SINGLETON | FL_NO_SINGLETON | FL_NO_FALLBACK |     \
+	 FL_NO_CREATE_DIRS)
 
 static int fl__opt_validate(const struct fl_backend *be, const char *path, struct fl_options *o)
 {
@@ -494,6 +497,27 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 
 /* ---- public entry points --------------------------------------------- */
 
+/*
+ * A root process locks only where no other user can redirect it: every
+ * existing directory from "/" to the lock's parent must pass the rule of
+ * fl__dir_open (util.c); missing ones are checked as they are created.
+ * Once the chain is root's, re-resolving paths later is safe.  Other
+ * processes skip this: what they could be redirected to they can write
+ * anyway, and a marker kind never destroys what is not a marker.
+ */
+static int fl__root_dir_check(const struct fl_backend *be, const char *canon)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(canon, '/');
+	int r;
+
+	if (be->kind == FL_ETCD || geteuid() != 0)
+		return 0;
+	snprintf(dir, sizeof(dir), "%.*s", slash == canon ? 1 : (int)(slash - canon), canon);
+	r = fl__dir_open(NULL, dir, FL__DIR_QUIET, NULL);
+	return r == -ENOENT ? 0 : r;
+}
+
 FL_EXPORT int fl_open(fl_lock **out, const char *path, enum fl_kind kind,
 		      const struct fl_options *opt)
 {
@@ -523,6 +547,11 @@ FL_EXPORT int fl_open(fl_lock **out, const char *path, enum fl_kind kind,
 	canon = fl__canonical(path, &r);
 	if (canon == NULL)
 		return fl__err(NULL, r, "canonicalize", path);
+	r = fl__root_dir_check(be, canon);
+	if (r != 0) {
+		free(canon);
+		return r;
+	}
 	singleton = (o.flags & FL_SINGLETON) ||
 		    ((be->caps & FL__CAP_SINGLETON) && !(o.flags & FL_NO_SINGLETON));
 
@@ -1062,7 +1091,9 @@ FL_EXPORT int fl_break(const char *path, enum fl_kind kind, const struct fl_opti
 	canon = fl__canonical(path, &r);
 	if (canon == NULL)
 		return fl__err(NULL, r, "canonicalize", path);
-	r = be->brk(canon, &o, flags, name);
+	r = fl__root_dir_check(be, canon);
+	if (r == 0)
+		r = be->brk(canon, &o, flags, name);
 	free(canon);
 	return r;
 }
