@@ -305,24 +305,32 @@ static int rl_read(int dfd, const char *name, char **out, size_t *len, struct st
 	return 0;
 }
 
-/* Writes ow's owner file (or unlinks it when empty).  0 or -errno. */
+/* Writes ow's owner file (or unlinks it when empty).  0 or -errno.  Every
+ * step is relative to one descriptor of the lock directory, and the
+ * temporary is a new regular file (fl__tmp_create): a FIFO or symlink
+ * planted at its name can neither block nor redirect the write. */
 static int rl_write(struct flp_rfile *rf, struct flp_rowner *ow, const struct flp_rset *next)
 {
-	char path[4096 + RL_NAME_MAX + 8], tmp[4096 + RL_NAME_MAX + 16];
+	char tmp[RL_NAME_MAX + 8];
 	char stackbuf[4096], *buf = stackbuf;
 	struct flp_rset saved = ow->set;
 	struct stat st;
-	int fd, n, e;
+	int dfd, fd, n, e;
 
-	snprintf(path, sizeof(path), "%s/%s", rf->dir, ow->name);
+	RL_OP(1);
+	dfd = fl__sys.open(rf->dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return next->n == 0 && errno == ENOENT ? 0 : -errno;
 	if (next->n == 0) {
 		RL_OP(1);
-		if (fl__sys.unlink(path) != 0 && errno != ENOENT)
-			return -errno;
-		flp_rset_clear(&ow->set);
-		ow->fdev = 0;
-		ow->fino = 0;
-		return 0;
+		n = fl__sys.unlinkat(dfd, ow->name, 0) != 0 && errno != ENOENT ? -errno : 0;
+		fl__sys.close(dfd);
+		if (n == 0) {
+			flp_rset_clear(&ow->set);
+			ow->fdev = 0;
+			ow->fino = 0;
+		}
+		return n;
 	}
 	/* Format from next (rl_format reads ow->set). */
 	ow->set = *next;
@@ -335,11 +343,15 @@ static int rl_write(struct flp_rfile *rf, struct flp_rowner *ow, const struct fl
 	ow->set = saved;
 	if (n < 0)
 		goto out;
-	snprintf(tmp, sizeof(tmp), "%s/.tmp.%s", rf->dir, ow->name);
+	snprintf(tmp, sizeof(tmp), ".tmp.%s", ow->name);
 	RL_OP(2); /* create + write */
-	fd = fl__sys.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	fd = fl__tmp_create(dfd, tmp, 0644);
 	if (fd < 0) {
-		n = -errno;
+		if (fd == -EEXIST)
+			flp_log("%s/%s: something that is neither a file nor a symbolic link is in "
+				"the way of our temporary file; remove it",
+				rf->dir, tmp);
+		n = fd;
 		goto out;
 	}
 	e = fl__write_all(fd, buf, (size_t)n);
@@ -348,10 +360,10 @@ static int rl_write(struct flp_rfile *rf, struct flp_rowner *ow, const struct fl
 	if (fl__sys.close(fd) != 0 && e == 0)
 		e = -errno;
 	RL_OP(1);
-	if (e == 0 && fl__sys.rename(tmp, path) != 0)
+	if (e == 0 && fl__sys.renameat(dfd, tmp, dfd, ow->name) != 0)
 		e = -errno;
 	if (e != 0) {
-		fl__sys.unlink(tmp);
+		fl__sys.unlinkat(dfd, tmp, 0);
 		n = e;
 		goto out;
 	}
@@ -359,6 +371,7 @@ static int rl_write(struct flp_rfile *rf, struct flp_rowner *ow, const struct fl
 	ow->fdev = st.st_dev;
 	ow->fino = st.st_ino;
 out:
+	fl__sys.close(dfd);
 	if (buf != stackbuf)
 		free(buf);
 	return n < 0 ? n : 0;
