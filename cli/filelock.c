@@ -249,6 +249,7 @@ enum {
 	OPT_POLL,
 	OPT_MODE,
 	OPT_LIFETIME,
+	OPT_NO_CREATE_DIRS,
 	OPT_JSON,
 	OPT_FORCE,
 	OPT_CLAIM,
@@ -280,6 +281,9 @@ static int kind_option(struct cli *c, int o, const char *arg)
 	case OPT_MODE:
 		c->opt.mode = parse_mode(arg);
 		return 1;
+	case OPT_NO_CREATE_DIRS:
+		c->opt.flags |= FL_NO_CREATE_DIRS;
+		return 1;
 	}
 	return 0;
 }
@@ -291,7 +295,8 @@ static int kind_option(struct cli *c, int o, const char *arg)
 	{ "lease-duration", required_argument, NULL, OPT_LEASE },          \
 	{ "poll-interval", required_argument, NULL, OPT_POLL },            \
 	{ "lifetime", required_argument, NULL, OPT_LIFETIME },             \
-	{ "mode", required_argument, NULL, OPT_MODE }
+	{ "mode", required_argument, NULL, OPT_MODE },                     \
+	{ "no-create-dirs", no_argument, NULL, OPT_NO_CREATE_DIRS }
 
 static void usage(void)
 {
@@ -323,6 +328,7 @@ static void usage(void)
 	       "     --lease-duration <secs>      lease: a silent lease expires after this\n"
 	       "     --lifetime <secs>      soft: markers older than this are broken\n"
 	       "     --mode <octal>         permissions of files the lock creates\n"
+	       "     --no-create-dirs       fail if the lock's directory is missing\n"
 	       " -h, --help                 display this help\n"
 	       " -V, --version              display version\n"
 	       "\n"

@@ -79,9 +79,8 @@ static int fl__dir_refuse(const struct fl_lock *lk, const char *dir, size_t len,
 {
 	return fl__errf(lk, -ENOLCK,
 			"%.*s: another user controls this directory (owner uid %d, mode %04o): a "
-			"root process does not lock in it or below it; choose a lock directory "
-			"that only root can change (lock_dir= in the policy, --lock-dir, or a "
-			"lock path under such a directory)",
+			"root process does not lock in it or below it; lock a path under a "
+			"directory only root can change (the shim: lock_dir= in its policy)",
 			(int)len, dir, (int)st->st_uid, (unsigned)(st->st_mode & 07777));
 }
 
