@@ -1222,6 +1222,8 @@ int main(int argc, char **argv)
 	int r = fl_open(&probe, c.path, FL_UNIX, &c.opt);
 	if (r == -EINVAL)
 		usage_error("%s", fl_errmsg(NULL));
+	if (r == -ENOLCK) /* root, in a directory another user controls */
+		die(exit_code_for(-r), "%s", fl_errmsg(NULL));
 	fl_close(probe);
 
 	int fd = open_lock_file(&c);

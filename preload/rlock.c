@@ -1284,12 +1284,15 @@ static int rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 	FLP_TRACE("fcntl(%d, %s, %s %lld..%lld) on %s: %s", fd, rl_cmdname(cmd),
 		  rl_typename(fl->l_type), (long long)start, (long long)end, o->path,
 		  r == 0 ? "acquired" : strerror(-r));
-	if (r == -ENOMEM || r == -ENOSPC || r == -EROFS || r == -EACCES || r == -EIO ||
-	    r == -EDQUOT)
-		return ENOLCK; /* the reason is on stderr */
 	if (r == -ETIMEDOUT)
 		return EAGAIN;
-	return -r;
+	/* Only what fcntl(2) itself can answer; any other failure of ours
+	 * (ENOMEM, EIO, EEXIST for a node planted at our temporary, ...) is
+	 * ENOLCK, with the reason on stderr. */
+	if (r == 0 || r == -EAGAIN || r == -EINTR || r == -EINVAL || r == -EBADF ||
+	    r == -EDEADLK || r == -EOVERFLOW)
+		return -r;
+	return ENOLCK;
 }
 
 int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
