@@ -31,7 +31,11 @@
  * Contention.  On EEXIST the contender reads P safely and decides:
  *  - not a protocol-2 record: the soft kind's rules: the strict sentinel is
  *    never broken, a protocol-1 owner only when provably dead on this host,
- *    a malformed marker only when it stayed unchanged for 2 s;
+ *    an empty marker only when it stayed unchanged for 2 s; what cannot be
+ *    a marker (a directory, symlink, FIFO, a file over 1024 bytes, or one
+ *    still unparsable after 2 s unchanged) is never broken: the acquire
+ *    fails with -EEXIST naming it, and fl_break refuses it even forced
+ *    (Python evicts any of these; a data file at the path was deleted);
  *  - a protocol-2 owner whose mode is not "lease": never broken;
  *  - a lease with another duration: -EINVAL, "lease settings mismatch"
  *    (every contender for a path must agree on lease_duration);

@@ -43,7 +43,8 @@
  * blocking ones.  A non-blocking writer attempt takes one try only.
  *
  * Creation.  Missing parent directories are created (Python's ReadWriteLock
- * does not).  When the database file is missing we create it ourselves with
+ * does not), by descriptor and not with FL_NO_CREATE_DIRS (fl__mkdir_p).
+ * When the database file is missing we create it ourselves with
  * O_CREAT|O_EXCL (mode from the options, else 0666 less the umask, where
  * SQLite and Python would use 0644), so that errors carry the errno of our
  * own call.  The descriptor is closed at once.  Closing any descriptor of a

@@ -14,8 +14,19 @@
  * Stale markers.  On every EEXIST the contender reads the marker safely (no
  * symlink follow, no FIFO stall, at most 1025 bytes) and breaks it only on
  * proof: the holder is on *this* host and its pid is gone (kill(pid, 0) =
- * ESRCH) or was recycled (its start token differs); or the marker is
- * malformed and older than 2 s (a peer may be between create and write).
+ * ESRCH) or was recycled (its start token differs); or the marker is empty
+ * (or a protocol-2 record) and older than 2 s (a peer may be between create
+ * and write).
+ *
+ * Never what is not a marker.  Users of flock(1) habitually lock the data
+ * file itself; Python renames away anything unparsable after 2 s, which
+ * deleted such a data file.  Here only a regular file of at most 1024 bytes
+ * that parses as a record, or is empty, can be a marker; an unparsable one
+ * is contention for 2 s (being written?) and then is not.  A directory,
+ * symlink, FIFO, socket or bigger file never is: the acquire fails with
+ * -EEXIST naming it and suggesting a separate lock path, and fl_break
+ * refuses it even with FL_FORCE (fl__marker_foreign, marker.c).  No record
+ * Python writes is refused, so this stays wire-compatible.
  * A marker from another host is never broken: pids mean nothing across
  * hosts, and PID namespaces make even same-numbered pids lie.  Breaking is
  * rename-aside + re-verify (mtime not advanced, same inode) + unlink.  The
@@ -39,7 +50,12 @@
  * Differences from Python, all wire-compatible: a contender that just broke a
  * stale marker retries at once instead of reporting contention; the
  * writability pre-check runs only after EEXIST (same errors, one lstat less
- * on the uncontended path).
+ * on the uncontended path); what cannot be a marker is never broken (above).
+ *
+ * Directories.  Missing parents are made by fl__mkdir_p, one component at a
+ * time by descriptor (util.c); a root process refuses a lock directory that
+ * another user controls (fl_open, lock.c), so the paths used here cannot be
+ * redirected under it.
  */
 #include "config.h"
 

@@ -28,7 +28,18 @@
  *   W <start> <end>               (9223372036854775807: to end of file)
  *
  * and is only ever replaced whole (written to ".tmp.<name>", renamed over),
- * so readers see one version or the next, never half of one.
+ * so readers see one version or the next, never half of one.  Both steps go
+ * through one O_PATH|O_DIRECTORY|O_NOFOLLOW descriptor of the directory,
+ * and the temporary is created O_EXCL|O_NOFOLLOW|O_NONBLOCK (fl__tmp_create):
+ * a FIFO planted at its name once hung a non-blocking F_SETLK of root's in
+ * open() while it held the mutex; now it fails the call with ENOLCK, and a
+ * leftover file or symlink is unlinked and replaced.  Owner files are read
+ * up to FLP_RL_MAX_BYTES and parsed in linear time, at most
+ * FLP_RL_MAX_RANGES lines (a 40,000-range file planted by another user cost
+ * every lock call 5.9 s when each line was merged into the list); beyond
+ * either cap a file is malformed, and a grow that would write more is
+ * ENOLCK.  As root, the shim refuses a lock directory another user controls
+ * (the mutex's fl_open checks it; see filelock(3)).
  *
  * Protocol.  An owner changes only its own file, and only while it is the
  * one thread of its process working on that file (rf->mu).  A change that
