@@ -276,7 +276,7 @@ static int rw_create(struct fl_lock *lk)
 		if (e == EINTR)
 			continue;
 		if (e == ENOENT && !tried_mkdir) {
-			int r = fl__mkdir_p(lk, lk->dir);
+			int r = fl__mkdir_p(lk);
 			tried_mkdir = 1;
 			if (r != 0)
 				return r; /* recorded */

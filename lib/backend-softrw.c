@@ -462,7 +462,7 @@ static int srw_state_take(struct fl_lock *lk, int *fdp, struct stat *id)
 		if (++tries > 3)
 			return -EAGAIN;
 		if (e == ENOENT) {
-			r = fl__mkdir_p(lk, lk->dir);
+			r = fl__mkdir_p(lk);
 			if (r != 0)
 				return r; /* recorded */
 			continue;
@@ -607,7 +607,7 @@ static int srw_readers_open(struct fl_lock *lk)
 			if (fl__sys.mkdir(s->readers_path, 0700) == 0 || errno == EEXIST)
 				continue;
 			if (errno == ENOENT) {
-				int r = fl__mkdir_p(lk, lk->dir);
+				int r = fl__mkdir_p(lk);
 				if (r != 0)
 					return r; /* recorded */
 				continue;

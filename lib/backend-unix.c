@@ -74,7 +74,7 @@ static int unix_open(struct fl_lock *lk, enum fl_mode mode, int *out)
 		if (e == EINTR)
 			continue;
 		if (e == ENOENT && !tried_mkdir) {
-			int r = fl__mkdir_p(lk, lk->dir);
+			int r = fl__mkdir_p(lk);
 			tried_mkdir = 1;
 			if (r != 0)
 				return r; /* recorded */

@@ -241,21 +241,20 @@ double fl__now_mono(void);                  /* CLOCK_MONOTONIC, seconds        *
 double fl__now_wall(void);                  /* CLOCK_REALTIME, seconds         */
 void fl__sleep_until(double mono_deadline); /* restarts on EINTR               */
 double fl__mtime(const struct stat *st);    /* st_mtim as seconds               */
-/* Opens the absolute, canonical directory `dir` one component at a time
- * from "/", each with O_PATH|O_DIRECTORY|O_NOFOLLOW (a component that is a
- * symlink or a file now is -ENOTDIR: it changed after the path was
- * resolved).  With FL__DIR_CREATE, missing components are made with
- * mkdirat(0777 & ~umask; a sticky parent's sticky bit is kept).  For a root
- * process every directory on the way must pass the rule above
- * fl__dir_foreign() in util.c, else -ENOLCK.  Errors are recorded against lk
- * (may be NULL) unless FL__DIR_QUIET and -ENOENT.  *out (may be NULL)
- * receives the O_PATH descriptor of dir.  0 or -errno. */
+/* Walks the absolute, canonical directory `dir` one component at a time
+ * from "/", each opened O_PATH|O_DIRECTORY|O_NOFOLLOW relative to the last
+ * (a component that is a symlink or a file now is -ENOTDIR: it changed
+ * after the path was resolved).  With FL__DIR_CREATE, missing components
+ * are made with mkdirat (0777 & ~umask; a sticky parent's sticky bit is
+ * kept).  For a root process every directory on the way must pass the rule
+ * of fl__dir_foreign (util.c), else -ENOLCK.  Errors are recorded against
+ * lk (may be NULL) unless FL__DIR_QUIET and -ENOENT.  0 or -errno. */
 #define FL__DIR_CREATE 0x1u
 #define FL__DIR_QUIET  0x2u
-int fl__dir_open(const struct fl_lock *lk, const char *dir, unsigned how, int *out);
-/* mkdir -p of lk's `dir` through fl__dir_open (no creation with
+int fl__dir_open(const struct fl_lock *lk, const char *dir, unsigned how);
+/* mkdir -p of lk->dir through fl__dir_open (no creation with
  * FL_NO_CREATE_DIRS).  0 or -errno, already recorded with fl__errf. */
-int fl__mkdir_p(const struct fl_lock *lk, const char *dir);
+int fl__mkdir_p(const struct fl_lock *lk);
 /* Creates the temporary `name` in dfd: O_CREAT|O_EXCL|O_NOFOLLOW|O_NONBLOCK|
  * O_CLOEXEC, so it is a new regular file and a FIFO or symlink planted at
  * the name can neither block nor redirect the write.  A regular file or

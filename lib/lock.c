@@ -561,7 +561,7 @@ static int fl__root_dir_check(const struct fl_backend *be, const char *path, con
 		}
 	}
 	snprintf(dir, sizeof(dir), "%.*s", slash == canon ? 1 : (int)(slash - canon), canon);
-	r = fl__dir_open(NULL, dir, FL__DIR_QUIET, NULL);
+	r = fl__dir_open(NULL, dir, FL__DIR_QUIET);
 	return r == -ENOENT ? 0 : r;
 }
 

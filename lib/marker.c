@@ -368,7 +368,7 @@ int fl__marker_create(const struct fl_lock *lk, int *out)
 		if (e == EINTR)
 			continue;
 		if (e == ENOENT && !tried_mkdir) {
-			int r = fl__mkdir_p(lk, lk->dir);
+			int r = fl__mkdir_p(lk);
 			tried_mkdir = 1;
 			if (r != 0)
 				return r; /* recorded */

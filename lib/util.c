@@ -55,8 +55,8 @@ double fl__mtime(const struct stat *st)
 /*
  * Lock directories and who controls them.
  *
- * A directory is controlled by another user when its owner is neither root
- * nor the effective user, or when its group or others may write it and it
+ * A directory is controlled by another user (than root) when its owner is
+ * not root, or when its group or others may write it and it
  * has no sticky bit (group 0 excepted): that user can then rename, replace
  * or delete its entries, and so redirect anything done by path inside it.
  * A sticky directory (/tmp) is not: others can add entries but not move
@@ -65,9 +65,9 @@ double fl__mtime(const struct stat *st)
  * and itself, passes this rule; anywhere else it would follow, create or
  * delete where another user points it.
  */
-static int fl__dir_foreign(const struct stat *st, uid_t me)
+static int fl__dir_foreign(const struct stat *st)
 {
-	if (st->st_uid != me && st->st_uid != 0)
+	if (st->st_uid != 0)
 		return 1;
 	if ((st->st_mode & S_IWOTH) && !(st->st_mode & S_ISVTX))
 		return 1;
@@ -84,7 +84,7 @@ static int fl__dir_refuse(const struct fl_lock *lk, const char *dir, size_t len,
 			(int)len, dir, (int)st->st_uid, (unsigned)(st->st_mode & 07777));
 }
 
-int fl__dir_open(const struct fl_lock *lk, const char *dir, unsigned how, int *out)
+int fl__dir_open(const struct fl_lock *lk, const char *dir, unsigned how)
 {
 	const int oflags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
 	const int root = geteuid() == 0;
@@ -92,8 +92,6 @@ int fl__dir_open(const struct fl_lock *lk, const char *dir, unsigned how, int *o
 	struct stat st;
 	int fd;
 
-	if (out)
-		*out = -1;
 	if (dir[0] != '/')
 		return fl__errf(lk, -EINVAL, "%s: lock directory is not absolute", dir);
 	fd = fl__sys.open("/", oflags);
@@ -101,7 +99,7 @@ int fl__dir_open(const struct fl_lock *lk, const char *dir, unsigned how, int *o
 		return fl__err(lk, -errno, "open", "/");
 	for (;;) {
 		char comp[NAME_MAX + 1];
-		const char *e;
+		const char *e, *op = "open";
 		size_t cl;
 		int nfd, made = 0;
 
@@ -111,7 +109,7 @@ int fl__dir_open(const struct fl_lock *lk, const char *dir, unsigned how, int *o
 				fl__sys.close(fd);
 				return r;
 			}
-			if (root && fl__dir_foreign(&st, 0)) {
+			if (root && fl__dir_foreign(&st)) {
 				fl__sys.close(fd);
 				return fl__dir_refuse(lk, dir, s == dir ? 1 : (size_t)(s - dir), &st);
 			}
@@ -134,10 +132,12 @@ int fl__dir_open(const struct fl_lock *lk, const char *dir, unsigned how, int *o
 			 * shared parent is kept, so that users of a /tmp-like
 			 * directory cannot remove each other's files below it
 			 * either (setgid is inherited by the kernel). */
+			op = "mkdir";
 			if (fl__sys.mkdirat(fd, comp, 0777) == 0)
 				made = 1;
 			else if (errno != EEXIST)
 				goto fail;
+			op = "open";
 			nfd = fl__sys.openat(fd, comp, (made && (st.st_mode & S_ISVTX))
 							      ? O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
 							      : oflags);
@@ -172,26 +172,24 @@ fail:
 						"%s: not a directory (a symlink or file put there "
 						"after the lock path was resolved?)",
 						part);
-			return fl__err(lk, -err, made ? "open" : "mkdir", part);
+			return fl__err(lk, -err, op, part);
 		}
 	}
-	if (out)
-		*out = fd;
-	else
-		fl__sys.close(fd);
+	fl__sys.close(fd);
 	return 0;
 }
 
-int fl__mkdir_p(const struct fl_lock *lk, const char *dir)
+int fl__mkdir_p(const struct fl_lock *lk)
 {
-	unsigned how = lk && (lk->opt.flags & FL_NO_CREATE_DIRS) ? 0 : FL__DIR_CREATE;
+	unsigned how = lk->opt.flags & FL_NO_CREATE_DIRS ? 0 : FL__DIR_CREATE;
 	struct stat st;
 
 	/* Usually it exists (a caller's create failed for another reason);
 	 * a root process's directories were checked by fl_open. */
-	if (fl__sys.stat(dir, &st) == 0)
-		return S_ISDIR(st.st_mode) ? 0 : fl__errf(lk, -ENOTDIR, "%s: Not a directory", dir);
-	return fl__dir_open(lk, dir, how, NULL);
+	if (fl__sys.stat(lk->dir, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0
+					   : fl__errf(lk, -ENOTDIR, "%s: Not a directory", lk->dir);
+	return fl__dir_open(lk, lk->dir, how);
 }
 
 int fl__tmp_create(int dfd, const char *name, mode_t mode)
