@@ -113,6 +113,7 @@ struct flp_rule {
 	int also_native;           /* also take the kernel flock                    */
 	int shared_reader;         /* shared=reader (exclusive-only kinds)          */
 	char *lock_dir;            /* markers go under this directory, or NULL      */
+	int no_create_dirs;        /* create_dirs=no: FL_NO_CREATE_DIRS              */
 	/* etcd rules only (stale_threshold holds the lease TTL, option ttl). */
 	char *etcd_endpoints;      /* endpoints=, or NULL: $FILELOCK_ETCD_ENDPOINTS */
 	char *etcd_prefix;         /* prefix=, or NULL: $FILELOCK_ETCD_PREFIX       */

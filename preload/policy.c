@@ -432,6 +432,14 @@ static int flp_parse_option(struct flp_rule *r, char *opt, const char *file, int
 					v);
 		return 0;
 	}
+	if (!strcmp(k, "create_dirs")) {
+		int yes;
+		if (flp_parse_bool(v, &yes) != 0)
+			return flp_perr(err, errlen, file, ln, "create_dirs: expected yes or no, got '%s'",
+					v);
+		r->no_create_dirs = !yes;
+		return 0;
+	}
 	if (!strcmp(k, "shared")) {
 		if (!strcmp(v, "exclusive"))
 			r->shared_reader = 0;
@@ -455,7 +463,8 @@ static int flp_parse_option(struct flp_rule *r, char *opt, const char *file, int
 	}
 	return flp_perr(err, errlen, file, ln,
 			"unknown option '%s' (known: timeout, poll_interval, heartbeat_interval, "
-			"stale_threshold, lease_duration, also_native, lock_dir, shared; etcd: "
+			"stale_threshold, lease_duration, also_native, lock_dir, create_dirs, shared; "
+			"etcd: "
 			"endpoints, prefix, ttl)",
 			k);
 }

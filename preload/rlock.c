@@ -581,7 +581,7 @@ static int rl_mutex_open(struct flp_rfile *rf)
 		fl_close(rf->mtx); /* a fork parent's: freed, not released */
 	rf->mtx = NULL;
 	fl_options_init(&opt);
-	opt.flags = FL_SHARED_CONTEXT | FL_NO_SINGLETON;
+	opt.flags = FL_SHARED_CONTEXT | FL_NO_SINGLETON | (r->no_create_dirs ? FL_NO_CREATE_DIRS : 0);
 	switch (r->kind) {
 	case FLP_SOFT:
 		kind = FL_SOFT;
