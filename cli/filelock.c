@@ -2,13 +2,14 @@
 /*
  * filelock.c -- the `filelock` command: flock(1) for every lock kind.
  *
- * Forms (flock(1)'s, plus two subcommands):
+ * Forms (flock(1)'s, plus three subcommands):
  *
  *     filelock [options] FILE|DIR CMD [ARG...]
  *     filelock [options] FILE|DIR -c CMD
  *     filelock [options] FD
  *     filelock status PATH [--kind K] [--json]
  *     filelock break PATH [--kind K] [--force] [--claim NAME]
+ *     filelock check-policy [FILE]
  *
  * Two engines.  The default kind, `unix`, is flock(1) itself: we open the
  * path O_RDONLY|O_CREAT (directories too), flock(2) it and let the command
@@ -29,13 +30,14 @@
  * terminal) is passed on to the command, so that we release only after it
  * has gone: releasing while it still runs would let a second holder in.
  *
- * Waiting.  The unix engine blocks in the kernel.  A timeout (-w) or
- * --verbose arms an interval timer whose SIGALRM interrupts flock() with
- * EINTR, as flock(1) does; the timer repeats, so a signal that arrives just
- * before flock() enters the kernel costs one more tick, not a hang.  The
- * library engine reports progress through cancel_check, which the front end
- * calls after each failed attempt.  --verbose names the holder (fl_inspect)
- * at most once a second.
+ * Waiting.  The unix engine blocks in the kernel.  A timeout (-w), --verbose
+ * or a wait on a terminal arms an interval timer whose SIGALRM interrupts
+ * flock() with EINTR, as flock(1) does; the timer repeats, so a signal that
+ * arrives just before flock() enters the kernel costs one more tick, not a
+ * hang.  The library engine reports progress through cancel_check, which
+ * the front end calls after each failed attempt.  --verbose names the
+ * holder (fl_inspect) at most once a second; on a terminal it is named once,
+ * after a few seconds, even without --verbose.
  *
  * Exit codes are flock(1)'s sysexits, listed in filelock(1); a conflict or
  * timeout exits with -E (default 1); a command's status is passed through,
@@ -66,22 +68,48 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "escape.h"
+#include "proclocks.h"
 #include "filelock.h"
+#include "flp.h" /* the shim's policy parser (preload/policy.c) */
 
 static const char *prog = "filelock";
 
 /* ---- messages, numbers ------------------------------------------------- */
+
+/*
+ * Text output escapes what other users wrote (marker fields, holder names,
+ * etcd values, command names in /proc) with fl__escape(): a marker must not
+ * drive the terminal.  esc() returns one of a few rotating buffers, enough
+ * for the fields of one printf.
+ */
+static const char *esc(const char *s)
+{
+	static char buf[4][FL__ESCAPED_SIZE(1024)];
+	static unsigned next;
+	char *b = buf[next++ % 4];
+
+	return fl__escape(b, sizeof(buf[0]), s);
+}
+
+/* "prog: MESSAGE\n" on stderr, the message escaped as a whole. */
+static void vmsg(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+static void vmsg(const char *fmt, va_list ap)
+{
+	char msg[2048];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	fprintf(stderr, "%s: %s\n", prog, esc(msg));
+}
 
 static void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void warnx_(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmsg(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
@@ -89,11 +117,9 @@ static void die(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmsg(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	exit(code);
 }
 
@@ -102,28 +128,74 @@ static void usage_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", prog);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vmsg(fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry '%s --help' for more information.\n", prog);
+	fprintf(stderr, "Try '%s --help' for more information.\n", prog);
 	exit(EX_USAGE);
 }
 
-/* A finite number of seconds >= 0 ("1", "0.25", "1e-3"); anything else is a usage error. */
+/* A duration >= 0 as the policy file writes them ("1", "0.25", "2s", "500ms",
+ * "1m"); anything else is a usage error. */
 static double parse_seconds(const char *s, const char *what)
 {
-	char *end;
 	double v;
 
-	errno = 0;
-	v = strtod(s, &end);
-	if (*s == '\0' || isspace((unsigned char)*s) || *end != '\0' || errno == ERANGE ||
-	    !isfinite(v) || v < 0)
-		usage_error("invalid %s: '%s' (expected a number of seconds >= 0, e.g. 2.5)", what,
-			    s);
+	if (flp_parse_duration(s, &v) != 0)
+		usage_error("invalid %s: '%s' (expected a duration: seconds, or with a unit: 2.5, "
+			    "2s, 500ms, 1m, 1h)",
+			    what, s);
 	return v;
 }
+
+/*
+ * The library's messages name its functions and its struct fields; ours name
+ * the command's options and subcommands.  Returns a static buffer.
+ */
+static const char *cli_words(const char *msg)
+{
+	static const char *const map[][2] = {
+		{ "heartbeat_interval", "--heartbeat-interval" },
+		{ "stale_threshold", "--stale-threshold" },
+		{ "lease_duration", "--lease-duration" },
+		{ "poll_interval", "--poll-interval" },
+		{ "lifetime", "--lifetime" },
+		{ "fl_break()", "filelock break" },
+	};
+	static char out[2048];
+	size_t n = 0;
+	const char *p = msg;
+
+	/* "fl_break: ...", "fl_open: ...": the function name goes. */
+	if (strncmp(p, "fl_", 3) == 0) {
+		const char *c = p + strcspn(p, ": ");
+		if (c[0] == ':' && c[1] == ' ')
+			p = c + 2;
+	}
+	while (*p && n + 1 < sizeof(out)) {
+		size_t i, l = 0;
+
+		/* Whole words only: a path in the message keeps its name. */
+		for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+			l = strlen(map[i][0]);
+			if (strncmp(p, map[i][0], l) == 0 && (p == msg || strchr(" (", p[-1])) &&
+			    (p[l] == '\0' || strchr(" ,;:)", p[l])))
+				break;
+		}
+		if (i < sizeof(map) / sizeof(map[0])) {
+			n += (size_t)snprintf(out + n, sizeof(out) - n, "%s", map[i][1]);
+			if (n >= sizeof(out))
+				n = sizeof(out) - 1;
+			p += l;
+		} else {
+			out[n++] = *p++;
+		}
+	}
+	out[n] = '\0';
+	return out;
+}
+
+#define ERRMSG(lk) cli_words(fl_errmsg(lk))
 
 /* A decimal integer in [lo, hi]; anything else is a usage error. */
 static long parse_long(const char *s, long lo, long hi, const char *what)
@@ -231,6 +303,7 @@ static double now_mono(void)
 struct cli {
 	enum fl_kind kind;
 	int kind_given;
+	unsigned given; /* G_* bits: the kind options on the command line */
 	int shared, unlock, nonblock, close_fd, no_fork, verbose;
 	double timeout; /* < 0: none given */
 	int conflict_code;
@@ -255,6 +328,13 @@ enum {
 	OPT_CLAIM,
 };
 
+/* The kind options, as bits of struct cli's `given`. */
+enum { G_HEARTBEAT = 1, G_STALE = 2, G_LEASE = 4, G_POLL = 8, G_LIFETIME = 16, G_MODE = 32 };
+
+static const char *const given_names[] = { "--heartbeat-interval", "--stale-threshold",
+					   "--lease-duration", "--poll-interval", "--lifetime",
+					   "--mode" };
+
 /* Kind options shared by the lock form and the status/break subcommands. */
 static int kind_option(struct cli *c, int o, const char *arg)
 {
@@ -264,28 +344,76 @@ static int kind_option(struct cli *c, int o, const char *arg)
 		c->kind_given = 1;
 		return 1;
 	case OPT_HEARTBEAT:
-		c->opt.heartbeat_interval = parse_seconds(arg, "heartbeat interval");
+		c->opt.heartbeat_interval = parse_seconds(arg, "--heartbeat-interval");
+		c->given |= G_HEARTBEAT;
 		return 1;
 	case OPT_STALE:
-		c->opt.stale_threshold = parse_seconds(arg, "stale threshold");
+		c->opt.stale_threshold = parse_seconds(arg, "--stale-threshold");
+		c->given |= G_STALE;
 		return 1;
 	case OPT_LEASE:
-		c->opt.lease_duration = parse_seconds(arg, "lease duration");
+		c->opt.lease_duration = parse_seconds(arg, "--lease-duration");
+		c->given |= G_LEASE;
 		return 1;
 	case OPT_POLL:
-		c->opt.poll_interval = parse_seconds(arg, "poll interval");
+		c->opt.poll_interval = parse_seconds(arg, "--poll-interval");
+		c->given |= G_POLL;
 		return 1;
 	case OPT_LIFETIME:
-		c->opt.lifetime = parse_seconds(arg, "lifetime");
+		c->opt.lifetime = parse_seconds(arg, "--lifetime");
+		c->given |= G_LIFETIME;
 		return 1;
 	case OPT_MODE:
 		c->opt.mode = parse_mode(arg);
+		c->given |= G_MODE;
 		return 1;
 	case OPT_NO_CREATE_DIRS:
 		c->opt.flags |= FL_NO_CREATE_DIRS;
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * Kind options the kind neither uses nor refuses (the library refuses, with
+ * a message, e.g. --stale-threshold for lease): a warning each, since they
+ * change nothing.
+ */
+static void warn_unused_options(const struct cli *c)
+{
+	unsigned uses, refuses = c->kind == FL_SOFT ? 0 : G_LIFETIME;
+
+	switch (c->kind) {
+	case FL_UNIX: /* the kernel's flock: it blocks, nothing to poll */
+		uses = G_MODE;
+		break;
+	case FL_FILE: /* falls back to soft without flock */
+	case FL_RW:
+		uses = G_MODE | G_POLL;
+		break;
+	case FL_SOFT:
+		uses = G_MODE | G_POLL | G_LIFETIME;
+		break;
+	case FL_STRICT:
+		uses = G_MODE | G_POLL;
+		refuses |= G_HEARTBEAT | G_STALE | G_LEASE;
+		break;
+	case FL_LEASE:
+		uses = G_MODE | G_POLL | G_HEARTBEAT | G_LEASE;
+		refuses |= G_STALE;
+		break;
+	case FL_SOFT_RW:
+		uses = G_MODE | G_POLL | G_HEARTBEAT | G_STALE;
+		refuses |= G_LEASE;
+		break;
+	default: /* etcd: the lease TTL is --stale-threshold or --lease-duration */
+		uses = G_POLL | G_HEARTBEAT | G_STALE | G_LEASE;
+		break;
+	}
+	for (unsigned i = 0; i < sizeof(given_names) / sizeof(given_names[0]); i++)
+		if (c->given & ~uses & ~refuses & (1u << i))
+			warnx_("warning: %s has no effect on kind %s (ignored)", given_names[i],
+			       fl_kind_name(c->kind));
 }
 
 #define KIND_LONG_OPTIONS                                              \
@@ -306,6 +434,7 @@ static void usage(void)
 	       " %1$s [options] <file descriptor number>\n"
 	       " %1$s status <path> [--kind <kind>] [--json]\n"
 	       " %1$s break <path> [--kind <kind>] [--force] [--claim <name>]\n"
+	       " %1$s check-policy [<file>]\n"
 	       "\n"
 	       "Hold a file lock of any kind while a command runs (flock(1) compatible).\n"
 	       "\n"
@@ -329,6 +458,11 @@ static void usage(void)
 	       "     --lifetime <secs>      soft: markers older than this are broken\n"
 	       "     --mode <octal>         permissions of files the lock creates\n"
 	       "     --no-create-dirs       fail if the lock's directory is missing\n"
+	       "\n"
+	       "Durations are seconds, or take a unit: 500ms, 2s, 1m, 1h.\n"
+	       "status and break find the kind from the files on disk when --kind is not\n"
+	       "given, and look at the marker of a data path the shim's policy redirects.\n"
+	       "\n"
 	       " -h, --help                 display this help\n"
 	       " -V, --version              display version\n"
 	       "\n"
@@ -413,11 +547,11 @@ static void describe_holder(const struct fl_holder *h, char *buf, size_t len)
 		if (h->same_host) {
 			proc_info(h->pid, comm, sizeof(comm), user, sizeof(user));
 			if (comm[0] || user[0])
-				n += snprintf(buf + n, len - (size_t)n, " (%s%s%s)", comm,
-					      comm[0] && user[0] ? ", user " : "", user);
+				n += snprintf(buf + n, len - (size_t)n, " (%s%s%s)", esc(comm),
+					      comm[0] && user[0] ? ", user " : "", esc(user));
 		}
 		if (h->host[0])
-			n += snprintf(buf + n, len - (size_t)n, " on host %s", h->host);
+			n += snprintf(buf + n, len - (size_t)n, " on host %s", esc(h->host));
 	} else {
 		n = snprintf(buf, len, "an unnamed holder");
 	}
@@ -453,11 +587,12 @@ static char *inspect_path(const char *path, enum fl_kind kind)
 }
 
 /*
- * flock(1) can lock a directory; the library's unix kind only knows regular
- * lock files.  So a directory's holders are looked up here, in /proc/locks
- * (local holders only, as for files).  Returns 0, or -errno.
+ * The kernel's locks of one type ("FLOCK" or "POSIX") on a file, from
+ * /proc/locks (local holders only).  flock(1) can lock a directory, which
+ * the library's unix kind does not inspect; and an idle rw lock is an empty
+ * file told apart only by SQLite's POSIX locks.  Returns 0, or -errno.
  */
-static int inspect_dir(const struct stat *st, struct fl_holder *h)
+static int proc_locks(const struct stat *st, const char *want, struct fl_holder *h)
 {
 	char line[512];
 	unsigned n = 0;
@@ -470,22 +605,16 @@ static int inspect_dir(const struct stat *st, struct fl_holder *h)
 	h->heartbeat_age = -1;
 	h->alive = -1;
 	while (fgets(line, sizeof(line), f) != NULL) {
-		char type[16], adv[16], rw[16];
-		unsigned maj, min;
-		unsigned long long ino;
-		int pid;
+		struct fl__proc_lock pl;
 
-		if (strstr(line, "->") != NULL)
-			continue; /* a blocked waiter */
-		if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%llu", type, adv, rw, &pid, &maj,
-			   &min, &ino) != 7 ||
-		    strcmp(type, "FLOCK") != 0 || makedev(maj, min) != st->st_dev ||
-		    (ino_t)ino != st->st_ino)
+		/* A blocked waiter holds nothing. */
+		if (!fl__proc_lock_parse(line, &pl) || pl.waiter || strcmp(pl.type, want) != 0 ||
+		    makedev(pl.maj, pl.min) != st->st_dev || (ino_t)pl.ino != st->st_ino)
 			continue;
 		if (n++ == 0) {
 			h->state = FL_HOLDER_HELD;
-			h->pid = pid;
-			h->mode = strcmp(rw, "READ") == 0 ? FL_SHARED : FL_EXCLUSIVE;
+			h->pid = pl.pid;
+			h->mode = strcmp(pl.mode, "READ") == 0 ? FL_SHARED : FL_EXCLUSIVE;
 			h->same_host = 1;
 			h->alive = 1;
 			gethostname(h->host, sizeof(h->host) - 1);
@@ -497,9 +626,10 @@ static int inspect_dir(const struct stat *st, struct fl_holder *h)
 			h->readers = n;
 		else
 			h->writers = 1;
-		snprintf(h->detail, sizeof(h->detail),
-			 "%s flock on a directory held by %u process%s on this host",
-			 h->mode == FL_SHARED ? "shared" : "exclusive", n, n == 1 ? "" : "es");
+		snprintf(h->detail, sizeof(h->detail), "%s %s held by %u process%s on this host",
+			 h->mode == FL_SHARED ? "shared" : "exclusive",
+			 strcmp(want, "FLOCK") == 0 ? "flock" : "byte-range lock", n,
+			 n == 1 ? "" : "es");
 	}
 	return 0;
 }
@@ -515,20 +645,37 @@ static int inspect(const char *path, enum fl_kind kind, const struct fl_options 
 	h->size = sizeof(*h);
 	if (kind == FL_UNIX && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
 		free(rp);
-		return inspect_dir(&st, h);
+		return proc_locks(&st, "FLOCK", h);
 	}
 	r = fl_inspect(rp ? rp : path, kind, opt, h);
 	free(rp);
 	return r;
 }
 
-/* ---- --verbose while waiting --------------------------------------------- */
+/* ---- saying who holds the lock while waiting ------------------------------ */
+
+/*
+ * --verbose names the holder once a second.  Without it, a wait on a
+ * terminal (stderr is one) names the holder once, after TTY_REPORT_AFTER
+ * seconds: a person looking at a command that hangs wants to know why;
+ * scripts and logs get flock(1)'s silence.
+ */
+#define TTY_REPORT_AFTER 3.0
 
 struct waiter {
 	const struct cli *c;
 	double start;
-	double next_report;
+	double next_report; /* INFINITY: no (more) reports */
 };
+
+static void waiter_init(struct waiter *w, const struct cli *c)
+{
+	w->c = c;
+	w->start = now_mono();
+	w->next_report = c->verbose ? w->start + 1.0
+			 : c->path != NULL && isatty(STDERR_FILENO) ? w->start + TTY_REPORT_AFTER
+								     : INFINITY;
+}
 
 static void report_wait(struct waiter *w)
 {
@@ -538,22 +685,23 @@ static void report_wait(struct waiter *w)
 
 	if (now < w->next_report)
 		return;
-	w->next_report = now + 1.0;
+	w->next_report = w->c->verbose ? now + 1.0 : INFINITY;
 	fmt_duration(waited, sizeof(waited), now - w->start);
 	if (inspect(w->c->path, w->c->kind, &w->c->opt, &h) != 0) {
-		fprintf(stderr, "%s: waiting for %s (%s); holder unknown: %s\n", prog, w->c->path,
-			waited, fl_errmsg(NULL));
+		fprintf(stderr, "%s: waiting for %s (%s); holder unknown: %s\n", prog,
+			esc(w->c->path), waited, esc(ERRMSG(NULL)));
 		return;
 	}
 	if (h.state == FL_HOLDER_FREE) {
-		fprintf(stderr, "%s: waiting for %s (%s)\n", prog, w->c->path, waited);
+		fprintf(stderr, "%s: waiting for %s (%s)\n", prog, esc(w->c->path), waited);
 		return;
 	}
 	describe_holder(&h, who, sizeof(who));
-	fprintf(stderr, "%s: waiting for %s (%s): held by %s\n", prog, w->c->path, waited, who);
+	fprintf(stderr, "%s: waiting for %s (%s): held by %s\n", prog, esc(w->c->path), waited,
+		who);
 }
 
-static int verbose_cancel_check(void *arg)
+static int report_cancel_check(void *arg)
 {
 	report_wait(arg);
 	return 0;
@@ -616,7 +764,7 @@ static void flock_fd(const struct cli *c, int fd)
 {
 	int op = c->shared ? LOCK_SH : LOCK_EX;
 	double start = now_mono(), deadline;
-	struct waiter w = { c, start, start + 1.0 };
+	struct waiter w;
 	struct sigaction sa;
 	int armed = 0, first = 1, reopened = 0;
 
@@ -629,6 +777,7 @@ static void flock_fd(const struct cli *c, int fd)
 		return;
 	}
 	deadline = c->timeout >= 0 ? start + c->timeout : INFINITY;
+	waiter_init(&w, c);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_alarm; /* no SA_RESTART: flock() must return EINTR */
 	sigemptyset(&sa.sa_mask);
@@ -641,11 +790,9 @@ static void flock_fd(const struct cli *c, int fd)
 
 			if (now >= deadline)
 				break;
-			if (c->verbose) {
-				report_wait(&w);
-				if (w.next_report < until)
-					until = w.next_report;
-			}
+			report_wait(&w);
+			if (w.next_report < until)
+				until = w.next_report;
 			how = 0;
 			if (!isinf(until)) {
 				if (!armed) {
@@ -727,7 +874,7 @@ static int run(const struct cli *c, int lock_fd, int forward)
 	int r, status;
 
 	if (c->verbose) {
-		printf("%s: executing %s\n", prog, c->cmd[0]);
+		printf("%s: executing %s\n", prog, esc(c->cmd[0]));
 		fflush(stdout);
 	}
 	if (c->no_fork) {
@@ -824,11 +971,9 @@ static int lock_with_library(struct cli *c)
 			    c->kind == FL_LEASE || c->kind == FL_SOFT_RW ? " and its heartbeat" : "");
 	if (c->unlock)
 		usage_error("--unlock works with the file descriptor form only");
-	w.c = c;
-	w.start = now_mono();
-	w.next_report = w.start + 1.0;
-	if (c->verbose) {
-		c->opt.cancel_check = verbose_cancel_check;
+	waiter_init(&w, c);
+	if (!isinf(w.next_report)) {
+		c->opt.cancel_check = report_cancel_check;
 		c->opt.cancel_arg = &w;
 	}
 	c->opt.on_compromise = on_compromise;
@@ -837,11 +982,11 @@ static int lock_with_library(struct cli *c)
 		die(EX_UNAVAILABLE, "lock kind %s is not built into this libfilelock (version %s)",
 		    fl_kind_name(c->kind), fl_version());
 	if (r != 0)
-		die(exit_code_for(-r), "%s: %s", c->path, fl_errmsg(NULL));
+		die(exit_code_for(-r), "%s: %s", c->path, ERRMSG(NULL));
 	r = fl_acquire(lk, c->shared ? FL_SHARED : FL_EXCLUSIVE, timeout);
 	if (r == -ETIMEDOUT) {
 		if (c->verbose)
-			warnx_("%s", fl_errmsg(lk));
+			warnx_("%s", ERRMSG(lk));
 		fl_close(lk);
 		exit(c->conflict_code);
 	}
@@ -850,7 +995,7 @@ static int lock_with_library(struct cli *c)
 		    c->path, fl_kind_name(c->kind));
 	if (r != 0) {
 		int code = exit_code_for(-r);
-		warnx_("%s", fl_errmsg(lk));
+		warnx_("%s", ERRMSG(lk));
 		fl_close(lk);
 		exit(code);
 	}
@@ -859,9 +1004,251 @@ static int lock_with_library(struct cli *c)
 	status = run(c, -1, 1);
 	r = fl_release(lk, FL_FORCE);
 	if (r != 0)
-		warnx_("release failed: %s", fl_errmsg(lk));
+		warnx_("release failed: %s", ERRMSG(lk));
 	fl_close(lk);
 	return status;
+}
+
+/* ---- the shim's policy ----------------------------------------------------- */
+
+/* The policy file the shim of this environment reads. */
+static const char *policy_file(void)
+{
+	const char *f = getenv("FILELOCK_PRELOAD_CONFIG");
+
+	return f != NULL && f[0] != '\0' ? f : FL_DEFAULT_POLICY;
+}
+
+/* Reads and parses a policy file (at most 1 MiB, like the shim).  Returns 0
+ * or a negative errno (-ENOENT: no such file), with the reason in why. */
+static int read_policy(const char *file, struct flp_policy *pol, char *why, size_t wlen,
+		       flp_warn_fn warn, void *warn_arg)
+{
+	enum { MAX = 1 << 20 };
+	char *buf;
+	size_t got = 0;
+	ssize_t n;
+	int fd, r;
+
+	fd = open(file, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(why, wlen, "%s: cannot open: %s", file, strerror(errno));
+		return r;
+	}
+	buf = malloc(MAX + 1);
+	if (buf == NULL) {
+		close(fd);
+		snprintf(why, wlen, "%s: out of memory", file);
+		return -ENOMEM;
+	}
+	while ((n = read(fd, buf + got, MAX + 1 - got)) > 0 || (n < 0 && errno == EINTR))
+		if (n > 0 && (got += (size_t)n) > MAX)
+			break;
+	r = n < 0 ? -errno : 0;
+	close(fd);
+	if (r != 0)
+		snprintf(why, wlen, "%s: cannot read: %s", file, strerror(-r));
+	else if (got > MAX)
+		r = -EFBIG;
+	if (r == -EFBIG)
+		snprintf(why, wlen, "%s: larger than %d bytes", file, MAX);
+	else if (r == 0)
+		r = flp_policy_parse_warn(pol, buf, got, file, why, wlen, warn, warn_arg);
+	free(buf);
+	return r;
+}
+
+static void print_warning(void *arg, const char *msg)
+{
+	int *count = arg;
+
+	fprintf(stderr, "%s\n", esc(msg));
+	(*count)++;
+}
+
+/* filelock check-policy [FILE]: what filelock-preload --check runs. */
+static int check_policy(int argc, char **argv)
+{
+	const char *file = argc > 2 ? argv[2] : policy_file();
+	struct flp_policy pol;
+	char why[1024], line[2048];
+	int warnings = 0;
+
+	if (argc > 3 ||
+	    (argc == 3 && (strcmp(argv[2], "-h") == 0 || strcmp(argv[2], "--help") == 0))) {
+		printf("Usage: %s check-policy [<file>]\n"
+		       "Parses a policy file of filelock-preload (default: %s), prints each rule\n"
+		       "as understood and warns about rules that cannot work as written.\n"
+		       "Exit status: 0 valid (warnings allowed), 1 invalid.\n",
+		       prog, policy_file());
+		return argc > 3 ? EX_USAGE : EX_OK;
+	}
+	if (read_policy(file, &pol, why, sizeof(why), print_warning, &warnings) != 0) {
+		fprintf(stderr, "%s\n", esc(why));
+		return 1;
+	}
+	for (size_t i = 0; i < pol.n; i++) {
+		flp_rule_describe(&pol.rules[i], line, sizeof(line));
+		printf("%s:%d: %s\n", esc(file), pol.rules[i].line, esc(line));
+	}
+	printf("%s: %zu rule%s, %d warning%s; the first rule that matches a path applies\n", file,
+	       pol.n, pol.n == 1 ? "" : "s", warnings, warnings == 1 ? "" : "s");
+	flp_policy_free(&pol);
+	return 0;
+}
+
+/*
+ * The marker the shim uses for a data path under the policy of this
+ * environment (read into pol).  Returns the rule, with the absolute data
+ * path in data and the marker in marker (len bytes each), or NULL: no
+ * policy, no rule, or a rule that keeps no marker (native, deny, dotlock).
+ * A path that is itself the marker of a data path stays the marker.
+ */
+static const struct flp_rule *policy_marker(const char *path, struct flp_policy *pol,
+					    char *data, char *marker, size_t len)
+{
+	const struct flp_rule *rule;
+	char why[1024], tmp[4096], norm[4096], *rp;
+	int r;
+
+	memset(pol, 0, sizeof(*pol));
+	r = read_policy(policy_file(), pol, why, sizeof(why), NULL, NULL);
+	if (r != 0) {
+		if (r != -ENOENT)
+			warnx_("warning: not using the shim's policy: %s", why);
+		return NULL;
+	}
+	/* The shim matches the kernel's name of the open file: symlinks resolved. */
+	if ((rp = realpath(path, NULL)) != NULL) {
+		snprintf(tmp, sizeof(tmp), "%s", rp);
+		free(rp);
+	} else if (path[0] == '/' || getcwd(tmp, sizeof(tmp) - 1) == NULL) {
+		snprintf(tmp, sizeof(tmp), "%s", path);
+	} else {
+		size_t l = strlen(tmp);
+		snprintf(tmp + l, sizeof(tmp) - l, "/%s", path);
+	}
+	if (flp_normalize(tmp, norm, sizeof(norm)) != 0)
+		return NULL;
+	if (flp_data_path(pol, norm, data, len) == 0) {
+		snprintf(marker, len, "%s", norm);
+		return flp_policy_match(pol, data);
+	}
+	snprintf(data, len, "%s", norm);
+	if ((rule = flp_policy_match(pol, data)) == NULL || flp_lib_kind(rule->kind) < 0 ||
+	    flp_marker_path(rule, data, marker, len) != 0)
+		return NULL;
+	return rule;
+}
+
+/* ---- which kind is on disk -------------------------------------------------- */
+
+static int is_dir(const char *base, const char *suffix)
+{
+	char p[4096 + 32];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s%s", base, suffix);
+	return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int is_reg(const char *base, const char *suffix)
+{
+	char p[4096 + 32];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "%s%s", base, suffix);
+	return lstat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* "<pid>\n<host>\n[<start token>\n]": a soft (protocol 1) marker. */
+static int is_protocol1(const char *b, size_t n)
+{
+	size_t i = 0, lines = 0;
+
+	while (i < n && isdigit((unsigned char)b[i]))
+		i++;
+	if (i == 0 || i >= n || b[i] != '\n' || b[n - 1] != '\n')
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (b[i] == '\n')
+			lines++;
+		else if (!isprint((unsigned char)b[i]))
+			return 0;
+	}
+	return lines == 2 || lines == 3;
+}
+
+/*
+ * The kind whose files are at path, and in why what gave it away.  Returns
+ * the kind, or -1 when there is nothing of any kind.  A file that is no
+ * marker is the kernel's (unix): we never call a data file a broken marker.
+ */
+static int detect_kind(const char *path, char *why, size_t len)
+{
+	static const char strict_sentinel[] = "1\nfilelock-strict-v1\0\n0\n";
+	static const char sqlite_magic[] = "SQLite format 3";
+	char buf[1025];
+	struct stat st;
+	ssize_t n = 0;
+	int fd;
+
+	if (is_dir(path, ".filelock")) {
+		snprintf(why, len, "found strict claims in %s.filelock/", path);
+		return FL_STRICT;
+	}
+	if (is_dir(path, ".rw") || is_reg(path, ".write") || is_dir(path, ".readers") ||
+	    is_reg(path, ".state")) {
+		snprintf(why, len,
+			 "found soft-rw files next to it: %s.state, .write, .readers/ or .rw/", path);
+		return FL_SOFT_RW;
+	}
+	if (stat(path, &st) != 0)
+		return -1;
+	if (S_ISDIR(st.st_mode)) {
+		snprintf(why, len, "found a directory: the kernel's flock");
+		return FL_UNIX;
+	}
+	fd = open(path, O_RDONLY | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0 && S_ISREG(st.st_mode)) {
+		do
+			n = read(fd, buf, sizeof(buf) - 1);
+		while (n < 0 && errno == EINTR);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (n < 0)
+		n = 0;
+	buf[n] = '\0';
+	if ((size_t)n == sizeof(strict_sentinel) - 1 &&
+	    memcmp(buf, strict_sentinel, (size_t)n) == 0) {
+		snprintf(why, len, "found a strict sentinel");
+		return FL_STRICT;
+	}
+	if (n >= 11 && memcmp(buf, "filelock/2\n", 11) == 0 &&
+	    strstr(buf, "\nmode=lease\n") != NULL) {
+		snprintf(why, len, "found a lease record");
+		return FL_LEASE;
+	}
+	if (is_protocol1(buf, (size_t)n) || (n >= 11 && memcmp(buf, "filelock/2\n", 11) == 0)) {
+		snprintf(why, len, "found a soft marker");
+		return FL_SOFT;
+	}
+	if ((size_t)n >= sizeof(sqlite_magic) &&
+	    memcmp(buf, sqlite_magic, sizeof(sqlite_magic)) == 0) {
+		snprintf(why, len, "found an SQLite database");
+		return FL_RW;
+	}
+#ifdef HAVE_SQLITE3
+	struct fl_holder h;
+	if (n == 0 && proc_locks(&st, "POSIX", &h) == 0 && h.state != FL_HOLDER_FREE) {
+		snprintf(why, len, "found an empty file with byte-range locks");
+		return FL_RW;
+	}
+#endif
+	snprintf(why, len, "found no marker: the kernel's flock");
+	return FL_UNIX;
 }
 
 /* ---- status and break ---------------------------------------------------- */
@@ -893,12 +1280,27 @@ static void json_num(FILE *f, double v)
 		fprintf(f, "%.3f", v);
 }
 
-static void print_json(const char *path, enum fl_kind kind, const struct fl_holder *h)
+/* What status and break look at, and how its kind was found. */
+struct target {
+	const char *path;  /* the lock path inspected (a marker for a mapped data path) */
+	const char *data;  /* the data path the shim's policy maps to path, or NULL */
+	enum fl_kind kind;
+	const char *from;  /* "option", "policy", "files" or "none" (nothing on disk) */
+	char why[8192 + 64]; /* for humans: the policy rule, or what was found */
+};
+
+static void print_json(const struct target *t, const struct fl_holder *h)
 {
 	printf("{\"path\":");
-	json_str(stdout, path);
-	printf(",\"kind\":\"%s\",\"state\":\"%s\",\"held\":%s,\"stale\":%s,", fl_kind_name(kind),
-	       state_name(h->state), h->state == FL_HOLDER_FREE ? "false" : "true",
+	json_str(stdout, t->path);
+	printf(",\"data_path\":");
+	if (t->data)
+		json_str(stdout, t->data);
+	else
+		fputs("null", stdout);
+	printf(",\"kind\":\"%s\",\"kind_from\":\"%s\",\"state\":\"%s\",\"held\":%s,\"stale\":%s,",
+	       fl_kind_name(t->kind), t->from, state_name(h->state),
+	       h->state == FL_HOLDER_FREE ? "false" : "true",
 	       h->state == FL_HOLDER_STALE ? "true" : "false");
 	if (h->pid > 0)
 		printf("\"pid\":%d,", (int)h->pid);
@@ -927,16 +1329,16 @@ static void print_json(const char *path, enum fl_kind kind, const struct fl_hold
 	printf("}\n");
 }
 
-static void print_human(const char *path, enum fl_kind kind, const struct fl_holder *h)
+static void print_human(const struct target *t, const struct fl_holder *h)
 {
 	char d[32];
 
-	printf("%s: %s (kind %s)\n", path,
+	printf("%s: %s (kind %s%s%s)\n", esc(t->path),
 	       h->state == FL_HOLDER_UNKNOWN ? "held by an unnamed holder" : state_name(h->state),
-	       fl_kind_name(kind));
+	       fl_kind_name(t->kind), t->why[0] ? ", " : "", esc(t->why));
 	if (h->state == FL_HOLDER_FREE) {
 		if (h->detail[0])
-			printf("  detail: %s\n", h->detail);
+			printf("  detail: %s\n", esc(h->detail));
 		return;
 	}
 	if (h->pid > 0) {
@@ -945,13 +1347,13 @@ static void print_human(const char *path, enum fl_kind kind, const struct fl_hol
 			proc_info(h->pid, comm, sizeof(comm), user, sizeof(user));
 		printf("  pid: %d", (int)h->pid);
 		if (comm[0] || user[0])
-			printf(" (%s%s%s)", comm, comm[0] && user[0] ? ", user " : "", user);
+			printf(" (%s%s%s)", esc(comm), comm[0] && user[0] ? ", user " : "", esc(user));
 		printf("\n");
 	}
 	if (h->host[0])
-		printf("  host: %s%s\n", h->host, h->same_host ? " (this host)" : "");
+		printf("  host: %s%s\n", esc(h->host), h->same_host ? " (this host)" : "");
 	if (h->start[0])
-		printf("  start token: %s\n", h->start);
+		printf("  start token: %s\n", esc(h->start));
 	printf("  mode: %s\n", h->mode == FL_SHARED ? "shared" : "exclusive");
 	if (h->age >= 0) {
 		fmt_duration(d, sizeof(d), h->age);
@@ -966,7 +1368,7 @@ static void print_human(const char *path, enum fl_kind kind, const struct fl_hol
 	printf("  alive: %s\n", h->alive > 0 ? "yes" : h->alive == 0 ? "no" : "unknown");
 	printf("  stale: %s\n", h->state == FL_HOLDER_STALE ? "yes" : "no");
 	if (h->detail[0])
-		printf("  detail: %s\n", h->detail);
+		printf("  detail: %s\n", esc(h->detail));
 }
 
 static void sub_usage(const char *sub)
@@ -983,7 +1385,72 @@ static void sub_usage(const char *sub)
 	exit(EX_OK);
 }
 
-static int subcommand(int argc, char **argv)
+/*
+ * What status and break look at.  A data path the shim's policy redirects
+ * is looked at through its marker, with the rule's kind and timing options
+ * (the command line's win).  Otherwise, without --kind, the kind is the one
+ * whose files are on disk.  Sets t->why to say which.
+ */
+static void find_target(struct cli *c, struct target *t)
+{
+	static char data[4096], marker[4096];
+	static struct flp_policy pol;
+	const struct flp_rule *rule = policy_marker(c->path, &pol, data, marker, sizeof(data));
+	int k;
+
+	memset(t, 0, sizeof(*t));
+	t->path = c->path;
+	t->kind = c->kind;
+	t->from = c->kind_given ? "option" : "files";
+	if (rule != NULL) {
+		enum fl_kind rk = (enum fl_kind)flp_lib_kind(rule->kind);
+
+		t->path = marker;
+		t->data = data;
+		if (!c->kind_given) {
+			t->kind = c->kind = rk;
+			t->from = "policy";
+		} else if (rk != c->kind) {
+			warnx_("warning: the policy's rule for %s says kind %s; using --kind %s as "
+			       "asked",
+			       data, fl_kind_name(rk), fl_kind_name(c->kind));
+		}
+		snprintf(t->why, sizeof(t->why), "the marker of %s under %s:%d", data,
+			 policy_file(), rule->line);
+		if (!(c->given & G_HEARTBEAT))
+			c->opt.heartbeat_interval = rule->heartbeat_interval;
+		if (!(c->given & G_STALE))
+			c->opt.stale_threshold = rule->stale_threshold;
+		if (!(c->given & G_LEASE))
+			c->opt.lease_duration = rule->lease_duration;
+		if (!(c->given & G_POLL))
+			c->opt.poll_interval = rule->poll_interval;
+		if (rk == FL_ETCD) {
+			c->opt.etcd_endpoints = rule->etcd_endpoints;
+			c->opt.etcd_prefix = rule->etcd_prefix;
+		}
+		return;
+	}
+	if (c->kind_given)
+		return;
+	k = detect_kind(t->path, t->why, sizeof(t->why));
+	if (k < 0) {
+		t->kind = FL_UNIX;
+		t->from = "none";
+		snprintf(t->why, sizeof(t->why), "no lock files of any kind");
+		return;
+	}
+	t->kind = (enum fl_kind)k;
+	c->kind = t->kind;
+}
+
+/* The arguments of status and break (no I/O; bad usage exits 64). */
+struct sub_args {
+	int is_status, json, force;
+	const char *claim;
+};
+
+static void parse_sub(int argc, char **argv, struct cli *c, struct sub_args *a)
 {
 	static const struct option longopts[] = {
 		KIND_LONG_OPTIONS,
@@ -994,34 +1461,32 @@ static int subcommand(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sub = argv[1];
-	int is_status = strcmp(sub, "status") == 0;
-	int json = 0, force = 0, o, r;
-	const char *claim = NULL;
-	struct fl_holder h;
-	struct cli c;
+	int o;
 
-	memset(&c, 0, sizeof(c));
-	c.kind = FL_UNIX;
-	fl_options_init(&c.opt);
+	memset(a, 0, sizeof(*a));
+	a->is_status = strcmp(sub, "status") == 0;
+	memset(c, 0, sizeof(*c));
+	c->kind = FL_UNIX;
+	fl_options_init(&c->opt);
 	opterr = 0;
 	optind = 2;
 	while ((o = getopt_long(argc, argv, ":t:h", longopts, NULL)) != -1) {
-		if (kind_option(&c, o, optarg))
+		if (kind_option(c, o, optarg))
 			continue;
 		switch (o) {
 		case OPT_JSON:
-			if (!is_status)
+			if (!a->is_status)
 				usage_error("break: unrecognized option '--json'");
-			json = 1;
+			a->json = 1;
 			break;
 		case OPT_FORCE:
 		case OPT_CLAIM:
-			if (is_status)
+			if (a->is_status)
 				usage_error("status: unrecognized option '%s'", argv[optind - 1]);
 			if (o == OPT_FORCE)
-				force = 1;
+				a->force = 1;
 			else
-				claim = optarg;
+				a->claim = optarg;
 			break;
 		case 'h':
 			sub_usage(sub);
@@ -1034,19 +1499,43 @@ static int subcommand(int argc, char **argv)
 	}
 	if (argc - optind != 1)
 		usage_error("%s: expected exactly one path", sub);
-	c.path = argv[optind];
+	c->path = argv[optind];
+}
 
-	r = inspect(c.path, c.kind, &c.opt, &h);
-	if (r == -ENOTSUP && fl_kind_name(c.kind) && is_status)
+static int subcommand(int argc, char **argv)
+{
+	struct sub_args a;
+	struct fl_holder h;
+	struct target t;
+	struct cli c;
+	int r;
+
+	parse_sub(argc, argv, &c, &a);
+	find_target(&c, &t);
+	warn_unused_options(&c);
+	if (strcmp(t.from, "none") == 0) {
+		if (!a.is_status) {
+			printf("%s: nothing to break: no lock files of any kind at %s\n", prog,
+			       esc(t.path));
+			return 0;
+		}
+		memset(&h, 0, sizeof(h));
+		h.state = FL_HOLDER_FREE;
+		h.age = h.heartbeat_age = -1;
+		r = 0;
+	} else {
+		r = inspect(t.path, t.kind, &c.opt, &h);
+	}
+	if (r == -ENOTSUP && fl_kind_name(t.kind) && a.is_status)
 		die(EX_UNAVAILABLE, "lock kind %s is not built into this libfilelock (version %s)",
-		    fl_kind_name(c.kind), fl_version());
-	if (is_status) {
+		    fl_kind_name(t.kind), fl_version());
+	if (a.is_status) {
 		if (r != 0)
-			die(exit_code_for(-r), "%s", fl_errmsg(NULL));
-		if (json)
-			print_json(c.path, c.kind, &h);
+			die(exit_code_for(-r), "%s", ERRMSG(NULL));
+		if (a.json)
+			print_json(&t, &h);
 		else
-			print_human(c.path, c.kind, &h);
+			print_human(&t, &h);
 		return h.state == FL_HOLDER_FREE ? 0 : h.state == FL_HOLDER_STALE ? 2 : 1;
 	}
 
@@ -1054,39 +1543,55 @@ static int subcommand(int argc, char **argv)
 	char who[640] = "";
 	if (r == 0 && h.state != FL_HOLDER_FREE)
 		describe_holder(&h, who, sizeof(who));
-	r = fl_break(c.path, c.kind, &c.opt, force ? FL_FORCE : 0, claim);
+	if (strcmp(t.from, "option") != 0)
+		printf("%s: %s: kind %s (%s)\n", prog, esc(t.path), fl_kind_name(t.kind), esc(t.why));
+	if (t.kind == FL_UNIX) {
+		warnx_("%s is the kernel's flock%s%s: it cannot be broken; the kernel releases it "
+		       "when its holder closes the file or exits%s",
+		       t.path, who[0] ? ", held by " : "", who,
+		       who[0] ? "" : " (and nobody holds it now)");
+		return EX_UNAVAILABLE;
+	}
+	r = fl_break(t.path, t.kind, &c.opt, a.force ? FL_FORCE : 0, a.claim);
 	switch (r) {
 	case 0:
 		printf("%s: removed %s lock on %s%s%s\n", prog,
-		       h.state == FL_HOLDER_STALE ? "stale" : force ? "live" : "the", c.path,
+		       h.state == FL_HOLDER_STALE ? "stale" : a.force ? "live" : "the", esc(t.path),
 		       who[0] ? " held by " : "", who);
 		if (h.detail[0])
-			printf("%s: (%s)\n", prog, h.detail);
+			printf("%s: (%s)\n", prog, esc(h.detail));
 		return 0;
 	case -ENOENT:
-		printf("%s: nothing to break: %s is free\n", prog, c.path);
+		printf("%s: nothing to break: %s is free\n", prog, esc(t.path));
 		return 0;
 	case -EBUSY:
 		warnx_("%s is held by %s, which is alive; not breaking it (use --force to break "
 		       "a live lock)",
-		       c.path, who[0] ? who : "a live holder");
+		       t.path, who[0] ? who : "a live holder");
 		return 1;
 	case -ENOTSUP:
-		die(EX_UNAVAILABLE, "%s", fl_errmsg(NULL));
+		die(EX_UNAVAILABLE, "%s", ERRMSG(NULL));
 	case -EINVAL:
-		if (c.kind == FL_STRICT && claim == NULL)
-			usage_error("%s\n(strict claims are broken one at a time: %s break -t strict "
+		if (t.kind == FL_STRICT && a.claim == NULL) {
+			warnx_("%s", ERRMSG(NULL));
+			usage_error("(strict claims are broken one at a time: %s break -t strict "
 				    "--force --claim NAME %s)",
-				    fl_errmsg(NULL), prog, c.path);
-		usage_error("%s", fl_errmsg(NULL));
+				    prog, t.path);
+		}
+		usage_error("%s", ERRMSG(NULL));
 	default:
-		die(exit_code_for(-r), "%s", fl_errmsg(NULL));
+		die(exit_code_for(-r), "%s", ERRMSG(NULL));
 	}
 }
 
 /* ---- main ---------------------------------------------------------------- */
 
-int main(int argc, char **argv)
+/*
+ * The flock(1)-style arguments into *c: the FD form (c->fd >= 0) or a path
+ * and a command.  No I/O besides messages; bad usage exits 64 (fuzz-cli
+ * drives this).
+ */
+static void parse_args(int argc, char **argv, struct cli *c)
 {
 	static const struct option longopts[] = {
 		{ "shared", no_argument, NULL, 's' },
@@ -1106,60 +1611,49 @@ int main(int argc, char **argv)
 		KIND_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
-	struct cli c;
 	int o, nargs;
 	char **args;
 
-	if (argv[0] != NULL && strrchr(argv[0], '/') != NULL)
-		prog = strrchr(argv[0], '/') + 1;
-	else if (argv[0] != NULL && argv[0][0] != '\0')
-		prog = argv[0];
-	atexit(close_stdout);
-	if (argc < 2)
-		usage_error("not enough arguments");
-	if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "break") == 0)
-		return subcommand(argc, argv);
-
-	memset(&c, 0, sizeof(c));
-	c.kind = FL_UNIX;
-	c.timeout = -1;
-	c.conflict_code = 1;
-	c.fd = -1;
-	fl_options_init(&c.opt);
+	memset(c, 0, sizeof(*c));
+	c->kind = FL_UNIX;
+	c->timeout = -1;
+	c->conflict_code = 1;
+	c->fd = -1;
+	fl_options_init(&c->opt);
 	opterr = 0;
 	while ((o = getopt_long(argc, argv, "+:sexunoFw:E:t:hV", longopts, NULL)) != -1) {
-		if (kind_option(&c, o, optarg))
+		if (kind_option(c, o, optarg))
 			continue;
 		switch (o) {
 		case 's':
-			c.shared = 1;
-			c.unlock = 0;
+			c->shared = 1;
+			c->unlock = 0;
 			break;
 		case 'e':
 		case 'x':
-			c.shared = 0;
-			c.unlock = 0;
+			c->shared = 0;
+			c->unlock = 0;
 			break;
 		case 'u':
-			c.unlock = 1;
+			c->unlock = 1;
 			break;
 		case 'n':
-			c.nonblock = 1;
+			c->nonblock = 1;
 			break;
 		case 'o':
-			c.close_fd = 1;
+			c->close_fd = 1;
 			break;
 		case 'F':
-			c.no_fork = 1;
+			c->no_fork = 1;
 			break;
 		case 'w':
-			c.timeout = parse_seconds(optarg, "timeout");
+			c->timeout = parse_seconds(optarg, "timeout");
 			break;
 		case 'E':
-			c.conflict_code = (int)parse_long(optarg, 0, 255, "exit code");
+			c->conflict_code = (int)parse_long(optarg, 0, 255, "exit code");
 			break;
 		case OPT_VERBOSE:
-			c.verbose = 1;
+			c->verbose = 1;
 			break;
 		case 'h':
 			usage();
@@ -1173,10 +1667,11 @@ int main(int argc, char **argv)
 			usage_error("unrecognized option '%s'", argv[optind - 1]);
 		}
 	}
-	if (c.no_fork && c.close_fd)
+	if (c->no_fork && c->close_fd)
 		usage_error("the --no-fork and --close options are incompatible");
-	if (c.timeout == 0)
-		c.nonblock = 1; /* -w 0 is -n, as in flock(1) */
+	warn_unused_options(c);
+	if (c->timeout == 0)
+		c->nonblock = 1; /* -w 0 is -n, as in flock(1) */
 
 	args = argv + optind;
 	nargs = argc - optind;
@@ -1188,32 +1683,53 @@ int main(int argc, char **argv)
 			usage_error("%s: a lock file needs a command to run; a bare argument must be "
 				    "a file descriptor number",
 				    args[0]);
-		if (c.kind_given && c.kind != FL_UNIX)
+		if (c->kind_given && c->kind != FL_UNIX)
 			usage_error("the file descriptor form works with kind unix only");
-		if (c.no_fork || c.close_fd)
+		if (c->no_fork || c->close_fd)
 			usage_error("--no-fork and --close need a command");
-		c.fd = (int)parse_long(args[0], 0, INT_MAX, "file descriptor");
-		flock_fd(&c, c.fd);
-		return EX_OK;
+		c->fd = (int)parse_long(args[0], 0, INT_MAX, "file descriptor");
+		return;
 	}
-	c.path = args[0];
+	c->path = args[0];
 	if (strcmp(args[1], "-c") == 0 || strcmp(args[1], "--command") == 0) {
 		static char bsh[] = _PATH_BSHELL, dash_c[] = "-c";
 		char *sh = getenv("SHELL");
 
 		if (nargs != 3)
 			usage_error("%s requires exactly one command argument", args[1]);
-		c.sh_argv[0] = sh != NULL && sh[0] != '\0' ? sh : bsh;
-		c.sh_argv[1] = dash_c;
-		c.sh_argv[2] = args[2];
-		c.sh_argv[3] = NULL;
-		c.cmd = c.sh_argv;
+		c->sh_argv[0] = sh != NULL && sh[0] != '\0' ? sh : bsh;
+		c->sh_argv[1] = dash_c;
+		c->sh_argv[2] = args[2];
+		c->sh_argv[3] = NULL;
+		c->cmd = c->sh_argv;
 	} else {
-		c.cmd = args + 1;
+		c->cmd = args + 1;
 	}
-	if (c.unlock)
+	if (c->unlock)
 		usage_error("--unlock works with the file descriptor form only");
+}
 
+int main(int argc, char **argv)
+{
+	struct cli c;
+
+	if (argv[0] != NULL && strrchr(argv[0], '/') != NULL)
+		prog = strrchr(argv[0], '/') + 1;
+	else if (argv[0] != NULL && argv[0][0] != '\0')
+		prog = argv[0];
+	atexit(close_stdout);
+	if (argc < 2)
+		usage_error("not enough arguments");
+	if (strcmp(argv[1], "status") == 0 || strcmp(argv[1], "break") == 0)
+		return subcommand(argc, argv);
+	if (strcmp(argv[1], "check-policy") == 0)
+		return check_policy(argc, argv);
+
+	parse_args(argc, argv, &c);
+	if (c.fd >= 0) {
+		flock_fd(&c, c.fd);
+		return EX_OK;
+	}
 	if (c.kind != FL_UNIX)
 		return lock_with_library(&c);
 
@@ -1221,9 +1737,9 @@ int main(int argc, char **argv)
 	fl_lock *probe;
 	int r = fl_open(&probe, c.path, FL_UNIX, &c.opt);
 	if (r == -EINVAL)
-		usage_error("%s", fl_errmsg(NULL));
+		usage_error("%s", ERRMSG(NULL));
 	if (r == -ENOLCK) /* root, in a directory another user controls */
-		die(exit_code_for(-r), "%s", fl_errmsg(NULL));
+		die(exit_code_for(-r), "%s", ERRMSG(NULL));
 	fl_close(probe);
 
 	int fd = open_lock_file(&c);

@@ -112,6 +112,12 @@ struct fl_options {
 	const char *etcd_key;       /* TLS: the client certificate's private key (PEM)           */
 	const char *etcd_user;      /* etcd authentication (etcdctl user add); NULL = none       */
 	const char *etcd_password;
+	/* Appended later.  The password's first line is read from this file when
+	 * etcd_password is unset; default $FILELOCK_ETCD_PASSWORD_FILE. */
+	const char *etcd_password_file;
+	/* A password goes over plain http only to a loopback endpoint unless this
+	 * is non-zero (or $FILELOCK_ETCD_ALLOW_INSECURE_AUTH=1). */
+	int etcd_allow_insecure_auth;
 };
 
 /* Fills *opt with the defaults: timeout -1, mode -1, lifetime -1, the rest 0. */

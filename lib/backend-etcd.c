@@ -13,7 +13,11 @@
  * out, or answers "Unavailable" (no leader, shutting down).  Curl handles are
  * pooled per lock handle so that connections are reused.  TLS (CA, client
  * certificate and key) and user/password authentication map onto curl's TLS
- * options and etcd's /v3/auth/authenticate token.
+ * options and etcd's /v3/auth/authenticate token.  The password (given, or
+ * the first line of etcd_password_file) is sent only over https or to a
+ * loopback endpoint unless etcd_allow_insecure_auth says otherwise, and is
+ * never part of a message.  Every FILELOCK_ETCD_* variable is read with
+ * secure_getenv: a set-user-ID program ignores them.
  *
  * Keys.  A lock at canonical path P lives under the key prefix
  * "<prefix>P/" (prefix: fl_options.etcd_prefix, else $FILELOCK_ETCD_PREFIX,
@@ -77,12 +81,15 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fl-internal.h"
@@ -95,6 +102,7 @@
 #define ETCD_RESP_MAX         (64u << 20)  /* refuse replies larger than this         */
 #define ETCD_GRPC_UNAVAILABLE 14
 #define ETCD_GRPC_UNAUTH      16
+#define ETCD_PASSWORD_MAX     4096         /* bytes read from a password file          */
 
 /* Per-handle configuration and connection pool (lk->be_data). */
 struct etcd_conf {
@@ -103,7 +111,7 @@ struct etcd_conf {
 	atomic_uint cur;        /* the endpoint that answered last                  */
 	char *prefix;
 	char *cacert, *cert, *key, *user, *password;
-	char *o_str[7];         /* the string options as given (for lk->opt)      */
+	char *o_str[8];         /* the string options as given (for lk->opt)      */
 	double ttl;             /* requested lease TTL, whole seconds               */
 	double beat;            /* keep-alive interval                              */
 	double budget;          /* time a keep-alive may take over all endpoints    */
@@ -231,7 +239,7 @@ static char *dup_or_null(const char *s)
 /* The option when set, else the environment variable (NULL when neither). */
 static const char *etcd_opt_env(const char *opt, const char *var)
 {
-	return opt && *opt ? opt : getenv(var);
+	return opt && *opt ? opt : secure_getenv(var);
 }
 
 static void etcd_conf_free(struct etcd_conf *c)
@@ -252,7 +260,7 @@ static void etcd_conf_free(struct etcd_conf *c)
 	free(c->key);
 	free(c->user);
 	free(c->password);
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < 8; i++)
 		free(c->o_str[i]);
 	free(c->token);
 	free(c);
@@ -295,12 +303,95 @@ static int etcd_parse_endpoints(struct etcd_conf *c, const char *list, const str
 	return 0;
 }
 
+/*
+ * The password for etcd_user from the first line of a file (the way
+ * etcdctl and container secrets hand it over), so that it shows neither in
+ * the environment nor on a command line.  The file must be a regular file
+ * not readable by others.  Nothing read from it is ever printed.
+ */
+static int etcd_read_password(const char *file, const struct fl_lock *lk, char **out)
+{
+	char buf[ETCD_PASSWORD_MAX + 1];
+	struct stat st;
+	size_t got = 0;
+	ssize_t n;
+	int fd, e;
+
+	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		e = errno;
+		if (fd >= 0)
+			close(fd);
+		return fl__errf(lk, -e, "etcd: password file %s: %s", file, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode) || (st.st_mode & S_IROTH)) {
+		close(fd);
+		return fl__errf(lk, -EACCES, "etcd: password file %s: %s", file,
+				!S_ISREG(st.st_mode) ? "not a regular file"
+						     : "readable by others (chmod o-r it)");
+	}
+	while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			e = errno;
+			close(fd);
+			return fl__errf(lk, -e, "etcd: password file %s: %s", file, strerror(e));
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	if (buf[0] == '\0')
+		return fl__errf(lk, -EINVAL, "etcd: password file %s: the first line is empty", file);
+	*out = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return *out ? 0 : fl__errf(lk, -ENOMEM, "etcd: out of memory");
+}
+
+/* Is the host of url (after "http://") a loopback address?  Only the
+ * literal forms count: "127.evil.example" is a name, not 127/8. */
+static int etcd_loopback(const char *host)
+{
+	size_t n = strcspn(host, ":/");
+
+	if (host[0] == '[')
+		return strncmp(host, "[::1]", 5) == 0 && (host[5] == '\0' || host[5] == ':' ||
+							  host[5] == '/');
+	if (n == 9 && strncasecmp(host, "localhost", 9) == 0)
+		return 1;
+	return n > 4 && strncmp(host, "127.", 4) == 0 && strspn(host, "0123456789.") == n;
+}
+
+/*
+ * A password sent over plain http can be read by anyone on the path, and
+ * the token etcd returns for it too.  Loopback stays on this host; any
+ * other http endpoint needs the explicit opt-in.
+ */
+static int etcd_check_auth_transport(const struct etcd_conf *c, const struct fl_options *o,
+				     const struct fl_lock *lk)
+{
+	const char *env = secure_getenv("FILELOCK_ETCD_ALLOW_INSECURE_AUTH");
+
+	if (o->etcd_allow_insecure_auth || (env != NULL && env[0] != '\0' && strcmp(env, "0") != 0))
+		return 0;
+	for (unsigned i = 0; i < c->nep; i++)
+		if (strncasecmp(c->ep[i], "http://", 7) == 0 && !etcd_loopback(c->ep[i] + 7))
+			return fl__errf(lk, -EINVAL,
+					"etcd: refusing to send the password of user %s over plain "
+					"http to %s (use an https:// endpoint, or allow it with "
+					"etcd_allow_insecure_auth or FILELOCK_ETCD_ALLOW_INSECURE_AUTH=1)",
+					c->user, c->ep[i]);
+	return 0;
+}
+
 /* Builds the configuration from validated options.  Errors via fl__errf. */
 static int etcd_conf_new(const struct fl_options *o, const struct fl_lock *lk,
 			 struct etcd_conf **out)
 {
 	struct etcd_conf *c = calloc(1, sizeof(*c));
-	const char *eps, *prefix;
+	const char *eps, *prefix, *pwfile;
 	int r;
 
 	*out = NULL;
@@ -315,30 +406,41 @@ static int etcd_conf_new(const struct fl_options *o, const struct fl_lock *lk,
 	c->user = dup_or_null(etcd_opt_env(o->etcd_user, "FILELOCK_ETCD_USER"));
 	c->password = dup_or_null(etcd_opt_env(o->etcd_password, "FILELOCK_ETCD_PASSWORD"));
 	{
-		const char *given[7] = { o->etcd_endpoints, o->etcd_prefix, o->etcd_cacert,
+		const char *given[8] = { o->etcd_endpoints, o->etcd_prefix, o->etcd_cacert,
 					 o->etcd_cert,      o->etcd_key,    o->etcd_user,
-					 o->etcd_password };
-		for (int i = 0; i < 7; i++)
+					 o->etcd_password,  o->etcd_password_file };
+		for (int i = 0; i < 8; i++)
 			c->o_str[i] = given[i] ? strdup(given[i]) : NULL;
+	}
+	pwfile = etcd_opt_env(o->etcd_password_file, "FILELOCK_ETCD_PASSWORD_FILE");
+	if (c->user && c->password == NULL && pwfile != NULL && *pwfile) {
+		r = etcd_read_password(pwfile, lk, &c->password);
+		if (r != 0) {
+			etcd_conf_free(c);
+			return r;
+		}
 	}
 	if (c->user && c->password == NULL) {
 		etcd_conf_free(c);
-		return fl__errf(lk, -EINVAL, "etcd: etcd_user is set but no etcd_password");
+		return fl__errf(lk, -EINVAL,
+				"etcd: etcd_user is set but no etcd_password or etcd_password_file");
 	}
 	eps = o->etcd_endpoints;
 	if (eps == NULL || !*eps)
-		eps = getenv("FILELOCK_ETCD_ENDPOINTS");
+		eps = secure_getenv("FILELOCK_ETCD_ENDPOINTS");
 	if (eps == NULL || !*eps)
 		eps = ETCD_DEFAULT_ENDPOINT;
 	prefix = o->etcd_prefix;
 	if (prefix == NULL)
-		prefix = getenv("FILELOCK_ETCD_PREFIX");
+		prefix = secure_getenv("FILELOCK_ETCD_PREFIX");
 	if (prefix == NULL)
 		prefix = ETCD_DEFAULT_PREFIX;
 	c->prefix = strdup(prefix);
 	r = c->prefix == NULL ? fl__errf(lk, -ENOMEM, "etcd: out of memory") : 0;
 	if (r == 0)
 		r = etcd_parse_endpoints(c, eps, lk);
+	if (r == 0 && c->user)
+		r = etcd_check_auth_transport(c, o, lk);
 	if (r != 0) {
 		etcd_conf_free(c);
 		return r;
@@ -534,6 +636,53 @@ static int etcd_grpc_errno(int code)
 }
 
 /*
+ * Judges one HTTP reply (body: NUL-terminated, or NULL when empty).
+ * Returns 0 with *out the parsed answer, or a negative errno with *out NULL
+ * and `what` saying what came back: -EPROTO for a body that is not JSON or
+ * a status other than 200, else the errno of a gateway error
+ * ({"error"|"message", "code"}), with *gateway set and *code its gRPC code.
+ * A pure function of its input: the etcd fuzz target drives it.
+ */
+static int etcd_reply(const char *body, long status, struct json_object **out, int *gateway,
+		      int *code, char *what, size_t cap)
+{
+	struct json_object *j = body ? json_tokener_parse(body) : NULL, *err;
+	int r;
+
+	*out = NULL;
+	*gateway = 0;
+	*code = 0;
+	if (j == NULL) {
+		snprintf(what, cap, "HTTP %ld, not JSON: %.80s", status, body ? body : "(empty)");
+		return -EPROTO;
+	}
+	/* Gateway errors: {"error": "...", "code": N, "message": "..."}. */
+	err = json_get(j, "error");
+	if (err == NULL && json_get(j, "code") != NULL && json_get(j, "header") == NULL &&
+	    json_get(j, "result") == NULL)
+		err = json_get(j, "message");
+	if (err != NULL && !json_object_is_type(err, json_type_object)) {
+		*gateway = 1;
+		*code = (int)json_i64(j, "code");
+		snprintf(what, cap, "%s", json_object_get_string(err));
+		r = etcd_grpc_errno(*code);
+		/* etcd reports these as InvalidArgument. */
+		if (strstr(what, "authentication failed") || strstr(what, "user name is empty") ||
+		    strstr(what, "permission denied"))
+			r = -EACCES;
+		json_object_put(j);
+		return r;
+	}
+	if (status != 200) {
+		snprintf(what, cap, "HTTP status %ld", status);
+		json_object_put(j);
+		return -EPROTO;
+	}
+	*out = j;
+	return 0;
+}
+
+/*
  * POSTs body to api on the cluster and parses the JSON reply into *out.
  * Fails over between endpoints; the whole call takes at most `budget`
  * seconds.  Returns 0, or a negative errno with a message naming every
@@ -579,8 +728,10 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 		char url[1024], errbuf[CURL_ERROR_SIZE], auth[1024];
 		struct curl_slist *hdr = NULL;
 		struct etcd_buf b = { 0 };
-		struct json_object *j, *err;
+		struct json_object *j;
 		double left = deadline - fl__now_mono();
+		char what[ETCD_NOTE];
+		int gateway, code, r;
 		long status = 0;
 		CURLcode cc;
 
@@ -625,65 +776,32 @@ static int etcd_call(struct etcd_conf *c, const struct fl_lock *lk, const char *
 		}
 		all_refused = 0;
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
-		j = b.p ? json_tokener_parse(b.p) : NULL;
-		if (j == NULL) {
-			char what[160];
-			snprintf(what, sizeof(what), "HTTP %ld, not JSON: %.80s", status,
-				 b.p ? b.p : "(empty)");
-			etcd_note(notes, i, what);
-			last = -EPROTO;
-			free(b.p);
+		r = etcd_reply(b.p, status, &j, &gateway, &code, what, sizeof(what));
+		free(b.p);
+		if (r != 0 && gateway && (code == ETCD_GRPC_UNAUTH || strstr(what, "invalid auth token")) &&
+		    c->user && !reauth && strcmp(api, "/v3/auth/authenticate") != 0) {
+			reauth = 1;
+			etcd_handle_put(c, e);
+			r = etcd_authenticate(c, lk);
+			if (r != 0) {
+				free(notes);
+				return r;
+			}
+			e = etcd_handle_get(c);
+			if (e == NULL) {
+				free(notes);
+				return fl__errf(lk, -ENOMEM, "etcd: out of memory");
+			}
+			k--; /* the same endpoint again, now with a token */
 			continue;
 		}
-		free(b.p);
-		/* Gateway errors: {"error": "...", "code": N, "message": "..."}. */
-		err = json_get(j, "error");
-		if (err == NULL && json_get(j, "code") != NULL && json_get(j, "header") == NULL &&
-		    json_get(j, "result") == NULL)
-			err = json_get(j, "message");
-		if (err != NULL && !json_object_is_type(err, json_type_object)) {
-			int code = (int)json_i64(j, "code");
-			const char *what = json_object_get_string(err);
-
-			int r;
-
-			if ((code == ETCD_GRPC_UNAUTH || strstr(what, "invalid auth token")) &&
-			    c->user && !reauth && strcmp(api, "/v3/auth/authenticate") != 0) {
-				json_object_put(j);
-				reauth = 1;
-				etcd_handle_put(c, e);
-				r = etcd_authenticate(c, lk);
-				if (r != 0) {
-					free(notes);
-					return r;
-				}
-				e = etcd_handle_get(c);
-				if (e == NULL) {
-					free(notes);
-					return fl__errf(lk, -ENOMEM, "etcd: out of memory");
-				}
-				k--; /* the same endpoint again, now with a token */
-				continue;
-			}
+		if (r != 0) {
 			etcd_note(notes, i, what);
-			last = etcd_grpc_errno(code);
-			/* etcd reports these as InvalidArgument. */
-			if (strstr(what, "authentication failed") || strstr(what, "user name is empty") ||
-			    strstr(what, "permission denied"))
-				last = -EACCES;
-			json_object_put(j);
-			if (code == ETCD_GRPC_UNAVAILABLE || code == 4)
-				continue; /* another member may have a leader */
+			last = r;
+			if (!gateway || code == ETCD_GRPC_UNAVAILABLE || code == 4)
+				continue; /* another member may answer (or have a leader) */
 			final = 1;
 			break;
-		}
-		if (status != 200) {
-			char what[64];
-			snprintf(what, sizeof(what), "HTTP status %ld", status);
-			etcd_note(notes, i, what);
-			last = -EPROTO;
-			json_object_put(j);
-			continue;
 		}
 		atomic_store(&c->cur, i);
 		etcd_handle_put(c, e);
@@ -846,6 +964,7 @@ static int etcd_setup(struct fl_lock *lk)
 		o->etcd_key = c->o_str[4];
 		o->etcd_user = c->o_str[5];
 		o->etcd_password = c->o_str[6];
+		o->etcd_password_file = c->o_str[7];
 	}
 	return 0;
 }

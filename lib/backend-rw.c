@@ -92,6 +92,7 @@
 #include <sqlite3.h>
 
 #include "fl-internal.h"
+#include "proclocks.h"
 
 /* SQLite's unix-VFS lock bytes (os_unix.c), for fl_inspect. */
 #define RW_PENDING_BYTE  0x40000000LL
@@ -498,22 +499,17 @@ static void rw_drop(struct fl_lock *lk, struct fl_hold *h)
 static int rw_lock_line(const char *line, dev_t dev, ino_t ino, int *write, pid_t *pid,
 			long long *start, long long *end)
 {
-	char type[16], adv[16], rw[16], endbuf[32];
-	unsigned maj, min;
-	unsigned long long i;
-	int p;
+	struct fl__proc_lock pl;
 
-	if (strstr(line, "->") != NULL)
-		return 0; /* a blocked waiter */
-	if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%llu %lld %31s", type, adv, rw, &p, &maj,
-		   &min, &i, start, endbuf) != 9)
+	/* A blocked waiter holds nothing. */
+	if (!fl__proc_lock_parse(line, &pl) || pl.waiter ||
+	    (strcmp(pl.type, "POSIX") != 0 && strcmp(pl.type, "OFDLCK") != 0) ||
+	    makedev(pl.maj, pl.min) != dev || (ino_t)pl.ino != ino)
 		return 0;
-	if ((strcmp(type, "POSIX") != 0 && strcmp(type, "OFDLCK") != 0) ||
-	    makedev(maj, min) != dev || (ino_t)i != ino)
-		return 0;
-	*end = strcmp(endbuf, "EOF") == 0 ? INT64_MAX : atoll(endbuf);
-	*write = strcmp(rw, "WRITE") == 0;
-	*pid = (pid_t)p;
+	*start = pl.start;
+	*end = pl.end;
+	*write = strcmp(pl.mode, "WRITE") == 0;
+	*pid = (pid_t)pl.pid;
 	return 1;
 }
 

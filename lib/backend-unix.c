@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "fl-internal.h"
+#include "proclocks.h"
 
 /* Per-hold data of the file kind: which protocol this hold used. */
 struct file_hold {
@@ -218,21 +219,15 @@ static int unix_proc_locks(dev_t dev, ino_t ino, pid_t *pid, int *shared)
 	if (f == NULL)
 		return -errno;
 	while (fgets(line, sizeof(line), f)) {
-		char type[16], adv[16], rw[16];
-		int p;
-		unsigned maj, min;
-		unsigned long long i;
+		struct fl__proc_lock pl;
 
-		if (strstr(line, "->") != NULL)
-			continue; /* a blocked waiter, not a holder */
-		if (sscanf(line, "%*d: %15s %15s %15s %d %x:%x:%llu", type, adv, rw, &p, &maj, &min,
-			   &i) != 7)
-			continue;
-		if (strcmp(type, "FLOCK") != 0 || makedev(maj, min) != dev || (ino_t)i != ino)
+		/* A blocked waiter is not a holder. */
+		if (!fl__proc_lock_parse(line, &pl) || pl.waiter || strcmp(pl.type, "FLOCK") != 0 ||
+		    makedev(pl.maj, pl.min) != dev || (ino_t)pl.ino != ino)
 			continue;
 		if (found++ == 0) {
-			*pid = (pid_t)p;
-			*shared = strcmp(rw, "READ") == 0;
+			*pid = (pid_t)pl.pid;
+			*shared = strcmp(pl.mode, "READ") == 0;
 		}
 	}
 	fclose(f);

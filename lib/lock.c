@@ -272,6 +272,11 @@ static int fl__opt_compare(const struct fl_options *a, const struct fl_options *
 	FL__CMP_S(etcd_key);
 	FL__CMP_S(etcd_user);
 	FL__CMP_S(etcd_password);
+	FL__CMP_S(etcd_password_file);
+	if (!a->etcd_allow_insecure_auth != !b->etcd_allow_insecure_auth)
+		fl__mismatch(msg, cap, &n, "etcd_allow_insecure_auth",
+			     a->etcd_allow_insecure_auth ? "1" : "0",
+			     b->etcd_allow_insecure_auth ? "1" : "0");
 	FL__CMP_P(cancel_check);
 	FL__CMP_P(cancel_arg);
 	FL__CMP_P(on_compromise);

@@ -95,6 +95,7 @@
 
 #include "fl-internal.h"
 #include "flp.h"
+#include "proclocks.h"
 
 #define FLP_SONAME "libfilelock.so.0"
 #ifndef FLP_LIBFILELOCK
@@ -496,15 +497,11 @@ static int flp_etcd_pin_survives(dev_t dev, ino_t ino)
 	/* "1: FLOCK  ADVISORY  READ  1234 08:01:5678 0 EOF"; waiters have "->". */
 	for (line = strtok_r(buf, "\n", &save); line && !found;
 	     line = strtok_r(NULL, "\n", &save)) {
-		char type[16];
-		unsigned maj, min;
-		unsigned long long i;
-		int pid;
+		struct fl__proc_lock pl;
 
-		if (sscanf(line, "%*d: %15s %*s %*s %d %x:%x:%llu", type, &pid, &maj, &min, &i) ==
-			    5 &&
-		    strcmp(type, "FLOCK") == 0 && pid == (int)me && maj == major(dev) &&
-		    min == minor(dev) && i == (unsigned long long)ino)
+		if (fl__proc_lock_parse(line, &pl) && !pl.waiter && strcmp(pl.type, "FLOCK") == 0 &&
+		    pl.pid == (int)me && pl.maj == major(dev) && pl.min == minor(dev) &&
+		    pl.ino == (unsigned long long)ino)
 			found = 1;
 	}
 	free(buf);
@@ -556,7 +553,9 @@ void flp_etcd_exec_check(void)
 	if (!any || (d = opendir("/proc/self/fd")) == NULL)
 		return;
 	while ((de = readdir(d)) != NULL) {
-		char *end, *p;
+		struct fl__proc_lock pl;
+		const char *p;
+		char *end;
 		long fd = strtol(de->d_name, &end, 10);
 		ssize_t n, got = 0;
 		int ifd;
@@ -581,12 +580,8 @@ void flp_etcd_exec_check(void)
 		flp_real.close(ifd);
 		buf[got] = '\0';
 		/* "lock:\t1: FLOCK  ADVISORY  READ  1234 08:01:5678 0 EOF" */
-		for (p = strstr(buf, "lock:"); p; p = strstr(p + 5, "lock:")) {
-			char type[16];
-			int pid;
-
-			if (sscanf(p, "lock: %*d: %15s %*s %*s %d", type, &pid) == 2 &&
-			    strcmp(type, "FLOCK") == 0 && pid == (int)getpid()) {
+		for (p = buf; fl__fdinfo_next_lock(&p, &pl);) {
+			if (strcmp(pl.type, "FLOCK") == 0 && pl.pid == (int)getpid()) {
 				flp_log("fd %ld (%s) arrived locked across execve under an etcd rule "
 					"(policy line %d): the etcd lease belonged to the image before "
 					"execve and is no longer kept alive; it expires within its ttl "

@@ -77,7 +77,7 @@ extern __thread int flp_depth FLP_HIDDEN __attribute__((tls_model("initial-exec"
 #define FLP_BYPASS_BEGIN() (flp_depth++)
 #define FLP_BYPASS_END()   (flp_depth--)
 
-/* FILELOCK_PRELOAD_DEBUG=1 */
+/* FILELOCK_PRELOAD_DEBUG: 0 quiet, 1 what the shim does, 2 also what it leaves alone */
 extern int flp_debug FLP_HIDDEN;
 /* One line to stderr, "filelock-preload[pid]: ...\n", written with one
  * write(2); never allocates. */
@@ -128,7 +128,18 @@ struct flp_policy {
  * -EINVAL (or -ENOMEM) and writes "FILE:LINE: problem" into err. */
 int flp_policy_parse(struct flp_policy *p, const char *text, size_t len, const char *file,
 		     char *err, size_t errlen) FLP_HIDDEN;
+/* The same, reporting what a checker wants to know but the shim accepts:
+ * options given twice or not used by the rule's kind, patterns that can
+ * never match.  warn gets one "FILE:LINE: warning: ..." line per call. */
+typedef void (*flp_warn_fn)(void *arg, const char *msg);
+int flp_policy_parse_warn(struct flp_policy *p, const char *text, size_t len, const char *file,
+			  char *err, size_t errlen, flp_warn_fn warn, void *warn_arg) FLP_HIDDEN;
 void flp_policy_free(struct flp_policy *p) FLP_HIDDEN;
+/* One line saying what a rule does, with the kind's defaults filled in. */
+void flp_rule_describe(const struct flp_rule *r, char *out, size_t len) FLP_HIDDEN;
+/* A duration: a decimal number of seconds, optionally followed by ms, s, m
+ * or h ("30", "2.5s", "500ms", "1m").  0 or -EINVAL. */
+int flp_parse_duration(const char *v, double *out) FLP_HIDDEN;
 /* The first rule whose pattern matches the absolute normalised path, or NULL. */
 const struct flp_rule *flp_policy_match(const struct flp_policy *p, const char *path) FLP_HIDDEN;
 /* Shell glob with `**`: 1 match, 0 no match. */

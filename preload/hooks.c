@@ -115,6 +115,7 @@
 
 #include "fl-internal.h"
 #include "flp.h"
+#include "proclocks.h"
 
 #ifndef KCMP_FILE
 #define KCMP_FILE 0
@@ -197,13 +198,38 @@ static ssize_t flp_fd_path(int fd, char *buf, size_t cap)
 	return n;
 }
 
+/*
+ * FILELOCK_PRELOAD_DEBUG=2: why a lock call on fd goes to the kernel
+ * unchanged (once per descriptor: it is classified once).  What one needs
+ * when a lock is not redirected.
+ */
+static void flp_trace_passthrough(const char *call, int fd)
+{
+	const struct flp_rule *r;
+	char path[4096];
+
+	if (FLP_LIKELY(flp_debug < 2))
+		return;
+	if (flp_fd_path(fd, path, sizeof(path)) < 0)
+		flp_log("%s(%d): no path for the descriptor; passed to the kernel", call, fd);
+	else if (flp_pol.n == 0)
+		flp_log("%s(%d): no rule matched %s (the policy has no rules); passed to the kernel",
+			call, fd, path);
+	else if ((r = flp_policy_match(&flp_pol, path)) == NULL)
+		flp_log("%s(%d): no rule matched %s; passed to the kernel", call, fd, path);
+	else
+		flp_log("%s(%d): %s matches the rule of line %d, kind %s; passed to the kernel",
+			call, fd, path, r->line, flp_kind_name(r->kind));
+}
+
 /* Does this OFD hold a flock?  /proc/self/fdinfo lists the locks it owns. */
 int flp_ofd_has_flock(int fd, int *exclusive)
 {
 	char path[64], buf[4096];
+	struct fl__proc_lock pl;
 	ssize_t n, got = 0;
+	const char *p;
 	int pfd;
-	char *p;
 
 	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
 	pfd = real_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
@@ -214,17 +240,11 @@ int flp_ofd_has_flock(int fd, int *exclusive)
 		got += n;
 	real_close(pfd);
 	buf[got] = '\0';
-	for (p = strstr(buf, "lock:"); p; p = strstr(p + 5, "lock:")) {
-		char *eol = strchr(p, '\n');
-		if (eol)
-			*eol = '\0';
-		if (strstr(p, "FLOCK")) {
-			*exclusive = strstr(p, "WRITE") != NULL;
+	for (p = buf; fl__fdinfo_next_lock(&p, &pl);) {
+		if (strcmp(pl.type, "FLOCK") == 0) {
+			*exclusive = strcmp(pl.mode, "WRITE") == 0;
 			return 1;
 		}
-		if (!eol)
-			break;
-		*eol = '\n';
 	}
 	return 0;
 }
@@ -958,6 +978,8 @@ static int flp_flock_slow(int fd, int op)
 	flp_depth++;
 	o = flp_lookup(fd, &err);
 	if (o == NULL) {
+		if (!err)
+			flp_trace_passthrough("flock", fd);
 		flp_depth--;
 		if (err) {
 			errno = ENOLCK;
@@ -1058,6 +1080,8 @@ static int flp_range_lock(int fd, int cmd, struct flock *fl, const char *call)
 	flp_depth++;
 	o = flp_lookup(fd, &err);
 	if (o == NULL) {
+		if (!err)
+			flp_trace_passthrough(call, fd);
 		flp_depth--;
 		return err ? ENOLCK : -1;
 	}

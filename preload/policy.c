@@ -16,9 +16,17 @@
  * The first rule that matches wins.
  *
  * The parser is strict on purpose: an unknown kind or option, a bad number,
- * a relative pattern or lock_dir, stale_threshold <= heartbeat_interval --
- * each is one "FILE:LINE: problem" message, and the caller refuses to run
- * locks unprotected.  The table is immutable after parsing.
+ * a relative pattern or lock_dir, stale_threshold <= heartbeat_interval, an
+ * option the library would refuse for the rule's kind (it would fail every
+ * lock) -- each is one "FILE:LINE: problem" message, and the caller refuses
+ * to run locks unprotected.  The table is immutable after parsing.
+ * Durations are decimal seconds with an optional unit (ms, s, m, h), the
+ * same syntax the filelock command takes.
+ *
+ * What is valid but cannot be meant -- a pattern no normalised path can
+ * match, a rule an earlier rule hides, an option given twice or unused by
+ * the kind -- is reported only to a checker (flp_policy_parse_warn, behind
+ * filelock-preload --check); the shim's parse skips that work.
  *
  * Kind etcd takes three options of its own (endpoints, prefix, ttl) that no
  * other kind accepts, and refuses the file-system options that mean nothing
@@ -41,6 +49,68 @@ static const char *const flp_kind_names[] = {
 };
 
 #define FLP_ETCD_DEFAULT_TTL 10.0 /* the library's default lease TTL */
+/*
+ * The options, and which of them each kind uses.  An option a kind refuses
+ * (the library would fail every lock with it) is an error; one it does not
+ * use is accepted, and reported to a checker (filelock-preload --check).
+ */
+enum flp_opt {
+	FLP_O_TIMEOUT, FLP_O_POLL, FLP_O_HEARTBEAT, FLP_O_STALE, FLP_O_LEASE, FLP_O_ALSO_NATIVE,
+	FLP_O_LOCK_DIR, FLP_O_SHARED, FLP_O_ENDPOINTS, FLP_O_PREFIX, FLP_O_TTL, FLP_O_CREATE_DIRS,
+	FLP_O_N
+};
+
+static const char *const flp_opt_names[FLP_O_N] = {
+	"timeout", "poll_interval", "heartbeat_interval", "stale_threshold", "lease_duration",
+	"also_native", "lock_dir", "shared", "endpoints", "prefix", "ttl", "create_dirs",
+};
+
+#define FLP_M(o) (1u << (o))
+#define FLP_M_REDIRECT \
+	(FLP_M(FLP_O_TIMEOUT) | FLP_M(FLP_O_POLL) | FLP_M(FLP_O_ALSO_NATIVE) |                  \
+	 FLP_M(FLP_O_LOCK_DIR) | FLP_M(FLP_O_CREATE_DIRS))
+
+static const unsigned flp_kind_uses[] = {
+	[FLP_SOFT] = FLP_M_REDIRECT | FLP_M(FLP_O_SHARED),
+	[FLP_STRICT] = FLP_M_REDIRECT | FLP_M(FLP_O_SHARED),
+	[FLP_LEASE] = FLP_M_REDIRECT | FLP_M(FLP_O_SHARED) | FLP_M(FLP_O_HEARTBEAT) |
+		      FLP_M(FLP_O_LEASE),
+	[FLP_SOFT_RW] = FLP_M_REDIRECT | FLP_M(FLP_O_HEARTBEAT) | FLP_M(FLP_O_STALE),
+	[FLP_NATIVE] = 0,
+	[FLP_DENY] = 0,
+	[FLP_DOTLOCK] = FLP_M(FLP_O_STALE),
+	[FLP_ETCD] = FLP_M(FLP_O_TIMEOUT) | FLP_M(FLP_O_POLL) | FLP_M(FLP_O_ALSO_NATIVE) |
+		     FLP_M(FLP_O_HEARTBEAT) | FLP_M(FLP_O_ENDPOINTS) | FLP_M(FLP_O_PREFIX) |
+		     FLP_M(FLP_O_TTL),
+};
+
+/* The library's defaults (backend-lease.c, backend-softrw.c). */
+#define FLP_LEASE_DEFAULT_DURATION  30.0
+#define FLP_SOFTRW_DEFAULT_HEARTBEAT 30.0
+
+static double flp_lease(const struct flp_rule *r)
+{
+	return r->lease_duration > 0 ? r->lease_duration : FLP_LEASE_DEFAULT_DURATION;
+}
+
+/* The heartbeat period a rule's locks run with (0: none). */
+static double flp_heartbeat(const struct flp_rule *r)
+{
+	if (!(flp_kind_uses[r->kind] & FLP_M(FLP_O_HEARTBEAT)))
+		return 0;
+	if (r->heartbeat_interval > 0)
+		return r->heartbeat_interval;
+	switch (r->kind) {
+	case FLP_LEASE:
+		return flp_lease(r) / 3;
+	case FLP_SOFT_RW:
+		return FLP_SOFTRW_DEFAULT_HEARTBEAT;
+	case FLP_ETCD:
+		return (r->stale_threshold > 0 ? ceil(r->stale_threshold) : FLP_ETCD_DEFAULT_TTL) / 3;
+	default:
+		return 0;
+	}
+}
 
 const char *flp_kind_name(enum flp_kind k)
 {
@@ -312,24 +382,39 @@ static int flp_perr(char *err, size_t errlen, const char *file, int line, const 
 	return -EINVAL;
 }
 
-static int flp_parse_num(const char *v, double *out, int allow_forever)
+int flp_parse_duration(const char *v, double *out)
 {
+	static const struct {
+		const char *suffix;
+		double scale;
+	} units[] = { { "", 1 }, { "s", 1 }, { "ms", 1e-3 }, { "m", 60 }, { "h", 3600 } };
 	char *end;
 	double d;
 
+	if (*v == '\0' || *v == ' ' || *v == '\t' || *v == '+' || *v == '-')
+		return -EINVAL;
+	d = strtod(v, &end);
+	if (end == v)
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].suffix) != 0)
+			continue;
+		d *= units[i].scale;
+		if (!isfinite(d))
+			return -EINVAL;
+		*out = d;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int flp_parse_num(const char *v, double *out, int allow_forever)
+{
 	if (allow_forever && (strcmp(v, "forever") == 0 || strcmp(v, "-1") == 0)) {
 		*out = -1;
 		return 0;
 	}
-	if (*v == '\0')
-		return -EINVAL;
-	d = strtod(v, &end);
-	if (*end == 's' && end[1] == '\0')
-		end++;
-	if (*end != '\0' || !isfinite(d) || d < 0)
-		return -EINVAL;
-	*out = d;
-	return 0;
+	return flp_parse_duration(v, out);
 }
 
 static int flp_parse_bool(const char *v, int *out)
@@ -364,8 +449,45 @@ static char *flp_field(char *line, size_t n, size_t *i)
 	return f;
 }
 
+/* Options the library refuses for a kind, and why. */
+static const char *flp_kind_refuses(enum flp_kind k, int o)
+{
+	if (k == FLP_STRICT && (o == FLP_O_HEARTBEAT || o == FLP_O_STALE || o == FLP_O_LEASE))
+		return "a strict claim is never broken by age, only by filelock break";
+	if (k == FLP_LEASE && o == FLP_O_STALE)
+		return "a lease expires after lease_duration";
+	if (k == FLP_SOFT_RW && o == FLP_O_LEASE)
+		return "soft-rw markers expire after stale_threshold";
+	return NULL;
+}
+
+struct flp_lint {
+	flp_warn_fn fn;
+	void *arg;
+};
+
+static void flp_pwarn(const struct flp_lint *l, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void flp_pwarn(const struct flp_lint *l, const char *file, int line, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	int n;
+
+	if (l == NULL || l->fn == NULL)
+		return;
+	n = snprintf(msg, sizeof(msg), "%s:%d: warning: ", file, line);
+	if (n >= 0 && (size_t)n < sizeof(msg)) {
+		va_start(ap, fmt);
+		vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	l->fn(l->arg, msg);
+}
+
 static int flp_parse_option(struct flp_rule *r, char *opt, const char *file, int ln, char *err,
-			    size_t errlen)
+			    size_t errlen, unsigned *seen, const struct flp_lint *lint)
 {
 	char *eq = strchr(opt, '=');
 	const char *k = opt, *v;
@@ -375,6 +497,18 @@ static int flp_parse_option(struct flp_rule *r, char *opt, const char *file, int
 		return flp_perr(err, errlen, file, ln, "expected OPTION=VALUE, got '%s'", opt);
 	*eq = '\0';
 	v = eq + 1;
+	for (int o = 0; o < FLP_O_N; o++) {
+		const char *why;
+
+		if (strcmp(k, flp_opt_names[o]) != 0)
+			continue;
+		if (*seen & FLP_M(o))
+			flp_pwarn(lint, file, ln, "%s given twice; the last value, '%s', wins", k, v);
+		*seen |= FLP_M(o);
+		if ((why = flp_kind_refuses(r->kind, o)) != NULL)
+			return flp_perr(err, errlen, file, ln, "%s is not used by kind %s (%s)", k,
+					flp_kind_names[r->kind], why);
+	}
 	if (!strcmp(k, "endpoints") || !strcmp(k, "prefix") || !strcmp(k, "ttl")) {
 		char **str = !strcmp(k, "endpoints") ? &r->etcd_endpoints
 			     : !strcmp(k, "prefix") ? &r->etcd_prefix : NULL;
@@ -385,7 +519,7 @@ static int flp_parse_option(struct flp_rule *r, char *opt, const char *file, int
 		if (str == NULL) {
 			if (flp_parse_num(v, &r->stale_threshold, 0) != 0 || r->stale_threshold < 1)
 				return flp_perr(err, errlen, file, ln,
-						"ttl: expected seconds >= 1, got '%s'", v);
+						"ttl: expected a duration >= 1s, got '%s'", v);
 			return 0;
 		}
 		if (v[strspn(v, ",")] == '\0')
@@ -407,7 +541,8 @@ static int flp_parse_option(struct flp_rule *r, char *opt, const char *file, int
 	if (!strcmp(k, "timeout")) {
 		if (flp_parse_num(v, &r->timeout, 1) != 0)
 			return flp_perr(err, errlen, file, ln,
-					"timeout: expected seconds >= 0 or 'forever', got '%s'", v);
+					"timeout: expected a duration (30, 2.5s, 500ms, "
+					"1m, 1h) or 'forever', got '%s'", v);
 		return 0;
 	}
 	if (!strcmp(k, "poll_interval"))
@@ -420,7 +555,8 @@ static int flp_parse_option(struct flp_rule *r, char *opt, const char *file, int
 		num = &r->lease_duration;
 	if (num) {
 		if (flp_parse_num(v, num, 0) != 0)
-			return flp_perr(err, errlen, file, ln, "%s: expected seconds >= 0, got '%s'",
+			return flp_perr(err, errlen, file, ln,
+					"%s: expected a duration (30, 2.5s, 500ms, 1m, 1h), got '%s'",
 					k, v);
 		if (num == &r->poll_interval && *num == 0)
 			return flp_perr(err, errlen, file, ln, "poll_interval must be > 0");
@@ -477,9 +613,74 @@ static void flp_rule_free(struct flp_rule *r)
 	free(r->etcd_prefix);
 }
 
+/* Why no normalised path can ever match pat, or NULL. */
+static const char *flp_pattern_dead(const char *pat)
+{
+	size_t n = strlen(pat);
+	const char *c = pat + 1;
+
+	if (n >= FLP_GLOB_MAX)
+		return "it is longer than the longest path matched";
+	if (n > 1 && pat[n - 1] == '/')
+		return "paths are matched without a trailing '/' (DIR/** covers the files under "
+		       "DIR)";
+	for (;;) {
+		const char *e = strchr(c, '/');
+		size_t l = e ? (size_t)(e - c) : strlen(c);
+
+		if (l == 0 && e)
+			return "paths are matched with '//' made '/'";
+		if ((l == 1 && c[0] == '.') || (l == 2 && c[0] == '.' && c[1] == '.'))
+			return "paths are matched with '.' and '..' resolved";
+		if (e == NULL)
+			return NULL;
+		c = e + 1;
+	}
+}
+
+/* Warnings about a parsed rule: a pattern no path can match, options its
+ * kind does not use. */
+static void flp_lint_rule(const struct flp_policy *p, const struct flp_rule *r, unsigned seen,
+			  const char *file, const struct flp_lint *lint)
+{
+	const char *why = flp_pattern_dead(r->pattern);
+	unsigned unused = seen & ~flp_kind_uses[r->kind];
+
+	if (lint->fn == NULL)
+		return; /* the shim: no checker listens, spare the work */
+	if (why)
+		flp_pwarn(lint, file, r->line, "pattern '%s' can never match: %s", r->pattern, why);
+	for (size_t i = 0; why == NULL && i < p->n; i++) {
+		const struct flp_rule *e = &p->rules[i];
+		size_t lit = strcspn(e->pattern, "*?[\\"); /* e's literal head: a cheap filter */
+
+		if (strncmp(e->pattern, r->pattern, lit) != 0)
+			continue;
+		if (strcmp(e->pattern, r->pattern) == 0 ||
+		    (strpbrk(r->pattern, "*?[\\") == NULL && flp_glob(e->pattern, r->pattern))) {
+			flp_pwarn(lint, file, r->line,
+				  "rule never applies: the rule of line %d ('%s') matches every "
+				  "path it matches, and the first match wins",
+				  e->line, e->pattern);
+			break;
+		}
+	}
+	for (int o = 0; o < FLP_O_N; o++)
+		if (unused & FLP_M(o))
+			flp_pwarn(lint, file, r->line, "%s has no effect on kind %s", flp_opt_names[o],
+				  flp_kind_names[r->kind]);
+}
+
 int flp_policy_parse(struct flp_policy *p, const char *text, size_t len, const char *file,
 		     char *err, size_t errlen)
 {
+	return flp_policy_parse_warn(p, text, len, file, err, errlen, NULL, NULL);
+}
+
+int flp_policy_parse_warn(struct flp_policy *p, const char *text, size_t len, const char *file,
+			  char *err, size_t errlen, flp_warn_fn warn, void *warn_arg)
+{
+	const struct flp_lint lint = { warn, warn_arg };
 	size_t pos = 0, cap = 0;
 	int ln = 0, r = 0;
 
@@ -491,6 +692,8 @@ int flp_policy_parse(struct flp_policy *p, const char *text, size_t len, const c
 		size_t e = pos, i = 0, ll;
 		char *line, *pat, *kind, *opt;
 		struct flp_rule rule;
+		unsigned seen = 0;
+		double hb;
 
 		while (e < len && text[e] != '\n')
 			e++;
@@ -533,12 +736,20 @@ int flp_policy_parse(struct flp_policy *p, const char *text, size_t len, const c
 			rule.kind = (enum flp_kind)k;
 		}
 		while (r == 0 && (opt = flp_field(line, ll, &i)))
-			r = flp_parse_option(&rule, opt, file, ln, err, errlen);
-		if (r == 0 && rule.heartbeat_interval > 0 && rule.stale_threshold > 0 &&
-		    rule.stale_threshold <= rule.heartbeat_interval)
+			r = flp_parse_option(&rule, opt, file, ln, err, errlen, &seen, &lint);
+		hb = r != 0 ? 0 : rule.heartbeat_interval > 0 ? rule.heartbeat_interval
+							       : flp_heartbeat(&rule);
+		if (r == 0 && rule.stale_threshold > 0 && hb > 0 && rule.stale_threshold <= hb)
 			r = flp_perr(err, errlen, file, ln,
-				     "stale_threshold (%g) must be greater than heartbeat_interval (%g)",
-				     rule.stale_threshold, rule.heartbeat_interval);
+				     "stale_threshold (%g) must be greater than heartbeat_interval (%g%s)",
+				     rule.stale_threshold, hb,
+				     rule.heartbeat_interval > 0 ? "" : ", the default");
+		if (r == 0 && rule.kind == FLP_LEASE && rule.heartbeat_interval > 0 &&
+		    rule.heartbeat_interval >= flp_lease(&rule))
+			r = flp_perr(err, errlen, file, ln,
+				     "heartbeat_interval (%g) must be below lease_duration (%g%s)",
+				     rule.heartbeat_interval, flp_lease(&rule),
+				     rule.lease_duration > 0 ? "" : ", the default");
 		if (r == 0 && rule.kind == FLP_ETCD && rule.heartbeat_interval > 0) {
 			/* The library's rule: a keep-alive at least twice per TTL. */
 			double ttl = rule.stale_threshold > 0 ? ceil(rule.stale_threshold)
@@ -567,6 +778,7 @@ int flp_policy_parse(struct flp_policy *p, const char *text, size_t len, const c
 			flp_rule_free(&rule);
 			break;
 		}
+		flp_lint_rule(p, &rule, seen, file, &lint);
 		p->rules[p->n++] = rule;
 	}
 	if (r == -ENOMEM)
@@ -574,6 +786,90 @@ int flp_policy_parse(struct flp_policy *p, const char *text, size_t len, const c
 	if (r != 0)
 		flp_policy_free(p);
 	return r;
+}
+
+/* ---- describing a rule (filelock-preload --check) ------------------------ */
+
+struct flp_buf {
+	char *s;
+	size_t len, n;
+};
+
+static void flp_add(struct flp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void flp_add(struct flp_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	if (b->n >= b->len)
+		return;
+	va_start(ap, fmt);
+	k = vsnprintf(b->s + b->n, b->len - b->n, fmt, ap);
+	va_end(ap);
+	if (k > 0)
+		b->n += (size_t)k;
+}
+
+static void flp_add_secs(struct flp_buf *b, const char *name, double v, int dflt)
+{
+	flp_add(b, ", %s %gs%s", name, v, dflt ? " (default)" : "");
+}
+
+void flp_rule_describe(const struct flp_rule *r, char *out, size_t len)
+{
+	struct flp_buf b = { out, len, 0 };
+
+	out[0] = '\0';
+	flp_add(&b, "%s %s", r->pattern, flp_kind_names[r->kind]);
+	switch (r->kind) {
+	case FLP_NATIVE:
+		flp_add(&b, ": lock calls pass through to the kernel");
+		return;
+	case FLP_DENY:
+		flp_add(&b, ": every lock call fails with ENOLCK");
+		return;
+	case FLP_DOTLOCK:
+		flp_add(&b, ": the program's own O_EXCL lock files; lock calls pass through; a "
+			    "lock file is broken when its holder is gone");
+		if (r->stale_threshold > 0)
+			flp_add(&b, " or older than %gs", r->stale_threshold);
+		return;
+	case FLP_ETCD:
+		flp_add(&b, ": etcd at %s, key prefix %s", r->etcd_endpoints ? r->etcd_endpoints
+				: "$FILELOCK_ETCD_ENDPOINTS", r->etcd_prefix ? r->etcd_prefix
+				: "$FILELOCK_ETCD_PREFIX");
+		flp_add_secs(&b, "ttl", r->stale_threshold > 0 ? ceil(r->stale_threshold)
+							     : FLP_ETCD_DEFAULT_TTL,
+			     r->stale_threshold == 0);
+		break;
+	default:
+		if (r->lock_dir)
+			flp_add(&b, ": marker %s/PATH.lock", r->lock_dir);
+		else
+			flp_add(&b, ": marker PATH.lock");
+		if (r->kind == FLP_LEASE)
+			flp_add_secs(&b, "lease_duration", flp_lease(r), r->lease_duration == 0);
+		if (r->kind == FLP_SOFT_RW)
+			flp_add_secs(&b, "stale_threshold",
+				     r->stale_threshold > 0 ? r->stale_threshold
+							    : 3 * flp_heartbeat(r),
+				     r->stale_threshold == 0);
+		break;
+	}
+	if (flp_heartbeat(r) > 0)
+		flp_add_secs(&b, "heartbeat_interval", flp_heartbeat(r), r->heartbeat_interval == 0);
+	if (r->timeout < 0)
+		flp_add(&b, ", timeout forever");
+	else
+		flp_add_secs(&b, "timeout", r->timeout, 0);
+	if (r->poll_interval > 0)
+		flp_add_secs(&b, "poll_interval", r->poll_interval, 0);
+	if (r->also_native)
+		flp_add(&b, ", also the kernel's flock");
+	if (r->no_create_dirs)
+		flp_add(&b, ", missing lock directories not created");
+	if (r->shared_reader)
+		flp_add(&b, ", LOCK_SH takes the kernel's shared lock only");
 }
 
 void flp_policy_free(struct flp_policy *p)

@@ -30,12 +30,16 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/file.h>
+#include <stdarg.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "fl-internal.h"
 #include "flp.h"
 
@@ -47,24 +51,31 @@ struct flp_policy flp_pol;
 int flp_pol_broken;
 char flp_pol_err[512];
 
-#define FLP_DEFAULT_CONFIG "/etc/filelock/preload.conf"
-#define FLP_CONFIG_MAX     (1 << 20)
+/* The system policy, under the build's sysconfdir (preload/Makemodule.am). */
+#ifndef FLP_SYSTEM_POLICY
+#define FLP_SYSTEM_POLICY "/etc/filelock/preload.conf"
+#endif
+/* configure --with-missing-policy=fail: no system policy fails every lock. */
+#ifndef FLP_MISSING_POLICY_FAIL
+#define FLP_MISSING_POLICY_FAIL 0
+#endif
+#define FLP_CONFIG_MAX (1 << 20)
 
 void flp_log(const char *fmt, ...)
 {
-	char buf[1024];
+	char msg[1024], buf[FL__ESCAPED_SIZE(sizeof(msg)) + 64];
 	va_list ap;
 	int n, e = errno;
 
-	n = snprintf(buf, sizeof(buf), "filelock-preload[%d]: ", (int)getpid());
 	va_start(ap, fmt);
-	if (n > 0 && (size_t)n < sizeof(buf))
-		n += vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Messages carry paths and marker fields other users wrote. */
+	n = snprintf(buf, sizeof(buf), "filelock-preload[%d]: ", (int)getpid());
 	if (n < 0)
 		n = 0;
-	if ((size_t)n >= sizeof(buf) - 1)
-		n = (int)sizeof(buf) - 2;
+	fl__escape(buf + n, sizeof(buf) - 1 - (size_t)n, msg);
+	n += (int)strlen(buf + n);
 	buf[n++] = '\n';
 	(void)!syscall(SYS_write, 2, buf, (size_t)n);
 	errno = e;
@@ -167,58 +178,136 @@ int flp_resolve(void)
 	return 0;
 }
 
+/*
+ * A policy read by root or by a secure-execution process (AT_SECURE:
+ * set-user-ID, set-group-ID, file capabilities) decides what that process
+ * creates and removes, so it must be a file only root could have written.
+ * Returns the rule the file breaks, or NULL.
+ */
+static const char *flp_policy_untrusted(const struct stat *st, int strict)
+{
+	if (!S_ISREG(st->st_mode))
+		return "not a regular file";
+	if (!strict)
+		return NULL;
+	if (st->st_uid != 0)
+		return "not owned by root";
+	if (st->st_mode & (S_IWGRP | S_IWOTH))
+		return "writable by group or others";
+	return NULL;
+}
+
+static void flp_policy_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void flp_policy_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(flp_pol_err, sizeof(flp_pol_err), fmt, ap);
+	va_end(ap);
+	flp_pol_broken = 1;
+}
+
+/* In a secure-execution process the parser's detail (which quotes the
+ * file) is cut to "FILE:LINE": the real user may not be allowed to read
+ * the file, and every byte printed reaches them. */
+static void flp_policy_hide_detail(const char *file)
+{
+	size_t k = strlen(file);
+	char *q;
+
+	if (strncmp(flp_pol_err, file, k) != 0 || flp_pol_err[k] != ':')
+		return;
+	q = flp_pol_err + k + 1;
+	q += strspn(q, "0123456789");
+	if (*q == ':' && q > flp_pol_err + k + 1)
+		snprintf(q, sizeof(flp_pol_err) - (size_t)(q - flp_pol_err),
+			 ": invalid rule (the detail is not shown inside set-user-ID, "
+			 "set-group-ID or file-capability programs; any other program shows it)");
+}
+
 static void flp_load_policy(void)
 {
-	const char *file = getenv("FILELOCK_PRELOAD_CONFIG");
+	/* secure_getenv: in a secure-execution process only the system policy. */
+	const char *file = secure_getenv("FILELOCK_PRELOAD_CONFIG");
 	int explicit = file != NULL && file[0] != '\0';
+	int secure = getauxval(AT_SECURE) != 0;
+	int strict = secure || geteuid() == 0;
+	const char *why;
+	struct stat st;
+	size_t got = 0, cap;
 	char *buf;
-	size_t got = 0;
 	int fd;
 
 	if (!explicit)
-		file = FLP_DEFAULT_CONFIG;
-	fd = flp_real.open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		file = FLP_SYSTEM_POLICY;
+	/* O_NONBLOCK: a FIFO put there must not hang the program. */
+	fd = flp_real.open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK |
+					 (strict ? O_NOFOLLOW : 0));
 	if (fd < 0) {
-		if (errno == ENOENT && !explicit) {
+		if (errno == ENOENT && !explicit && !FLP_MISSING_POLICY_FAIL) {
 			FLP_TRACE("no %s: no rules, every call passes through", file);
 			return;
 		}
-		snprintf(flp_pol_err, sizeof(flp_pol_err), "%s: cannot open: %s", file,
-			 strerror(errno));
-		flp_pol_broken = 1;
+		if (errno == ENOENT && !explicit)
+			flp_policy_fail("%s: no such file (this build fails every lock without its "
+					"system policy: --with-missing-policy=fail)",
+					file);
+		else if (errno == ELOOP && strict)
+			flp_policy_fail("%s: refused: a symbolic link (a policy read by root or a "
+					"set-user-ID program is opened without following links)",
+					file);
+		else
+			flp_policy_fail("%s: cannot open: %s", file, strerror(errno));
 		return;
 	}
-	buf = malloc(FLP_CONFIG_MAX + 1);
+	if (fstat(fd, &st) != 0) {
+		flp_policy_fail("%s: cannot stat: %s", file, strerror(errno));
+		flp_real.close(fd);
+		return;
+	}
+	why = flp_policy_untrusted(&st, strict);
+	if (why != NULL) {
+		flp_policy_fail("%s: refused: %s (a policy read by %s must be a regular file "
+				"owned by root and not writable by group or others)",
+				file, why, secure ? "a set-user-ID or set-group-ID program" : "root");
+		flp_real.close(fd);
+		return;
+	}
+	if (st.st_size > FLP_CONFIG_MAX) {
+		flp_policy_fail("%s: larger than %d bytes", file, FLP_CONFIG_MAX);
+		flp_real.close(fd);
+		return;
+	}
+	/* One byte more than the size: a file that grows while read is caught. */
+	cap = (size_t)st.st_size + 1;
+	buf = malloc(cap + 1);
 	if (buf == NULL) {
 		flp_real.close(fd);
-		snprintf(flp_pol_err, sizeof(flp_pol_err), "%s: out of memory", file);
-		flp_pol_broken = 1;
+		flp_policy_fail("%s: out of memory", file);
 		return;
 	}
-	for (;;) {
-		ssize_t n = flp_real.read(fd, buf + got, FLP_CONFIG_MAX + 1 - got);
+	while (got < cap) {
+		ssize_t n = flp_real.read(fd, buf + got, cap - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			snprintf(flp_pol_err, sizeof(flp_pol_err), "%s: cannot read: %s", file,
-				 strerror(errno));
-			flp_pol_broken = 1;
+			flp_policy_fail("%s: cannot read: %s", file, strerror(errno));
 			break;
 		}
 		if (n == 0)
 			break;
 		got += (size_t)n;
-		if (got > FLP_CONFIG_MAX) {
-			snprintf(flp_pol_err, sizeof(flp_pol_err), "%s: larger than %d bytes", file,
-				 FLP_CONFIG_MAX);
-			flp_pol_broken = 1;
-			break;
-		}
 	}
 	flp_real.close(fd);
+	if (!flp_pol_broken && got == cap)
+		flp_policy_fail("%s: changed while being read", file);
 	if (!flp_pol_broken &&
-	    flp_policy_parse(&flp_pol, buf, got, file, flp_pol_err, sizeof(flp_pol_err)) != 0)
+	    flp_policy_parse(&flp_pol, buf, got, file, flp_pol_err, sizeof(flp_pol_err)) != 0) {
 		flp_pol_broken = 1;
+		if (secure)
+			flp_policy_hide_detail(file);
+	}
 	free(buf);
 	if (!flp_pol_broken)
 		FLP_TRACE("%s: %zu rule(s)", file, flp_pol.n);
@@ -234,20 +323,50 @@ static void flp_point_sys(void)
 	fl__sys.fcntl = flp_real.fcntl64;
 }
 
+/*
+ * FILELOCK_PRELOAD_DEBUG: unset, empty or 0: quiet; 2: also every lock call
+ * that goes to the kernel unchanged ("no rule matched PATH"); anything else:
+ * 1, what the shim does.  The start-up lines (which policy, how many rules)
+ * come once per process tree: the first process marks the environment its
+ * children inherit with the policy file it announced.
+ */
+#define FLP_BANNER_ENV "FILELOCK_PRELOAD_DEBUG_BANNER"
+
+static int flp_debug_init(void)
+{
+	const char *dbg = secure_getenv("FILELOCK_PRELOAD_DEBUG");
+	const char *cfg = secure_getenv("FILELOCK_PRELOAD_CONFIG");
+	const char *seen = secure_getenv(FLP_BANNER_ENV);
+
+	flp_debug = dbg == NULL || dbg[0] == '\0' || strcmp(dbg, "0") == 0 ? 0
+		    : strcmp(dbg, "2") == 0				    ? 2
+									    : 1;
+	if (cfg == NULL || cfg[0] == '\0')
+		cfg = FLP_SYSTEM_POLICY;
+	if (!flp_debug || (seen != NULL && strcmp(seen, cfg) == 0))
+		return 0;
+	setenv(FLP_BANNER_ENV, cfg, 1);
+	return 1;
+}
+
 static pthread_once_t flp_init_once = PTHREAD_ONCE_INIT;
 
 static void flp_init_all(void)
 {
-	const char *dbg = getenv("FILELOCK_PRELOAD_DEBUG");
+	int banner, level;
 
 	flp_depth++;
-	flp_debug = dbg != NULL && dbg[0] != '\0' && strcmp(dbg, "0") != 0;
+	banner = flp_debug_init();
+	level = flp_debug;
 	if (flp_resolve() != 0) {
 		flp_depth--;
 		return;
 	}
 	flp_point_sys();
+	if (!banner) /* the start-up lines of flp_load_policy, once per tree */
+		flp_debug = 0;
 	flp_load_policy();
+	flp_debug = level;
 	if (flp_pol_broken)
 		flp_log("%s; every lock call will fail with ENOLCK", flp_pol_err);
 	else

@@ -1429,7 +1429,7 @@ void flp_rl_atfork_child(void)
 
 void flp_rl_stats(void)
 {
-	const char *s = getenv("FILELOCK_PRELOAD_STATS");
+	const char *s = secure_getenv("FILELOCK_PRELOAD_STATS");
 
 	if (s == NULL || s[0] == '\0' || strcmp(s, "0") == 0)
 		return;

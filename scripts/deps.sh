@@ -8,7 +8,8 @@ pkgs="build-essential autoconf automake libtool pkg-config
 libcmocka-dev libsqlite3-dev sqlite3 python3 perl util-linux procps
 bindfs fuse3 faketime iproute2 psmisc
 clang libclang-rt-14-dev valgrind libuv1-dev
-libcurl4-openssl-dev libjson-c-dev etcd-server etcd-client openssl"
+libcurl4-openssl-dev libjson-c-dev etcd-server etcd-client openssl
+environment-modules tcl"
 missing=
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

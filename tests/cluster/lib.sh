@@ -76,7 +76,11 @@ cl_start() {
 		exec 3<>"$CL_TMP/watchdog"
 		read -r -t "${CL_WATCHDOG_SECONDS:-150}" -u 3 _
 		echo "[$CL_NAME] FAIL: watchdog fired (deadlock?)" >&2
-		kill -TERM $$
+		# The whole process group where the suite leads one (it does
+		# under tests/watchdog.sh): a shell runs its TERM trap only
+		# once the foreground command it waits for ends, and a
+		# deadlocked one never does.
+		kill -TERM -- "-$$" 2>/dev/null || kill -TERM $$
 	) >/dev/null &
 	CL_WATCHDOG=$!
 	unset CLUSTER_DIR

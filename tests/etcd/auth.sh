@@ -1,7 +1,7 @@
 #!/bin/bash
 # etcd authentication: with auth enabled on the cluster, the right user and
-# password (here from the environment) lock, queue and release; a wrong
-# password and a missing user fail with a clear error.
+# password (from the environment, then from a file) lock, queue and
+# release; a wrong password and a missing user fail with a clear error.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 . "$FL_TOP_SRCDIR/tests/etcd/common.sh"
 
@@ -21,6 +21,13 @@ holder_send B release
 check "B releases" holder_expect B '^released 0$' 10
 holder_wait A
 holder_wait B
+
+printf 's3cret\n' > "$TMP/pw" && chmod 600 "$TMP/pw"
+FILELOCK_ETCD_PASSWORD= FILELOCK_ETCD_PASSWORD_FILE=$TMP/pw holder_start E "$TMP/auth.lock"
+check "the password from a file (FILELOCK_ETCD_PASSWORD_FILE)" holder_expect E '^ready' 15
+holder_send E release
+check "E releases" holder_expect E '^released 0$' 10
+holder_wait E
 
 FILELOCK_ETCD_PASSWORD=wrong holder_start C -w 3 "$TMP/auth.lock"
 check "a wrong password is refused clearly" holder_expect C '^error 13 .*authenticat' 10

@@ -6,6 +6,9 @@
  * heartbeat_interval) or fail with one "FILE:LINE: problem" message; never a
  * crash, an overread or a leak.  Accepted rules are then exercised through
  * the matcher and the marker-path functions with paths taken from the rules.
+ * The checker's warnings (filelock-preload --check) come as "FILE:LINE:
+ * warning: ..." lines and never change what is accepted; every accepted rule
+ * can be described.
  */
 #include "config.h"
 
@@ -20,6 +23,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static void warning(void *arg, const char *msg)
+{
+	(void)arg;
+	if (strncmp(msg, "fuzz.conf:", 10) != 0 || strstr(msg, ": warning: ") == NULL ||
+	    strlen(msg) >= 1024)
+		abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct flp_policy p = {0};
@@ -32,7 +43,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	copy = malloc(size ? size : 1); /* exact size: ASan sees any overread */
 	memcpy(copy, data, size);
 	err[0] = '\0';
-	r = flp_policy_parse(&p, copy, size, "fuzz.conf", err, sizeof(err));
+	r = flp_policy_parse_warn(&p, copy, size, "fuzz.conf", err, sizeof(err), warning, NULL);
+	{
+		/* The shim's parse, without warnings, decides the same way. */
+		struct flp_policy q = {0};
+		char qerr[256];
+		int rq = flp_policy_parse(&q, copy, size, "fuzz.conf", qerr, sizeof(qerr));
+
+		if (rq != r || q.n != p.n || (r != 0 && strcmp(err, qerr) != 0))
+			abort();
+		flp_policy_free(&q);
+	}
 	if (r != 0) {
 		if ((r != -EINVAL && r != -ENOMEM) || strncmp(err, "fuzz.conf:", 10) != 0 ||
 		    strlen(err) >= sizeof(err))
@@ -63,6 +84,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 								     : 10.0) / 2))
 			abort();
 		(void)flp_kind_name(ru->kind);
+		flp_rule_describe(ru, back, sizeof(back));
+		if (strlen(ru->pattern) < sizeof(back) &&
+		    strncmp(back, ru->pattern, strlen(ru->pattern)) != 0)
+			abort();
 		/* The pattern read as a literal path: matched through the table,
 		 * its marker path must map back to a path the table redirects. */
 		if (strlen(ru->pattern) < 200 && flp_normalize(ru->pattern, path, sizeof(path)) == 0) {

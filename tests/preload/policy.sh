@@ -73,6 +73,29 @@ FILELOCK_PRELOAD_DEBUG=1 shim flock "$T/a.lck" true 2>"$T/err" || fail "flock a.
 grep -q "filelock-preload\[[0-9]*\]: flock(3, LOCK_EX) on $T/a.lck -> soft $T/a.lck.lock: acquired" \
 	"$T/err" || fail "no trace: $(cat "$T/err")"
 grep -q "released $T/a.lck.lock" "$T/err" || fail "no release trace"
+# Level 2 also says why a lock goes to the kernel: no rule matched the path,
+# or a pass-through rule did; level 1 does not.
+FILELOCK_PRELOAD_DEBUG=2 shim flock "$T/plain" true 2>"$T/err" || fail "flock plain"
+grep -q "filelock-preload\[[0-9]*\]: flock(3): no rule matched $T/plain; passed to the kernel" \
+	"$T/err" || fail "level 2: no 'no rule matched': $(cat "$T/err")"
+FILELOCK_PRELOAD_DEBUG=2 shim flock "$T/nat/f" true 2>"$T/err" || fail "flock nat/f"
+grep -q "flock(3): $T/nat/f matches the rule of line [0-9]*, kind native; passed to the kernel" \
+	"$T/err" || fail "level 2: the native rule is not named: $(cat "$T/err")"
+FILELOCK_PRELOAD_DEBUG=1 shim flock "$T/plain" true 2>"$T/err" || fail "flock plain"
+grep -q "no rule matched" "$T/err" && fail "level 1 reports unmatched paths: $(cat "$T/err")"
+# The start-up line (policy file, rules) once per process tree, not per exec:
+# a shell that runs three programs under the shim prints it once.
+FILELOCK_PRELOAD_DEBUG=1 shim sh -c 'true; sh -c true; flock "$1" true' sh "$T/b.lck" 2>"$T/err" ||
+	fail "process tree"
+n=$(grep -c ": $T/preload.conf: [0-9]* rule(s)" "$T/err")
+[ "$n" = 1 ] || fail "start-up line printed $n times, want 1: $(cat "$T/err")"
+grep -q "acquired" "$T/err" || fail "the child's redirect is still traced: $(cat "$T/err")"
+# A child that reads another policy file announces it.
+printf '/nowhere/* soft\n' > "$T/other.conf"
+FILELOCK_PRELOAD_DEBUG=1 shim sh -c 'FILELOCK_PRELOAD_CONFIG=$1 sh -c true' sh "$T/other.conf" \
+	2>"$T/err"
+grep -q ": $T/preload.conf: [0-9]* rule(s)" "$T/err" && grep -q ": $T/other.conf: 1 rule(s)" "$T/err" ||
+	fail "a child with another policy file was not announced: $(cat "$T/err")"
 
 # dotlock: O_CREAT|O_EXCL over a stale lock file succeeds, over a live one not.
 excl() {

@@ -161,17 +161,33 @@ static void test_parse_malformed(void **state)
 	expect_error("/a/* soft timeout\n", "expected OPTION=VALUE, got 'timeout'");
 	expect_error("/a/* soft =1\n", "expected OPTION=VALUE");
 	expect_error("/a/* soft color=red\n", "unknown option 'color'");
-	expect_error("/a/* soft timeout=soon\n", "timeout: expected seconds");
-	expect_error("/a/* soft timeout=-3\n", "timeout: expected seconds");
+	expect_error("/a/* soft timeout=soon\n", "timeout: expected a duration");
+	expect_error("/a/* soft timeout=-3\n", "timeout: expected a duration");
 	expect_error("/a/* soft poll_interval=0\n", "poll_interval must be > 0");
-	expect_error("/a/* soft stale_threshold=nan\n", "stale_threshold: expected seconds");
-	expect_error("/a/* soft stale_threshold=1e999\n", "stale_threshold: expected seconds");
+	expect_error("/a/* soft stale_threshold=nan\n", "stale_threshold: expected a duration");
+	expect_error("/a/* soft stale_threshold=1e999\n", "stale_threshold: expected a duration");
 	expect_error("/a/* soft also_native=maybe\n", "also_native: expected yes or no");
 	expect_error("/a/* soft shared=both\n", "shared: expected exclusive or reader");
 	expect_error("/a/* soft lock_dir=locks\n", "lock_dir must be an absolute path");
 	expect_error("/a/* soft-rw shared=reader\n", "shared=reader is for exclusive-only");
-	expect_error("/a/* lease heartbeat_interval=10 stale_threshold=10\n",
+	expect_error("/a/* soft-rw heartbeat_interval=10 stale_threshold=10\n",
 		     "preload.conf:1: stale_threshold (10) must be greater than heartbeat_interval");
+	/* The kind's defaults count: soft-rw beats every 30 s, a lease every
+	 * lease_duration / 3 and never as often as it expires. */
+	expect_error("/a/* soft-rw stale_threshold=20\n",
+		     "stale_threshold (20) must be greater than heartbeat_interval (30, the default)");
+	expect_error("/a/* lease heartbeat_interval=30\n",
+		     "heartbeat_interval (30) must be below lease_duration (30, the default)");
+	/* Options the library refuses for the kind fail here, not at every lock. */
+	expect_error("/a/* lease stale_threshold=60\n",
+		     "preload.conf:1: stale_threshold is not used by kind lease");
+	expect_error("/a/* strict heartbeat_interval=1\n",
+		     "preload.conf:1: heartbeat_interval is not used by kind strict");
+	expect_error("/a/* soft-rw lease_duration=9\n",
+		     "preload.conf:1: lease_duration is not used by kind soft-rw");
+	expect_error("/a/* soft timeout=5x\n", "timeout: expected a duration");
+	expect_error("/a/* soft timeout=+5\n", "timeout: expected a duration");
+	expect_error("/a/* soft timeout=s\n", "timeout: expected a duration");
 	{
 		static const char nul[] = "/a/* soft\n/b/\0* soft\n";
 		struct flp_policy p;
@@ -180,6 +196,115 @@ static void test_parse_malformed(void **state)
 				 -EINVAL);
 		assert_string_equal(err, "f:2: NUL byte in the policy file");
 	}
+}
+
+/* Durations: seconds, or with a unit (ms, s, m, h), as the CLI takes them. */
+static void test_durations(void **state)
+{
+	static const struct {
+		const char *in;
+		double want;
+	} ok[] = { { "30", 30 }, { "2.5s", 2.5 }, { "500ms", 0.5 }, { "1m", 60 }, { "2h", 7200 },
+		   { "0", 0 },   { "1e-3", 0.001 } };
+	static const char *const bad[] = { "", "s", "ms", "-1", "+1", " 1", "1 s", "1x", "1sec",
+					   "nan", "inf", "1e999", "1mm" };
+	double v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(flp_parse_duration(ok[i].in, &v), 0);
+		assert_true(v == ok[i].want);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (flp_parse_duration(bad[i], &v) != -EINVAL)
+			fail_msg("'%s' was accepted as %g", bad[i], v);
+}
+
+struct warnings {
+	char text[4096];
+	int n;
+};
+
+static void collect(void *arg, const char *msg)
+{
+	struct warnings *w = arg;
+	size_t l = strlen(w->text);
+
+	snprintf(w->text + l, sizeof(w->text) - l, "%s\n", msg);
+	w->n++;
+}
+
+/* What a checker is told and the shim accepts silently. */
+static void test_parse_warnings(void **state)
+{
+	static const char text[] = "/nfs/jobs/*.lock soft timeout=5 timeout=6\n"
+				   "/nfs/cache/ soft\n"
+				   "/nfs/a/../b soft\n"
+				   "/nfs//c soft\n"
+				   "/nfs/jobs/x.lock lease\n"
+				   "/nfs/jobs/*.lock strict\n"
+				   "/nfs/s/* soft heartbeat_interval=3 lease_duration=9\n"
+				   "/tmp/** native timeout=3\n"
+				   "/ok/** soft-rw heartbeat_interval=5 stale_threshold=20\n";
+	struct flp_policy p;
+	struct warnings w;
+	char err[256];
+
+	(void)state;
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(flp_policy_parse_warn(&p, text, strlen(text), "site.conf", err,
+					       sizeof(err), collect, &w),
+			 0);
+	assert_int_equal(p.n, 9);
+	static const char *const want[] = {
+		"site.conf:1: warning: timeout given twice; the last value, '6', wins\n",
+		"site.conf:2: warning: pattern '/nfs/cache/' can never match: paths are matched "
+		"without a trailing '/'",
+		"site.conf:3: warning: pattern '/nfs/a/../b' can never match",
+		"site.conf:4: warning: pattern '/nfs//c' can never match",
+		"site.conf:5: warning: rule never applies: the rule of line 1",
+		"site.conf:6: warning: rule never applies: the rule of line 1",
+		"site.conf:7: warning: heartbeat_interval has no effect on kind soft\n",
+		"site.conf:7: warning: lease_duration has no effect on kind soft\n",
+		"site.conf:8: warning: timeout has no effect on kind native\n",
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		if (strstr(w.text, want[i]) == NULL)
+			fail_msg("'%s' not among the warnings:\n%s", want[i], w.text);
+	assert_true(p.rules[0].timeout == 6);
+	assert_null(strstr(w.text, "site.conf:9:"));
+	assert_int_equal(w.n, 9);
+	flp_policy_free(&p);
+
+	/* The shim's parse accepts the same file without a word. */
+	assert_int_equal(parse(&p, text, err, sizeof(err)), 0);
+	assert_int_equal(p.n, 9);
+	flp_policy_free(&p);
+}
+
+/* Each rule as --check prints it, the kind's defaults filled in. */
+static void test_describe(void **state)
+{
+	static const char text[] = "/a/*.lock soft timeout=30s poll_interval=100ms\n"
+				   "/db/* lease\n"
+				   "/rw/** soft-rw heartbeat_interval=5 lock_dir=/var/locks\n"
+				   "/tmp/** native\n";
+	struct flp_policy p;
+	char err[256], d[1024];
+
+	(void)state;
+	assert_int_equal(parse(&p, text, err, sizeof(err)), 0);
+	flp_rule_describe(&p.rules[0], d, sizeof(d));
+	assert_string_equal(d, "/a/*.lock soft: marker PATH.lock, timeout 30s, poll_interval 0.1s");
+	flp_rule_describe(&p.rules[1], d, sizeof(d));
+	assert_string_equal(d, "/db/* lease: marker PATH.lock, lease_duration 30s (default), "
+			       "heartbeat_interval 10s (default), timeout forever");
+	flp_rule_describe(&p.rules[2], d, sizeof(d));
+	assert_string_equal(d, "/rw/** soft-rw: marker /var/locks/PATH.lock, stale_threshold 15s "
+			       "(default), heartbeat_interval 5s, timeout forever");
+	flp_rule_describe(&p.rules[3], d, sizeof(d));
+	assert_string_equal(d, "/tmp/** native: lock calls pass through to the kernel");
+	flp_policy_free(&p);
 }
 
 /* Kind etcd: its own options, the library kind, and FILE:LINE errors for
@@ -227,8 +352,8 @@ static void test_parse_etcd(void **state)
 	expect_error("/a/* etcd lease_duration=9\n", "lease_duration has no meaning for kind etcd");
 	expect_error("/a/* etcd shared=reader\n", "shared has no meaning for kind etcd");
 	/* Bad values. */
-	expect_error("/a/* etcd ttl=0.5\n", "preload.conf:1: ttl: expected seconds >= 1");
-	expect_error("/a/* etcd ttl=soon\n", "ttl: expected seconds >= 1");
+	expect_error("/a/* etcd ttl=0.5\n", "preload.conf:1: ttl: expected a duration >= 1s");
+	expect_error("/a/* etcd ttl=soon\n", "ttl: expected a duration >= 1s");
 	expect_error("/a/* etcd endpoints=\n", "endpoints: empty value");
 	expect_error("/a/* etcd endpoints=,,\n", "endpoints: empty value");
 	expect_error("/a/* etcd prefix=locks\n", "prefix: expected a key prefix starting with '/'");
@@ -278,6 +403,9 @@ int main(void)
 		cmocka_unit_test(test_parse_good),
 		cmocka_unit_test(test_parse_malformed),
 		cmocka_unit_test(test_parse_etcd),
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_parse_warnings),
+		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_marker_paths),
 	};
 	return cmocka_run_group_tests_name("preload-policy", tests, NULL, NULL);
