@@ -48,8 +48,10 @@
  * not a v1 claim, a claim that is not a regular file, is unreadable, or whose
  * record is not byte-for-byte canonical (decimal without leading zeros,
  * lowercase hex, printable host name, token equal to the one in its name).
- * Readers retry EACCES/ESTALE for 0.5 s (NFS revalidation, as Python does),
- * then skip an ESTALE claim (the server no longer has it) and fail on others.
+ * A read that meets ESTALE opens the claim's name again at once (three opens
+ * at most: fl__record_read); beyond that, readers retry EACCES/ESTALE for
+ * 0.5 s (NFS revalidation, as Python does), then skip an ESTALE claim (the
+ * server no longer has it) and fail on others.
  *
  * Crash and recovery.  A crashed holder's claims persist forever: no pid, no
  * age and no clock ever removes a strict claim, because that is the overlap
@@ -375,40 +377,19 @@ static int strict_read_claim(int dirfd, const char *name, char *buf, size_t *len
 {
 	struct stat st, fst;
 	size_t got = 0;
-	int fd;
+	int r;
 
 	if (fl__sys.fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return errno == ENOENT ? STRICT_GONE : -errno;
 	if (!S_ISREG(st.st_mode))
 		return STRICT_NOTREG;
-	fd = fl__sys.openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errno == ENOENT ? STRICT_GONE : errno == ELOOP ? STRICT_NOTREG : -errno;
-	if (fl__sys.fstat(fd, &fst) != 0) {
-		int e = errno;
-		fl__sys.close(fd);
-		/* FUSE answers ENOENT on the descriptor of a file unlinked after our
-		 * open: the claim was released, as if we had not seen it. */
-		return e == ENOENT ? STRICT_GONE : -e;
-	}
-	if (!S_ISREG(fst.st_mode) || fst.st_ino != st.st_ino || fst.st_dev != st.st_dev) {
-		fl__sys.close(fd);
+	r = fl__record_read(dirfd, name, buf, STRICT_RECORD_MAX + 1, &got, &fst, NULL);
+	/* FUSE answers ENOENT on the descriptor of a file unlinked after our
+	 * open: the claim was released, as if we had not seen it. */
+	if (r < 0)
+		return r == -ENOENT ? STRICT_GONE : r == -ELOOP ? STRICT_NOTREG : r;
+	if (!S_ISREG(fst.st_mode) || fst.st_ino != st.st_ino || fst.st_dev != st.st_dev)
 		return STRICT_CHANGED;
-	}
-	while (got < STRICT_RECORD_MAX + 1) {
-		ssize_t n = fl__sys.read(fd, buf + got, STRICT_RECORD_MAX + 1 - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			fl__sys.close(fd);
-			return e == ENOENT ? STRICT_GONE : -e; /* see the fstat above */
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	fl__sys.close(fd);
 	if (got > STRICT_RECORD_MAX)
 		return -EFBIG;
 	*len = got;
@@ -655,27 +636,17 @@ static int strict_open_sentinel(const char *path)
 	char buf[FL__STRICT_SENTINEL_LEN + 1];
 	struct stat st, fst;
 	size_t got = 0;
-	int fd;
+	int fd = -1, r;
 
 	if (fl__sys.lstat(path, &st) != 0)
 		return errno == ENOENT ? -ENOENT : -EAGAIN;
 	if (!S_ISREG(st.st_mode))
 		return -EAGAIN;
-	fd = fl__sys.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errno == ENOENT ? -ENOENT : -EAGAIN;
-	if (fl__sys.fstat(fd, &fst) != 0 || fst.st_dev != st.st_dev || fst.st_ino != st.st_ino)
+	r = fl__record_read(AT_FDCWD, path, buf, sizeof(buf), &got, &fst, &fd);
+	if (r < 0)
+		return r == -ENOENT ? -ENOENT : -EAGAIN;
+	if (fst.st_dev != st.st_dev || fst.st_ino != st.st_ino)
 		goto no;
-	while (got < sizeof(buf)) {
-		ssize_t n = fl__sys.read(fd, buf + got, sizeof(buf) - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto no;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
 	if (got == FL__STRICT_SENTINEL_LEN && memcmp(buf, fl__strict_sentinel, got) == 0)
 		return fd;
 no:

@@ -340,6 +340,24 @@ const char *fl__marker_foreign(const struct fl_marker *m, int parsed, double age
 int fl__marker_refuse(const struct fl_lock *lk, const char *path, const char *kind,
 		      const char *why, int brk);
 
+/* How many times a record is opened by name when NFS says ESTALE. */
+#define FL__ESTALE_TRIES 3
+
+/* Reads the record at (dirfd, name) that another host may rename over or
+ * remove: open(O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC|O_NOCTTY) + fstat
+ * (into *st) + read of at most cap bytes (none for a non-regular file:
+ * *len = 0, the caller checks st).  ESTALE from any of the three is that
+ * race seen through a stale NFS file handle: the name is opened again, up to
+ * FL__ESTALE_TRIES opens in all.  With fdp the descriptor stays open in *fdp
+ * on success.  Returns 0, or -errno (-ENOENT gone, -ELOOP a symlink, -ESTALE
+ * still stale after the last try: transient). */
+int fl__record_read(int dirfd, const char *name, char *buf, size_t cap, size_t *len,
+		    struct stat *st, int *fdp);
+
+/* ESTALE replies fl__record_read() met and answered by opening again
+ * (process-wide, for statistics). */
+unsigned long fl__estale_retries(void);
+
 /* The strict sentinel bytes "1\nfilelock-strict-v1\0\n0\n" (24 bytes). */
 extern const char fl__strict_sentinel[];
 #define FL__STRICT_SENTINEL_LEN 24
@@ -373,6 +391,31 @@ int fl__marker_create(const struct fl_lock *lk, int *fd);
 /* Identity-checked unlink: removes path only when lstat shows (dev, ino).
  * Returns 0 removed, -ESTALE not ours (left alone), or -errno. */
 int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino);
+
+/* ---- ledger.c ---------------------------------------------------------- */
+
+/* A marker's state as an observer sees it; any change means "refreshed". */
+struct fl_seen {
+	dev_t dev;
+	ino_t ino;
+	double mtime;   /* as fl__mtime() computes it                             */
+	long long size; /* -1 = not compared                                      */
+};
+void fl__seen_of(struct fl_seen *s, const struct stat *st);
+/*
+ * The process-wide observation ledger (see ledger.c).  Returns for how many
+ * seconds the marker whose absolute path is `key` is known to have stayed in
+ * state *s: by this process's own watch (any handle, any thread), or, the
+ * first time this process sees that inode, by the file server's clock (a
+ * probe file next to the marker).  dirfd/name locate the marker for that
+ * probe (name relative to dirfd, or absolute with AT_FDCWD); name NULL = no
+ * probe.  Never fails: any doubt counts from now.
+ */
+double fl__ledger_silent(const char *key, int dirfd, const char *name, const struct fl_seen *s);
+/* Forgets what was seen at `key` (after breaking it). */
+void fl__ledger_forget(const char *key);
+/* Probes taken by this process (tests). */
+unsigned fl__ledger_probes(void);
 
 /* ---- backend-softrw.c -------------------------------------------------- */
 

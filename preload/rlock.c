@@ -71,8 +71,12 @@
  * recycled one (start token).  For lease and soft-rw rules a heartbeat
  * thread touches each owner file every heartbeat_interval, and an owner on
  * another host is evicted once its file has stayed unchanged (same inode,
- * same mtime) for the rule's bound (lease_duration, or stale_threshold) on
- * OUR monotonic clock, so clock skew between hosts does not matter.  soft
+ * size, mtime) for the rule's bound (lease_duration, or stale_threshold):
+ * as watched on OUR monotonic clock, or, the first time this process sees
+ * that file, as the file server's clock tells (a probe file's mtime against
+ * the owner file's; ledger.c), so clock skew between hosts does not matter
+ * and a process that tries once recovers as a waiter does.  What was seen
+ * is kept in the process's ledger, shared by every descriptor.  soft
  * and strict rules never evict another host's owner (as their markers): an
  * operator removes it.  A holder that finds its own owner file gone
  * (evicted while it was paused) says so on stderr; its next grow fails with
@@ -135,16 +139,6 @@ struct flp_rowner {
 	struct flp_rfile *rf;
 };
 
-/* What another owner's file told us, and when its (inode, mtime) last
- * changed by our clock. */
-struct rl_seen {
-	char name[RL_NAME_MAX];
-	ino_t ino;
-	int64_t mtime_ns;
-	double since;
-	int live; /* seen in the current scan */
-};
-
 struct flp_rfile {
 	struct flp_rfile *next;
 	dev_t dev;
@@ -161,8 +155,6 @@ struct flp_rfile {
 	double bound;              /* eviction bound for other hosts; 0 never  */
 	int remote;                /* not a local file system: cache coherence */
 	int contended;             /* the last grow found a conflict           */
-	struct rl_seen *seen;
-	size_t nseen, capseen;
 };
 
 static pthread_mutex_t rl_mu = PTHREAD_MUTEX_INITIALIZER; /* rl_files, ofd numbering */
@@ -257,62 +249,42 @@ static int rl_format(const struct flp_rowner *ow, char *buf, size_t cap)
 	return n;
 }
 
-/* Reads a whole owner file (never following symlinks, never blocking). */
+/* Reads a whole owner file (never following symlinks, never blocking; an
+ * owner file renamed over by its process on another NFS client is read
+ * again by name: fl__record_read). */
 static int rl_read(int dfd, const char *name, char **out, size_t *len, struct stat *st)
 {
-	int fd = fl__sys.openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	size_t cap = 4096, got = 0;
-	char *buf;
+	size_t cap = 4096;
+	char *buf = NULL;
 
-	RL_OP(1);
-	if (fd < 0)
-		return -errno;
-	if (fl__sys.fstat(fd, st) != 0) {
-		int e = -errno;
-		fl__sys.close(fd);
-		return e;
-	}
-	if (!S_ISREG(st->st_mode)) {
-		fl__sys.close(fd);
-		return -EBADMSG;
-	}
-	buf = malloc(cap);
 	for (;;) {
-		ssize_t n;
-		if (buf == NULL) {
-			fl__sys.close(fd);
+		char *nb = realloc(buf, cap);
+		int r;
+
+		if (nb == NULL) {
+			free(buf);
 			return -ENOMEM;
 		}
-		n = fl__sys.read(fd, buf + got, cap - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = -errno;
+		buf = nb;
+		RL_OP(1);
+		r = fl__record_read(dfd, name, buf, cap, len, st, NULL);
+		if (r == 0 && !S_ISREG(st->st_mode))
+			r = -EBADMSG;
+		if (r < 0) {
 			free(buf);
-			fl__sys.close(fd);
-			return e;
+			return r;
 		}
-		if (n == 0)
+		if (*len < cap)
 			break;
-		got += (size_t)n;
-		if (got > FLP_RL_MAX_BYTES) {
-			/* Over any owner file we write: malformed, not read on. */
+		/* It filled the buffer: it may be longer; read it again whole,
+		 * up to one byte over any owner file we write. */
+		if (cap > FLP_RL_MAX_BYTES) {
 			free(buf);
-			fl__sys.close(fd);
-			return -EFBIG;
+			return -EFBIG; /* malformed, not read on */
 		}
-		if (got == cap) {
-			char *nb;
-			cap = cap * 2 > FLP_RL_MAX_BYTES ? FLP_RL_MAX_BYTES + 1 : cap * 2;
-			nb = realloc(buf, cap);
-			if (nb == NULL)
-				free(buf);
-			buf = nb;
-		}
+		cap = cap * 2 > FLP_RL_MAX_BYTES ? FLP_RL_MAX_BYTES + 1 : cap * 2;
 	}
-	fl__sys.close(fd);
 	*out = buf;
-	*len = got;
 	return 0;
 }
 
@@ -741,44 +713,19 @@ static void rl_mutex_unlock(struct flp_rfile *rf)
 
 /* ---- scanning other owners ------------------------------------------------ */
 
-static struct rl_seen *rl_seen_get(struct flp_rfile *rf, const char *name)
-{
-	for (size_t i = 0; i < rf->nseen; i++)
-		if (strcmp(rf->seen[i].name, name) == 0)
-			return &rf->seen[i];
-	if (rf->nseen == rf->capseen) {
-		size_t cap = rf->capseen ? rf->capseen * 2 : 8;
-		struct rl_seen *v = realloc(rf->seen, cap * sizeof(*v));
-		if (v == NULL)
-			return NULL;
-		rf->seen = v;
-		rf->capseen = cap;
-	}
-	memset(&rf->seen[rf->nseen], 0, sizeof(rf->seen[0]));
-	snprintf(rf->seen[rf->nseen].name, RL_NAME_MAX, "%s", name);
-	return &rf->seen[rf->nseen++];
-}
-
 /*
  * Is this other owner gone?  On this host: its pid is dead or recycled.
  * Elsewhere: its file stayed the same for rf->bound by our clock.  A
  * malformed file (not ours: we never write one) is judged by the second
  * rule with at least 2 s, whatever the kind, and reported.
  */
-static int rl_stale(struct flp_rfile *rf, const struct rl_peer *p, const struct stat *st)
+static int rl_stale(struct flp_rfile *rf, int dfd, const struct rl_peer *p,
+		    const struct stat *st)
 {
-	struct rl_seen *s = rl_seen_get(rf, p->name);
-	int64_t mt = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-	double now = fl__now_mono(), bound = rf->bound;
+	double bound = rf->bound;
+	struct fl_seen seen;
+	char key[sizeof(rf->dir) + RL_NAME_MAX + 1];
 
-	if (s) {
-		s->live = 1;
-		if (s->since == 0 || s->ino != st->st_ino || s->mtime_ns != mt) {
-			s->ino = st->st_ino;
-			s->mtime_ns = mt;
-			s->since = now;
-		}
-	}
 	if (!p->malformed && strcmp(p->host, rl_host) == 0) {
 		char token[96];
 		/* The token is in the name: p.<pid>.<token>@host / o.<pid>.<token>.<n>@host */
@@ -801,9 +748,11 @@ static int rl_stale(struct flp_rfile *rf, const struct rl_peer *p, const struct 
 	}
 	if (p->malformed && bound < 2)
 		bound = 2;
-	if (bound <= 0 || s == NULL)
+	if (bound <= 0 || (size_t)snprintf(key, sizeof(key), "%s/%s", rf->dir, p->name) >=
+				  sizeof(key))
 		return 0;
-	return now - s->since >= bound;
+	fl__seen_of(&seen, st);
+	return fl__ledger_silent(key, dfd, p->name, &seen) >= bound;
 }
 
 static void rl_peers_free(struct rl_peer *v, size_t n)
@@ -839,8 +788,6 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 		fl__sys.close(dfd);
 		return r;
 	}
-	for (size_t i = 0; i < rf->nseen; i++)
-		rf->seen[i].live = 0;
 	while ((de = fl__sys.readdir(d)) != NULL) {
 		struct rl_peer *p;
 		struct stat st;
@@ -894,14 +841,14 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 				break;
 			}
 		}
-		if (!evict && rl_stale(rf, p, &st)) {
+		if (!evict && rl_stale(rf, dfd, p, &st)) {
 			/* F_GETLK: an owner that is gone holds nothing (the kernel
 			 * forgets a dead process's locks at once); the next grow
 			 * removes its file. */
 			flp_rset_free(&p->set);
 			continue;
 		}
-		if (evict && rl_stale(rf, p, &st)) {
+		if (evict && rl_stale(rf, dfd, p, &st)) {
 			e = fl__unlink_if_same(dfd, p->name, st.st_dev, st.st_ino);
 			RL_OP(1);
 			if (e == 0 || e == -ENOENT) {
@@ -924,14 +871,6 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 		n++;
 	}
 	fl__sys.closedir(d);
-	/* Forget observations of owners that are gone. */
-	if (evict) {
-		size_t w = 0;
-		for (size_t i = 0; i < rf->nseen; i++)
-			if (rf->seen[i].live)
-				rf->seen[w++] = rf->seen[i];
-		rf->nseen = w;
-	}
 	RL_OP(n);
 	if (r != 0) {
 		rl_peers_free(v, n);
@@ -1433,7 +1372,7 @@ void flp_rl_stats(void)
 
 	if (s == NULL || s[0] == '\0' || strcmp(s, "0") == 0)
 		return;
-	flp_log("stats: range_calls=%llu marker_ops=%llu mutex_waits=%llu",
+	flp_log("stats: range_calls=%llu marker_ops=%llu mutex_waits=%llu estale_retries=%lu",
 		(unsigned long long)atomic_load(&rl_calls), (unsigned long long)atomic_load(&rl_ops),
-		(unsigned long long)atomic_load(&rl_mutex_waits));
+		(unsigned long long)atomic_load(&rl_mutex_waits), fl__estale_retries());
 }

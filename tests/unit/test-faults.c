@@ -69,6 +69,10 @@ static const char *const entry_name[E_N] __attribute__((unused)) = {
 #define F_SHORT  (-1) /* write: one byte at a time                             */
 #define F_ZERO   (-2) /* write: returns 0                                      */
 #define F_VANISH (-3) /* the path is unlinked just before the call (a race)    */
+#define F_STALE  (-4) /* ESTALE, only where a record is read: a read-only open
+		       * of a non-directory, a read, an fstat of a regular
+		       * file opened read-only (NFS: another client renamed
+		       * over or removed what we read) */
 
 static struct fl_sys real;
 static atomic_int f_entry = -1; /* armed entry, -1 none                   */
@@ -100,6 +104,12 @@ static int fault(int e)
 		return -1;       \
 	} while (0)
 
+/* An open that reads a record: read-only, no create, not a directory. */
+static int record_open(int flags)
+{
+	return (flags & O_ACCMODE) == O_RDONLY && !(flags & (O_CREAT | O_DIRECTORY | O_TMPFILE));
+}
+
 static void vanish_at(int dirfd, const char *path)
 {
 	struct stat st;
@@ -122,6 +132,10 @@ static int w_open(const char *path, int flags, ...)
 	}
 	if (f == F_VANISH)
 		vanish_at(AT_FDCWD, path);
+	else if (f == F_STALE && record_open(flags))
+		FAIL_WITH(ESTALE);
+	else if (f == F_STALE)
+		atomic_fetch_sub(&f_hits, 1);
 	else if (f > 0)
 		FAIL_WITH(f);
 	return real.open(path, flags, mode);
@@ -140,6 +154,10 @@ static int w_openat(int dirfd, const char *path, int flags, ...)
 	}
 	if (f == F_VANISH)
 		vanish_at(dirfd, path);
+	else if (f == F_STALE && record_open(flags))
+		FAIL_WITH(ESTALE);
+	else if (f == F_STALE)
+		atomic_fetch_sub(&f_hits, 1);
 	else if (f > 0)
 		FAIL_WITH(f);
 	return real.openat(dirfd, path, flags, mode);
@@ -161,6 +179,8 @@ static ssize_t w_read(int fd, void *buf, size_t n)
 {
 	int f = fault(E_READ);
 
+	if (f == F_STALE)
+		FAIL_WITH(ESTALE);
 	if (f > 0)
 		FAIL_WITH(f);
 	return real.read(fd, buf, n);
@@ -192,8 +212,14 @@ static int w_fstat(int fd, struct stat *st)
 {
 	int f = fault(E_FSTAT);
 
-	if (f > 0)
+	if (f == F_STALE) {
+		if (real.fstat(fd, st) == 0 && S_ISREG(st->st_mode) &&
+		    (fcntl(fd, F_GETFL) & O_ACCMODE) == O_RDONLY)
+			FAIL_WITH(ESTALE);
+		atomic_fetch_sub(&f_hits, 1);
+	} else if (f > 0) {
 		FAIL_WITH(f);
+	}
 	return real.fstat(fd, st);
 }
 
@@ -912,6 +938,84 @@ static void test_contended(void **state)
 	}
 }
 
+/* ---- ESTALE on the records of another holder -------------------------------
+ * On NFS, a record that another client renames over or removes while we read
+ * it gives ESTALE on the open, the fstat or a read: the race that an exclusive
+ * create or a rename always had, seen through a stale file handle.  It must
+ * be handled as that race (read the name again), never as a corrupt or
+ * missing record: with one ESTALE on the N-th record read, a try against a
+ * held lock still says "busy" (-ETIMEDOUT) with no error, and inspecting
+ * it still names the holder. */
+static void test_estale_records(void **state)
+{
+	static const struct fspec fs[] = {
+		{E_OPEN, F_STALE, "record open ESTALE"}, {E_OPENAT, F_STALE, "record openat ESTALE"},
+		{E_READ, F_STALE, "record read ESTALE"}, {E_FSTAT, F_STALE, "record fstat ESTALE"},
+	};
+
+	install();
+	for (size_t i = 0; i < NKINDS; i++) {
+		enum fl_kind k = all_kinds[i];
+		char dir[4096], path[4200], before[4096], after[4096];
+		struct fl_options o;
+		struct fl_holder clean;
+		struct holder h;
+		fl_lock *lk = NULL;
+
+		if (fl__backends[k] == NULL || k == FL_FILE || k == FL_UNIX || k == FL_RW)
+			continue; /* kernel locks: no record to read */
+		fresh(dir, sizeof(dir), path, sizeof(path));
+		hold_start(&h, path, k);
+		snapshot(dir, before, sizeof(before));
+		opts(&o, k);
+		memset(&clean, 0, sizeof(clean));
+		clean.size = sizeof(clean);
+		assert_int_equal(fl_inspect(path, k, &o, &clean), 0);
+		assert_int_equal(fl_open(&lk, path, k, &o), 0);
+		for (size_t j = 0; j < sizeof(fs) / sizeof(fs[0]); j++) {
+			struct cell c = {0};
+			int hits = 0;
+
+			for (int nth = 1; nth <= 6; nth++) {
+				struct fl_holder who;
+				int r;
+
+				memset(&who, 0, sizeof(who));
+				who.size = sizeof(who);
+				arm(fs[j].e, fs[j].err, nth);
+				r = fl_acquire(lk, FL_EXCLUSIVE, 0);
+				hits += atomic_load(&f_hits);
+				disarm();
+				tally(&c, r);
+				if (r != -ETIMEDOUT)
+					fail_msg("%s #%d [%s]: a try at a held lock gave %d (want "
+						 "-ETIMEDOUT, busy): %s", fs[j].label, nth,
+						 kind_name(k), r, fl_errmsg(lk));
+				arm(fs[j].e, fs[j].err, nth);
+				r = fl_inspect(path, k, &o, &who);
+				hits += atomic_load(&f_hits);
+				disarm();
+				if (r != 0 || who.state != clean.state || who.pid != clean.pid)
+					fail_msg("%s #%d [%s]: fl_inspect gave %d, state %d pid %d "
+						 "(want 0, %d, %d): %s", fs[j].label, nth,
+						 kind_name(k), r, (int)who.state, (int)who.pid,
+						 (int)clean.state, (int)clean.pid, fl_errmsg(NULL));
+				snapshot(dir, after, sizeof(after));
+				if (strcmp(before, after) != 0)
+					fail_msg("%s #%d [%s]: the holder's files changed: '%s' -> '%s'",
+						 fs[j].label, nth, kind_name(k), before, after);
+			}
+			if (table_wanted())
+				printf("FAULT %-22s %-8s %-8s ESTALE injected %d times\n", fs[j].label,
+				       "vs-held", kind_name(k), hits);
+			print_cell(fs[j].label, "vs-held", k, &c);
+		}
+		fl_close(lk);
+		hold_stop(&h);
+		assert_int_equal(probe(path, k), 1);
+	}
+}
+
 /* ---- heartbeats ------------------------------------------------------------ */
 
 static atomic_int beat_calls;
@@ -1170,6 +1274,8 @@ int main(int argc, char **argv)
 						fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_vanish_races, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_contended, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_estale_records, fl_test_setup,
+						fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_heartbeat_faults, fl_test_setup,
 						fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_nodes, fl_test_setup, fl_test_teardown),
