@@ -373,6 +373,24 @@ void fl__wait_removal(const char *dir, const char *name, int (*busy)(void *), vo
  * *duration is NaN when the record has none. */
 int fl__p2_parse(const char *buf, size_t len, pid_t *pid, int *is_lease, double *duration);
 
+/* ---- wait.c ----------------------------------------------------------- */
+
+/* The calling thread's inotify instance (non-blocking, close-on-exec), kept
+ * for the thread's life because closing one costs milliseconds; -1 if none. */
+int fl__inotify_get(void);
+/* Adds a watch (inotify_add_watch) and drops the events earlier waits left
+ * queued.  Returns the watch descriptor or -1 (errno set). */
+int fl__inotify_watch(int ifd, const char *path, uint32_t mask);
+/* Reads and discards every queued event. */
+void fl__inotify_drain(int ifd);
+/* Removes a watch added by fl__inotify_watch (wd < 0: nothing). */
+void fl__inotify_unwatch(int ifd, int wd);
+/* Sleeps until `until` (CLOCK_MONOTONIC) or an event of watch `wd`: one on
+ * the entry `name` of a watched directory, or any event of the watch when
+ * name is NULL, or the watched object itself going away.  Returns 1 for an
+ * event, 0 at `until`. */
+int fl__inotify_poll(int ifd, int wd, double until, const char *name);
+
 /* ---- heartbeat.c ------------------------------------------------------- */
 
 /*
