@@ -56,7 +56,8 @@ struct file_hold {
 	int wfd1;      /* a waiter's descriptor kept between tries, plus 1    */
 	int ready;     /* unix_wait already locked wfd1 for the next attempt  */
 	int shared;    /* the mode the waiter asked for                       */
-	double step;   /* the current adaptive poll step, seconds             */
+	double step;   /* the next adaptive poll step, seconds                */
+	double next;   /* when the current step ends (CLOCK_MONOTONIC); 0 = none */
 };
 
 /* Per-handle data of the file kind. */
@@ -339,12 +340,17 @@ static void unix_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 			      IN_DONT_FOLLOW;
 	struct file_hold *fh = (struct file_hold *)h->priv;
 	int ifd, wd = -1, fd = fh->wfd1 - 1;
-	double t, step = fh->step > 0 ? fh->step : 0.001;
+	double t, now = fl__now_mono();
 
-	t = fl__now_mono() + step;
-	if (t > until)
-		t = until;
-	fh->step = step * 2 < lk->opt.poll_interval ? step * 2 : lk->opt.poll_interval;
+	/* The step is absolute, so that a caller waiting in slices (async.c)
+	 * still tries again when it ends. */
+	if (fh->next <= now) {
+		double step = fh->step > 0 ? fh->step : 0.001;
+
+		fh->next = now + step;
+		fh->step = step * 2 < lk->opt.poll_interval ? step * 2 : lk->opt.poll_interval;
+	}
+	t = fh->next < until ? fh->next : until;
 	if (fd < 0 || (ifd = fl__inotify_get()) < 0 ||
 	    (wd = fl__inotify_watch(ifd, lk->path, mask)) < 0) {
 		fl__sleep_until(t);
@@ -353,7 +359,7 @@ static void unix_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 	if (fl__sys.flock(fd, (fh->shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
 		fh->ready = 1;
 	else if (fl__inotify_poll(ifd, wd, t, NULL))
-		fh->step = 0; /* a close: the lock may move again soon */
+		fh->step = fh->next = 0; /* a close: the lock may move again soon */
 	fl__inotify_unwatch(ifd, wd);
 }
 
