@@ -390,6 +390,12 @@ void fl__inotify_unwatch(int ifd, int wd);
  * name is NULL, or the watched object itself going away.  Returns 1 for an
  * event, 0 at `until`. */
 int fl__inotify_poll(int ifd, int wd, double until, const char *name);
+/* The same with several watches: returns 1 as soon as match() returns
+ * non-zero for an event (watch, mask, entry name or ""), or when events were
+ * lost; 0 at `until`. */
+int fl__inotify_poll_match(int ifd, double until,
+			   int (*match)(void *arg, int wd, uint32_t mask, const char *name),
+			   void *arg);
 
 /* ---- heartbeat.c ------------------------------------------------------- */
 

@@ -23,6 +23,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -119,7 +121,9 @@ void fl__inotify_unwatch(int ifd, int wd)
 		inotify_rm_watch(ifd, wd);
 }
 
-int fl__inotify_poll(int ifd, int wd, double until, const char *name)
+int fl__inotify_poll_match(int ifd, double until,
+			   int (*match)(void *arg, int wd, uint32_t mask, const char *name),
+			   void *arg)
 {
 	for (;;) {
 		char buf[4096] __attribute__((aligned(8)));
@@ -134,19 +138,41 @@ int fl__inotify_poll(int ifd, int wd, double until, const char *name)
 		n = fl__sys.read(ifd, buf, sizeof(buf));
 		for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
 			struct inotify_event ev;
-			const char *evname = buf + off + sizeof(ev);
+			char name[NAME_MAX + 1] = "";
 
 			memcpy(&ev, buf + off, sizeof(ev));
+			if (ev.len > 0 && off + (ssize_t)(sizeof(ev) + ev.len) <= n)
+				snprintf(name, sizeof(name), "%.*s", (int)ev.len, buf + off + sizeof(ev));
 			off += (ssize_t)(sizeof(ev) + ev.len);
 			if (ev.mask & IN_Q_OVERFLOW)
-				return 1;
-			if (ev.wd != wd || (ev.mask & IN_IGNORED))
+				return 1; /* events were lost: look again */
+			if (ev.mask & IN_IGNORED)
 				continue;
-			if (ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF))
-				return 1;
-			if (name == NULL ||
-			    (ev.len > 0 && strncmp(evname, name, ev.len) == 0 && strlen(name) < ev.len))
+			if (match(arg, ev.wd, ev.mask, name))
 				return 1;
 		}
 	}
+}
+
+struct fl__one_watch {
+	int wd;
+	const char *name;
+};
+
+static int fl__one_match(void *arg, int wd, uint32_t mask, const char *name)
+{
+	const struct fl__one_watch *w = arg;
+
+	if (wd != w->wd)
+		return 0;
+	if (mask & (IN_DELETE_SELF | IN_MOVE_SELF))
+		return 1;
+	return w->name == NULL || strcmp(name, w->name) == 0;
+}
+
+int fl__inotify_poll(int ifd, int wd, double until, const char *name)
+{
+	struct fl__one_watch w = { wd, name };
+
+	return fl__inotify_poll_match(ifd, until, fl__one_match, &w);
 }
