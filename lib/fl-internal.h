@@ -67,6 +67,8 @@ struct fl_backend {
 	int (*attempt)(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how);
 	/* Optional: sleep until the lock may have become free or until `until`
 	 * (CLOCK_MONOTONIC seconds), whichever is first.  NULL = plain sleep.
+	 * h->deadline is the acquisition's own end; a backend that notices a
+	 * release by itself may sleep up to it when !h->wait_checks (rw does).
 	 * The front end calls `attempt` right after `wait` returns, with nothing
 	 * in between, so a backend may take the lock inside `wait` and report it
 	 * from that attempt (rw does: its writers wait inside SQLite). */
@@ -124,6 +126,10 @@ struct fl_hold {
 	_Atomic int64_t valid_until_ns; /* CLOCK_MONOTONIC ns after which the lock may
 	                               already be someone else's (set by heartbeat.c);
 	                               0 = no bound                                   */
+	double deadline;        /* the acquisition's end (CLOCK_MONOTONIC; INFINITY =
+	                           none), set by the wait loop before each `wait`  */
+	int wait_checks;        /* the wait loop must regain control every poll
+	                           interval (a cancel_check or an asynchronous hook) */
 	max_align_t priv[];     /* be->hold_size bytes of backend data                 */
 };
 

@@ -484,6 +484,8 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 		double until = now + o->poll_interval;
 		if (until > deadline)
 			until = deadline;
+		h->deadline = deadline;
+		h->wait_checks = o->cancel_check != NULL || hook != NULL;
 		if (hook) {
 			if (hook->pause(hook->arg, h, until)) {
 				hook->until = until; /* cancelled, or the thread has other work */

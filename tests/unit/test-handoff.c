@@ -169,6 +169,33 @@ static void test_softrw_writer_after_reader(void **state)
 	handoff_modes(FL_SOFT_RW, FL_SHARED, FL_EXCLUSIVE, 1, 5.0);
 }
 
+/* Skips the test when the library was built without `kind`. */
+static void need_kind(enum fl_kind kind)
+{
+	fl_lock *lk = NULL;
+	int r = fl_open(&lk, fl_test_path("probe"), kind, NULL);
+
+	fl_close(lk);
+	if (r == -ENOTSUP)
+		skip();
+	assert_int_equal(r, 0);
+}
+
+/* rw: SQLite's busy handler wakes when the holder's connection closes. */
+static void test_rw_writer_after_writer(void **state)
+{
+	(void)state;
+	need_kind(FL_RW);
+	handoff_modes(FL_RW, FL_EXCLUSIVE, FL_EXCLUSIVE, 1, 5.0);
+}
+
+static void test_rw_writer_after_reader(void **state)
+{
+	(void)state;
+	need_kind(FL_RW);
+	handoff_modes(FL_RW, FL_SHARED, FL_EXCLUSIVE, 1, 5.0);
+}
+
 /* unix with a finite timeout: a close of the lock file wakes the waiter.
  * Its adaptive step has grown to 2 s by the 12th failed attempt, so a wake
  * within 1 s came from the close, not the step. */
@@ -327,6 +354,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_softrw_writer_after_writer, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_softrw_reader_after_writer, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_softrw_writer_after_reader, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_rw_writer_after_writer, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_rw_writer_after_reader, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_unix_unlock_without_close, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_unix_timeout_and_cancel, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_async_unix_wakes_on_close, fl_test_setup, fl_test_teardown),
