@@ -392,8 +392,9 @@ void fl__inotify_drain(int ifd);
 /* Removes a watch added by fl__inotify_watch (wd < 0: nothing). */
 void fl__inotify_unwatch(int ifd, int wd);
 /* Sleeps until `until` (CLOCK_MONOTONIC) or an event of watch `wd`: one on
- * the entry `name` of a watched directory, or any event of the watch when
- * name is NULL, or the watched object itself going away.  Returns 1 for an
+ * the entry `name` of a watched directory, or when name is NULL any event of
+ * the watch except on hidden entries (a leading '.': strict's private
+ * records), or the watched object itself going away.  Returns 1 for an
  * event, 0 at `until`. */
 int fl__inotify_poll(int ifd, int wd, double until, const char *name);
 /* The same with several watches: returns 1 as soon as match() returns

@@ -263,11 +263,12 @@ int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino)
 /*
  * Sleeps until `until` (CLOCK_MONOTONIC) or until inotify reports that an
  * entry of `dir` was removed or renamed away: the entry `name`, or any
- * entry when name is NULL.  `busy(arg)`, when given, runs once the watch is
- * in place; if it returns 0 the wait ends at once (what we wait for may
- * have gone between the caller's attempt and the watch).  Removals by
- * other NFS clients produce no event: then this is a plain sleep, as
- * polling would be.  Used by the soft, lease and strict kinds.
+ * entry not starting with '.' when name is NULL.  `busy(arg)`, when given,
+ * runs once the watch is in place; if it returns 0 the wait ends at once
+ * (what we wait for may have gone between the caller's attempt and the
+ * watch).  Removals by other NFS clients produce no event: then this is a
+ * plain sleep, as polling would be.  Used by the soft, lease, strict and
+ * soft-rw kinds.  The thread's cached inotify instance is used (wait.c).
  */
 void fl__wait_removal(const char *dir, const char *name, int (*busy)(void *), void *arg,
 		      double until)

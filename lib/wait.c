@@ -167,7 +167,9 @@ static int fl__one_match(void *arg, int wd, uint32_t mask, const char *name)
 		return 0;
 	if (mask & (IN_DELETE_SELF | IN_MOVE_SELF))
 		return 1;
-	return w->name == NULL || strcmp(name, w->name) == 0;
+	if (w->name == NULL)
+		return name[0] != '.'; /* hidden names are private scratch files */
+	return strcmp(name, w->name) == 0;
 }
 
 int fl__inotify_poll(int ifd, int wd, double until, const char *name)
