@@ -25,6 +25,17 @@
  * broken lock manager, flock does not exclude across hosts at all; use
  * soft, lease, strict or soft-rw there.
  *
+ * Waiting.  Without a timeout or cancel_check the waiter blocks in flock.
+ * Otherwise it keeps its descriptor between tries (closing it would wake
+ * every other waiter) and sleeps on inotify until a descriptor of the lock
+ * file is closed: we, Python and flock(1) all release by closing, so the
+ * next try comes right after the release.  A holder that unlocks without
+ * closing raises no event; an adaptive step (1 ms after a close was seen,
+ * doubling up to the poll interval) finds it.  We chose this over a
+ * blocking flock interrupted by a signal, which a library cannot do
+ * safely: it would need a signal number and handler of its own in the
+ * caller's process, and a cancel_check would still need a thread to run.
+ *
  * ENOSYS (Lustre `noflock`, some FUSE and CIFS mounts).  `unix` reports it;
  * `file` falls back to the soft protocol for the rest of the handle's life.
  * Unlike Python's fallback, we remove the empty file we created only when it
