@@ -154,7 +154,8 @@ static void locker_open(struct locker *l, const struct kind *k, const char *dir)
 	if (k->kind < 0)
 		return;
 	fl_options_init(&o);
-	o.flags = FL_SHARED_CONTEXT;
+	/* No singleton: a fork child must open its own handle. */
+	o.flags = FL_SHARED_CONTEXT | FL_NO_SINGLETON;
 	r = fl_open(&l->lk, l->path, (enum fl_kind)k->kind, &o);
 	if (r)
 		dief(fl_errmsg(NULL), r);
@@ -423,29 +424,44 @@ static double cpu_ticks(pid_t pid)
 
 static void idle(const char *dir, double secs)
 {
-	struct locker hold[NKINDS];
-	pid_t pids[NKINDS];
+	pid_t pids[NKINDS], holder;
 	double c0[NKINDS];
-	int ready[2];
+	int ready[2], hold[2], done[2];
+	char c;
 
-	if (pipe(ready))
+	/* The holder is a process of its own: rw poisons a database in a fork
+	 * child of a process that had a connection open. */
+	if (pipe(ready) || pipe(hold) || pipe(done))
 		die("pipe");
-	for (size_t i = 0; i < NKINDS; i++) {
-		locker_open(&hold[i], &kinds[i], dir);
-		locker_take(&hold[i], -1);
+	if ((holder = fork()) < 0)
+		die("fork");
+	if (holder == 0) {
+		struct locker h[NKINDS];
+
+		close(hold[0]);
+		close(done[1]);
+		for (size_t i = 0; i < NKINDS; i++) {
+			locker_open(&h[i], &kinds[i], dir);
+			locker_take(&h[i], -1);
+		}
+		wr(hold[1], "h", 1);
+		if (read(done[0], &c, 1) < 0) /* EOF: release by exiting */
+			_exit(1);
+		_exit(0);
 	}
+	close(hold[1]);
+	close(done[0]);
+	rd(hold[0], &c, 1);
 	for (size_t i = 0; i < NKINDS; i++) {
 		if ((pids[i] = fork()) < 0)
 			die("fork");
 		if (pids[i] == 0) {
 			struct locker l;
-			struct fl_options o;
 			int r;
 
 			close(ready[0]);
 			locker_open(&l, &kinds[i], dir);
 			wr(ready[1], "r", 1);
-			(void)o;
 			/* Waits out the holder; the acquire must time out. */
 			if (!l.ex) {
 				r = fl_acquire(l.lk, FL_EXCLUSIVE, secs + 1);
@@ -461,19 +477,20 @@ static void idle(const char *dir, double secs)
 				if (r == 0)
 					r = res;
 			}
+			if (r != -ETIMEDOUT)
+				fprintf(stderr, "bench-handoff: idle %s waiter: %s\n", kinds[i].name,
+					fl_strerror(r));
 			_exit(r == -ETIMEDOUT ? 0 : 3);
 		}
 	}
 	close(ready[1]);
-	for (size_t i = 0; i < NKINDS; i++) {
-		char c;
+	for (size_t i = 0; i < NKINDS; i++)
 		rd(ready[0], &c, 1);
-	}
 	sleep_s(0.5);
 	for (size_t i = 0; i < NKINDS; i++)
 		c0[i] = cpu_ticks(pids[i]);
 	sleep_s(secs - 0.5);
-	printf("idle waiters, CPU over %.0f s of waiting (utime+stime):\n", secs - 0.5);
+	printf("idle waiters, CPU over %.1f s of waiting (utime+stime):\n", secs - 0.5);
 	for (size_t i = 0; i < NKINDS; i++) {
 		double c1 = cpu_ticks(pids[i]);
 		printf("  %-11s %7.3f s  %6.3f%%\n", kinds[i].name, c1 - c0[i],
@@ -485,9 +502,11 @@ static void idle(const char *dir, double secs)
 		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 			fprintf(stderr, "bench-handoff: idle %s waiter: unexpected result\n",
 				kinds[i].name);
-		locker_drop(&hold[i]);
-		locker_close(&hold[i]);
 	}
+	close(done[1]);
+	waitpid(holder, NULL, 0);
+	close(hold[0]);
+	close(ready[0]);
 }
 
 int main(int argc, char **argv)
