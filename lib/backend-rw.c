@@ -219,7 +219,7 @@ static int rw_busy(void *arg, int count)
 	double now = fl__now_mono();
 	double step, t;
 
-	if (now >= b->until)
+	if (now >= b->until || fl__wait_intr_fired())
 		return 0;
 	step = steps[count < 7 ? (count < 0 ? 0 : count) : 6];
 	t = now + step < b->until ? now + step : b->until;
@@ -232,7 +232,7 @@ static int rw_busy(void *arg, int count)
 	if (b->wd >= 0)
 		fl__inotify_poll(b->ifd, b->wd, t, NULL);
 	else
-		fl__sleep_until(t);
+		fl__wait_sleep_until(t);
 	return 1;
 }
 
@@ -498,7 +498,7 @@ static void rw_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 	 * next attempt runs and reports it. */
 	if (r == -EAGAIN) {
 		if (fl__now_mono() < until)
-			fl__sleep_until(until);
+			fl__wait_sleep_until(until);
 		rh->waited = 1;
 	}
 }

@@ -1201,7 +1201,7 @@ static void srw_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 	snprintf(sname, sizeof(sname), "%s", strrchr(s->state_path, '/') + 1);
 	ifd = fl__inotify_get();
 	if (ifd < 0 || (w.dir_wd = fl__inotify_watch(ifd, lk->dir, mask)) < 0) {
-		fl__sleep_until(until);
+		fl__wait_sleep_until(until);
 		return;
 	}
 	if (sh->phase == 1)

@@ -914,7 +914,7 @@ static void strict_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 	(void)h;
 	if ((size_t)snprintf(claims, sizeof(claims), "%s.filelock/claims", lk->path) >=
 	    sizeof(claims)) {
-		fl__sleep_until(until);
+		fl__wait_sleep_until(until);
 		return;
 	}
 	fl__wait_removal(claims, NULL, strict_claimed, claims, until);

@@ -364,7 +364,7 @@ static void unix_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 	t = fh->next < until ? fh->next : until;
 	if (fd < 0 || (ifd = fl__inotify_get()) < 0 ||
 	    (wd = fl__inotify_watch(ifd, lk->path, mask)) < 0) {
-		fl__sleep_until(t);
+		fl__wait_sleep_until(t);
 		return;
 	}
 	if (fl__sys.flock(fd, (fh->shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)

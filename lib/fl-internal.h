@@ -19,6 +19,7 @@
 #define FL_INTERNAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -403,6 +404,29 @@ int fl__inotify_poll(int ifd, int wd, double until, const char *name);
 int fl__inotify_poll_match(int ifd, double until,
 			   int (*match)(void *arg, int wd, uint32_t mask, const char *name),
 			   void *arg);
+
+/*
+ * A wait that signal handlers may end (the preload shim's blocking flock).
+ * While registered for the calling thread, every sleep of a wait (inotify
+ * waits, fl__wait_sleep_until) runs ppoll with `mask`, and first asks
+ * ended(arg, 0) whether a pending signal ends the wait, after an EINTR
+ * ended(arg, 1) whether the handler that ran does; *depth (if not NULL) is
+ * decremented while a handler may run.  Once it answers yes, `fired` is set,
+ * sleeps return at once, and fl__wait_loop returns -EINTR.
+ */
+struct fl__wait_intr {
+	const sigset_t *mask;
+	int (*ended)(void *arg, int eintr);
+	void *arg;
+	int *depth;
+	int fired;
+};
+/* Registers wi for the calling thread (NULL: ends it); clears wi->fired. */
+void fl__wait_intr_set(struct fl__wait_intr *wi);
+/* Non-zero once a registered wait was ended by a signal handler. */
+int fl__wait_intr_fired(void);
+/* fl__sleep_until, ended early by a registered wait's signals. */
+void fl__wait_sleep_until(double until);
 
 /* ---- heartbeat.c ------------------------------------------------------- */
 

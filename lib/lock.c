@@ -494,8 +494,10 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 		} else if (lk->be->wait) {
 			lk->be->wait(lk, h, until);
 		} else {
-			fl__sleep_until(until);
+			fl__wait_sleep_until(until);
 		}
+		if (fl__wait_intr_fired())
+			return fl__errf(lk, -EINTR, "%s: interrupted by a signal", lk->path);
 	}
 }
 

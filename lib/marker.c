@@ -277,7 +277,7 @@ void fl__wait_removal(const char *dir, const char *name, int (*busy)(void *), vo
 	int ifd = fl__inotify_get(), wd = -1;
 
 	if (ifd < 0 || (wd = fl__inotify_watch(ifd, dir, mask)) < 0) {
-		fl__sleep_until(until);
+		fl__wait_sleep_until(until);
 		return;
 	}
 	if (busy == NULL || busy(arg))

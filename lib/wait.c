@@ -16,6 +16,12 @@
  * descriptor they do not know: the cache checks that its descriptor still
  * names the instance it made before each use.
  *
+ * Signals.  The preload shim must end a wait when a signal handler runs
+ * (as the kernel's blocking flock does without SA_RESTART).  It registers
+ * a struct fl__wait_intr for the thread: every sleep of a wait then uses
+ * ppoll with the shim's signal mask, asks the shim whether a handler that
+ * ends waits ran, and the front end's wait loop returns -EINTR.
+ *
  * Fork.  A child inherits the parent's instance (the same queue): the
  * cache remembers the process that created it, and a child makes its own.
  */
@@ -30,7 +36,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fl-internal.h"
@@ -121,20 +129,85 @@ void fl__inotify_unwatch(int ifd, int wd)
 		inotify_rm_watch(ifd, wd);
 }
 
+/* ---- waits a signal handler may end (the preload shim) ------------------ */
+
+static __thread struct fl__wait_intr *fl__intr;
+
+void fl__wait_intr_set(struct fl__wait_intr *wi)
+{
+	if (wi != NULL)
+		wi->fired = 0;
+	fl__intr = wi;
+}
+
+/* 1 when the thread's wait was ended by a signal handler (now or before). */
+static int fl__intr_check(int eintr)
+{
+	struct fl__wait_intr *wi = fl__intr;
+
+	if (wi == NULL)
+		return 0;
+	if (!wi->fired && wi->ended(wi->arg, eintr))
+		wi->fired = 1;
+	return wi->fired;
+}
+
+int fl__wait_intr_fired(void)
+{
+	return fl__intr != NULL && fl__intr->fired;
+}
+
+/* poll(2) of at most one descriptor until `until`, with the signal mask of
+ * a registered signal-aware wait.  Returns poll's result; 0 also when a
+ * handler ended the wait (fl__intr_check then says so). */
+static int fl__wait_poll(struct pollfd *pfd, int nfds, double until)
+{
+	struct fl__wait_intr *wi = fl__intr;
+	double left = until - fl__now_mono();
+	struct timespec ts;
+	int r;
+
+	if (left <= 0)
+		return 0;
+	if (wi == NULL)
+		return poll(pfd, (nfds_t)nfds, (int)(left * 1000) + 1);
+	if (fl__intr_check(0))
+		return 0;
+	ts.tv_sec = (time_t)left;
+	ts.tv_nsec = (long)((left - (double)ts.tv_sec) * 1e9);
+	if (wi->depth)
+		(*wi->depth)--; /* a handler may call hooked functions */
+	r = ppoll(pfd, (nfds_t)nfds, &ts, wi->mask);
+	if (wi->depth)
+		(*wi->depth)++;
+	if (r < 0 && errno == EINTR && fl__intr_check(1))
+		return 0;
+	return r;
+}
+
+void fl__wait_sleep_until(double until)
+{
+	if (fl__intr == NULL) {
+		fl__sleep_until(until);
+		return;
+	}
+	while (fl__now_mono() < until && !fl__intr_check(0))
+		fl__wait_poll(NULL, 0, until);
+}
+
 int fl__inotify_poll_match(int ifd, double until,
 			   int (*match)(void *arg, int wd, uint32_t mask, const char *name),
 			   void *arg)
 {
 	for (;;) {
 		char buf[4096] __attribute__((aligned(8)));
-		double left = until - fl__now_mono();
 		struct pollfd pfd = { .fd = ifd, .events = POLLIN };
 		ssize_t n;
 
-		if (left <= 0)
+		if (until - fl__now_mono() <= 0 || fl__wait_intr_fired())
 			return 0;
-		if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
-			continue; /* timeout (the loop ends) or EINTR */
+		if (fl__wait_poll(&pfd, 1, until) <= 0)
+			continue; /* timeout or a handler (the loop ends), or EINTR */
 		n = fl__sys.read(ifd, buf, sizeof(buf));
 		for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
 			struct inotify_event ev;
