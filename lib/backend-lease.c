@@ -36,15 +36,18 @@
  *  - a lease with another duration: -EINVAL, "lease settings mismatch"
  *    (every contender for a path must agree on lease_duration);
  *  - the owner provably dead or its pid recycled (this host): broken now;
- *  - otherwise the lease expires only when P's mtime, re-read from the
- *    server each attempt, has not advanced for lease_duration on *our*
- *    monotonic clock.  Python compares its wall clock with the mtime, so a
- *    skewed client or server can make it evict a live holder or never evict
- *    a dead one; our rule never compares two clocks and stays
- *    wire-compatible (our holders heartbeat exactly like Python's).  The
- *    cost: a contender that arrives after the holder died waits a full
- *    lease_duration from its first look.  The observation is kept per
- *    handle, so it survives repeated non-blocking attempts.
+ *  - otherwise the lease expires only when P (same inode, same mtime) is
+ *    known to have stayed unchanged for lease_duration: watched on *our*
+ *    monotonic clock, or, the first time this process sees that inode,
+ *    told by the file server's clock (ledger.c: a probe file's mtime
+ *    against P's, both stamped by the server, minus a granularity margin).
+ *    Python compares its wall clock with the mtime, so a skewed client or
+ *    server can make it evict a live holder or never evict a dead one; our
+ *    rule never compares two clocks and stays wire-compatible (our holders
+ *    heartbeat exactly like Python's).  What was seen is kept per process
+ *    (ledger.c), shared by every handle, so a contender that tries once per
+ *    handle or once per process (filelock -n in a retry loop) recovers a
+ *    crashed holder's lease within lease_duration plus about a second.
  * Breaking is the soft kind's rename-aside + re-verify + unlink.
  *
  * Waiting.  Between attempts a waiter sleeps on inotify for the marker's
@@ -79,16 +82,6 @@
 struct lease_hold {
 	struct fl_hb hb; /* first: the heartbeat hands us back this pointer */
 	char token[33];
-};
-
-/* Per-handle data: what we last saw at the path, on our monotonic clock. */
-struct lease_data {
-	pthread_mutex_t mu;
-	int have;
-	dev_t dev;
-	ino_t ino;
-	double mtime;
-	double seen; /* CLOCK_MONOTONIC when (dev, ino, mtime) was first seen */
 };
 
 /* A parsed protocol-2 record. */
@@ -366,35 +359,12 @@ static int lease_is_sentinel(const struct fl_marker *m)
 	       memcmp(m->buf, fl__strict_sentinel, FL__STRICT_SENTINEL_LEN) == 0;
 }
 
-/*
- * How long, on our monotonic clock, the marker m has stayed unchanged.
- * A different inode or mtime restarts the count.
- */
+/* How long the marker m is known to have stayed unchanged (ledger.c). */
 static double lease_unchanged_for(struct fl_lock *lk, const struct fl_marker *m)
 {
-	struct lease_data *d = lk->be_data;
-	double now = fl__now_mono(), age;
+	struct fl_seen seen = { m->dev, m->ino, m->mtime, -1 };
 
-	pthread_mutex_lock(&d->mu);
-	if (!d->have || d->dev != m->dev || d->ino != m->ino || d->mtime != m->mtime) {
-		d->have = 1;
-		d->dev = m->dev;
-		d->ino = m->ino;
-		d->mtime = m->mtime;
-		d->seen = now;
-	}
-	age = now - d->seen;
-	pthread_mutex_unlock(&d->mu);
-	return age;
-}
-
-static void lease_forget(struct fl_lock *lk)
-{
-	struct lease_data *d = lk->be_data;
-
-	pthread_mutex_lock(&d->mu);
-	d->have = 0;
-	pthread_mutex_unlock(&d->mu);
+	return fl__ledger_silent(lk->path, AT_FDCWD, lk->path, &seen);
 }
 
 #define LEASE_WAIT  0 /* contention: leave it */
@@ -482,7 +452,7 @@ static int lease_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 			}
 			if (fl__break_file(lk->path, m.mtime, m.ino) != 0)
 				return -EAGAIN;
-			lease_forget(lk);
+			fl__ledger_forget(lk->path);
 			broke = 1; /* one immediate retry after a successful break */
 		}
 	}
@@ -524,7 +494,6 @@ static int lease_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 			fl__unlink_if_same(AT_FDCWD, lk->path, st.st_dev, st.st_ino);
 		return r;
 	}
-	lease_forget(lk);
 	return 0;
 }
 
@@ -592,25 +561,7 @@ static int lease_setup(struct fl_lock *lk)
 		    "[lease]",
 		    a);
 	}
-	if (lk->be_data == NULL) {
-		struct lease_data *d = calloc(1, sizeof(*d));
-		if (d == NULL)
-			return fl__errf(NULL, -ENOMEM, "out of memory [lease]");
-		pthread_mutex_init(&d->mu, NULL);
-		lk->be_data = d;
-	}
 	return 0;
-}
-
-static void lease_teardown(struct fl_lock *lk)
-{
-	struct lease_data *d = lk->be_data;
-
-	if (d == NULL)
-		return;
-	pthread_mutex_destroy(&d->mu);
-	free(d);
-	lk->be_data = NULL;
 }
 
 /* One-shot judgement for inspect/break (no observation history: wall clock). */
@@ -755,7 +706,6 @@ const struct fl_backend fl__backend_lease = {
 	.wait = lease_wait,
 	.release = lease_release,
 	.drop = lease_drop,
-	.teardown = lease_teardown,
 	.inspect = lease_inspect,
 	.brk = lease_break,
 };

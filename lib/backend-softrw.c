@@ -36,18 +36,22 @@
  * evicts a marker when "wall clock now - mtime > stale_threshold", comparing
  * the evicting host's clock with a time stamped by the file server or by
  * another host: clock skew evicts live holders (or never evicts dead ones).
- * We never trust one clock reading.  Each handle keeps a small table
- * marker -> (dev, ino, mtime, size, first seen on our CLOCK_MONOTONIC).  Any
- * change resets the entry; a marker is stale only once it has stayed
- * unchanged for stale_threshold on our own clock.  Routine observations use
+ * We never compare two clocks.  The process's ledger (ledger.c, shared by
+ * every handle) keeps marker path -> (dev, ino, mtime, size, since when on
+ * our CLOCK_MONOTONIC).  Any change resets the entry; a marker is stale
+ * only once it has stayed unchanged for stale_threshold on our own clock,
+ * or, the first time this process sees that inode, by the file server's
+ * clock (a probe file's mtime against the marker's, both server stamps,
+ * minus a granularity margin).  Routine observations use
  * lstat (which NFS may answer from its attribute cache: a cached answer can
  * only delay an eviction); before evicting, the marker is re-read through a
  * fresh open + fstat (close-to-open consistency makes NFS ask the server),
  * and any change found there resets the clock instead.  A marker with an
  * mtime minutes in the future or the past is therefore handled like any
- * other: what counts is whether it moves.  The cost is that a process that
- * starts up next to a marker abandoned long ago waits stale_threshold before
- * evicting it, where Python would evict at once.
+ * other: what counts is whether it moves, or how long ago the server
+ * stamped it.  A process that starts up next to a marker abandoned long ago
+ * evicts it at its first try, as Python would; one abandoned moments ago,
+ * after stale_threshold plus about a second.
  *
  * Eviction is Python's: a malformed marker (not a regular file, unparsable)
  * is unlinked; otherwise it is renamed to "<name>.break.<pid>.<hex>", re-read,
@@ -95,6 +99,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,24 +114,9 @@
 #define SRW_STATE_MALFORMED 2.0   /* Python's age for breaking a malformed soft marker */
 #define SRW_NAME_MAX 64
 
-/* ---- per-handle data: sidecar paths and the observation table ---------- */
-
-struct srw_obs {
-	struct srw_obs *next;
-	dev_t dev;
-	ino_t ino;
-	struct timespec mtim;
-	off_t size;
-	double first;  /* CLOCK_MONOTONIC when this identity+mtime was first seen */
-	unsigned gen;  /* scan generation that last saw it                        */
-	char key[];
-};
+/* ---- per-handle data: sidecar paths -------------------------------------- */
 
 struct srw_handle {
-	pthread_mutex_t mu; /* guards the table                                    */
-	struct srw_obs **tab;
-	size_t nb, n;
-	unsigned gen;
 	double last_sweep; /* CLOCK_MONOTONIC of the last sweep next to P; 0 never */
 	char *state_path, *write_path, *readers_path;
 	const char *base;  /* final component of P (points into the lock's path)  */
@@ -157,98 +147,15 @@ static struct srw_handle *srw_handle_of(const struct fl_lock *lk)
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static int srw_cmp_ts(const struct timespec *a, const struct timespec *b)
+/* Seconds the node st at (dirfd, name), whose absolute path is `key`, is
+ * known to have stayed unchanged (ledger.c: our watch, or the server's clock
+ * the first time we see it). */
+static double srw_observe(const char *key, int dirfd, const char *name, const struct stat *st)
 {
-	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
-}
+	struct fl_seen seen;
 
-static unsigned long srw_hash(const char *s)
-{
-	unsigned long h = 1469598103934665603UL;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211UL;
-	return h;
-}
-
-/* Returns the seconds that the node described by st has stayed unchanged at
- * `key`, as measured on our monotonic clock (0 when first seen or changed). */
-static double srw_observe(struct srw_handle *s, const char *key, const struct stat *st)
-{
-	struct srw_obs *o;
-	double now = fl__now_mono(), r = 0;
-	size_t b;
-
-	if (s == NULL)
-		return 0;
-	pthread_mutex_lock(&s->mu);
-	if (s->n >= s->nb * 2) {
-		size_t nb = s->nb ? s->nb * 4 : 64;
-		struct srw_obs **t = calloc(nb, sizeof(*t));
-		if (t != NULL) {
-			for (size_t i = 0; i < s->nb; i++) {
-				while (s->tab[i]) {
-					o = s->tab[i];
-					s->tab[i] = o->next;
-					b = srw_hash(o->key) % nb;
-					o->next = t[b];
-					t[b] = o;
-				}
-			}
-			free(s->tab);
-			s->tab = t;
-			s->nb = nb;
-		}
-	}
-	if (s->nb == 0)
-		goto out;
-	b = srw_hash(key) % s->nb;
-	for (o = s->tab[b]; o; o = o->next)
-		if (strcmp(o->key, key) == 0)
-			break;
-	if (o == NULL) {
-		size_t kl = strlen(key);
-		o = malloc(sizeof(*o) + kl + 1);
-		if (o == NULL)
-			goto out; /* no memory: never stale, the safe answer */
-		memcpy(o->key, key, kl + 1);
-		o->next = s->tab[b];
-		s->tab[b] = o;
-		s->n++;
-	} else if (o->dev == st->st_dev && o->ino == st->st_ino && o->size == st->st_size &&
-		   srw_cmp_ts(&o->mtim, &st->st_mtim)) {
-		o->gen = s->gen;
-		r = now - o->first;
-		goto out;
-	}
-	o->dev = st->st_dev;
-	o->ino = st->st_ino;
-	o->size = st->st_size;
-	o->mtim = st->st_mtim;
-	o->first = now;
-	o->gen = s->gen;
-out:
-	pthread_mutex_unlock(&s->mu);
-	return r;
-}
-
-/* Forgets entries whose key starts with `prefix` not seen in this generation. */
-static void srw_prune(struct srw_handle *s, char prefix)
-{
-	pthread_mutex_lock(&s->mu);
-	for (size_t i = 0; i < s->nb; i++) {
-		for (struct srw_obs **pp = &s->tab[i]; *pp;) {
-			struct srw_obs *o = *pp;
-			if (o->key[0] == prefix && o->gen != s->gen) {
-				*pp = o->next;
-				free(o);
-				s->n--;
-			} else {
-				pp = &o->next;
-			}
-		}
-	}
-	pthread_mutex_unlock(&s->mu);
+	fl__seen_of(&seen, st);
+	return fl__ledger_silent(key, dirfd, name, &seen);
 }
 
 /* A marker record: token, pid, host. */
@@ -385,19 +292,19 @@ static int srw_fresh_stat(int dirfd, const char *name, struct stat *st)
  * has (*st is then its latest attributes); -errno when lstat fails (-ENOENT:
  * nothing there).
  */
-static int srw_is_stale(struct srw_handle *s, int dirfd, const char *name, const char *key,
-			double threshold, struct stat *st)
+static int srw_is_stale(int dirfd, const char *name, const char *key, double threshold,
+			struct stat *st)
 {
 	int r = srw_lstat(dirfd, name, st);
 
 	if (r != 0)
 		return r;
-	if (srw_observe(s, key, st) < threshold)
+	if (srw_observe(key, dirfd, name, st) < threshold)
 		return 0;
 	/* A candidate: confirm with the server, not the attribute cache. */
 	if (srw_fresh_stat(dirfd, name, st) != 0)
 		return 0;
-	return srw_observe(s, key, st) >= threshold;
+	return srw_observe(key, dirfd, name, st) >= threshold;
 }
 
 /* Unlinks a node of any type at (dirfd, name); directories only when empty. */
@@ -498,9 +405,10 @@ static int srw_state_take(struct fl_lock *lk, int *fdp, struct stat *id)
 
 				if (!parsed && lim > SRW_STATE_MALFORMED)
 					lim = SRW_STATE_MALFORMED;
-				same = srw_observe(s, "s", &st);
+				same = srw_observe(s->state_path, AT_FDCWD, s->state_path, &st);
 				if (same >= lim)
-					brk = srw_is_stale(s, AT_FDCWD, s->state_path, "s", lim, &st) > 0;
+					brk = srw_is_stale(AT_FDCWD, s->state_path, s->state_path, lim,
+							   &st) > 0;
 			}
 			if (!brk)
 				return -EAGAIN;
@@ -744,7 +652,7 @@ static int srw_claim_write(struct fl_lock *lk, const char *token)
 	struct stat st;
 	int r;
 
-	r = srw_is_stale(s, AT_FDCWD, s->write_path, "w", lk->opt.stale_threshold, &st);
+	r = srw_is_stale(AT_FDCWD, s->write_path, s->write_path, lk->opt.stale_threshold, &st);
 	if (r > 0 && srw_break(AT_FDCWD, s->write_path))
 		r = -ENOENT;
 	if (r == 0 && S_ISREG(st.st_mode))
@@ -794,7 +702,7 @@ static long srw_scan_readers(struct fl_lock *lk, int dfd)
 {
 	struct srw_handle *s = srw_handle_of(lk);
 	double stale = lk->opt.stale_threshold;
-	char **names, key[SRW_NAME_MAX + 300];
+	char **names, key[PATH_MAX + 16 + 256];
 	long count = 0;
 	size_t n;
 	int r;
@@ -803,21 +711,18 @@ static long srw_scan_readers(struct fl_lock *lk, int dfd)
 	names = srw_list(dfd, &n);
 	if (names == NULL && errno != 0)
 		return -errno;
-	pthread_mutex_lock(&s->mu);
-	s->gen++;
-	pthread_mutex_unlock(&s->mu);
 	for (size_t i = 0; i < n; i++) {
 		const char *nm = names[i];
 		struct stat st;
 
-		snprintf(key, sizeof(key), "r%s", nm);
+		snprintf(key, sizeof(key), "%s/%s", s->readers_path, nm);
 		if (srw_housekeeping(nm)) {
 			if (strstr(nm, ".break") != NULL &&
-			    srw_is_stale(s, dfd, nm, key, stale, &st) > 0)
+			    srw_is_stale(dfd, nm, key, stale, &st) > 0)
 				srw_unlink_any(dfd, nm);
 			continue;
 		}
-		r = srw_is_stale(s, dfd, nm, key, stale, &st);
+		r = srw_is_stale(dfd, nm, key, stale, &st);
 		if (r < 0)
 			continue;
 		if (S_ISDIR(st.st_mode)) {
@@ -831,7 +736,6 @@ static long srw_scan_readers(struct fl_lock *lk, int dfd)
 		count++;
 	}
 	srw_free_list(names, n);
-	srw_prune(s, 'r');
 	return count;
 }
 
@@ -841,7 +745,7 @@ static void srw_sweep_dir(struct fl_lock *lk)
 {
 	struct srw_handle *s = srw_handle_of(lk);
 	double now = fl__now_mono();
-	char pw[512], ps[512], key[600];
+	char pw[512], ps[512], key[PATH_MAX + 256 + 2];
 	size_t bl = strlen(s->base);
 	struct dirent *de;
 	DIR *d;
@@ -862,20 +766,16 @@ static void srw_sweep_dir(struct fl_lock *lk)
 		fl__sys.close(fd);
 		return;
 	}
-	pthread_mutex_lock(&s->mu);
-	s->gen++;
-	pthread_mutex_unlock(&s->mu);
 	while ((de = fl__sys.readdir(d)) != NULL) {
 		struct stat st;
 
 		if (strncmp(de->d_name, pw, bl + 13) != 0 && strncmp(de->d_name, ps, bl + 13) != 0)
 			continue;
-		snprintf(key, sizeof(key), "p%s", de->d_name);
-		if (srw_is_stale(s, dirfd(d), de->d_name, key, lk->opt.stale_threshold, &st) > 0)
+		snprintf(key, sizeof(key), "%s/%s", lk->dir, de->d_name);
+		if (srw_is_stale(dirfd(d), de->d_name, key, lk->opt.stale_threshold, &st) > 0)
 			fl__sys.unlinkat(dirfd(d), de->d_name, 0);
 	}
 	fl__sys.closedir(d);
-	srw_prune(s, 'p');
 }
 
 /* ---- backend methods ----------------------------------------------------- */
@@ -924,7 +824,6 @@ static int srw_setup(struct fl_lock *lk)
 	snprintf(s->write_path, pl + 8, "%s.write", lk->path);
 	snprintf(s->readers_path, pl + 10, "%s.readers", lk->path);
 	s->base = strrchr(lk->path, '/') ? strrchr(lk->path, '/') + 1 : lk->path;
-	pthread_mutex_init(&s->mu, NULL);
 	lk->be_data = s;
 	return 0;
 }
@@ -935,18 +834,9 @@ static void srw_teardown(struct fl_lock *lk)
 
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i < s->nb; i++) {
-		while (s->tab[i]) {
-			struct srw_obs *o = s->tab[i];
-			s->tab[i] = o->next;
-			free(o);
-		}
-	}
-	free(s->tab);
 	free(s->state_path);
 	free(s->write_path);
 	free(s->readers_path);
-	pthread_mutex_destroy(&s->mu);
 	free(s);
 	lk->be_data = NULL;
 }
@@ -978,7 +868,7 @@ static int srw_attempt_read(struct fl_lock *lk, struct fl_hold *h)
 		return r;
 	}
 	sh->state_busy = 0;
-	r = srw_is_stale(s, AT_FDCWD, s->write_path, "w", lk->opt.stale_threshold, &st);
+	r = srw_is_stale(AT_FDCWD, s->write_path, s->write_path, lk->opt.stale_threshold, &st);
 	if (r > 0 && srw_break(AT_FDCWD, s->write_path))
 		r = -ENOENT;
 	else if (r > 0)

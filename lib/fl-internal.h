@@ -344,6 +344,31 @@ int fl__marker_create(const struct fl_lock *lk, int *fd);
  * Returns 0 removed, -ESTALE not ours (left alone), or -errno. */
 int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino);
 
+/* ---- ledger.c ---------------------------------------------------------- */
+
+/* A marker's state as an observer sees it; any change means "refreshed". */
+struct fl_seen {
+	dev_t dev;
+	ino_t ino;
+	double mtime;   /* as fl__mtime() computes it                             */
+	long long size; /* -1 = not compared                                      */
+};
+void fl__seen_of(struct fl_seen *s, const struct stat *st);
+/*
+ * The process-wide observation ledger (see ledger.c).  Returns for how many
+ * seconds the marker whose absolute path is `key` is known to have stayed in
+ * state *s: by this process's own watch (any handle, any thread), or, the
+ * first time this process sees that inode, by the file server's clock (a
+ * probe file next to the marker).  dirfd/name locate the marker for that
+ * probe (name relative to dirfd, or absolute with AT_FDCWD); name NULL = no
+ * probe.  Never fails: any doubt counts from now.
+ */
+double fl__ledger_silent(const char *key, int dirfd, const char *name, const struct fl_seen *s);
+/* Forgets what was seen at `key` (after breaking it). */
+void fl__ledger_forget(const char *key);
+/* Probes taken by this process (tests). */
+unsigned fl__ledger_probes(void);
+
 /* ---- backend-softrw.c -------------------------------------------------- */
 
 /* Parses a soft-rw marker "token\npid\nhost\n*" by Python's rules (32

@@ -8,7 +8,8 @@
  *            absolute, normalised paths against it;
  * fdtable.c  maps descriptors to the open file description (OFD) state the
  *            shim keeps for locked files;
- * hooks.c    the exported wrappers, the only code with default visibility.
+ * hooks.c    the exported wrappers, the only code with default visibility;
+ * dotlock.c  heartbeats for the dotlocks this process created.
  */
 #ifndef FLP_H
 #define FLP_H
@@ -59,6 +60,12 @@ struct flp_real {
 	FILE *(*fopen64)(const char *path, const char *mode);
 	FILE *(*freopen)(const char *path, const char *mode, FILE *stream);
 	FILE *(*freopen64)(const char *path, const char *mode, FILE *stream);
+	/* Optional (NULL: the system call): only watched for dotlock heartbeats. */
+	int (*rename)(const char *from, const char *to);
+	int (*renameat)(int fromfd, const char *from, int tofd, const char *to);
+	int (*renameat2)(int fromfd, const char *from, int tofd, const char *to, unsigned flags);
+	int (*unlink)(const char *path);
+	int (*unlinkat)(int dirfd, const char *path, int flags);
 };
 
 extern struct flp_real flp_real FLP_HIDDEN;
@@ -310,6 +317,17 @@ int flp_ofd_has_flock(int fd, int *exclusive) FLP_HIDDEN;
 /* The kernel part of a lock: the pin, or the real flock with also_native.
  * Caller holds o->mu and has raised flp_depth.  0 or a positive errno. */
 int flp_kernel_lock(struct flp_ofd *o, int fd, int what, int nb, double deadline) FLP_HIDDEN;
+
+/* ---- dotlock.c --------------------------------------------------------- */
+
+/* This process created `abs` (dev, ino) with O_EXCL under a dotlock rule with
+ * a heartbeat: refresh its mtime every `interval` while it is still there. */
+void flp_dl_created(const char *abs, dev_t dev, ino_t ino, double interval) FLP_HIDDEN;
+/* This process is about to rename or unlink (dirfd, path): if that is one of
+ * the files above, stop refreshing it first.  errno is preserved. */
+void flp_dl_leaving(int dirfd, const char *path) FLP_HIDDEN;
+/* How many dotlocks are being refreshed (the hooks skip the work at 0). */
+extern atomic_int flp_dl_count FLP_HIDDEN;
 
 /* ---- etcd.c ------------------------------------------------------------ */
 

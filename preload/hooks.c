@@ -84,7 +84,12 @@
  * path reads the existing file; if its holder (a pid, or Python's
  * "pid\nhost\n[start]" record) is on this host and gone, or the file is older
  * than stale_threshold (when set), it is broken (rename aside, re-verify,
- * unlink) and the open is retried once.
+ * unlink) and the open is retried once.  With heartbeat_interval, a
+ * successful exclusive create registers the new file with dotlock.c, which
+ * refreshes it while it stays ours; "older" then means silent for
+ * stale_threshold by the ledger (lib/ledger.c), not by our wall clock; and
+ * rename/renameat/renameat2/unlink/unlinkat tell dotlock.c first (they
+ * pass straight through while nothing is being refreshed).
  *
  * Cost on descriptors that do not match: one atomic load from the fd table
  * per call (plus one store on close), no lock, no allocation.  The first
@@ -1252,7 +1257,15 @@ static int flp_dotlock_stale(const struct flp_rule *rule, const char *path, stru
 				return 1;
 		}
 	}
-	return rule->stale_threshold > 0 && fl__now_wall() - m->mtime >= rule->stale_threshold;
+	if (rule->stale_threshold <= 0)
+		return 0;
+	if (rule->heartbeat_interval > 0) {
+		/* Refreshed by its creator's shim (dotlock.c): silent for the
+		 * threshold by our watch or the server's clock, not by ours. */
+		struct fl_seen seen = { m->dev, m->ino, m->mtime, -1 };
+		return fl__ledger_silent(path, AT_FDCWD, path, &seen) >= rule->stale_threshold;
+	}
+	return fl__now_wall() - m->mtime >= rule->stale_threshold;
 }
 
 typedef int (*flp_open_fn)(int dirfd, const char *path, int flags, mode_t mode);
@@ -1281,10 +1294,44 @@ static int flp_dotlock_recover(int dirfd, const char *path)
 	return broke;
 }
 
+/* After an exclusive create made fd: under a dotlock rule with a heartbeat,
+ * keep the new file fresh for as long as it is ours (dotlock.c). */
+static void flp_dotlock_created(int dirfd, const char *path, int fd)
+{
+	static atomic_int any = -1; /* a dotlock rule has a heartbeat (the policy is immutable) */
+	char abs[4096];
+	const struct flp_rule *rule;
+	struct stat st;
+	int e = errno, v;
+
+	if (flp_needs_init() || flp_pol.n == 0)
+		return;
+	v = atomic_load_explicit(&any, memory_order_relaxed);
+	if (v < 0) {
+		v = 0;
+		for (size_t i = 0; i < flp_pol.n; i++)
+			if (flp_pol.rules[i].kind == FLP_DOTLOCK &&
+			    flp_pol.rules[i].heartbeat_interval > 0)
+				v = 1;
+		atomic_store_explicit(&any, v, memory_order_relaxed);
+	}
+	if (!v)
+		return;
+	flp_depth++;
+	if (flp_abs_path(dirfd, path, abs, sizeof(abs)) == 0 &&
+	    (rule = flp_policy_match(&flp_pol, abs)) != NULL && rule->kind == FLP_DOTLOCK &&
+	    rule->heartbeat_interval > 0 && fl__sys.fstat(fd, &st) == 0)
+		flp_dl_created(abs, st.st_dev, st.st_ino, rule->heartbeat_interval);
+	flp_depth--;
+	errno = e;
+}
+
 static int flp_open_dotlock(int dirfd, const char *path, int flags, mode_t mode, int fd)
 {
 	if (fd < 0 && errno == EEXIST && flp_dotlock_recover(dirfd, path))
 		fd = real_openat(dirfd, path, flags, mode);
+	if (fd >= 0)
+		flp_dotlock_created(dirfd, path, fd);
 	return fd;
 }
 
@@ -1312,7 +1359,7 @@ static int flp_openat_common(int (*fn)(int, const char *, int, ...), int dirfd, 
 		fd = fn(dirfd, path, flags, mode);
 	if (FLP_UNLIKELY(flp_depth > 0))
 		return fd;
-	if (FLP_UNLIKELY(FLP_EXCL(flags)) && fd < 0)
+	if (FLP_UNLIKELY(FLP_EXCL(flags)))
 		fd = flp_open_dotlock(dirfd, path, flags, mode, fd);
 	flp_opened(fd);
 	return fd;
@@ -1329,7 +1376,7 @@ static int flp_open_common(int (*fn)(const char *, int, ...), const char *path, 
 		fd = fn(path, flags, mode);
 	if (FLP_UNLIKELY(flp_depth > 0))
 		return fd;
-	if (FLP_UNLIKELY(FLP_EXCL(flags)) && fd < 0)
+	if (FLP_UNLIKELY(FLP_EXCL(flags)))
 		fd = flp_open_dotlock(AT_FDCWD, path, flags, mode, fd);
 	flp_opened(fd);
 	return fd;
@@ -1453,6 +1500,8 @@ static FILE *flp_fopen(FILE *(*fn)(const char *, const char *), const char *path
 	if (fp == NULL && errno == EEXIST && strchr(mode, 'x') &&
 	    flp_dotlock_recover(AT_FDCWD, path))
 		fp = fn(path, mode);
+	if (fp && strchr(mode, 'x'))
+		flp_dotlock_created(AT_FDCWD, path, fileno(fp));
 	if (fp)
 		flp_opened(fileno(fp));
 	return fp;
@@ -1622,4 +1671,63 @@ void flp_at_exit(void)
 		flp_depth++;
 	}
 	flp_depth--;
+}
+
+/* ---- rename and unlink: a heartbeated dotlock stops before it moves ---- */
+
+static inline void flp_leaving(int dirfd, const char *path)
+{
+	if (FLP_UNLIKELY(atomic_load_explicit(&flp_dl_count, memory_order_relaxed) > 0) &&
+	    flp_depth == 0)
+		flp_dl_leaving(dirfd, path);
+}
+
+FLP_EXPORT int rename(const char *from, const char *to)
+{
+	flp_leaving(AT_FDCWD, from);
+	if (flp_real.rename == NULL)
+		flp_resolve();
+	if (flp_real.rename == NULL)
+		return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 0);
+	return flp_real.rename(from, to);
+}
+
+FLP_EXPORT int renameat(int fromfd, const char *from, int tofd, const char *to)
+{
+	flp_leaving(fromfd, from);
+	if (flp_real.renameat == NULL)
+		flp_resolve();
+	if (flp_real.renameat == NULL)
+		return (int)syscall(SYS_renameat2, fromfd, from, tofd, to, 0);
+	return flp_real.renameat(fromfd, from, tofd, to);
+}
+
+FLP_EXPORT int renameat2(int fromfd, const char *from, int tofd, const char *to, unsigned flags)
+{
+	flp_leaving(fromfd, from);
+	if (flp_real.renameat2 == NULL)
+		flp_resolve();
+	if (flp_real.renameat2 == NULL)
+		return (int)syscall(SYS_renameat2, fromfd, from, tofd, to, flags);
+	return flp_real.renameat2(fromfd, from, tofd, to, flags);
+}
+
+FLP_EXPORT int unlink(const char *path)
+{
+	flp_leaving(AT_FDCWD, path);
+	if (flp_real.unlink == NULL)
+		flp_resolve();
+	if (flp_real.unlink == NULL)
+		return (int)syscall(SYS_unlinkat, AT_FDCWD, path, 0);
+	return flp_real.unlink(path);
+}
+
+FLP_EXPORT int unlinkat(int dirfd, const char *path, int flags)
+{
+	flp_leaving(dirfd, path);
+	if (flp_real.unlinkat == NULL)
+		flp_resolve();
+	if (flp_real.unlinkat == NULL)
+		return (int)syscall(SYS_unlinkat, dirfd, path, flags);
+	return flp_real.unlinkat(dirfd, path, flags);
 }

@@ -76,7 +76,7 @@ static const unsigned flp_kind_uses[] = {
 	[FLP_SOFT_RW] = FLP_M_REDIRECT | FLP_M(FLP_O_HEARTBEAT) | FLP_M(FLP_O_STALE),
 	[FLP_NATIVE] = 0,
 	[FLP_DENY] = 0,
-	[FLP_DOTLOCK] = FLP_M(FLP_O_STALE),
+	[FLP_DOTLOCK] = FLP_M(FLP_O_STALE) | FLP_M(FLP_O_HEARTBEAT),
 	[FLP_ETCD] = FLP_M(FLP_O_TIMEOUT) | FLP_M(FLP_O_POLL) | FLP_M(FLP_O_ALSO_NATIVE) |
 		     FLP_M(FLP_O_HEARTBEAT) | FLP_M(FLP_O_ENDPOINTS) | FLP_M(FLP_O_PREFIX) |
 		     FLP_M(FLP_O_TTL),
@@ -739,6 +739,11 @@ int flp_policy_parse_warn(struct flp_policy *p, const char *text, size_t len, co
 				     "heartbeat_interval (%g) must be below lease_duration (%g%s)",
 				     rule.heartbeat_interval, flp_lease(&rule),
 				     rule.lease_duration > 0 ? "" : ", the default");
+		if (r == 0 && rule.kind == FLP_DOTLOCK && rule.heartbeat_interval > 0 &&
+		    rule.stale_threshold == 0)
+			r = flp_perr(err, errlen, file, ln,
+				     "heartbeat_interval on a dotlock rule needs stale_threshold (the "
+				     "silence after which a lock file is broken)");
 		if (r == 0 && rule.kind == FLP_ETCD && rule.heartbeat_interval > 0) {
 			/* The library's rule: a keep-alive at least twice per TTL. */
 			double ttl = rule.stale_threshold > 0 ? ceil(rule.stale_threshold)
@@ -820,7 +825,10 @@ void flp_rule_describe(const struct flp_rule *r, char *out, size_t len)
 	case FLP_DOTLOCK:
 		flp_add(&b, ": the program's own O_EXCL lock files; lock calls pass through; a "
 			    "lock file is broken when its holder is gone");
-		if (r->stale_threshold > 0)
+		if (r->stale_threshold > 0 && r->heartbeat_interval > 0)
+			flp_add(&b, " or silent for %gs (its creator refreshes it every %gs)",
+				r->stale_threshold, r->heartbeat_interval);
+		else if (r->stale_threshold > 0)
 			flp_add(&b, " or older than %gs", r->stale_threshold);
 		return;
 	case FLP_ETCD:

@@ -136,6 +136,11 @@ static void flp_resolve_all(void)
 	SYM(fopen64, "fopen64");
 	SYM(freopen, "freopen");
 	SYM(freopen64, "freopen64");
+	SYM(rename, "rename");
+	SYM(renameat, "renameat");
+	SYM(renameat2, "renameat2");
+	SYM(unlink, "unlink");
+	SYM(unlinkat, "unlinkat");
 #undef SYM
 	if ((void *)r.open == (void *)open)
 		r.open = NULL;
@@ -321,6 +326,14 @@ static void flp_point_sys(void)
 	fl__sys.close = flp_real.close;
 	fl__sys.flock = flp_real.flock;
 	fl__sys.fcntl = flp_real.fcntl64;
+	if (flp_real.unlink)
+		fl__sys.unlink = flp_real.unlink;
+	if (flp_real.unlinkat)
+		fl__sys.unlinkat = flp_real.unlinkat;
+	if (flp_real.rename)
+		fl__sys.rename = flp_real.rename;
+	if (flp_real.renameat)
+		fl__sys.renameat = flp_real.renameat;
 }
 
 /*

@@ -60,8 +60,12 @@
  * recycled one (start token).  For lease and soft-rw rules a heartbeat
  * thread touches each owner file every heartbeat_interval, and an owner on
  * another host is evicted once its file has stayed unchanged (same inode,
- * same mtime) for the rule's bound (lease_duration, or stale_threshold) on
- * OUR monotonic clock, so clock skew between hosts does not matter.  soft
+ * size, mtime) for the rule's bound (lease_duration, or stale_threshold):
+ * as watched on OUR monotonic clock, or, the first time this process sees
+ * that file, as the file server's clock tells (a probe file's mtime against
+ * the owner file's; ledger.c), so clock skew between hosts does not matter
+ * and a process that tries once recovers as a waiter does.  What was seen
+ * is kept in the process's ledger, shared by every descriptor.  soft
  * and strict rules never evict another host's owner (as their markers): an
  * operator removes it.  A holder that finds its own owner file gone
  * (evicted while it was paused) says so on stderr; its next grow fails with
@@ -124,16 +128,6 @@ struct flp_rowner {
 	struct flp_rfile *rf;
 };
 
-/* What another owner's file told us, and when its (inode, mtime) last
- * changed by our clock. */
-struct rl_seen {
-	char name[RL_NAME_MAX];
-	ino_t ino;
-	int64_t mtime_ns;
-	double since;
-	int live; /* seen in the current scan */
-};
-
 struct flp_rfile {
 	struct flp_rfile *next;
 	dev_t dev;
@@ -150,8 +144,6 @@ struct flp_rfile {
 	double bound;              /* eviction bound for other hosts; 0 never  */
 	int remote;                /* not a local file system: cache coherence */
 	int contended;             /* the last grow found a conflict           */
-	struct rl_seen *seen;
-	size_t nseen, capseen;
 };
 
 static pthread_mutex_t rl_mu = PTHREAD_MUTEX_INITIALIZER; /* rl_files, ofd numbering */
@@ -732,44 +724,19 @@ static void rl_mutex_unlock(struct flp_rfile *rf)
 
 /* ---- scanning other owners ------------------------------------------------ */
 
-static struct rl_seen *rl_seen_get(struct flp_rfile *rf, const char *name)
-{
-	for (size_t i = 0; i < rf->nseen; i++)
-		if (strcmp(rf->seen[i].name, name) == 0)
-			return &rf->seen[i];
-	if (rf->nseen == rf->capseen) {
-		size_t cap = rf->capseen ? rf->capseen * 2 : 8;
-		struct rl_seen *v = realloc(rf->seen, cap * sizeof(*v));
-		if (v == NULL)
-			return NULL;
-		rf->seen = v;
-		rf->capseen = cap;
-	}
-	memset(&rf->seen[rf->nseen], 0, sizeof(rf->seen[0]));
-	snprintf(rf->seen[rf->nseen].name, RL_NAME_MAX, "%s", name);
-	return &rf->seen[rf->nseen++];
-}
-
 /*
  * Is this other owner gone?  On this host: its pid is dead or recycled.
  * Elsewhere: its file stayed the same for rf->bound by our clock.  A
  * malformed file (not ours: we never write one) is judged by the second
  * rule with at least 2 s, whatever the kind, and reported.
  */
-static int rl_stale(struct flp_rfile *rf, const struct rl_peer *p, const struct stat *st)
+static int rl_stale(struct flp_rfile *rf, int dfd, const struct rl_peer *p,
+		    const struct stat *st)
 {
-	struct rl_seen *s = rl_seen_get(rf, p->name);
-	int64_t mt = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-	double now = fl__now_mono(), bound = rf->bound;
+	double bound = rf->bound;
+	struct fl_seen seen;
+	char key[sizeof(rf->dir) + RL_NAME_MAX + 1];
 
-	if (s) {
-		s->live = 1;
-		if (s->since == 0 || s->ino != st->st_ino || s->mtime_ns != mt) {
-			s->ino = st->st_ino;
-			s->mtime_ns = mt;
-			s->since = now;
-		}
-	}
 	if (!p->malformed && strcmp(p->host, rl_host) == 0) {
 		char token[96];
 		/* The token is in the name: p.<pid>.<token>@host / o.<pid>.<token>.<n>@host */
@@ -792,9 +759,11 @@ static int rl_stale(struct flp_rfile *rf, const struct rl_peer *p, const struct 
 	}
 	if (p->malformed && bound < 2)
 		bound = 2;
-	if (bound <= 0 || s == NULL)
+	if (bound <= 0 || (size_t)snprintf(key, sizeof(key), "%s/%s", rf->dir, p->name) >=
+				  sizeof(key))
 		return 0;
-	return now - s->since >= bound;
+	fl__seen_of(&seen, st);
+	return fl__ledger_silent(key, dfd, p->name, &seen) >= bound;
 }
 
 static void rl_peers_free(struct rl_peer *v, size_t n)
@@ -830,8 +799,6 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 		fl__sys.close(dfd);
 		return r;
 	}
-	for (size_t i = 0; i < rf->nseen; i++)
-		rf->seen[i].live = 0;
 	while ((de = fl__sys.readdir(d)) != NULL) {
 		struct rl_peer *p;
 		struct stat st;
@@ -885,14 +852,14 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 				break;
 			}
 		}
-		if (!evict && rl_stale(rf, p, &st)) {
+		if (!evict && rl_stale(rf, dfd, p, &st)) {
 			/* F_GETLK: an owner that is gone holds nothing (the kernel
 			 * forgets a dead process's locks at once); the next grow
 			 * removes its file. */
 			flp_rset_free(&p->set);
 			continue;
 		}
-		if (evict && rl_stale(rf, p, &st)) {
+		if (evict && rl_stale(rf, dfd, p, &st)) {
 			e = fl__unlink_if_same(dfd, p->name, st.st_dev, st.st_ino);
 			RL_OP(1);
 			if (e == 0 || e == -ENOENT) {
@@ -915,14 +882,6 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 		n++;
 	}
 	fl__sys.closedir(d);
-	/* Forget observations of owners that are gone. */
-	if (evict) {
-		size_t w = 0;
-		for (size_t i = 0; i < rf->nseen; i++)
-			if (rf->seen[i].live)
-				rf->seen[w++] = rf->seen[i];
-		rf->nseen = w;
-	}
 	RL_OP(n);
 	if (r != 0) {
 		rl_peers_free(v, n);

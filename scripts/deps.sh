@@ -6,7 +6,7 @@ set -eu
 [ "${FL_NO_APT:-0}" = 1 ] && exit 0
 pkgs="build-essential autoconf automake libtool pkg-config
 libcmocka-dev libsqlite3-dev sqlite3 python3 perl util-linux procps
-bindfs fuse3 faketime iproute2 psmisc
+bindfs fuse3 faketime iproute2 psmisc hdf5-tools python3-h5py git
 clang libclang-rt-14-dev valgrind libuv1-dev
 libcurl4-openssl-dev libjson-c-dev etcd-server etcd-client openssl
 environment-modules tcl"

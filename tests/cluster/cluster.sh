@@ -29,7 +29,9 @@
 #   cluster.sh freeze I | thaw I         pause/resume host I's processes
 #   cluster.sh hangfs I | unhangfs I     pause/resume host I's FUSE daemon only
 #   cluster.sh skew I [+-]SECONDS        later exec/spawn on host I see a shifted
-#                                        wall clock (libfaketime); 0 removes it
+#                                        wall clock (libfaketime; a touch still
+#                                        stamps the true time, as on NFS); 0
+#                                        removes it
 #   cluster.sh status | down
 # Or source it (". cluster.sh") and call cluster_up, cluster_exec, ... as
 # functions; cluster_spawn then leaves the pid in CLUSTER_PID so that the
@@ -215,7 +217,11 @@ _cl_argv() {
 		fi
 		# A sanitizer runtime must stay first in LD_PRELOAD.
 		pre="${FL_SAN_RT:+$FL_SAN_RT }$CL_FAKETIME${pre:+ $pre}"
-		CL_ARGV+=(env "LD_PRELOAD=$pre" "FAKETIME=$skew" FAKETIME_DONT_FAKE_MONOTONIC=1)
+		# FAKE_UTIME=1: futimens(NULL)/utimensat(NULL) stamp the true time, as
+		# an NFS server does (SET_TO_SERVER_TIME); without it libfaketime
+		# stamps a shifted time no real client could produce.
+		CL_ARGV+=(env "LD_PRELOAD=$pre" "FAKETIME=$skew" FAKETIME_DONT_FAKE_MONOTONIC=1
+			FAKE_UTIME=1)
 	elif [ -n "$pre" ]; then
 		CL_ARGV+=(env "LD_PRELOAD=$pre")
 	fi

@@ -115,7 +115,14 @@ holder_start() {
 	d=$CL_TMP/h.$name
 	rm -f "$d.in" "$d.out"
 	mkfifo "$d.in" "$d.out"
-	(cluster_exec "$i" "$@") <"$d.in" >"$d.out" 2>"$d.err" &
+	# The other holders' pipe ends are not this one's: an inherited write
+	# end would keep their stdin from ever reaching EOF.
+	(
+		for fd in "${H_IN[@]}" "${H_OUT[@]}"; do
+			exec {fd}>&-
+		done
+		cluster_exec "$i" "$@"
+	) <"$d.in" >"$d.out" 2>"$d.err" &
 	H_PID[$name]=$!
 	exec {H_IN[$name]}>"$d.in"
 	exec {H_OUT[$name]}<"$d.out"

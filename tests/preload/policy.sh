@@ -3,7 +3,9 @@
 # every lock call fails with ENOLCK (programs that do not lock still run);
 # deny, native and non-matching paths; lock_dir; dotlock recovery of stale
 # O_EXCL lock files (dead holder, or older than stale_threshold) and not of
-# live ones; FILELOCK_PRELOAD_DEBUG; the filelock-preload wrapper.
+# live ones; dotlock heartbeats (the creator refreshes its lock file until it
+# renames or unlinks it; a silent one is recovered at the first try);
+# FILELOCK_PRELOAD_DEBUG; the filelock-preload wrapper.
 . "$FL_TOP_SRCDIR/tests/preload/lib.sh"
 
 PY=/usr/bin/python3
@@ -31,6 +33,7 @@ flp_policy \
 	"$T/nat/*     native" \
 	"$T/dot/*.lock dotlock" \
 	"$T/dot/*.old  dotlock stale_threshold=60" \
+	"$T/dot/*.hb   dotlock stale_threshold=1 heartbeat_interval=0.2" \
 	"$T/data/*.db soft lock_dir=$T/locks" \
 	"$T/*.both    soft also_native=yes" \
 	"$T/*.lck     soft"
@@ -109,6 +112,42 @@ echo $$ > "$T/dot/f.old"
 excl shim "$T/dot/f.old"; [ $? = 3 ] || fail "a young live dotlock was broken"
 : > "$T/dot/g.lock"
 excl shim "$T/dot/g.lock"; [ $? = 3 ] || fail "an empty dotlock without stale_threshold was broken"
+
+# dotlock with a heartbeat: the creator's shim refreshes the file it created
+# (not after it renamed it away, not a successor at the same name), and a
+# file silent for stale_threshold by the file system's clock is recovered
+# at the first try.
+shim "$PY" -c '
+import os, sys, time
+d = sys.argv[1]
+def mt(p):
+    return os.stat(p).st_mtime_ns
+os.close(os.open(d + "/x.hb", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+a = mt(d + "/x.hb")
+time.sleep(0.7)
+if mt(d + "/x.hb") <= a:
+    sys.exit("x.hb was not refreshed")
+os.rename(d + "/x.hb", d + "/x.done")
+a = mt(d + "/x.done")
+time.sleep(0.5)
+if mt(d + "/x.done") != a:
+    sys.exit("x.done was refreshed after the rename")
+os.close(os.open(d + "/y.hb", os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+os.unlink(d + "/y.hb")
+os.close(os.open(d + "/y.hb", os.O_EXCL | os.O_CREAT | os.O_WRONLY, 0o644))
+os.unlink(d + "/y.hb")
+fd = os.open(d + "/y.hb", os.O_CREAT | os.O_WRONLY, 0o644)  # not exclusive: not ours to beat
+os.close(fd)
+a = mt(d + "/y.hb")
+time.sleep(0.5)
+if mt(d + "/y.hb") != a:
+    sys.exit("a file not created with O_EXCL was refreshed")
+' "$T/dot" || fail "dotlock heartbeat"
+echo $$ > "$T/dot/z.hb"
+excl shim "$T/dot/z.hb"; [ $? = 3 ] || fail "a fresh dotlock of a heartbeat rule was broken"
+touch -d '5 seconds ago' "$T/dot/z.hb"
+excl shim "$T/dot/z.hb" || fail "a heartbeat rule's dotlock silent for 5 s was not recovered at once"
+ls -a "$T/dot" | grep -q probe && fail "a probe file was left behind: $(ls -a "$T/dot")"
 
 # The wrapper: --config (relative too), --, a missing file is exit 125.
 (cd "$T" && "$WRAP" --config preload.conf -- flock "$T/w.lck" -c "[ -f '$T/w.lck.lock' ]") ||

@@ -270,11 +270,12 @@ static void test_lease_clock_skew_no_wrong_eviction(void **state)
 	fl_lock *lk = open_lease(p, 30);
 	int st;
 
-	/* A live holder whose marker looks 10 minutes old (Python would evict it). */
+	/* A live holder whose marker the server stamped: a fresh handle's one
+	 * try asks the server for the marker's age and leaves it alone. */
 	holder_lease(&h, p, "30");
-	set_age(p, 600);
-	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0.3), -ETIMEDOUT);
-	/* ... or 10 minutes in the future. */
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	/* A marker stamped 10 minutes in the server's future (a client that
+	 * sets explicit times from a clock running ahead). */
 	set_age(p, -600);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0.3), -ETIMEDOUT);
 	fl_child_say(&h, "valid");
@@ -388,7 +389,7 @@ static void test_lease_malformed_after_2s(void **state)
 	double t0 = fl_test_now();
 
 	write_file(p, "not a marker\n", 13);
-	set_age(p, 3600); /* age by the wall clock is irrelevant: our clock decides */
+	set_age(p, -3600); /* in the server's future: only our own watch can age it */
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0.5), -ETIMEDOUT);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 5), 0);
 	assert_true(fl_test_now() - t0 >= 2.0);

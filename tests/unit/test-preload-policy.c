@@ -186,6 +186,10 @@ static void test_parse_malformed(void **state)
 	expect_error("/a/* soft timeout=5x\n", "timeout: expected a duration");
 	expect_error("/a/* soft timeout=+5\n", "timeout: expected a duration");
 	expect_error("/a/* soft timeout=s\n", "timeout: expected a duration");
+	expect_error("/a/*.lock dotlock heartbeat_interval=1\n",
+		     "preload.conf:1: heartbeat_interval on a dotlock rule needs stale_threshold");
+	expect_error("/a/*.lock dotlock heartbeat_interval=2 stale_threshold=2\n",
+		     "stale_threshold (2) must be greater than heartbeat_interval");
 	{
 		static const char nul[] = "/a/* soft\n/b/\0* soft\n";
 		struct flp_policy p;

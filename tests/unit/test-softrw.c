@@ -547,15 +547,17 @@ static void evict_case(enum fl_mode held)
 	start_holder(&k, held, HB, STALE);
 	/* Alive and heartbeating: never evicted, however long we wait. */
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 4 * STALE), -ETIMEDOUT);
+	t0 = fl__now_mono();
 	kid_kill(&k);
-	/* A handle that starts looking now: our clock alone decides. */
+	/* A new handle: what this process saw through the first one counts
+	 * (the ledger is per process), so the silence counts from the last
+	 * refresh we saw, at most one heartbeat before the kill. */
 	fl_close(lk);
 	lk = open_lock(HB, STALE);
-	t0 = fl__now_mono();
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 10), 0);
 	dt = fl__now_mono() - t0;
-	/* Not before stale_threshold (on our clock), and promptly after. */
-	assert_true(dt >= STALE);
+	/* Not before stale_threshold after its last refresh, and promptly. */
+	assert_true(dt >= STALE - HB);
 	assert_true(dt < STALE + 2.0);
 	assert_true(fl_is_valid(lk));
 	assert_int_equal(fl_release(lk, 0), 0);
@@ -718,9 +720,13 @@ static void test_clock_skew(void **state)
 
 	(void)state;
 	alarm(30);
-	/* A live writer whose clock is 10 minutes slow: its marker looks 600 s
-	 * old by our wall clock, yet it moves, so it is never evicted. */
+	/* A live writer that stamps its marker with explicit times from a clock
+	 * 10 minutes slow: its marker looks 600 s old, yet once we watch it, it
+	 * moves, so it is never evicted.  (Seen for the first time, such a
+	 * marker would be judged by the server's clock; holders that touch with
+	 * the server's time, ours and Python's, never look old: ledger.c.) */
 	assert_int_equal(fl_acquire(other, FL_EXCLUSIVE, 0), 0);
+	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), -ETIMEDOUT); /* first sight: fresh */
 	skew = -600;
 	kid_start(&k, skewed_toucher, &skew);
 	assert_int_equal(kid_get(&k), 's');
@@ -751,15 +757,17 @@ static void test_clock_skew(void **state)
 	assert_true(dt >= STALE && dt < STALE + 2.0);
 	assert_int_equal(fl_release(lk, 0), 0);
 
-	/* A dead writer whose marker is an hour old: evicted after stale_threshold
-	 * of our own observation, not at once. */
+	/* A dead writer whose marker is an hour old by the server's clock:
+	 * evicted at the first sight of its inode, at the latest after
+	 * stale_threshold of our own watch (when its inode number was reused
+	 * from a marker this process saw before). */
 	write_file(sidecar(".write"), "0123456789abcdef0123456789abcdef\n99999\nelsewhere\n");
 	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - 3600;
 	assert_int_equal(utimensat(AT_FDCWD, sidecar(".write"), ts, 0), 0);
 	t0 = fl__now_mono();
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 10), 0);
 	dt = fl__now_mono() - t0;
-	assert_true(dt >= STALE && dt < STALE + 2.0);
+	assert_true(dt < STALE + 2.0);
 	assert_int_equal(fl_release(lk, 0), 0);
 	fl_close(lk);
 	fl_close(other);
