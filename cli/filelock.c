@@ -160,6 +160,7 @@ static const char *cli_words(const char *msg)
 		{ "lease_duration", "--lease-duration" },
 		{ "poll_interval", "--poll-interval" },
 		{ "lifetime", "--lifetime" },
+		{ "soft_rw_protocol", "--soft-rw-protocol" },
 		{ "fl_break()", "filelock break" },
 	};
 	static char out[2048];
@@ -325,14 +326,23 @@ enum {
 	OPT_JSON,
 	OPT_FORCE,
 	OPT_CLAIM,
+	OPT_PROTOCOL,
 };
 
 /* The kind options, as bits of struct cli's `given`. */
-enum { G_HEARTBEAT = 1, G_STALE = 2, G_LEASE = 4, G_POLL = 8, G_LIFETIME = 16, G_MODE = 32 };
+enum {
+	G_HEARTBEAT = 1,
+	G_STALE = 2,
+	G_LEASE = 4,
+	G_POLL = 8,
+	G_LIFETIME = 16,
+	G_MODE = 32,
+	G_PROTOCOL = 64
+};
 
 static const char *const given_names[] = { "--heartbeat-interval", "--stale-threshold",
 					   "--lease-duration", "--poll-interval", "--lifetime",
-					   "--mode" };
+					   "--mode", "--soft-rw-protocol" };
 
 /* Kind options shared by the lock form and the status/break subcommands. */
 static int kind_option(struct cli *c, int o, const char *arg)
@@ -365,6 +375,15 @@ static int kind_option(struct cli *c, int o, const char *arg)
 	case OPT_MODE:
 		c->opt.mode = parse_mode(arg);
 		c->given |= G_MODE;
+		return 1;
+	case OPT_PROTOCOL:
+		if (strcmp(arg, "legacy") == 0)
+			c->opt.soft_rw_protocol = FL_SOFT_RW_LEGACY;
+		else if (strcmp(arg, "rw1") == 0 || strcmp(arg, "filelock-rw/1") == 0)
+			c->opt.soft_rw_protocol = FL_SOFT_RW_RW1;
+		else
+			die(EX_USAGE, "bad soft-rw protocol '%s' (rw1 or legacy)", arg);
+		c->given |= G_PROTOCOL;
 		return 1;
 	}
 	return 0;
@@ -399,7 +418,7 @@ static void warn_unused_options(const struct cli *c)
 		refuses |= G_STALE;
 		break;
 	case FL_SOFT_RW:
-		uses = G_MODE | G_POLL | G_HEARTBEAT | G_STALE;
+		uses = G_MODE | G_POLL | G_HEARTBEAT | G_STALE | G_PROTOCOL;
 		refuses |= G_LEASE;
 		break;
 	default: /* etcd: the lease TTL is --stale-threshold or --lease-duration */
@@ -419,7 +438,8 @@ static void warn_unused_options(const struct cli *c)
 	{ "lease-duration", required_argument, NULL, OPT_LEASE },          \
 	{ "poll-interval", required_argument, NULL, OPT_POLL },            \
 	{ "lifetime", required_argument, NULL, OPT_LIFETIME },             \
-	{ "mode", required_argument, NULL, OPT_MODE }
+	{ "mode", required_argument, NULL, OPT_MODE },                     \
+	{ "soft-rw-protocol", required_argument, NULL, OPT_PROTOCOL }
 
 static void usage(void)
 {
@@ -452,6 +472,8 @@ static void usage(void)
 	       "     --lease-duration <secs>      lease: a silent lease expires after this\n"
 	       "     --lifetime <secs>      soft: markers older than this are broken\n"
 	       "     --mode <octal>         permissions of files the lock creates\n"
+	       "     --soft-rw-protocol <rw1|legacy>  soft-rw on disk: filelock-rw/1 (default,\n"
+	       "                            Python filelock 4) or legacy (filelock <= 3.32.3)\n"
 	       "\n"
 	       "Durations are seconds, or take a unit: 500ms, 2s, 1m, 1h.\n"
 	       "status and break find the kind from the files on disk when --kind is not\n"
@@ -1417,6 +1439,8 @@ static void find_target(struct cli *c, struct target *t)
 			c->opt.stale_threshold = rule->stale_threshold;
 		if (!(c->given & G_LEASE))
 			c->opt.lease_duration = rule->lease_duration;
+		if (!(c->given & G_PROTOCOL))
+			c->opt.soft_rw_protocol = rule->soft_rw_protocol;
 		if (!(c->given & G_POLL))
 			c->opt.poll_interval = rule->poll_interval;
 		if (rk == FL_ETCD) {
@@ -1436,6 +1460,9 @@ static void find_target(struct cli *c, struct target *t)
 	}
 	t->kind = (enum fl_kind)k;
 	c->kind = t->kind;
+	/* soft-rw: the protocol whose files are there (the log wins). */
+	if (k == FL_SOFT_RW && !(c->given & G_PROTOCOL) && !is_dir(t->path, ".rw"))
+		c->opt.soft_rw_protocol = FL_SOFT_RW_LEGACY;
 }
 
 /* The arguments of status and break (no I/O; bad usage exits 64). */

@@ -54,7 +54,7 @@ enum fl_kind {
 	FL_STRICT = 3,  /* hard-link claims, fail-closed, never aged out     */
 	FL_LEASE = 4,   /* protocol-2 marker kept fresh by a heartbeat       */
 	FL_RW = 5,      /* SQLite reader/writer lock on a 0-byte database    */
-	FL_SOFT_RW = 6, /* NFS reader/writer: marker tree + heartbeat        */
+	FL_SOFT_RW = 6, /* NFS reader/writer: generation log (or legacy markers) */
 	FL_ETCD = 7     /* etcd lease + transaction                          */
 };
 
@@ -79,7 +79,16 @@ enum fl_mode {
 enum fl_compromise {
 	FL_COMPROMISE_MISSING = 1,       /* our marker vanished (evicted)              */
 	FL_COMPROMISE_REPLACED = 2,      /* our marker was replaced by another holder  */
-	FL_COMPROMISE_REFRESH_FAILED = 3 /* refreshes kept failing past the stale bound */
+	FL_COMPROMISE_REFRESH_FAILED = 3, /* refreshes kept failing past the stale bound */
+	FL_COMPROMISE_EVICTED = 4         /* soft-rw: a peer committed us out (Python's
+	                                     "evicted"), or our holder record is gone */
+};
+
+/* fl_options.soft_rw_protocol: the on-disk protocol of FL_SOFT_RW. */
+enum fl_soft_rw_protocol {
+	FL_SOFT_RW_DEFAULT = 0, /* filelock-rw/1                                    */
+	FL_SOFT_RW_RW1 = 1,     /* filelock-rw/1: Python filelock 4's generation log */
+	FL_SOFT_RW_LEGACY = 2   /* Python filelock <= 3.32.3's .state/.write/.readers */
 };
 
 /*
@@ -117,6 +126,8 @@ struct fl_options {
 	/* A password goes over plain http only to a loopback endpoint unless this
 	 * is non-zero (or $FILELOCK_ETCD_ALLOW_INSECURE_AUTH=1). */
 	int etcd_allow_insecure_auth;
+	/* FL_SOFT_RW (appended; older callers' smaller struct leaves it 0). */
+	int soft_rw_protocol;       /* enum fl_soft_rw_protocol; 0 = filelock-rw/1       */
 };
 
 /* Fills *opt with the defaults: timeout -1, mode -1, lifetime -1, the rest 0. */
@@ -209,11 +220,12 @@ FL_EXPORT const char *fl_errmsg(const fl_lock *lk);
 
 /*
  * fl_fencing_token() -- a number that grows with every new holder of the
- * lock, for the calling context's current hold.  FL_ETCD: the create
- * revision of the holder's key.  Pass it with every write to the protected
- * resource; a resource that remembers the largest token it has seen and
- * refuses smaller ones cannot be written by a holder whose lease expired
- * while it was paused (see filelock(3), "etcd").
+ * lock, for the calling context's current hold.  FL_ETCD: the create revision
+ * of the holder's key.  FL_SOFT_RW (filelock-rw/1): the generation of the
+ * commit that granted the hold (Python's `generation`).  Pass it with every
+ * write to the protected resource; a resource that remembers the largest
+ * token it has seen and refuses smaller ones cannot be written by a holder
+ * whose lease expired while it was paused (see filelock(3), "etcd").
  *
  * Returns: 0 and *out set; -ENOLCK the calling context does not hold the
  * lock; -ENOTSUP the kind has no fencing tokens; -EINVAL bad arguments.

@@ -45,13 +45,19 @@
  *
  * Creation.  Missing parent directories are created (Python's ReadWriteLock
  * does not).  When the database file is missing we create it ourselves with
- * O_CREAT|O_EXCL (mode from the options, else 0666 less the umask, where
- * SQLite and Python would use 0644), so that errors carry the errno of our
- * own call.  The descriptor is closed at once.  Closing any descriptor of a
- * file drops every POSIX lock the process holds on it, so this happens under
- * rw_mu, which also covers every sqlite3_open_v2 of ours: no connection of
- * ours can have opened, let alone locked, the new inode before we close.  We
- * never open an existing database file ourselves for the same reason.
+ * O_CREAT|O_EXCL (mode from the options, else 0600 as Python filelock 4
+ * creates it; SQLite and 3.32.3 would use 0644), so that errors carry the
+ * errno of our own call.  As in Python 4, a symbolic link or a non-regular
+ * file at the path is refused (lstat first, then SQLITE_OPEN_NOFOLLOW so that
+ * a link swapped in afterwards is refused by the open itself), and so is a
+ * WAL-mode database (header bytes 18-19 = 2; read through SQLite's "PRAGMA
+ * journal_mode" for a file of 100 bytes or more), which would let readers in
+ * beside a writer and which our journal_mode=MEMORY would otherwise convert.
+ * The descriptor is closed at once.  Closing any descriptor of a file drops
+ * every POSIX lock the process holds on it, so this happens under rw_mu,
+ * which also covers every sqlite3_open_v2 of ours: no connection of ours can
+ * have opened, let alone locked, the new inode before we close.  We never
+ * open an existing database file ourselves for the same reason.
  *
  * Crash.  POSIX locks die with their process: a SIGKILLed holder releases
  * at once.  Nothing on disk records a holder, so nothing is ever stale;
@@ -281,7 +287,7 @@ static int rw_sqlite_err(struct fl_lock *lk, sqlite3 *db, int rc, const char *wh
  */
 static int rw_create(struct fl_lock *lk)
 {
-	mode_t perm = lk->opt.mode == -1 ? 0666 : (mode_t)lk->opt.mode;
+	mode_t perm = lk->opt.mode == -1 ? 0600 : (mode_t)lk->opt.mode;
 	int fd, e, tried_mkdir = 0;
 	struct stat st;
 
@@ -313,6 +319,17 @@ static int rw_create(struct fl_lock *lk)
 	}
 }
 
+/* sqlite3_exec callback: copies the first column of the first row. */
+static int rw_first_column(void *arg, int n, char **vals, char **names)
+{
+	char *out = arg;
+
+	(void)names;
+	if (n > 0 && vals[0] != NULL && out[0] == '\0')
+		snprintf(out, 16, "%s", vals[0]);
+	return 0;
+}
+
 /* Closes a connection of ours and forgets its inode. */
 static void rw_disconnect(sqlite3 *db, dev_t dev, ino_t ino)
 {
@@ -328,7 +345,11 @@ static void rw_disconnect(sqlite3 *db, dev_t dev, ino_t ino)
 static int rw_connect(struct fl_lock *lk, sqlite3 **out, dev_t *dev, ino_t *ino)
 {
 	const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX |
-			  SQLITE_OPEN_PRIVATECACHE;
+			  SQLITE_OPEN_PRIVATECACHE
+#ifdef SQLITE_OPEN_NOFOLLOW
+			  | SQLITE_OPEN_NOFOLLOW
+#endif
+		;
 	struct rw_inode *e;
 	struct stat st;
 	sqlite3 *db = NULL;
@@ -336,17 +357,11 @@ static int rw_connect(struct fl_lock *lk, sqlite3 **out, dev_t *dev, ino_t *ino)
 
 	pthread_once(&rw_once, rw_init);
 	for (;;) {
-		if (fl__sys.stat(lk->path, &st) == 0)
+		if (fl__sys.lstat(lk->path, &st) == 0)
 			break;
 		r = errno;
-		if (r == ENOENT && created && fl__sys.lstat(lk->path, &st) == 0 &&
-		    S_ISLNK(st.st_mode))
-			return fl__errf(lk, -ENOENT,
-					"%s is a symbolic link to a missing file; create the "
-					"database it names or remove the link",
-					lk->path);
 		if (r != ENOENT || created)
-			return fl__err(lk, -r, "stat", lk->path);
+			return fl__err(lk, -r, "lstat", lk->path);
 		r = rw_create(lk);
 		if (r != 0)
 			return r;
@@ -354,6 +369,14 @@ static int rw_connect(struct fl_lock *lk, sqlite3 **out, dev_t *dev, ino_t *ino)
 	}
 	if (S_ISDIR(st.st_mode))
 		return fl__errf(lk, -EISDIR, "%s is a directory, not an SQLite database", lk->path);
+	if (S_ISLNK(st.st_mode))
+		return fl__errf(lk, -ELOOP,
+				"%s is a symbolic link; refusing it (as Python filelock 4 does): "
+				"lock the database's own path",
+				lk->path);
+	if (!S_ISREG(st.st_mode))
+		return fl__errf(lk, -EINVAL, "%s is not a regular file, not an SQLite database",
+				lk->path);
 	if (atomic_load(&rw_any_poison)) {
 		pthread_mutex_lock(&rw_mu);
 		e = rw_inode_get(st.st_dev, st.st_ino, 0);
@@ -382,6 +405,17 @@ static int rw_connect(struct fl_lock *lk, sqlite3 **out, dev_t *dev, ino_t *ino)
 		return fl__errf(lk, -ENOMEM, "%s: out of memory", lk->path);
 	}
 	sqlite3_extended_result_codes(db, 1);
+	if (st.st_size >= 100) {
+		char jm[16] = "";
+		rc = sqlite3_exec(db, "PRAGMA journal_mode", rw_first_column, jm, NULL);
+		if (rc == SQLITE_OK && strcmp(jm, "wal") == 0) {
+			rw_disconnect(db, st.st_dev, st.st_ino);
+			return fl__errf(lk, -EINVAL,
+					"%s is a WAL-mode database; refusing it (readers would "
+					"enter beside a writer; Python filelock 4 refuses it too)",
+					lk->path);
+		}
+	}
 	*out = db;
 	*dev = st.st_dev;
 	*ino = st.st_ino;

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * backend-softrw.c -- the `soft-rw` kind: a reader/writer lock made of marker
- * files, for network filesystems (Python's SoftReadWriteLock, byte for byte).
+ * backend-softrw.c -- the `soft-rw` kind's legacy protocol: a reader/writer
+ * lock made of marker files, for network filesystems (Python filelock
+ * 3.32.3's SoftReadWriteLock, byte for byte).  Selected by
+ * FL_SOFT_RW_LEGACY; the default protocol, Python filelock 4's generation
+ * log, is backend-softrw-log.c.
  *
  * Layout, for a lock at P:
  *   P.state              a protocol-1 soft lock ("pid\nhost\nstart\n"), held
@@ -82,6 +85,15 @@
  * alone.  Descriptors are O_CLOEXEC and only open during a call, so exec
  * leaves nothing behind; a lock held across exec is abandoned and expires
  * after stale_threshold.
+ *
+ * Mixed deployments.  Python filelock 4 (and our default protocol) never
+ * read these files, nor we theirs.  So that a mixed fleet cannot double-hold
+ * silently, a reader whose marker is created and a writer whose readers have
+ * drained look, before reporting the lock held, for a record in
+ * P.rw/holders refreshed within stale_threshold (fl__srwl_live); finding
+ * one, they withdraw and fail with EPROTO naming the other protocol.  The
+ * other protocol does the same after its own commit, so two contenders
+ * racing each other cannot both miss the other.
  *
  * Downsides.  Every transition costs a P.state round trip (create, write,
  * unlink), a writer's try reads every reader marker's attributes, and a
@@ -273,17 +285,14 @@ static int srw_lstat(int dirfd, const char *name, struct stat *st)
  * answer is the best there is.  0, -ENOENT, or -errno. */
 static int srw_fresh_stat(int dirfd, const char *name, struct stat *st)
 {
-	int fd, r;
+	size_t got;
+	int r;
 
 	r = srw_lstat(dirfd, name, st);
 	if (r != 0 || !S_ISREG(st->st_mode))
 		return r;
-	fd = fl__sys.openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errno == ELOOP ? srw_lstat(dirfd, name, st) : -errno;
-	r = fl__sys.fstat(fd, st) == 0 ? 0 : -errno;
-	fl__sys.close(fd);
-	return r;
+	r = fl__record_read(dirfd, name, NULL, 0, &got, st, NULL);
+	return r == -ELOOP ? srw_lstat(dirfd, name, st) : r;
 }
 
 /*
@@ -553,37 +562,18 @@ static int srw_open_ours(int dirfd, const char *name, const char *token, int *fd
 	struct srw_rec rec;
 	struct stat st;
 	size_t got = 0;
-	int fd;
+	int fd = -1, r;
 
-	fd = fl__sys.openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return FL_COMPROMISE_MISSING;
-		if (errno == ELOOP)
-			return FL_COMPROMISE_REPLACED;
-		return -errno;
-	}
-	if (fl__sys.fstat(fd, &st) != 0) {
-		int e = errno;
-		fl__sys.close(fd);
-		return -e;
-	}
+	r = fl__record_read(dirfd, name, buf, FL__MARKER_MAX + 1, &got, &st, &fd);
+	if (r == -ENOENT)
+		return FL_COMPROMISE_MISSING;
+	if (r == -ELOOP)
+		return FL_COMPROMISE_REPLACED;
+	if (r < 0)
+		return r;
 	if (!S_ISREG(st.st_mode)) {
 		fl__sys.close(fd);
 		return FL_COMPROMISE_REPLACED;
-	}
-	while (got < FL__MARKER_MAX + 1) {
-		ssize_t n = fl__sys.read(fd, buf + got, FL__MARKER_MAX + 1 - got);
-		if (n < 0) {
-			int e = errno;
-			if (e == EINTR)
-				continue;
-			fl__sys.close(fd);
-			return -e;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
 	}
 	if (srw_parse(buf, got, &rec) != 0 || !srw_token_eq(rec.token, token)) {
 		fl__sys.close(fd);
@@ -696,6 +686,7 @@ static int srw_housekeeping(const char *name)
  * readers left.  Returns the count or -errno.  Caller holds P.state.
  */
 static char **srw_list(int dfd, size_t *np);
+static int srw_refuse_mixed(struct fl_lock *lk);
 static void srw_free_list(char **names, size_t n);
 
 static long srw_scan_readers(struct fl_lock *lk, int dfd)
@@ -894,6 +885,12 @@ static int srw_attempt_read(struct fl_lock *lk, struct fl_hold *h)
 		return fl__err(lk, r, "create", s->readers_path);
 	}
 	sh->is_reader = 1;
+	r = srw_refuse_mixed(lk);
+	if (r != 0) {
+		fl__sys.unlinkat(dfd, sh->name, 0);
+		fl__sys.close(dfd);
+		return r;
+	}
 	r = srw_hb_start(lk, h);
 	if (r != 0) {
 		fl__sys.unlinkat(dfd, sh->name, 0);
@@ -953,13 +950,17 @@ static int srw_attempt_write(struct fl_lock *lk, struct fl_hold *h)
 		return -EAGAIN; /* a transient scan failure: retry, keeping the claim */
 	if (readers > 0)
 		return -EAGAIN;
-	r = srw_hb_start(lk, h);
+	r = srw_refuse_mixed(lk);
+	if (r == 0)
+		r = srw_hb_start(lk, h);
 	if (r != 0) {
 		int got = srw_state_take_wait(lk, &sfd, &id) == 0;
 		srw_unlink_write_if_ours(lk, sh->token);
 		if (got)
 			srw_state_drop(lk, sfd, &id);
 		sh->phase = 0;
+		if (r == -EPROTO)
+			return r;
 		return fl__errf(lk, r, "%s: cannot start the heartbeat thread: %s", lk->path,
 				fl_strerror(r));
 	}
@@ -1470,6 +1471,63 @@ static int srw_brk(const char *path, const struct fl_options *opt, unsigned flag
 				"%s: %d live marker(s), none stale (stale_threshold %gs); use force",
 				path, live, stale);
 	return fl__errf(NULL, -ENOENT, "%s: no marker to break", path);
+}
+
+/* ---- mixed deployments ------------------------------------------------------ */
+
+/* A marker at (dfd, name) whose mtime is within `stale` of the wall clock
+ * (in the future counts too). */
+static int srw_fresh(int dfd, const char *name, double stale)
+{
+	struct stat st;
+
+	return srw_lstat(dfd, name, &st) == 0 && S_ISREG(st.st_mode) &&
+	       fl__now_wall() - fl__mtime(&st) <= stale;
+}
+
+int fl__srw_legacy_live(const char *path, double stale, char *what, size_t cap)
+{
+	struct srw_paths p;
+	int found = 0, dfd;
+
+	if (srw_paths(path, &p) != 0)
+		return 0;
+	if (srw_fresh(AT_FDCWD, p.write, stale)) {
+		snprintf(what, cap, "%s", p.write);
+		return 1;
+	}
+	dfd = fl__sys.open(p.readers, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd >= 0) {
+		size_t n;
+		char **names = srw_list(dfd, &n);
+
+		for (size_t i = 0; i < n && !found; i++) {
+			if (!srw_housekeeping(names[i]) && srw_fresh(dfd, names[i], stale)) {
+				snprintf(what, cap, "%s/%s", p.readers, names[i]);
+				found = 1;
+			}
+		}
+		srw_free_list(names, n);
+		fl__sys.close(dfd);
+	}
+	return found;
+}
+
+/* Our claim is published: refuse when a filelock-rw/1 participant is on the
+ * same path (it does not see us, nor we it).  0 or the error. */
+static int srw_refuse_mixed(struct fl_lock *lk)
+{
+	char other[4300];
+
+	if (!fl__srwl_live(lk->path, lk->opt.stale_threshold, other, sizeof(other)))
+		return 0;
+	return fl__errf(lk, -EPROTO,
+			"%s: %s belongs to a live participant of the filelock-rw/1 soft-rw "
+			"protocol (Python filelock 4 or this library's default), which does not "
+			"see this legacy protocol; use one protocol on this path: drop the "
+			"legacy setting (protocol option, filelock --soft-rw-protocol=rw1) once "
+			"no peer older than filelock 4 remains, or stop the other participants",
+			lk->path, other);
 }
 
 const struct fl_backend fl__backend_softrw = {

@@ -8,7 +8,12 @@
  *    "1\nfilelock-strict-v1\0\n0\n".  It is never removed.  A protocol-1
  *    reader parses it as pid 1 on a host that is never ours, so soft locks
  *    never break it; lease and soft recognise it and leave it alone.  The
- *    hold keeps a read-only descriptor of it open.
+ *    hold keeps a read-only descriptor of it open.  Anything else at P is
+ *    handled as Python 4 does (strict_occupant): a soft lock whose owner
+ *    may be alive is waited for; a soft lock of a provably dead owner, a
+ *    node that is no regular file (after 0.5 s) and unparsable content
+ *    unchanged for 2 s refuse the acquire with EPROTO.  Nothing there is
+ *    ever removed.
  *  - P.filelock/ and P.filelock/claims/ are real directories (a symlink in
  *    their place is a protocol error, never followed).
  *  - Each contender publishes claims in claims/: "intent-v1-<T>.claim" and,
@@ -48,8 +53,10 @@
  * not a v1 claim, a claim that is not a regular file, is unreadable, or whose
  * record is not byte-for-byte canonical (decimal without leading zeros,
  * lowercase hex, printable host name, token equal to the one in its name).
- * Readers retry EACCES/ESTALE for 0.5 s (NFS revalidation, as Python does),
- * then skip an ESTALE claim (the server no longer has it) and fail on others.
+ * A read that meets ESTALE opens the claim's name again at once (three opens
+ * at most: fl__record_read); beyond that, readers retry EACCES/ESTALE for
+ * 0.5 s (NFS revalidation, as Python does), then skip an ESTALE claim (the
+ * server no longer has it) and fail on others.
  *
  * Crash and recovery.  A crashed holder's claims persist forever: no pid, no
  * age and no clock ever removes a strict claim, because that is the overlap
@@ -106,6 +113,13 @@ struct strict_hold {
 	char token[33];
 	int have_intent;
 	int have_held;
+	/* What occupies P instead of the sentinel, as first seen by this
+	 * acquisition (strict_occupant): identity and CLOCK_MONOTONIC time. */
+	dev_t occ_dev;
+	ino_t occ_ino;
+	double occ_mtime;
+	size_t occ_len;
+	double occ_first; /* 0 = nothing seen */
 };
 
 /* One parsed claim. */
@@ -376,40 +390,19 @@ static int strict_read_claim(int dirfd, const char *name, char *buf, size_t *len
 {
 	struct stat st, fst;
 	size_t got = 0;
-	int fd;
+	int r;
 
 	if (fl__sys.fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		return errno == ENOENT ? STRICT_GONE : -errno;
 	if (!S_ISREG(st.st_mode))
 		return STRICT_NOTREG;
-	fd = fl__sys.openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errno == ENOENT ? STRICT_GONE : errno == ELOOP ? STRICT_NOTREG : -errno;
-	if (fl__sys.fstat(fd, &fst) != 0) {
-		int e = errno;
-		fl__sys.close(fd);
-		/* FUSE answers ENOENT on the descriptor of a file unlinked after our
-		 * open: the claim was released, as if we had not seen it. */
-		return e == ENOENT ? STRICT_GONE : -e;
-	}
-	if (!S_ISREG(fst.st_mode) || fst.st_ino != st.st_ino || fst.st_dev != st.st_dev) {
-		fl__sys.close(fd);
+	r = fl__record_read(dirfd, name, buf, STRICT_RECORD_MAX + 1, &got, &fst, NULL);
+	/* FUSE answers ENOENT on the descriptor of a file unlinked after our
+	 * open: the claim was released, as if we had not seen it. */
+	if (r < 0)
+		return r == -ENOENT ? STRICT_GONE : r == -ELOOP ? STRICT_NOTREG : r;
+	if (!S_ISREG(fst.st_mode) || fst.st_ino != st.st_ino || fst.st_dev != st.st_dev)
 		return STRICT_CHANGED;
-	}
-	while (got < STRICT_RECORD_MAX + 1) {
-		ssize_t n = fl__sys.read(fd, buf + got, STRICT_RECORD_MAX + 1 - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			fl__sys.close(fd);
-			return e == ENOENT ? STRICT_GONE : -e; /* see the fstat above */
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	fl__sys.close(fd);
 	if (got > STRICT_RECORD_MAX)
 		return -EFBIG;
 	*len = got;
@@ -656,27 +649,17 @@ static int strict_open_sentinel(const char *path)
 	char buf[FL__STRICT_SENTINEL_LEN + 1];
 	struct stat st, fst;
 	size_t got = 0;
-	int fd;
+	int fd = -1, r;
 
 	if (fl__sys.lstat(path, &st) != 0)
 		return errno == ENOENT ? -ENOENT : -EAGAIN;
 	if (!S_ISREG(st.st_mode))
 		return -EAGAIN;
-	fd = fl__sys.open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errno == ENOENT ? -ENOENT : -EAGAIN;
-	if (fl__sys.fstat(fd, &fst) != 0 || fst.st_dev != st.st_dev || fst.st_ino != st.st_ino)
+	r = fl__record_read(AT_FDCWD, path, buf, sizeof(buf), &got, &fst, &fd);
+	if (r < 0)
+		return r == -ENOENT ? -ENOENT : -EAGAIN;
+	if (fst.st_dev != st.st_dev || fst.st_ino != st.st_ino)
 		goto no;
-	while (got < sizeof(buf)) {
-		ssize_t n = fl__sys.read(fd, buf + got, sizeof(buf) - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto no;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
 	if (got == FL__STRICT_SENTINEL_LEN && memcmp(buf, fl__strict_sentinel, got) == 0)
 		return fd;
 no:
@@ -709,13 +692,77 @@ static int strict_sweep_sentinel_privates(struct fl_lock *lk)
 	return r;
 }
 
+#define STRICT_OCCUPANT_GRACE 0.5     /* a directory, symlink, special file   */
+#define STRICT_OCCUPANT_MALFORMED 2.0 /* unparsable content, unchanged        */
+
+/*
+ * Something other than the sentinel is at P (Python 4's rule; 3.32.3 and we
+ * used to wait for it forever).  A soft lock (protocol 1 or 2) whose owner
+ * may be alive is a holder: wait (-EAGAIN).  One whose owner this host
+ * proves has exited, a node that is no file (a directory, a symbolic link, a
+ * FIFO, ...) or an unreadable one after 0.5 s, and unparsable content that
+ * stayed the same for 2 s on our monotonic clock: -EPROTO, naming what is
+ * there.  Nothing is removed: it is not ours.
+ */
+static int strict_occupant(struct fl_lock *lk, struct strict_hold *sh)
+{
+	double now = fl__now_mono(), lim = STRICT_OCCUPANT_GRACE;
+	const char *what = "a node that is not a regular file";
+	struct fl_marker m;
+	struct fl_p1 p1;
+	int r = fl__marker_read(AT_FDCWD, lk->path, &m), lease;
+	double dur;
+	pid_t pid;
+
+	if (r == -EACCES)
+		return -EAGAIN; /* Python: unreadable for permission is a holder */
+	if (r != 0) {
+		what = "an unreadable node";
+		memset(&m, 0, sizeof(m));
+		m.exists = 1;
+	} else if (!m.exists) {
+		return -EAGAIN; /* gone: the next try publishes the sentinel */
+	} else if (m.regular && !m.malformed) {
+		if (fl__p1_parse(m.buf, m.len, &p1) == 0) {
+			if (!fl__owner_is_stale(p1.pid, p1.host, p1.token))
+				return -EAGAIN;
+			return fl__errf(lk, -EPROTO,
+					"%s: a soft lock of pid %d, which has exited on this host, "
+					"occupies the strict lock's path; remove it (strict locks "
+					"never break another kind's marker)",
+					lk->path, (int)p1.pid);
+		}
+		if (fl__p2_parse(m.buf, m.len, &pid, &lease, &dur) == 0)
+			return -EAGAIN; /* a protocol-2 owner that may be alive */
+		what = "unparsable content";
+		lim = STRICT_OCCUPANT_MALFORMED;
+	}
+	if (sh->occ_first == 0 || sh->occ_dev != m.dev || sh->occ_ino != m.ino ||
+	    sh->occ_mtime != m.mtime || sh->occ_len != m.len) {
+		sh->occ_dev = m.dev;
+		sh->occ_ino = m.ino;
+		sh->occ_mtime = m.mtime;
+		sh->occ_len = m.len;
+		sh->occ_first = now;
+		return -EAGAIN;
+	}
+	if (now - sh->occ_first < lim)
+		return -EAGAIN;
+	return fl__errf(lk, -EPROTO,
+			"%s: %s occupies the strict lock's path instead of its sentinel; remove it "
+			"(strict locks never break what is not theirs)",
+			lk->path, what);
+}
+
 /* Opens the sentinel, publishing it first when missing.  fd, -EAGAIN, or error. */
-static int strict_sentinel(struct fl_lock *lk)
+static int strict_sentinel(struct fl_lock *lk, struct strict_hold *sh)
 {
 	mode_t perm = lk->opt.mode == -1 ? 0666 : (mode_t)lk->opt.mode;
 	char pdir[4096 + 2];
 	int fd = strict_open_sentinel(lk->path), r;
 
+	if (fd == -EAGAIN)
+		return strict_occupant(lk, sh);
 	if (fd != -ENOENT)
 		return fd;
 	r = strict_sweep_sentinel_privates(lk);
@@ -787,7 +834,16 @@ static int strict_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mo
 
 	(void)mode;
 	(void)how;
-	memset(sh, 0, sizeof(*sh));
+	{
+		/* Each try starts afresh, but for what it saw occupy P. */
+		struct strict_hold keep = *sh;
+		memset(sh, 0, sizeof(*sh));
+		sh->occ_dev = keep.occ_dev;
+		sh->occ_ino = keep.occ_ino;
+		sh->occ_mtime = keep.occ_mtime;
+		sh->occ_len = keep.occ_len;
+		sh->occ_first = keep.occ_first;
+	}
 	sh->claims_fd = -1;
 	if ((size_t)snprintf(coord, sizeof(coord), "%s.filelock", lk->path) >= sizeof(coord))
 		return fl__errf(lk, -ENAMETOOLONG, "%s: path too long", lk->path);
@@ -808,7 +864,7 @@ static int strict_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mo
 		sh->claims_fd = -1;
 		return r;
 	}
-	sfd = strict_sentinel(lk);
+	sfd = strict_sentinel(lk, sh);
 	if (sfd < 0)
 		return strict_abandon(lk, sh, -1, sfd);
 

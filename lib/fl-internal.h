@@ -157,7 +157,8 @@ struct fl_lock {
 extern const struct fl_backend *const fl__backends[];
 extern const struct fl_backend fl__backend_unix, fl__backend_file, fl__backend_soft;
 extern const struct fl_backend fl__backend_rw; /* only when built with SQLite */
-extern const struct fl_backend fl__backend_softrw;
+extern const struct fl_backend fl__backend_softrw;     /* legacy (3.32.3) */
+extern const struct fl_backend fl__backend_softrw_log; /* filelock-rw/1   */
 extern const struct fl_backend fl__backend_strict, fl__backend_lease;
 extern const struct fl_backend fl__backend_etcd; /* built when HAVE_ETCD */
 
@@ -272,7 +273,10 @@ int fl__parse_ll(const char *s, size_t len, long long *out);
 
 /* ---- identity.c ------------------------------------------------------ */
 
-/* gethostname() (uname nodename), unmodified, NUL-terminated.  0 or -errno. */
+/* The host field of our records, Python 4's host_name(): the node name with
+ * bytes outside 0x21-0x7E and '?' escaped as "?xx", plus "?pidns-<hex>"
+ * outside the initial PID namespace (see identity.c).  0 or -errno. */
+#define FL__INITIAL_PIDNS 0xEFFFFFFCu
 int fl__hostname(char *buf, size_t len);
 /* Start token of `pid` in decimal: (boot_id << 64) | starttime on Linux.
  * Returns 0, -ENOENT (no such process / no /proc), or -errno. */
@@ -284,7 +288,8 @@ int fl__pid_alive(pid_t pid);
 /* Compares two decimal tokens numerically (ignoring whitespace, leading zeros). */
 int fl__token_equal(const char *a, const char *b);
 /* 1 when the owner (pid, host, token; token may be "") is provably dead or
- * recycled on this host; 0 otherwise (other host, alive, unknown). */
+ * recycled on this host and in this PID namespace; 0 otherwise (other host
+ * or namespace, alive, unknown, or alive in a sibling container). */
 int fl__owner_is_stale(pid_t pid, const char *host, const char *token);
 
 /* ---- marker.c -------------------------------------------------------- */
@@ -309,6 +314,24 @@ struct fl_marker {
  * follows a symlink, never blocks on a FIFO.  Returns 0 (m->exists tells
  * whether anything was there) or -errno for unexpected failures. */
 int fl__marker_read(int dirfd, const char *path, struct fl_marker *m);
+
+/* How many times a record is opened by name when NFS says ESTALE. */
+#define FL__ESTALE_TRIES 3
+
+/* Reads the record at (dirfd, name) that another host may rename over or
+ * remove: open(O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC|O_NOCTTY) + fstat
+ * (into *st) + read of at most cap bytes (none for a non-regular file:
+ * *len = 0, the caller checks st).  ESTALE from any of the three is that
+ * race seen through a stale NFS file handle: the name is opened again, up to
+ * FL__ESTALE_TRIES opens in all.  With fdp the descriptor stays open in *fdp
+ * on success.  Returns 0, or -errno (-ENOENT gone, -ELOOP a symlink, -ESTALE
+ * still stale after the last try: transient). */
+int fl__record_read(int dirfd, const char *name, char *buf, size_t cap, size_t *len,
+		    struct stat *st, int *fdp);
+
+/* ESTALE replies fl__record_read() met and answered by opening again
+ * (process-wide, for statistics). */
+unsigned long fl__estale_retries(void);
 
 /* The strict sentinel bytes "1\nfilelock-strict-v1\0\n0\n" (24 bytes). */
 extern const char fl__strict_sentinel[];
@@ -375,6 +398,33 @@ unsigned fl__ledger_probes(void);
  * lowercase hex digits, pid 1..2^31-1 without leading zeros, host of 1..253
  * printable non-space ASCII, then only newlines).  0 or -EBADMSG. */
 int fl__srw_parse(const char *buf, size_t len, char token[33], pid_t *pid, char host[256]);
+
+/* A live holder of the legacy protocol at P (P.write, or a marker in
+ * P.readers, refreshed within `stale` by the wall clock): 1 and its path in
+ * what[], else 0.  Used by filelock-rw/1 to refuse a mixed deployment. */
+int fl__srw_legacy_live(const char *path, double stale, char *what, size_t cap);
+
+/* ---- backend-softrw-log.c ------------------------------------------------ */
+
+/* A filelock-rw/1 snapshot; readers sorted, unique. */
+struct fl_srwl_snap {
+	unsigned long long gen;
+	char writer[33];         /* "" when none */
+	char (*readers)[33];
+	size_t nr, cap;
+};
+/* Parses gen/<N> bytes by Python's parse_snapshot rules.  0, -EBADMSG, or
+ * -ENOMEM; free with fl__srwl_snap_free. */
+int fl__srwl_parse(const char *buf, size_t len, struct fl_srwl_snap *out);
+void fl__srwl_snap_free(struct fl_srwl_snap *s);
+/* 32 lowercase hex digits exactly. */
+int fl__srwl_is_token(const char *s, size_t n);
+/* The record's lease (Python's holder_lease), 0 when it has none. */
+double fl__srwl_holder_lease(const char *buf, size_t len);
+/* A participant of filelock-rw/1 at P (a record in P.rw/holders refreshed
+ * within `stale`): 1 and its path in what[], else 0.  Used by the legacy
+ * protocol to refuse a mixed deployment. */
+int fl__srwl_live(const char *path, double stale, char *what, size_t cap);
 
 /* ---- backend-strict.c ------------------------------------------------ */
 

@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -22,15 +23,49 @@
 
 #include "fl-internal.h"
 
+/*
+ * The host field of every record we write, Python filelock 4's host_name():
+ * the node name with every byte outside 0x21-0x7E, and '?' itself, escaped
+ * as "?xx" (lowercase hex), then
+ * "?pidns-<hex inode of /proc/self/ns/pid>" outside the initial PID namespace
+ * (inode 0xEFFFFFFC), so two containers with one host name are told apart and
+ * a pid recorded in one is never judged by the other's /proc.  An empty
+ * result is "?".  Python folds names over 253 characters into a digest;
+ * Linux node names are at most 64 bytes, so the longest result (3 * 64 plus
+ * the suffix) never reaches that limit and no digest is needed here.
+ */
 int fl__hostname(char *buf, size_t len)
 {
+	static const char hex[] = "0123456789abcdef";
 	struct utsname u;
+	struct stat st;
+	size_t n = 0;
 
 	if (uname(&u) != 0)
 		return -errno;
-	if (strlen(u.nodename) >= len)
-		return -ENAMETOOLONG;
-	strcpy(buf, u.nodename);
+	for (const unsigned char *p = (const unsigned char *)u.nodename; *p; p++) {
+		if (n + 4 > len)
+			return -ENAMETOOLONG;
+		if (*p >= 0x21 && *p <= 0x7e && *p != '?') {
+			buf[n++] = (char)*p;
+		} else {
+			buf[n++] = '?';
+			buf[n++] = hex[*p >> 4];
+			buf[n++] = hex[*p & 15];
+		}
+	}
+	if (fl__sys.stat("/proc/self/ns/pid", &st) == 0 && st.st_ino != FL__INITIAL_PIDNS) {
+		int k = snprintf(buf + n, len - n, "?pidns-%llx", (unsigned long long)st.st_ino);
+		if (k < 0 || (size_t)k >= len - n)
+			return -ENAMETOOLONG;
+		n += (size_t)k;
+	}
+	if (n == 0) {
+		if (len < 2)
+			return -ENAMETOOLONG;
+		buf[n++] = '?';
+	}
+	buf[n] = '\0';
 	return 0;
 }
 
@@ -219,6 +254,66 @@ int fl__token_equal(const char *a, const char *b)
 	return la == lb && la > 0 && memcmp(na, nb, la) == 0;
 }
 
+/* The innermost pid of task (the last field of NSpid in its status), or 0. */
+static pid_t fl__innermost_pid(pid_t task)
+{
+	char path[64], buf[4096], *l;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)task);
+	if (fl__read_small(path, buf, sizeof(buf)) <= 0 || (l = strstr(buf, "\nNSpid:")) == NULL)
+		return 0;
+	l += 7;
+	for (char *e = strchr(l, '\n') ? strchr(l, '\n') : l + strlen(l); e > l; e--)
+		if (e[-1] == ' ' || e[-1] == '\t')
+			return (pid_t)atoi(e);
+	return 0;
+}
+
+/*
+ * Python 4's _owner_runs_elsewhere(): an older release in a container that
+ * shares our host name recorded its in-container pid.  Start tokens (boot id
+ * and start time) are kernel-wide, so another task with the recorded token
+ * whose innermost pid is the recorded pid is the owner, alive elsewhere.
+ */
+static int fl__owner_runs_elsewhere(pid_t pid, const char *token)
+{
+	struct dirent *de;
+	int fd, found = 0;
+	DIR *d;
+
+	if (token == NULL || token[0] == '\0')
+		return 0;
+	fd = fl__sys.open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	d = fl__sys.fdopendir(fd);
+	if (d == NULL) {
+		fl__sys.close(fd);
+		return 0;
+	}
+	while (!found && (de = fl__sys.readdir(d)) != NULL) {
+		char cur[96];
+		pid_t task;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9' ||
+		    strspn(de->d_name, "0123456789") != strlen(de->d_name))
+			continue;
+		task = (pid_t)atoi(de->d_name);
+		found = task != pid && fl__start_token(task, cur, sizeof(cur)) == 0 &&
+			fl__token_equal(cur, token) && fl__innermost_pid(task) == pid;
+	}
+	fl__sys.closedir(d);
+	return found;
+}
+
+/*
+ * Python 4's owner_is_stale(): only a provably dead owner is stale.  Another
+ * host's (a different host field, which includes another PID namespace of
+ * this host) never is.  A live pid whose start token matches, or cannot be
+ * read, is the owner.  Otherwise the owner is gone, unless the host field is
+ * bare (no "?pidns-") and the owner is found alive as another task of this
+ * kernel: an older release in a container sharing our name wrote it.
+ */
 int fl__owner_is_stale(pid_t pid, const char *host, const char *token)
 {
 	char me[256], cur[96];
@@ -227,13 +322,10 @@ int fl__owner_is_stale(pid_t pid, const char *host, const char *token)
 	if (fl__hostname(me, sizeof(me)) != 0 || strcmp(me, host) != 0)
 		return 0; /* another host's marker is never ours to judge */
 	alive = fl__pid_alive(pid);
-	if (alive == 0)
-		return 1;
 	if (alive < 0)
 		return 0;
-	if (token == NULL || token[0] == '\0')
+	if (alive == 1 && (token == NULL || token[0] == '\0' ||
+			   fl__start_token(pid, cur, sizeof(cur)) != 0 || fl__token_equal(cur, token)))
 		return 0;
-	if (fl__start_token(pid, cur, sizeof(cur)) != 0)
-		return 0;
-	return !fl__token_equal(cur, token);
+	return strstr(host, "?pidns-") != NULL || !fl__owner_runs_elsewhere(pid, token);
 }

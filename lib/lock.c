@@ -47,7 +47,7 @@ const struct fl_backend *const fl__backends[] = {
 #else
 	[FL_RW] = NULL,
 #endif
-	[FL_SOFT_RW] = &fl__backend_softrw,
+	[FL_SOFT_RW] = &fl__backend_softrw_log, /* the legacy one by option: fl__backend() */
 #if defined(HAVE_ETCD) && !defined(FL_NO_EXTERNAL_KINDS)
 	[FL_ETCD] = &fl__backend_etcd,
 #else
@@ -91,10 +91,16 @@ const char *fl__kind_tag(const struct fl_lock *lk)
 	return fl__kind_names[fl_kind_of(lk)];
 }
 
-static const struct fl_backend *fl__backend(enum fl_kind kind)
+/* The backend of `kind`; soft-rw's depends on the protocol option (read
+ * through the caller's size, so an older caller's struct gets the default). */
+static const struct fl_backend *fl__backend(enum fl_kind kind, const struct fl_options *opt)
 {
 	if ((int)kind < 0 || (int)kind >= FL__NKINDS)
 		return NULL;
+	if (kind == FL_SOFT_RW && opt != NULL &&
+	    opt->size >= offsetof(struct fl_options, soft_rw_protocol) + sizeof(int) &&
+	    opt->soft_rw_protocol == FL_SOFT_RW_LEGACY)
+		return &fl__backend_softrw;
 	return fl__backends[kind];
 }
 
@@ -167,6 +173,13 @@ static int fl__opt_validate(const struct fl_backend *be, const char *path, struc
 				"lease_duration, heartbeat_interval and stale_threshold must be finite "
 				"and >= 0 (0 = default) [%s]",
 				kind);
+	if (o->soft_rw_protocol < 0 || o->soft_rw_protocol > FL_SOFT_RW_LEGACY)
+		return fl__errf(NULL, -EINVAL,
+				"soft_rw_protocol must be 0 (default), 1 (filelock-rw/1) or 2 "
+				"(legacy), got %d [%s]",
+				o->soft_rw_protocol, kind);
+	if (o->soft_rw_protocol == FL_SOFT_RW_DEFAULT)
+		o->soft_rw_protocol = FL_SOFT_RW_RW1;
 	(void)path;
 	return 0;
 }
@@ -249,6 +262,10 @@ static int fl__opt_compare(const struct fl_options *a, const struct fl_options *
 	FL__CMP_D(lease_duration);
 	FL__CMP_D(heartbeat_interval);
 	FL__CMP_D(stale_threshold);
+	if (a->soft_rw_protocol != b->soft_rw_protocol)
+		fl__mismatch(msg, cap, &n, "soft_rw_protocol",
+			     a->soft_rw_protocol == FL_SOFT_RW_LEGACY ? "legacy" : "rw1",
+			     b->soft_rw_protocol == FL_SOFT_RW_LEGACY ? "legacy" : "rw1");
 	if (a->mode != b->mode) {
 		char o_[32], n_[32];
 		snprintf(o_, sizeof(o_), "%d", a->mode);
@@ -519,7 +536,7 @@ FL_EXPORT int fl_open(fl_lock **out, const char *path, enum fl_kind kind,
 	*out = NULL;
 	if (path == NULL)
 		return fl__errf(NULL, -EINVAL, "fl_open: path is NULL");
-	be = fl__backend(kind);
+	be = fl__backend(kind, opt);
 	if (be == NULL) {
 		if ((int)kind >= 0 && (int)kind < FL__NKINDS)
 			return fl__errf(NULL, -ENOTSUP, "lock kind %s is not built into this library",
@@ -1012,7 +1029,7 @@ FL_EXPORT int fl_fencing_token(const fl_lock *lk, unsigned long long *out)
 FL_EXPORT int fl_inspect(const char *path, enum fl_kind kind, const struct fl_options *opt,
 			 struct fl_holder *out)
 {
-	const struct fl_backend *be = fl__backend(kind);
+	const struct fl_backend *be = fl__backend(kind, opt);
 	struct fl_options o;
 	struct fl_holder tmp;
 	char *canon;
@@ -1050,7 +1067,7 @@ FL_EXPORT int fl_inspect(const char *path, enum fl_kind kind, const struct fl_op
 FL_EXPORT int fl_break(const char *path, enum fl_kind kind, const struct fl_options *opt,
 		       unsigned flags, const char *name)
 {
-	const struct fl_backend *be = fl__backend(kind);
+	const struct fl_backend *be = fl__backend(kind, opt);
 	struct fl_options o;
 	char *canon;
 	int r;

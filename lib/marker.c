@@ -5,13 +5,19 @@
  * Markers are written by other processes, other hosts and other programs
  * (Python's filelock), so everything here treats their bytes as untrusted:
  * reads never follow symlinks and never block on FIFOs, are capped at 1025
- * bytes, and a parse failure is "malformed", never a crash.
+ * bytes, and a parse failure is "malformed", never a crash.  Every record
+ * another host may rename over or remove (markers, claims, soft-rw records,
+ * the shim's owner files) is read through fl__record_read, which answers
+ * NFS's ESTALE (the file was replaced or removed under our open) by opening
+ * the name again, three opens at most: the race, never "corrupt" or "gone".
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/inotify.h>
@@ -21,11 +27,69 @@
 
 const char fl__strict_sentinel[] = "1\nfilelock-strict-v1\0\n0\n";
 
+static atomic_ulong estale_retries;
+
+unsigned long fl__estale_retries(void)
+{
+	return atomic_load(&estale_retries);
+}
+
+/* One try of fl__record_read(). */
+static int record_read_once(int dirfd, const char *name, char *buf, size_t cap, size_t *len,
+			    struct stat *st, int *fdp)
+{
+	size_t got = 0;
+	int fd;
+
+	*len = 0;
+	fd = fl__sys.openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	if (fl__sys.fstat(fd, st) != 0) {
+		int e = errno;
+		fl__sys.close(fd);
+		return -e;
+	}
+	while (S_ISREG(st->st_mode) && got < cap) {
+		ssize_t n = fl__sys.read(fd, buf + got, cap - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int e = errno;
+			fl__sys.close(fd);
+			return -e;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	*len = got;
+	if (fdp)
+		*fdp = fd;
+	else
+		fl__sys.close(fd);
+	return 0;
+}
+
+int fl__record_read(int dirfd, const char *name, char *buf, size_t cap, size_t *len,
+		    struct stat *st, int *fdp)
+{
+	int r, tries = 0;
+
+	/* ESTALE: between our lookup of the name and the open, the fstat or a
+	 * read, another NFS client replaced or removed the file, and the server
+	 * forgot the handle.  Opening the name again finds what is there now. */
+	while ((r = record_read_once(dirfd, name, buf, cap, len, st, fdp)) == -ESTALE &&
+	       ++tries < FL__ESTALE_TRIES)
+		atomic_fetch_add(&estale_retries, 1);
+	return r;
+}
+
 int fl__marker_read(int dirfd, const char *path, struct fl_marker *m)
 {
 	struct stat st;
-	int fd;
 	size_t got = 0;
+	int r;
 
 	memset(m, 0, offsetof(struct fl_marker, buf));
 	m->buf[0] = '\0';
@@ -40,47 +104,26 @@ int fl__marker_read(int dirfd, const char *path, struct fl_marker *m)
 		m->malformed = 1;
 		return 0;
 	}
-	fd = fl__sys.openat(dirfd, path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		if (errno == ENOENT) {
-			m->exists = 0;
-			return 0;
-		}
-		if (errno == ELOOP) { /* a symlink swapped in after the lstat */
-			m->malformed = 1;
-			return 0;
-		}
-		return -errno;
+	r = fl__record_read(dirfd, path, m->buf, FL__MARKER_MAX + 1, &got, &st, NULL);
+	if (r == -ENOENT) {
+		m->exists = 0;
+		return 0;
 	}
-	if (fl__sys.fstat(fd, &st) != 0) {
-		int e = errno;
-		fl__sys.close(fd);
-		return -e;
+	if (r == -ELOOP) { /* a symlink swapped in after the lstat */
+		m->malformed = 1;
+		return 0;
 	}
+	if (r < 0)
+		return r;
 	m->mtime = fl__mtime(&st);
 	m->dev = st.st_dev;
 	m->ino = st.st_ino;
 	m->st_mode = st.st_mode;
 	if (!S_ISREG(st.st_mode)) {
-		fl__sys.close(fd);
 		m->malformed = 1;
 		return 0;
 	}
 	m->regular = 1;
-	while (got < FL__MARKER_MAX + 1) {
-		ssize_t n = fl__sys.read(fd, m->buf + got, FL__MARKER_MAX + 1 - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			fl__sys.close(fd);
-			return -e;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	fl__sys.close(fd);
 	m->len = got;
 	m->buf[got] = '\0';
 	if (got > FL__MARKER_MAX)
@@ -163,7 +206,10 @@ int fl__p1_parse(const char *buf, size_t len, struct fl_p1 *out)
 	int nl = 0;
 	long long pid;
 
-	if (len == 0 || len > FL__MARKER_MAX || !fl__utf8_valid((const unsigned char *)buf, len))
+	/* Python 4: every writer ends the record with "\n"; one cut before it
+	 * was torn by a crash or read mid-write. */
+	if (len == 0 || len > FL__MARKER_MAX || buf[len - 1] != '\n' ||
+	    !fl__utf8_valid((const unsigned char *)buf, len))
 		return -EBADMSG;
 	while (s < e && fl__py_space((unsigned char)*s))
 		s++;
@@ -189,7 +235,9 @@ int fl__p1_parse(const char *buf, size_t len, struct fl_p1 *out)
 	}
 	if (nl != 2 && nl != 3)
 		return -EBADMSG;
-	if (fl__parse_ll(line[0], llen[0], &pid) != 0 || pid < 1 || pid > 2147483647LL)
+	/* Python 4's parse_decimal: ASCII digits only (no sign, no spaces). */
+	if (llen[0] == 0 || llen[0] > 18 || strspn(line[0], "0123456789") < llen[0] ||
+	    fl__parse_ll(line[0], llen[0], &pid) != 0 || pid < 1 || pid > 2147483647LL)
 		return -EBADMSG;
 	if (llen[1] >= sizeof(out->host))
 		return -EBADMSG;
@@ -198,21 +246,15 @@ int fl__p1_parse(const char *buf, size_t len, struct fl_p1 *out)
 	out->host[llen[1]] = '\0';
 	out->token[0] = '\0';
 	if (nl == 3) {
-		size_t a = 0, b = llen[2];
+		size_t b = llen[2];
 		const char *t = line[2];
-		while (a < b && fl__py_space((unsigned char)t[a]))
-			a++;
-		while (b > a && fl__py_space((unsigned char)t[b - 1]))
-			b--;
-		if (a < b && (t[a] == '+' || t[a] == '-'))
-			a++;
-		if (a == b || b - a >= sizeof(out->token))
+		if (b == 0 || b >= sizeof(out->token))
 			return -EBADMSG;
-		for (size_t i = a; i < b; i++)
+		for (size_t i = 0; i < b; i++)
 			if (t[i] < '0' || t[i] > '9')
 				return -EBADMSG;
-		memcpy(out->token, t + a, b - a);
-		out->token[b - a] = '\0';
+		memcpy(out->token, t, b);
+		out->token[b] = '\0';
 	}
 	return 0;
 }

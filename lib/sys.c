@@ -66,7 +66,7 @@ static int sys_fcntl(int fd, int cmd, ...)
 		.mkdirat = mkdirat, .rmdir = rmdir, .flock = flock, .fcntl = sys_fcntl,         \
 		.ftruncate = ftruncate, .fchmod = fchmod, .futimens = futimens,                 \
 		.utimensat = utimensat, .kill = kill, .fdopendir = fdopendir,                   \
-		.readdir = readdir, .closedir = closedir                                        \
+		.readdir = readdir, .closedir = closedir, .fsync = fsync                        \
 	}
 
 struct fl_sys fl__sys = FL_SYS_DEFAULTS;

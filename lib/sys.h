@@ -48,6 +48,7 @@ struct fl_sys {
 	DIR *(*fdopendir)(int fd);
 	struct dirent *(*readdir)(DIR *d);
 	int (*closedir)(DIR *d);
+	int (*fsync)(int fd);
 };
 
 extern struct fl_sys fl__sys;

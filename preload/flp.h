@@ -120,6 +120,7 @@ struct flp_rule {
 	int also_native;           /* also take the kernel flock                    */
 	int shared_reader;         /* shared=reader (exclusive-only kinds)          */
 	char *lock_dir;            /* markers go under this directory, or NULL      */
+	int soft_rw_protocol;      /* soft-rw: protocol= (enum fl_soft_rw_protocol) */
 	/* etcd rules only (stale_threshold holds the lease TTL, option ttl). */
 	char *etcd_endpoints;      /* endpoints=, or NULL: $FILELOCK_ETCD_ENDPOINTS */
 	char *etcd_prefix;         /* prefix=, or NULL: $FILELOCK_ETCD_PREFIX       */

@@ -439,6 +439,7 @@ static int flp_lib_open(struct flp_ofd *o, fl_lock **out)
 	opt.heartbeat_interval = r->heartbeat_interval;
 	opt.stale_threshold = r->stale_threshold;
 	opt.lease_duration = r->lease_duration;
+	opt.soft_rw_protocol = r->soft_rw_protocol;
 	opt.flags = FL_SHARED_CONTEXT | FL_NO_SINGLETON;
 	e = fl_open(out, o->marker, (enum fl_kind)flp_lib_kind(r->kind), &opt);
 	if (e != 0)

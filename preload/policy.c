@@ -56,12 +56,13 @@ static const char *const flp_kind_names[] = {
  */
 enum flp_opt {
 	FLP_O_TIMEOUT, FLP_O_POLL, FLP_O_HEARTBEAT, FLP_O_STALE, FLP_O_LEASE, FLP_O_ALSO_NATIVE,
-	FLP_O_LOCK_DIR, FLP_O_SHARED, FLP_O_ENDPOINTS, FLP_O_PREFIX, FLP_O_TTL, FLP_O_N
+	FLP_O_LOCK_DIR, FLP_O_SHARED, FLP_O_ENDPOINTS, FLP_O_PREFIX, FLP_O_TTL, FLP_O_PROTOCOL,
+	FLP_O_N
 };
 
 static const char *const flp_opt_names[FLP_O_N] = {
 	"timeout", "poll_interval", "heartbeat_interval", "stale_threshold", "lease_duration",
-	"also_native", "lock_dir", "shared", "endpoints", "prefix", "ttl",
+	"also_native", "lock_dir", "shared", "endpoints", "prefix", "ttl", "protocol",
 };
 
 #define FLP_M(o) (1u << (o))
@@ -73,7 +74,8 @@ static const unsigned flp_kind_uses[] = {
 	[FLP_STRICT] = FLP_M_REDIRECT | FLP_M(FLP_O_SHARED),
 	[FLP_LEASE] = FLP_M_REDIRECT | FLP_M(FLP_O_SHARED) | FLP_M(FLP_O_HEARTBEAT) |
 		      FLP_M(FLP_O_LEASE),
-	[FLP_SOFT_RW] = FLP_M_REDIRECT | FLP_M(FLP_O_HEARTBEAT) | FLP_M(FLP_O_STALE),
+	[FLP_SOFT_RW] = FLP_M_REDIRECT | FLP_M(FLP_O_HEARTBEAT) | FLP_M(FLP_O_STALE) |
+			FLP_M(FLP_O_PROTOCOL),
 	[FLP_NATIVE] = 0,
 	[FLP_DENY] = 0,
 	[FLP_DOTLOCK] = FLP_M(FLP_O_STALE) | FLP_M(FLP_O_HEARTBEAT),
@@ -576,6 +578,19 @@ static int flp_parse_option(struct flp_rule *r, char *opt, const char *file, int
 					"shared: expected exclusive or reader, got '%s'", v);
 		return 0;
 	}
+	if (!strcmp(k, "protocol")) {
+		if (r->kind != FLP_SOFT_RW)
+			return flp_perr(err, errlen, file, ln, "protocol is an option of kind soft-rw, not %s",
+					flp_kind_names[r->kind]);
+		if (!strcmp(v, "rw1") || !strcmp(v, "filelock-rw/1"))
+			r->soft_rw_protocol = FL_SOFT_RW_RW1;
+		else if (!strcmp(v, "legacy"))
+			r->soft_rw_protocol = FL_SOFT_RW_LEGACY;
+		else
+			return flp_perr(err, errlen, file, ln,
+					"protocol: expected rw1 or legacy, got '%s'", v);
+		return 0;
+	}
 	if (!strcmp(k, "lock_dir")) {
 		char norm[4096];
 		if (v[0] != '/' || flp_normalize(v, norm, sizeof(norm)) != 0)
@@ -589,8 +604,8 @@ static int flp_parse_option(struct flp_rule *r, char *opt, const char *file, int
 	}
 	return flp_perr(err, errlen, file, ln,
 			"unknown option '%s' (known: timeout, poll_interval, heartbeat_interval, "
-			"stale_threshold, lease_duration, also_native, lock_dir, shared; etcd: "
-			"endpoints, prefix, ttl)",
+			"stale_threshold, lease_duration, also_native, lock_dir, shared; soft-rw: "
+			"protocol; etcd: endpoints, prefix, ttl)",
 			k);
 }
 
@@ -865,6 +880,8 @@ void flp_rule_describe(const struct flp_rule *r, char *out, size_t len)
 		flp_add(&b, ", also the kernel's flock");
 	if (r->shared_reader)
 		flp_add(&b, ", LOCK_SH takes the kernel's shared lock only");
+	if (r->kind == FLP_SOFT_RW && r->soft_rw_protocol == FL_SOFT_RW_LEGACY)
+		flp_add(&b, ", the legacy soft-rw protocol (Python filelock 3.32.3)");
 }
 
 void flp_policy_free(struct flp_policy *p)

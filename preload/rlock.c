@@ -238,61 +238,41 @@ static int rl_format(const struct flp_rowner *ow, char *buf, size_t cap)
 	return n;
 }
 
-/* Reads a whole owner file (never following symlinks, never blocking). */
+/* Reads a whole owner file (never following symlinks, never blocking; an
+ * owner file renamed over by its process on another NFS client is read
+ * again by name: fl__record_read). */
 static int rl_read(int dfd, const char *name, char **out, size_t *len, struct stat *st)
 {
-	int fd = fl__sys.openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	size_t cap = 4096, got = 0;
-	char *buf;
+	size_t cap = 4096;
+	char *buf = NULL;
 
-	RL_OP(1);
-	if (fd < 0)
-		return -errno;
-	if (fl__sys.fstat(fd, st) != 0) {
-		int e = -errno;
-		fl__sys.close(fd);
-		return e;
-	}
-	if (!S_ISREG(st->st_mode)) {
-		fl__sys.close(fd);
-		return -EBADMSG;
-	}
-	buf = malloc(cap);
 	for (;;) {
-		ssize_t n;
-		if (buf == NULL) {
-			fl__sys.close(fd);
+		char *nb = realloc(buf, cap);
+		int r;
+
+		if (nb == NULL) {
+			free(buf);
 			return -ENOMEM;
 		}
-		n = fl__sys.read(fd, buf + got, cap - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int e = -errno;
+		buf = nb;
+		RL_OP(1);
+		r = fl__record_read(dfd, name, buf, cap, len, st, NULL);
+		if (r == 0 && !S_ISREG(st->st_mode))
+			r = -EBADMSG;
+		if (r < 0) {
 			free(buf);
-			fl__sys.close(fd);
-			return e;
+			return r;
 		}
-		if (n == 0)
+		if (*len < cap)
 			break;
-		got += (size_t)n;
-		if (got == cap) {
-			char *nb;
-			if (cap >= (1u << 24)) {
-				free(buf);
-				fl__sys.close(fd);
-				return -EFBIG;
-			}
-			nb = realloc(buf, cap * 2);
-			if (nb == NULL)
-				free(buf);
-			buf = nb;
-			cap *= 2;
+		/* It filled the buffer: it may be longer; read it again whole. */
+		if (cap >= (1u << 24)) {
+			free(buf);
+			return -EFBIG;
 		}
+		cap *= 2;
 	}
-	fl__sys.close(fd);
 	*out = buf;
-	*len = got;
 	return 0;
 }
 
@@ -1378,7 +1358,7 @@ void flp_rl_stats(void)
 
 	if (s == NULL || s[0] == '\0' || strcmp(s, "0") == 0)
 		return;
-	flp_log("stats: range_calls=%llu marker_ops=%llu mutex_waits=%llu",
+	flp_log("stats: range_calls=%llu marker_ops=%llu mutex_waits=%llu estale_retries=%lu",
 		(unsigned long long)atomic_load(&rl_calls), (unsigned long long)atomic_load(&rl_ops),
-		(unsigned long long)atomic_load(&rl_mutex_waits));
+		(unsigned long long)atomic_load(&rl_mutex_waits), fl__estale_retries());
 }

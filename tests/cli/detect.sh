@@ -58,6 +58,12 @@ fi
 if built soft-rw; then
 	detect soft-rw "found soft-rw files next to it"
 	stop_holder
+	# The legacy protocol's files: status reads them with that protocol.
+	L=$T/legacy.lock
+	start_holder "$FL_CLI" -t soft-rw --soft-rw-protocol=legacy "$L" sh -c "$HOLD"
+	expect_rc 1 "soft-rw legacy: status without --kind: held" "$FL_CLI" status "$L"
+	expect_grep "pid: $holder_line" "$T/out" "soft-rw legacy: the holder is named"
+	stop_holder
 	# The generation-log layout (<path>.rw/) is soft-rw too.
 	mkdir "$T/gen.rw"
 	expect_rc 0 "soft-rw: a .rw/ directory" "$FL_CLI" status --json "$T/gen"

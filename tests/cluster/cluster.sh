@@ -32,17 +32,31 @@
 #                                        wall clock (libfaketime; a touch still
 #                                        stamps the true time, as on NFS); 0
 #                                        removes it
+#   cluster.sh hangsrv | unhangsrv       (NFS tier) pause/resume the NFS server
 #   cluster.sh status | down
 # Or source it (". cluster.sh") and call cluster_up, cluster_exec, ... as
 # functions; cluster_spawn then leaves the pid in CLUSTER_PID so that the
 # caller can `wait` for it.  Call cluster_require first: it exits 77 (skip)
 # when the machine cannot run the harness, or 99 when FL_REQUIRE_ALL=1.
 #
+# The NFS tier (CLUSTER_FS=nfs at "up"): instead of bindfs, an NFS server
+# (nfs-ganesha, VFS FSAL, after its portmapper rpcbind) runs in a namespace
+# of its own (PID + mount + net + UTS, cgroup <cluster>/server) and exports the
+# shared directory over NFSv3; host I reaches it at 10.77.I.1 over a veth pair
+# (10.77.I.2 on the host's side; these addresses exist only in the cluster's
+# namespaces) and mounts it with nfsfuse (tests/nfs), a FUSE client speaking
+# NFSv3 through libnfs, with the same timeouts as bindfs would get.  There
+# O_EXCL is a GUARDED CREATE, UTIME_NOW is stamped by the server's clock, and
+# a file renamed over by another host gives ESTALE to a reader that had it
+# open.  hangfs pauses one host's nfsfuse; hangsrv pauses the server for all.
+# Each nfsfuse counts the ESTALE replies it met in nodeI/nfsfuse.stats.N.
+#
 # Environment: CLUSTER_NODEINIT (path of nodeinit), CLUSTER_BINDFS_OPTS
 # (default attr_timeout=0.1,entry_timeout=0.1), NODE_PRELOAD (LD_PRELOAD for
 # commands on the hosts only, combined with libfaketime; FL_SAN_RT, a
 # sanitizer runtime, is put first when libfaketime is added), CLUSTER_FORCE=1
-# (exec into a frozen host: the command freezes at once).
+# (exec into a frozen host: the command freezes at once), CLUSTER_FS (bindfs,
+# the default, or nfs), CLUSTER_NFSFUSE (path of nfsfuse).
 
 if [ -z "${BASH_VERSION:-}" ]; then
 	exec bash "$0" "$@"
@@ -74,6 +88,18 @@ _cl_nodeinit() {
 	local p
 	for p in "${CLUSTER_NODEINIT:-}" "${FL_TOP_BUILDDIR:+$FL_TOP_BUILDDIR/tests/cluster/nodeinit}" \
 		"$CLUSTER_SRCDIR/nodeinit"; do
+		if [ -n "$p" ] && [ -x "$p" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+_cl_nfsfuse() {
+	local p
+	for p in "${CLUSTER_NFSFUSE:-}" "${FL_TOP_BUILDDIR:+$FL_TOP_BUILDDIR/tests/nfs/nfsfuse}" \
+		"$CLUSTER_SRCDIR/../nfs/nfsfuse"; do
 		if [ -n "$p" ] && [ -x "$p" ]; then
 			echo "$p"
 			return 0
@@ -115,6 +141,23 @@ cluster_missing() {
 		echo "nodeinit is not built (set CLUSTER_NODEINIT or FL_TOP_BUILDDIR)"
 		return
 	fi
+	if [ "${CLUSTER_FS:-bindfs}" = nfs ]; then
+		for t in ganesha.nfsd rpcbind ip; do
+			if ! command -v "$t" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$t" ] && [ ! -x "/sbin/$t" ]; then
+				echo "the NFS tier needs $t (Debian: nfs-ganesha nfs-ganesha-vfs rpcbind iproute2)"
+				return
+			fi
+		done
+		if ! compgen -G "/usr/lib/*/ganesha/libfsalvfs.so" >/dev/null &&
+			! compgen -G "/usr/lib/ganesha/libfsalvfs.so" >/dev/null; then
+			echo "the NFS tier needs ganesha's VFS FSAL (Debian: nfs-ganesha-vfs)"
+			return
+		fi
+		if ! _cl_nfsfuse >/dev/null; then
+			echo "the NFS tier needs nfsfuse, built only when configure finds libnfs and fuse3 (Debian: libnfs-dev libfuse3-dev)"
+			return
+		fi
+	fi
 	root=$(_cl_cgroot)
 	if [ -z "$root" ] || [ ! -w "$root/cgroup.procs" ]; then
 		echo "needs a writable cgroup v2 hierarchy"
@@ -147,6 +190,8 @@ _cl_state() {
 	read -r CLUSTER_CG <"$CLUSTER_DIR/cgroup" || return 1
 	CLUSTER_MNT=$CLUSTER_DIR/mnt
 	CLUSTER_SHARED=$CLUSTER_DIR/shared
+	CLUSTER_FSKIND=bindfs
+	read -r CLUSTER_FSKIND 2>/dev/null <"$CLUSTER_DIR/fs"
 }
 
 _cl_node() {
@@ -300,9 +345,13 @@ cluster_boot() {
 	echo "$init" >"$CL_ND/init.pid"
 	# Private loopback, this boot's identity over the machine-wide one, then
 	# the filesystem client, moved into its own cgroup so that hangfs can
-	# pause it alone.  bindfs returns once the mount is live and leaves its
-	# daemon behind, re-parented to the host's PID 1.
+	# pause it alone.  bindfs (or nfsfuse) returns once the mount is live and
+	# leaves its daemon behind, re-parented to the host's PID 1.
 	read -r opts <"$CLUSTER_DIR/bindfs.opts"
+	if [ "$CLUSTER_FSKIND" = nfs ]; then
+		_cl_nfs_mount "$i" "$opts"
+		return
+	fi
 	cluster_exec "$i" sh -c '
 		ip link set lo up 2>/dev/null
 		mount --bind "$1" /proc/sys/kernel/random/boot_id || exit 1
@@ -314,6 +363,140 @@ cluster_boot() {
 		_cl_die "host $i: identity mounts or bindfs failed (see $CL_ND/init.log)"
 		return 1
 	}
+}
+
+# --- the NFS tier ------------------------------------------------------------
+
+# Starts the NFS server's namespace (PID 1: nodeinit), rpcbind and ganesha in
+# it, and waits until NFS and MOUNT listen.
+_cl_nfs_server_up() {
+	local sd=$CLUSTER_DIR/server cg=$CLUSTER_CG/server upid init line
+	mkdir -p "$sd" "$cg" || return 1
+	echo 0 >"$cg/cgroup.freeze"
+	# No NLM, no NFSv4 (its libnfs client mishandles SETATTR of times), TCP
+	# only, fixed ports (the namespace is ours alone), and no attribute
+	# cache in the server: the tests read the exported directory directly.
+	cat >"$sd/ganesha.conf" <<-EOF
+		NFS_CORE_PARAM {
+			Enable_NLM = false; Enable_RQUOTA = false; Enable_UDP = false;
+			Protocols = 3; NFS_Port = 2049; MNT_Port = 20048;
+		}
+		NFSV4 { Graceless = true; }
+		NFS_KRB5 { Active_krb5 = false; }
+		EXPORT {
+			Export_Id = 1; Path = "$CLUSTER_SHARED"; Pseudo = "/shared";
+			Access_Type = RW; Squash = No_Root_Squash; Protocols = 3;
+			Transports = TCP; SecType = sys; Attr_Expiration_Time = 0;
+			FSAL { Name = VFS; }
+		}
+	EOF
+	rm -f "$sd/ready"
+	mkfifo "$sd/ready" || return 1
+	(
+		echo "$BASHPID" >"$cg/cgroup.procs" &&
+			exec unshare --pid --fork --kill-child --uts --mount --net --mount-proc \
+				--propagation private "$CL_NODEINIT" nfsserver
+	) </dev/null >"$sd/ready" 2>>"$sd/init.log" &
+	upid=$!
+	disown "$upid" 2>/dev/null
+	if ! read -r -t 10 line <"$sd/ready" || [ "$line" != ready ]; then
+		_cl_die "the NFS server's namespace did not start (see $sd/init.log)"
+		return 1
+	fi
+	rm -f "$sd/ready"
+	init=
+	read -r init _ 2>/dev/null <"/proc/$upid/task/$upid/children"
+	[ -n "$init" ] || {
+		_cl_die "the NFS server: cannot find its PID 1"
+		return 1
+	}
+	echo "$init" >"$sd/init.pid"
+	# rpcbind first (ganesha registers with it), each with a private /run
+	# and /var/lib/nfs; both end up children of the namespace's PID 1.
+	(
+		echo "$BASHPID" >"$cg/cgroup.procs" &&
+			exec nsenter -t "$init" --pid --uts --mount --net -- sh -c '
+		ip link set lo up || exit 1
+		mount -t tmpfs -o mode=0755 fl-nfs-run /run || exit 1
+		mkdir -p /var/lib/nfs && mount -t tmpfs fl-nfs-lib /var/lib/nfs || exit 1
+		listening() { ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+		waitport() {
+			n=0
+			while ! listening "$1"; do
+				n=$((n + 1)); [ $n -lt 300 ] || return 1; sleep 0.05
+			done
+		}
+		rpcbind -f >"$1/rpcbind.log" 2>&1 </dev/null &
+		waitport 111 || { echo "rpcbind did not start" >&2; exit 1; }
+		ganesha.nfsd -F -f "$1/ganesha.conf" -L "$1/ganesha.log" -N NIV_EVENT \
+			-p "$1/ganesha.pid" >"$1/ganesha.out" 2>&1 </dev/null &
+		waitport 2049 && waitport 20048 || { echo "ganesha did not start" >&2; exit 1; }
+	' sh "$sd"
+	) </dev/null >>"$sd/init.log" 2>&1 || {
+		_cl_die "the NFS server did not start (see $sd/init.log, $sd/ganesha.log)"
+		return 1
+	}
+}
+
+# Host I's network link to the server, then its nfsfuse mount (in the fs
+# cgroup).  OPTS are the FUSE timeouts.
+_cl_nfs_mount() {
+	local i=$1 opts=$2 srv fuse bid
+	read -r srv 2>/dev/null <"$CLUSTER_DIR/server/init.pid" || {
+		_cl_die "the NFS server is down"
+		return 1
+	}
+	fuse=$(_cl_nfsfuse) || {
+		_cl_die "nfsfuse is not built"
+		return 1
+	}
+	read -r bid <"$CL_ND/boot_id"
+	_cl_init_pid || return 1
+	nsenter -t "$srv" --net -- sh -c '
+		ip link del "s$1" 2>/dev/null
+		ip link add "s$1" type veth peer name eth0 netns "$2" &&
+			ip addr add "10.77.$1.1/24" dev "s$1" && ip link set "s$1" up
+	' sh "$i" "$CL_INIT" >>"$CL_ND/init.log" 2>&1 || {
+		_cl_die "host $i: cannot link it to the NFS server (see $CL_ND/init.log)"
+		return 1
+	}
+	cluster_exec "$i" sh -c '
+		ip link set lo up 2>/dev/null
+		ip addr add "10.77.$7.2/24" dev eth0 && ip link set eth0 up || exit 1
+		mount --bind "$1" /proc/sys/kernel/random/boot_id || exit 1
+		if [ -e /etc/machine-id ]; then mount --bind "$2" /etc/machine-id || exit 1; fi
+		echo $$ >"$3" || exit 1
+		exec "$8" "--stats=$9" "nfs://10.77.$7.1$5?version=3&nfsport=2049&mountport=20048" \
+			"$6" -o "allow_other${4:+,$4}"
+	' sh "$CL_ND/boot_id" "$CL_ND/machine-id" "$CL_NCG/fs/cgroup.procs" "$opts" \
+		"$CLUSTER_SHARED" "$CLUSTER_MNT" "$i" "$fuse" "$CL_ND/nfsfuse.stats.$bid" \
+		</dev/null >>"$CL_ND/init.log" 2>&1 || {
+		_cl_die "host $i: identity mounts or nfsfuse failed (see $CL_ND/init.log)"
+		return 1
+	}
+}
+
+# cluster_estale: the ESTALE replies every nfsfuse of the cluster met so far,
+# "met N retried N returned N" (0 0 0 on bindfs).
+cluster_estale() {
+	local f m r t a=0 b=0 c=0
+	_cl_state || return 1
+	for f in "$CLUSTER_DIR"/node*/nfsfuse.stats.*; do
+		case $f in *.log | *.tmp) continue ;; esac
+		[ -e "$f" ] || continue
+		read -r _ m _ r _ t 2>/dev/null <"$f" || continue
+		a=$((a + m))
+		b=$((b + r))
+		c=$((c + t))
+	done
+	echo "met $a retried $b returned $c"
+}
+
+cluster_hangsrv() {
+	_cl_state && [ -d "$CLUSTER_CG/server" ] && _cl_freeze "$CLUSTER_CG/server" 1 "NFS server"
+}
+cluster_unhangsrv() {
+	_cl_state && [ -d "$CLUSTER_CG/server" ] && _cl_freeze "$CLUSTER_CG/server" 0 "NFS server"
 }
 
 # cluster_up N [-o BINDFS_OPTS]: creates the state dir (unless CLUSTER_DIR
@@ -350,12 +533,16 @@ cluster_up() {
 	mkdir "$root/$(basename "$CLUSTER_DIR")" || return 1
 	echo "$root/$(basename "$CLUSTER_DIR")" >"$CLUSTER_DIR/cgroup"
 	echo "$opts" >"$CLUSTER_DIR/bindfs.opts"
+	echo "${CLUSTER_FS:-bindfs}" >"$CLUSTER_DIR/fs"
 	mkdir -p "$CLUSTER_DIR/shared" "$CLUSTER_DIR/mnt"
 	chmod 1777 "$CLUSTER_DIR/shared"
 	_cl_state || return 1
 	if [ ! -e "$CLUSTER_CG/cgroup.kill" ] || [ ! -e "$CLUSTER_CG/cgroup.freeze" ]; then
 		_cl_die "the kernel lacks cgroup.kill or cgroup.freeze (Linux >= 5.14 needed)"
 		return 1
+	fi
+	if [ "$CLUSTER_FSKIND" = nfs ]; then
+		_cl_nfs_server_up || return 1
 	fi
 	for ((i = 1; i <= n; i++)); do
 		mkdir "$CLUSTER_DIR/node$i"
@@ -413,7 +600,11 @@ cluster_skew() {
 cluster_status() {
 	local d i init
 	_cl_state || return 1
-	echo "cluster $CLUSTER_DIR (cgroup $CLUSTER_CG, bindfs -o $(cat "$CLUSTER_DIR/bindfs.opts"))"
+	echo "cluster $CLUSTER_DIR (cgroup $CLUSTER_CG, $CLUSTER_FSKIND -o $(cat "$CLUSTER_DIR/bindfs.opts"))"
+	if [ -d "$CLUSTER_CG/server" ]; then
+		echo "NFS server: init $(cat "$CLUSTER_DIR/server/init.pid" 2>/dev/null)," \
+			"frozen $(cat "$CLUSTER_CG/server/cgroup.freeze"), ESTALE $(cluster_estale)"
+	fi
 	for d in "$CLUSTER_DIR"/node[0-9]*; do
 		i=${d##*node}
 		_cl_node "$i" || continue
@@ -442,6 +633,12 @@ cluster_down() {
 			rmdir "$cg/node$i/app" "$cg/node$i/fs" "$cg/node$i" 2>/dev/null || rc=1
 		fi
 	done
+	# The NFS server goes last: hosts blocked on it die first.
+	if [ -n "$cg" ] && [ -d "$cg/server" ]; then
+		echo 1 >"$cg/server/cgroup.kill"
+		_cl_wait_line "$cg/server/cgroup.events" "populated 0" 10 || rc=1
+		rmdir "$cg/server" || rc=1
+	fi
 	if [ -n "$cg" ] && [ -d "$cg" ]; then
 		rmdir "$cg" || rc=1
 	fi
@@ -472,7 +669,7 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 		cluster_spawn "$@" </dev/null >>"$CL_ND/spawn.log" 2>&1 || exit $?
 		echo "$CLUSTER_PID"
 		;;
-	crash | boot | freeze | thaw | hangfs | unhangfs | skew | status | down)
+	crash | boot | freeze | thaw | hangfs | unhangfs | hangsrv | unhangsrv | skew | status | estale | down)
 		"cluster_$verb" "$@"
 		;;
 	*)

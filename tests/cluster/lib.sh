@@ -28,6 +28,7 @@ export PYTHONDONTWRITEBYTECODE=1
 
 CL_FAILS=0
 CL_NAME=${CL_NAME:-$(basename "$0" .sh)}
+if [ "${CLUSTER_FS:-bindfs}" = nfs ]; then CL_NAME=nfs-$CL_NAME; fi
 
 cl_log() { echo "[$CL_NAME] $*"; }
 cl_fail() {
@@ -55,6 +56,20 @@ cl_teardown() {
 	fi
 }
 
+# What every process of the cluster waits in, for the log of a suite that
+# hung (the watchdog fired): which host, its cgroup, command and wchan.
+cl_dump_procs() {
+	local f pid
+	[ -n "${CLUSTER_CG:-}" ] && [ -d "$CLUSTER_CG" ] || return 0
+	echo "[$CL_NAME] processes of the cluster when it was interrupted:"
+	while read -r f; do
+		while read -r pid; do
+			echo "    ${f#"$CLUSTER_CG"/} $pid wchan=$(cat "/proc/$pid/wchan" 2>/dev/null)" \
+				"$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-160)"
+		done <"$f"
+	done < <(find "$CLUSTER_CG" -name cgroup.procs)
+}
+
 # cl_start N [BINDFS_OPTS]: skip unless possible, then bring up N hosts.
 cl_start() {
 	local missing p
@@ -67,7 +82,7 @@ cl_start() {
 	cluster_require "${CL_NEED:-}"
 	CL_TMP=$(mktemp -d "${TMPDIR:-/tmp}/fl-cltest.XXXXXX")
 	trap 'cl_teardown' EXIT
-	trap 'echo "[$CL_NAME] interrupted"; exit 99' INT TERM HUP
+	trap 'echo "[$CL_NAME] interrupted"; cl_dump_procs; exit 99' INT TERM HUP
 	# A deadlock must fail the test, not hang the suite.
 	# It waits with the read builtin on a FIFO nobody writes, so killing the
 	# subshell leaves no sleep(1) behind holding the test's output open.

@@ -8,8 +8,10 @@
 #                merged enter/exit logs show no two holders overlapping.
 #   crash        host 1 dies while it holds the lock; the others continue
 #                within stale + poll (lease, soft-rw), never across hosts
-#                (soft: only the rebooted host itself recovers it), or only
-#                after fl_break of the named claims (strict); no update lost.
+#                nor PID namespaces (soft: a rebooted simulated host runs in
+#                a new PID namespace, so only a forced fl_break frees it), or
+#                only after fl_break of the named claims (strict); no update
+#                lost.
 #   freeze-short the holder's host pauses for less than stale: nobody enters,
 #                and the holder is still valid afterwards.
 #   freeze-long  the holder's host pauses past stale: others proceed (heartbeat
@@ -21,15 +23,23 @@
 #                heartbeat kinds let others in within their bounds (the holder
 #                learns of it afterwards); soft/strict keep it held.  With a
 #                non-holding host hung, the others are not slowed at all.
+#   hangsrv-short, hangsrv   (NFS tier only) the NFS server itself hangs for
+#                0.5 s, then 1.5 s (stale is 1 s) while hosts 1-3 count with
+#                20 ms holds: no overlap, no lost update; a holder evicted
+#                meanwhile learns it before writing (exit 3).
+# On the NFS tier each scenario also reports "ESTALE M/R/L": the ESTALE
+# replies the hosts' NFS clients met (M), passed to callers (R), and the
+# records the C library's processes opened again after one (L).
 # With PEERS=py, host 2 runs Python's filelock (FL_PEER_DIR) instead of the C
-# library: the Python holder is the one that crashes, and Python processes
+# library (soft-rw: SRW_PROTOCOL=legacy for a 3.32.3 peer, else filelock 4): the Python holder is the one that crashes, and Python processes
 # contend against C holders that freeze or skew.
 
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 : "${KIND:?}"
 PEERS=${PEERS:-c}
-if [ "$PEERS" = py ]; then CL_NAME=py-$KIND; else CL_NAME=$KIND; fi
+if [ "$PEERS" = py ]; then CL_NAME=py${CL_NAME_SUFFIX:-}-$KIND; else CL_NAME=$KIND; fi
+if [ "${CLUSTER_FS:-bindfs}" = nfs ]; then CL_NAME=nfs-$CL_NAME; fi
 K=${CL_K:-2}
 ITERS=${CL_M:-8}
 POLL=0.05
@@ -45,7 +55,8 @@ lease)
 	STALE=1
 	;;
 soft-rw)
-	COPTS+=(-o heartbeat_interval=0.2 -o stale_threshold=1)
+	# SRW_PROTOCOL=legacy: the 3.32.3 protocol (and peer); default filelock-rw/1.
+	COPTS+=(-o heartbeat_interval=0.2 -o stale_threshold=1 -o "protocol=${SRW_PROTOCOL:-rw1}")
 	PYOPTS+=(heartbeat_interval=0.2 stale_threshold=1.0)
 	STALE=1
 	;;
@@ -61,7 +72,13 @@ esac
 # is printed too).  freeze_long: fl_is_valid() reads only the flag the
 # heartbeat thread sets, so a holder thawed after its lock was taken over
 # sees it still valid until that thread runs, and writes.
-CL_KNOWN_BUGS=${CL_KNOWN_BUGS-}
+# hangsrv (NFS tier): twice in about 15 runs (once with Python's lease on
+# host 2), lease showed an overlap and a lost update after the 1.5 s stall.  Not pinned down yet; the likely
+# cause: a contender that watched the marker before the stall counts the
+# stall as time the marker stood still and evicts the holder right after it,
+# before the holder's next heartbeat lands, while the holder's write, blocked
+# in the stall, still goes through.  soft-rw judges staleness the same way.
+CL_KNOWN_BUGS=${CL_KNOWN_BUGS-hangsrv:lease hangsrv:soft-rw}
 # Recovery must come within stale + poll; the slack covers the attribute
 # cache (0.1 s), one heartbeat tick and a loaded machine.
 SLACK_MS=${CL_SLACK_MS:-2000}
@@ -149,7 +166,15 @@ check_counter() {
 marker_present() {
 	case $KIND in
 	soft | lease) [ -s "$S/$1.lock" ] ;;
-	soft-rw) [ -s "$S/$1.lock.write" ] ;;
+	soft-rw)
+		if [ "${SRW_PROTOCOL:-rw1}" = legacy ]; then
+			[ -s "$S/$1.lock.write" ]
+		else # the newest generation names a writer
+			local g
+			g=$(ls "$S/$1.lock.rw/gen" 2>/dev/null | grep -E '^[0-9]{20}$' | tail -n 1)
+			[ -n "$g" ] && grep -q '^writer=' "$S/$1.lock.rw/gen/$g"
+		fi
+		;;
 	strict) compgen -G "$S/$1.lock.filelock/claims/held-*" >/dev/null ;;
 	esac
 }
@@ -241,9 +266,9 @@ sc_crash() {
 		cl_fail "crash: host ${others%% *} took a lock whose holder's host died: $CONTEND_OUT"
 		ok=0
 	}
-	if [ $KIND = soft ]; then
-		# Only the holder's own host can prove the holder dead: after
-		# reboot its first contender breaks the marker.
+	if [ $KIND = soft ] && [ "$PEERS" = py ]; then
+		# The holder is Python 3.32.3, whose host field is the bare
+		# name: its own host, rebooted, proves it dead and breaks it.
 		cluster_boot $victim
 		run_counters $name "1 2 3" 1 $m 300
 		[ $CNT_RC -eq 0 ] || {
@@ -254,6 +279,39 @@ sc_crash() {
 		if [ $ok = 1 ]; then
 			cl_ok "crash: no other host took it over; rebooted host $victim recovered it itself, counter exact"
 			result crash pass "other hosts: never; own host after reboot"
+		else
+			result crash FAIL "see log"
+		fi
+		return
+	fi
+	if [ $KIND = soft ]; then
+		# Only the holder's own host and PID namespace could prove the
+		# holder dead.  A simulated host reboots into a new PID namespace,
+		# as a restarted container does, and the 4.x host field
+		# ("name?pidns-<inode>") tells the two apart: the rebooted host
+		# may not break it either.  An operator's forced break frees it.
+		cluster_boot $victim
+		contend_blocked $victim $name 1.5 || {
+			cl_fail "crash: the rebooted host (a new PID namespace) broke the old namespace's marker: $CONTEND_OUT"
+			ok=0
+		}
+		if cluster_exec 3 "$FL_CL_TOOL" break soft "$M/$name.lock" >/dev/null 2>&1; then
+			cl_fail "crash: fl_break without FL_FORCE removed the marker of another host"
+			ok=0
+		fi
+		cluster_exec 3 "$FL_CL_TOOL" break soft "$M/$name.lock" force >/dev/null || {
+			cl_fail "crash: fl_break(FL_FORCE) of the dead holder's marker failed"
+			ok=0
+		}
+		run_counters $name "1 2 3" 1 $m 300
+		[ $CNT_RC -eq 0 ] || {
+			cl_fail "crash: workers failed after the break (exit codes $CNT_CODES)"
+			ok=0
+		}
+		check_counter $name $((3 * m)) || ok=0
+		if [ $ok = 1 ]; then
+			cl_ok "crash: no host took it over, not even host $victim rebooted into a new PID namespace; freed by a forced break, counter exact"
+			result crash pass "never automatically; forced break"
 		else
 			result crash FAIL "see log"
 		fi
@@ -513,6 +571,66 @@ sc_hang() {
 	fi
 }
 
+# hang_server NAME SECONDS: the NFS server freezes for SECONDS while hosts
+# 1-3 count.
+hang_server() {
+	local name=$1 secs=$2 n=0 t0 t1 rc codes c lost=0 v res nint bad
+	if [ "$CLUSTER_FSKIND" != nfs ]; then
+		result "$name" n/a "needs the NFS tier (CLUSTER_FS=nfs)"
+		return
+	fi
+	# 20 ms holds, so that the hang is likely to catch a holder inside.
+	(
+		run_counters $name "1 2 3" 1 "$ITERS" 20000
+		echo "$CNT_RC $CNT_CODES" >"$CL_TMP/hangsrv.rc"
+	) &
+	local bg=$!
+	while [ "$(cl_counter_value $name.count)" -lt 2 ] && [ $n -lt 1000 ]; do
+		sleep 0.01
+		n=$((n + 1))
+	done
+	cluster_hangsrv
+	t0=$(cl_mono)
+	# The fault's length (a server that stalls or reboots) is the point of
+	# the scenario: nothing to synchronise on.
+	sleep "$secs"
+	cluster_unhangsrv
+	t1=$(cl_mono)
+	wait $bg
+	read -r rc codes <"$CL_TMP/hangsrv.rc"
+	for c in $codes; do
+		case $c in
+		0) ;;
+		3) lost=$((lost + 1)) ;;
+		*)
+			cl_fail "$name: a worker failed (exit codes $codes)"
+			result "$name" FAIL "workers failed"
+			return
+			;;
+		esac
+	done
+	v=$(cl_counter_value $name.count)
+	res=$(cl_check_logs "$S/logs/$name")
+	read -r _ nint _ bad _ <<<"$res"
+	if [ "$v" = "$nint" ] && [ "$bad" = 0 ] && [ "$v" -ge 2 ]; then
+		cl_ok "$name: server frozen $(cl_ms "$t0" "$t1") ms under 3 counting hosts: counter $v = complete holds, no overlap, $lost holder(s) saw the loss (exit 3)"
+		result "$name" pass "server hung $(cl_ms "$t0" "$t1") ms; $v holds exact, $lost exit 3"
+	else
+		cl_fail "$name: counter $v, $nint complete holds, $bad overlaps"
+		result "$name" FAIL "lost update or overlap"
+	fi
+}
+
+# The NFS server stalls for less than stale (0.5 s), then for longer (1.5 s,
+# a server reboot).  Every host is paused alike, the holder's heartbeat too.
+sc_hangsrv_short() { hang_server hangsrv-short 0.5; }
+sc_hangsrv() { hang_server hangsrv 1.5; }
+
+# The C helpers' ESTALE re-opens so far (FL_ESTALE_LOG, summed).
+estale_reopens() {
+	awk '{ n += $1 } END { print n + 0 }' "$FL_ESTALE_LOG" 2>/dev/null || echo 0
+}
+
 run_suite() {
 	local rc t0 t1
 	if [ "$PEERS" = py ]; then
@@ -534,11 +652,17 @@ run_suite() {
 	fi
 	CL_NEED=faketime
 	cl_start 3
+	export FL_ESTALE_LOG=$CL_TMP/estale.log
 	mkdir -p "$S/logs"
 	t0=$(cl_mono)
-	local sc
-	for sc in ${CL_SCENARIOS:-counter crash freeze_short freeze_long skew hang}; do
+	local sc all="counter crash freeze_short freeze_long skew hang" e0 e1 l0 l1
+	if [ "$CLUSTER_FSKIND" = nfs ]; then
+		all="$all hangsrv_short hangsrv"
+	fi
+	for sc in ${CL_SCENARIOS:-$all}; do
 		t1=$(cl_mono)
+		e0=$(cluster_estale)
+		l0=$(estale_reopens)
 		local before=$CL_FAILS known=0
 		case " $CL_KNOWN_BUGS " in *" $sc:$KIND "*) known=1 ;; esac
 		"sc_$sc"
@@ -550,6 +674,14 @@ run_suite() {
 			echo "[$CL_NAME] note: $sc:$KIND is listed as a known bug but passed this time"
 		fi
 		echo "[$CL_NAME] ($sc took $(cl_ms "$t1" "$(cl_mono)") ms)"
+		if [ "$CLUSTER_FSKIND" = nfs ]; then
+			e1=$(cluster_estale)
+			read -r _ a0 _ b0 _ c0 <<<"$e0"
+			read -r _ a1 _ b1 _ c1 <<<"$e1"
+			l1=$(estale_reopens)
+			echo "[$CL_NAME] ($sc: ESTALE met $((a1 - a0)), retried by name in the client $((b1 - b0)), returned to callers $((c1 - c0)); records the C library opened again: $((l1 - l0)))"
+			RESULTS[-1]="${RESULTS[-1]}; ESTALE $((a1 - a0))/$((c1 - c0))/$((l1 - l0))"
+		fi
 	done
 	t1=$(cl_mono)
 	echo "[$CL_NAME] results ($(cl_ms "$t0" "$t1") ms):"

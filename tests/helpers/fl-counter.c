@@ -2,7 +2,7 @@
 /*
  * fl-counter -- the lost-update torture worker.
  *
- *   fl-counter [-t KIND] [-n M] [-W US] [-L LOGPREFIX] [-o key=value]... LOCK COUNTER
+ *   fl-counter [-t KIND] [-n M] [-W US] [-L LOGPREFIX] [-F FENCES] [-o key=value]... LOCK COUNTER
  *
  * M times: take LOCK exclusively, read the decimal number in COUNTER, spend
  * US microseconds "working" (widens the race window an unprotected run
@@ -10,7 +10,8 @@
  * release.  With -L each iteration appends "enter <ns>\nexit <ns>\n" to
  * LOGPREFIX.<host>.<pid> (kernel CLOCK_MONOTONIC, shared by all simulated
  * hosts and untouched by libfaketime) so a checker can prove no two holders
- * overlapped.
+ * overlapped.  With -F each iteration appends "<fencing token> c\n" to FENCES
+ * while it holds the lock (so the file lists the holders' tokens in order).
  *
  * Exit: 0 done; 2 lock error; 3 the lock was lost before a write (the update
  * was skipped, as a careful program would); 4 counter file error.
@@ -55,14 +56,14 @@ int main(int argc, char **argv)
 {
 	struct fl_options o;
 	enum fl_kind kind = FL_SOFT;
-	const char *logprefix = NULL;
+	const char *logprefix = NULL, *fence = NULL;
 	long iters = 100, work_us = 0;
 	FILE *log = NULL;
 	fl_lock *lk;
 	int c, r;
 
 	fl_options_init(&o);
-	while ((c = getopt(argc, argv, "+t:n:W:L:o:")) != -1) {
+	while ((c = getopt(argc, argv, "+t:n:W:L:F:o:")) != -1) {
 		switch (c) {
 		case 't':
 			if (fl_kind_parse(optarg, &kind) != 0) {
@@ -79,6 +80,9 @@ int main(int argc, char **argv)
 		case 'L':
 			logprefix = optarg;
 			break;
+		case 'F':
+			fence = optarg;
+			break;
 		case 'o':
 			if (fl_helper_opt(&o, optarg) != 0)
 				return 64;
@@ -88,7 +92,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 2) {
-		fprintf(stderr, "usage: fl-counter [-t KIND] [-n M] [-W US] [-L PREFIX] [-o k=v]... "
+		fprintf(stderr, "usage: fl-counter [-t KIND] [-n M] [-W US] [-L PREFIX] [-F FENCES] [-o k=v]... "
 				"LOCK COUNTER\n");
 		return 64;
 	}
@@ -119,6 +123,16 @@ int main(int argc, char **argv)
 		}
 		if (log)
 			fprintf(log, "enter %lld\n", fl_helper_mono_ns());
+		if (fence != NULL) {
+			unsigned long long t;
+			FILE *f = fopen(fence, "ae");
+			if (fl_fencing_token(lk, &t) != 0 || f == NULL) {
+				fprintf(stderr, "fl-counter: no fencing token: %s\n", fl_errmsg(lk));
+				return 4;
+			}
+			fprintf(f, "%llu c\n", t);
+			fclose(f);
+		}
 		fd = open(argv[optind + 1], O_RDWR | O_CREAT | O_CLOEXEC, 0666);
 		if (fd < 0 || read_counter(fd, &v) != 0) {
 			perror(argv[optind + 1]);

@@ -11,6 +11,7 @@
  * Then it reads commands, one per line, from stdin and answers each:
  *   "valid"    -> "valid 0|1"       (fl_is_valid)
  *   "counter"  -> "counter N"       (fl_lock_counter)
+ *   "fence"    -> "fence N" | "fence -ERRNO" (fl_fencing_token)
  *   "acquire"  -> "ok" | "error ..."(one more level)
  *   "release"  -> "released <rc>"  and exit 0
  * EOF on stdin releases and exits 0.  When the lock is reported lost it
@@ -109,6 +110,13 @@ int main(int argc, char **argv)
 			say("valid %d\n", fl_is_valid(lk));
 		} else if (strncmp(line, "counter", 7) == 0) {
 			say("counter %u\n", fl_lock_counter(lk));
+		} else if (strncmp(line, "fence", 5) == 0) {
+			unsigned long long t = 0;
+			r = fl_fencing_token(lk, &t);
+			if (r == 0)
+				say("fence %llu\n", t);
+			else
+				say("fence %d\n", r);
 		} else if (strncmp(line, "acquire", 7) == 0) {
 			r = fl_acquire(lk, mode, timeout);
 			if (r == 0)

@@ -29,7 +29,7 @@ export PYTHONPATH PYTHONDONTWRITEBYTECODE
 
 HB=0.2
 STALE=0.6
-COPT="-t soft-rw -o heartbeat_interval=$HB -o stale_threshold=$STALE -o poll_interval=0.01"
+COPT="-t soft-rw -o protocol=legacy -o heartbeat_interval=$HB -o stale_threshold=$STALE -o poll_interval=0.01"
 T=$(mktemp -d) || exit 99
 L=$T/d/x.lock
 PIDS=

@@ -147,7 +147,7 @@ echo "ok: a corrupt owner file blocks, is named, and is removed only after the b
 # Statistics: 4 emulated calls (the unlock of nothing counts, changes nothing).
 out=$(FILELOCK_PRELOAD_STATS=1 shim "$P" "do" "$C" "$T/s/other" "open rw" "s 0 W 0 10" \
 	"g 0 W 0 0" "s 0 U 0 0" "s 0 U 0 0" 2>"$T/err")
-grep -q "^filelock-preload\[[0-9]*\]: stats: range_calls=4 marker_ops=[1-9][0-9]* mutex_waits=0$" \
+grep -q "^filelock-preload\[[0-9]*\]: stats: range_calls=4 marker_ops=[1-9][0-9]* mutex_waits=0 estale_retries=0$" \
 	"$T/err" || { cat "$T/err"; fail "stats line"; }
 
 # WAL: refused with a message, the database intact.

@@ -31,13 +31,13 @@ static void test_marker_p1_valid(void **state)
 	assert_string_equal(p.token, "456");
 	assert_int_equal(parse("7\nh\n", &p), 0); /* no token */
 	assert_string_equal(p.token, "");
-	assert_int_equal(parse("  42 \nnode-1.example\n  99  \n\n", &p), 0);
+	assert_int_equal(parse("\n 42\nnode-1.example\n99\n\n", &p), 0); /* the whole is stripped */
 	assert_int_equal(p.pid, 42);
 	assert_string_equal(p.token, "99");
 	assert_int_equal(parse("1\r\nh\r\n", &p), 0); /* \r\n is one break */
 	assert_int_equal(parse("2147483647\nh\n", &p), 0);
-	assert_int_equal(parse("+5\nh\n", &p), 0);
-	assert_int_equal(p.pid, 5);
+	assert_int_equal(parse("007\nh\n", &p), 0);
+	assert_int_equal(p.pid, 7);
 	assert_int_equal(parse("5\nh\xc3\xa9te\n", &p), 0); /* UTF-8 host */
 	assert_int_equal(parse("5\nhost with spaces\n", &p), 0);
 	assert_string_equal(p.host, "host with spaces");
@@ -53,6 +53,9 @@ static void test_marker_p1_malformed(void **state)
 		"-1\nh\n",    "2147483648\nh\n", "99999999999999999999\nh\n", "12x\nh\n",
 		"1 2\nh\n",   "5\nh\nabc\n",     "5\nh\n1.5\n", "\xff\nh\n",   "5\nh\xc0\xaf\n",
 		"5\nh\xed\xa0\x80\n", /* a surrogate */
+		/* Python 4: a trailing newline, ASCII digits only. */
+		"123\nhost\n456", "5\nh", "+5\nh\n", "42 \nh\n", "5\nh\n 99\n", "5\nh\n+9\n",
+		"\xd9\xa1\nh\n",
 	};
 	struct fl_p1 p;
 	char big[FL__MARKER_MAX + 8];

@@ -92,7 +92,7 @@ static void test_parse_good(void **state)
 			   "\n"
 			   "/nfs/proj/**/*.h5   soft-rw  stale_threshold=90 heartbeat_interval=30\n"
 			   "/nfs/proj/jobs/*.lock\tsoft also_native=yes   # trailing comment\n"
-			   "/nfs/proj/db/*.sqlite soft-rw lock_dir=/nfs/proj/.locks/\n"
+			   "/nfs/proj/db/*.sqlite soft-rw lock_dir=/nfs/proj/.locks/ protocol=legacy\n"
 			   "   /home/*/.cache/**  native\n"
 			   "/x/* strict timeout=2.5 poll_interval=0.1s shared=reader\n"
 			   "/y/* lease lease_duration=30 timeout=forever\n"
@@ -115,6 +115,8 @@ static void test_parse_good(void **state)
 	assert_true(r->also_native);
 	r = flp_policy_match(&p, "/nfs/proj/db/x.sqlite");
 	assert_string_equal(r->lock_dir, "/nfs/proj/.locks");
+	assert_int_equal(r->soft_rw_protocol, FL_SOFT_RW_LEGACY);
+	assert_int_equal(flp_policy_match(&p, "/nfs/proj/a/b.h5")->soft_rw_protocol, 0);
 	assert_int_equal(flp_policy_match(&p, "/home/u/.cache/f")->kind, FLP_NATIVE);
 	r = flp_policy_match(&p, "/x/never"); /* first match wins: the strict rule */
 	assert_int_equal(r->kind, FLP_STRICT);
@@ -347,6 +349,8 @@ static void test_parse_etcd(void **state)
 	expect_error("/a/* soft\n/b/* lease endpoints=http://h:2379\n",
 		     "preload.conf:2: endpoints is an option of kind etcd, not lease");
 	expect_error("/a/* soft-rw prefix=/x\n", "preload.conf:1: prefix is an option of kind etcd");
+	expect_error("/a/* lease protocol=legacy\n", "protocol is an option of kind soft-rw, not lease");
+	expect_error("/a/* soft-rw protocol=v2\n", "protocol: expected rw1 or legacy, got 'v2'");
 	expect_error("/a/* native ttl=5\n", "preload.conf:1: ttl is an option of kind etcd");
 	/* Other kinds' options that mean nothing for etcd. */
 	expect_error("/a/* etcd lock_dir=/l\n", "preload.conf:1: lock_dir has no meaning for kind etcd");

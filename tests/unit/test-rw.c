@@ -401,14 +401,22 @@ static void test_errors(void **state)
 		assert_int_equal(stat(p, &st), 0);
 		assert_int_equal(st.st_mode & 07777, 0660);
 		fl_close(lk);
+		/* Without one, 0600 (Python filelock 4), whatever the umask. */
+		snprintf(p, sizeof(p), "%s/default-mode.db", tdir);
+		assert_int_equal(fl_open(&lk, p, FL_RW, NULL), 0);
+		assert_int_equal(fl_acquire(lk, FL_SHARED, 0), 0);
+		assert_int_equal(stat(p, &st), 0);
+		assert_int_equal(st.st_mode & 07777, 0600);
+		fl_close(lk);
 	}
 }
 
 /* An existing SQLite database works as the lock and is left unchanged; a
- * symlink to it locks the database it names (as SQLite and Python do). */
+ * symbolic link (to it, or dangling) is refused, as Python filelock 4 does,
+ * and so is a WAL-mode database, untouched. */
 static void test_existing_db_and_symlink(void **state)
 {
-	char link[PATH_MAX + 16], dangling[PATH_MAX + 16];
+	char link[PATH_MAX + 16], dangling[PATH_MAX + 16], wal[PATH_MAX + 16];
 	sqlite3 *db;
 	struct stat before, after;
 	fl_lock *lk;
@@ -422,11 +430,9 @@ static void test_existing_db_and_symlink(void **state)
 	assert_int_equal(stat(dbpath, &before), 0);
 	assert_true(before.st_size > 0);
 
-	snprintf(link, sizeof(link), "%s/link.db", tdir);
-	assert_int_equal(symlink(dbpath, link), 0);
-	lk = open_rw(link, 0);
+	lk = open_rw(dbpath, 0);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
-	assert_int_equal(try_in_child(FL_SHARED), 1); /* the target is locked */
+	assert_int_equal(try_in_child(FL_SHARED), 1);
 	assert_int_equal(fl_release(lk, 0), 0);
 	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), 0);
 	assert_int_equal(try_in_child(FL_SHARED), 0);
@@ -437,12 +443,40 @@ static void test_existing_db_and_symlink(void **state)
 	assert_int_equal(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
 	assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
 
+	snprintf(link, sizeof(link), "%s/link.db", tdir);
+	assert_int_equal(symlink(dbpath, link), 0);
+	lk = open_rw(link, 0);
+	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), -ELOOP);
+	assert_non_null(strstr(fl_errmsg(lk), "symbolic link"));
+	fl_close(lk);
+
 	snprintf(dangling, sizeof(dangling), "%s/dangling.db", tdir);
 	assert_int_equal(symlink("nowhere/x.db", dangling), 0);
 	lk = open_rw(dangling, 0);
-	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), -ENOENT);
+	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), -ELOOP);
 	assert_non_null(strstr(fl_errmsg(lk), "symbolic link"));
 	fl_close(lk);
+
+	snprintf(wal, sizeof(wal), "%s/wal.db", tdir);
+	assert_int_equal(sqlite3_open(wal, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE t(x)", NULL, NULL,
+				      NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_close(db), SQLITE_OK);
+	assert_int_equal(stat(wal, &before), 0);
+	lk = open_rw(wal, 0);
+	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), -EINVAL);
+	assert_non_null(strstr(fl_errmsg(lk), "WAL-mode"));
+	fl_close(lk);
+	assert_int_equal(stat(wal, &after), 0);
+	assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+	{
+		unsigned char hdr[20];
+		int fd = open(wal, O_RDONLY | O_CLOEXEC);
+		assert_true(fd >= 0 && read(fd, hdr, 20) == 20);
+		close(fd);
+		assert_int_equal(hdr[18], 2); /* still WAL */
+	}
 }
 
 /* Fault injection through the syscall table: errors name call and path. */
@@ -480,7 +514,7 @@ static void test_faults(void **state)
 	assert_non_null(strstr(fl_errmsg(lk), "[rw]"));
 	/* stat of the database fails with EIO. */
 	fail_errno = EIO;
-	fl__sys.stat = stat_fails;
+	fl__sys.lstat = stat_fails;
 	assert_int_equal(fl_acquire(lk, FL_SHARED, -1), -EIO);
 	fl__sys_reset();
 	assert_non_null(strstr(fl_errmsg(lk), "stat("));

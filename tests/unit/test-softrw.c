@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test-softrw -- the soft-rw kind with real processes: byte formats, readers
- * overlap, writers exclude (N x M counter), writer preference, stale
- * eviction after stale_threshold and never before, frozen holders, orphaned
- * .state, clock skew, hostile nodes in place of markers, ten thousand held
+ * test-softrw -- the soft-rw kind's legacy protocol (3.32.3) with real
+ * processes: byte formats, readers overlap, writers exclude (N x M counter),
+ * writer preference, stale eviction after stale_threshold and never before,
+ * frozen holders, orphaned .state, clock skew, hostile nodes in place of markers, ten thousand held
  * read locks on one heartbeat thread, fork, inspection and breaking.
  *
  * Processes synchronise through pipes.  Where a test needs time to pass (a
@@ -63,6 +63,8 @@ static void opts(struct fl_options *o, double hb, double stale)
 	o->stale_threshold = stale;
 	o->poll_interval = 0.01;
 	o->flags = FL_NO_SINGLETON;
+	/* This suite covers the legacy protocol (test-softrw-log: filelock-rw/1). */
+	o->soft_rw_protocol = FL_SOFT_RW_LEGACY;
 }
 
 static fl_lock *open_lock(double hb, double stale)

@@ -402,11 +402,39 @@ static void test_strict_foreign_sentinel_is_contention(void **state)
 	char cd[4200], names[4][128];
 	fl_lock *lk = open_ok(p, NULL);
 
-	/* A soft marker (or anything but the sentinel) at the path: wait, never touch. */
+	/* A soft marker whose owner may be alive (another host's) at the path:
+	 * a holder, waited for, never touched. */
 	write_file(p, "1\nother\n", 8);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0.6), -ETIMEDOUT);
 	claims_dir(p, cd, sizeof(cd));
 	assert_int_equal(list_dir(cd, names, 4), 0);
+	/* Python 4: one whose owner this host proves has exited is refused at
+	 * once, and unparsable content once unchanged for 2 s; left in place. */
+	{
+		char rec[512], host[256];
+		pid_t dead = fork();
+		double t0;
+		int n;
+
+		if (dead == 0)
+			_exit(0);
+		assert_true(dead > 0);
+		waitpid(dead, NULL, 0);
+		assert_int_equal(fl__hostname(host, sizeof(host)), 0);
+		n = snprintf(rec, sizeof(rec), "%d\n%s\n", (int)dead, host);
+		unlink(p);
+		write_file(p, rec, (size_t)n);
+		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 5), -EPROTO);
+		assert_non_null(strstr(fl_errmsg(lk), "has exited"));
+		unlink(p);
+		write_file(p, "garbage", 7);
+		t0 = fl_test_now();
+		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 10), -EPROTO);
+		assert_true(fl_test_now() - t0 >= 2.0);
+		assert_non_null(strstr(fl_errmsg(lk), "unparsable content"));
+		assert_int_equal(read_file(p, rec, sizeof(rec)), 7);
+	}
 	unlink(p);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	fl_close(lk);
@@ -436,6 +464,16 @@ static void test_strict_hostile_sentinel(void **state)
 	assert_int_equal(mkdir(dir, 0755), 0);
 	lk = open_ok(dir, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	/* A waiting acquire refuses it after 0.5 s (Python 4), untouched. */
+	{
+		struct stat st;
+		double t0 = fl_test_now();
+		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 10), -EPROTO);
+		assert_true(fl_test_now() - t0 >= 0.5);
+		assert_non_null(strstr(fl_errmsg(lk), "not a regular file"));
+		assert_int_equal(stat(dir, &st), 0);
+		assert_true(S_ISDIR(st.st_mode));
+	}
 	fl_close(lk);
 }
 

@@ -1,0 +1,9 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The cluster failure suite (../cluster/scenarios.sh) for the soft-rw kind on the
+# NFS tier: nfs-ganesha over NFSv3, nfsfuse on every host.
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
+KIND=soft-rw PEERS=c
+. "$(dirname "$0")/tier.sh"
+. "$(dirname "$0")/../cluster/scenarios.sh"
+run_suite
