@@ -5,6 +5,10 @@
  *
  *   bench-handoff [-n HANDOFFS] [-c INCREMENTS] [-r ROUNDS] [-i IDLE_SECONDS] [-k KIND] [DIR]
  *
+ * Kinds: unix, soft, lease, strict, soft-rw (the default protocol, the
+ * generation log), soft-rw-v3 (Python filelock 3's marker tree), rw, and
+ * the asynchronous acquire of unix and soft.
+ *
  * Hand-off: a holder process takes the lock, a waiter process (blocked in
  * fl_acquire with a finite timeout, so no kind may wait in the kernel)
  * tries to take it; after a random 2-52 ms (a random phase of the default
@@ -122,12 +126,15 @@ struct kind {
 	const char *name;  /* column label */
 	int kind;          /* enum fl_kind, or -1 = raw kernel flock */
 	int async;
+	int legacy;        /* soft-rw: Python filelock 3's protocol */
 };
 
 static const struct kind kinds[] = {
-	{ "unix", FL_UNIX, 0 },     { "soft", FL_SOFT, 0 },       { "lease", FL_LEASE, 0 },
-	{ "strict", FL_STRICT, 0 }, { "soft-rw", FL_SOFT_RW, 0 }, { "rw", FL_RW, 0 },
-	{ "async unix", FL_UNIX, 1 }, { "async soft", FL_SOFT, 1 },
+	{ "unix", FL_UNIX, 0, 0 },         { "soft", FL_SOFT, 0, 0 },
+	{ "lease", FL_LEASE, 0, 0 },       { "strict", FL_STRICT, 0, 0 },
+	{ "soft-rw", FL_SOFT_RW, 0, 0 },   { "soft-rw-v3", FL_SOFT_RW, 0, 1 },
+	{ "rw", FL_RW, 0, 0 },             { "async unix", FL_UNIX, 1, 0 },
+	{ "async soft", FL_SOFT, 1, 0 },
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
 
@@ -156,6 +163,8 @@ static void locker_open(struct locker *l, const struct kind *k, const char *dir)
 	fl_options_init(&o);
 	/* No singleton: a fork child must open its own handle. */
 	o.flags = FL_SHARED_CONTEXT | FL_NO_SINGLETON;
+	if (k->legacy)
+		o.soft_rw_protocol = FL_SOFT_RW_LEGACY;
 	r = fl_open(&l->lk, l->path, (enum fl_kind)k->kind, &o);
 	if (r)
 		dief(fl_errmsg(NULL), r);
@@ -332,7 +341,7 @@ static void contend(const struct kind *k, const char *dir, int n, double *rate, 
 
 	if (sh == MAP_FAILED || pipe(start))
 		die("mmap");
-	snprintf(file, sizeof(file), "%s/counter-%d-%d", dir, k->kind, k->async);
+	snprintf(file, sizeof(file), "%s/counter-%d-%d-%d", dir, k->kind, k->async, k->legacy);
 	unlink(file);
 	for (int p = 0; p < NPROC; p++) {
 		if ((pids[p] = fork()) < 0)
@@ -511,7 +520,7 @@ static void idle(const char *dir, double secs)
 
 int main(int argc, char **argv)
 {
-	static const struct kind kernel = { "kernel", -1, 0 };
+	static const struct kind kernel = { "kernel", -1, 0, 0 };
 	const char *only = NULL;
 	int n = 60, inc = 200, rounds = 3, opt;
 	double idle_secs = 0;
