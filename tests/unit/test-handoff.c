@@ -7,7 +7,7 @@
  * have found the lock free.  The bounds are generous (seconds against a 30 s
  * interval, or against an adaptive step of several seconds), so a loaded
  * machine does not make the test flaky; the speed itself is measured in
- * bench/bench-handoff.
+ * bench/bench-handoff.  soft-rw runs with both of its protocols.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +27,9 @@
 
 #include "common.h"
 #include "filelock.h"
+
+/* soft-rw: 1 = Python filelock 3's protocol for the holder and the waiter. */
+static int use_legacy;
 
 /* A holder process: takes `path` with `kind`, says "h", releases when told
  * (a byte on `go`), then exits 0. */
@@ -54,6 +57,8 @@ static void holder_start_mode(struct holder *hd, const char *path, enum fl_kind 
 		close(b[0]);
 		fl_options_init(&o);
 		o.flags = FL_NO_SINGLETON;
+		if (use_legacy)
+			o.soft_rw_protocol = FL_SOFT_RW_LEGACY;
 		if (fl_open(&lk, path, kind, &o) != 0 || fl_acquire(lk, mode, 10) != 0)
 			_exit(1);
 		if (write(b[1], "h", 1) != 1 || read(a[0], &c, 1) != 1)
@@ -116,6 +121,8 @@ static fl_lock *waiter_open(const char *path, enum fl_kind kind, struct trigger 
 	fl_options_init(&o);
 	o.flags = FL_NO_SINGLETON | FL_SHARED_CONTEXT;
 	o.poll_interval = 30;
+	if (use_legacy)
+		o.soft_rw_protocol = FL_SOFT_RW_LEGACY;
 	o.cancel_check = trigger_check;
 	o.cancel_arg = t;
 	assert_int_equal(fl_open(&lk, path, kind, &o), 0);
@@ -179,6 +186,17 @@ static void need_kind(enum fl_kind kind)
 	if (r == -ENOTSUP)
 		skip();
 	assert_int_equal(r, 0);
+}
+
+/* The same with Python filelock 3's protocol (P.write, P.readers/). */
+static void test_softrw_legacy(void **state)
+{
+	(void)state;
+	use_legacy = 1;
+	handoff_modes(FL_SOFT_RW, FL_EXCLUSIVE, FL_EXCLUSIVE, 1, 5.0);
+	handoff_modes(FL_SOFT_RW, FL_EXCLUSIVE, FL_SHARED, 1, 5.0);
+	handoff_modes(FL_SOFT_RW, FL_SHARED, FL_EXCLUSIVE, 1, 5.0);
+	use_legacy = 0;
 }
 
 /* rw: SQLite's busy handler wakes when the holder's connection closes. */
@@ -354,6 +372,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_softrw_writer_after_writer, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_softrw_reader_after_writer, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_softrw_writer_after_reader, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_softrw_legacy, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_rw_writer_after_writer, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_rw_writer_after_reader, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_unix_unlock_without_close, fl_test_setup, fl_test_teardown),
