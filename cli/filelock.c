@@ -323,6 +323,7 @@ enum {
 	OPT_POLL,
 	OPT_MODE,
 	OPT_LIFETIME,
+	OPT_NO_CREATE_DIRS,
 	OPT_JSON,
 	OPT_FORCE,
 	OPT_CLAIM,
@@ -385,6 +386,9 @@ static int kind_option(struct cli *c, int o, const char *arg)
 			die(EX_USAGE, "bad soft-rw protocol '%s' (rw1 or legacy)", arg);
 		c->given |= G_PROTOCOL;
 		return 1;
+	case OPT_NO_CREATE_DIRS:
+		c->opt.flags |= FL_NO_CREATE_DIRS;
+		return 1;
 	}
 	return 0;
 }
@@ -439,7 +443,8 @@ static void warn_unused_options(const struct cli *c)
 	{ "poll-interval", required_argument, NULL, OPT_POLL },            \
 	{ "lifetime", required_argument, NULL, OPT_LIFETIME },             \
 	{ "mode", required_argument, NULL, OPT_MODE },                     \
-	{ "soft-rw-protocol", required_argument, NULL, OPT_PROTOCOL }
+	{ "soft-rw-protocol", required_argument, NULL, OPT_PROTOCOL },     \
+	{ "no-create-dirs", no_argument, NULL, OPT_NO_CREATE_DIRS }
 
 static void usage(void)
 {
@@ -474,6 +479,7 @@ static void usage(void)
 	       "     --mode <octal>         permissions of files the lock creates\n"
 	       "     --soft-rw-protocol <rw1|legacy>  soft-rw on disk: filelock-rw/1 (default,\n"
 	       "                            Python filelock 4) or legacy (filelock <= 3.32.3)\n"
+	       "     --no-create-dirs       fail if the lock's directory is missing\n"
 	       "\n"
 	       "Durations are seconds, or take a unit: 500ms, 2s, 1m, 1h.\n"
 	       "status and break find the kind from the files on disk when --kind is not\n"
@@ -1759,6 +1765,8 @@ int main(int argc, char **argv)
 	int r = fl_open(&probe, c.path, FL_UNIX, &c.opt);
 	if (r == -EINVAL)
 		usage_error("%s", ERRMSG(NULL));
+	if (r == -ENOLCK) /* root, in a directory another user controls */
+		die(exit_code_for(-r), "%s", ERRMSG(NULL));
 	fl_close(probe);
 
 	int fd = open_lock_file(&c);

@@ -71,6 +71,7 @@ enum fl_mode {
 #define FL_SINGLETON      0x0004u /* one handle per (kind, canonical path) per process   */
 #define FL_NO_SINGLETON   0x0008u /* opt out of the default singleton of rw/soft-rw      */
 #define FL_NO_FALLBACK    0x0010u /* FL_FILE: fail with -ENOSYS instead of using soft    */
+#define FL_NO_CREATE_DIRS 0x0020u /* never create missing parent directories: -ENOENT    */
 
 /* Flags for fl_release() and fl_break(). */
 #define FL_FORCE 0x0001u /* release: drop every level; break: break a live lock */

@@ -31,7 +31,11 @@
  * Contention.  On EEXIST the contender reads P safely and decides:
  *  - not a protocol-2 record: the soft kind's rules: the strict sentinel is
  *    never broken, a protocol-1 owner only when provably dead on this host,
- *    a malformed marker only when it stayed unchanged for 2 s;
+ *    an empty marker only when it stayed unchanged for 2 s; what cannot be
+ *    a marker (a directory, symlink, FIFO, a file over 1024 bytes, or one
+ *    still unparsable after 2 s unchanged) is never broken: the acquire
+ *    fails with -EEXIST naming it, and fl_break refuses it even forced
+ *    (Python evicts any of these; a data file at the path was deleted);
  *  - a protocol-2 owner whose mode is not "lease": never broken;
  *  - a lease with another duration: -EINVAL, "lease settings mismatch"
  *    (every contender for a path must agree on lease_duration);
@@ -76,7 +80,6 @@
 #include "fl-internal.h"
 
 #define LEASE_DEFAULT_DURATION 30.0
-#define LEASE_MALFORMED_AGE    2.0
 
 /* Per-hold data. */
 struct lease_hold {
@@ -401,8 +404,14 @@ static int lease_judge(struct fl_lock *lk, struct fl_marker *m)
 		return lease_unchanged_for(lk, m) >= lk->opt.lease_duration ? LEASE_BREAK
 									    : LEASE_WAIT;
 	}
-	if (m->malformed || fl__p1_parse(m->buf, m->len, &p1) != 0)
-		return lease_unchanged_for(lk, m) >= LEASE_MALFORMED_AGE ? LEASE_BREAK : LEASE_WAIT;
+	if (m->malformed || fl__p1_parse(m->buf, m->len, &p1) != 0) {
+		double unchanged = lease_unchanged_for(lk, m);
+		const char *why = fl__marker_foreign(m, 0, unchanged);
+
+		if (why)
+			return fl__marker_refuse(lk, lk->path, "lease", why, 0);
+		return unchanged >= FL__MALFORMED_AGE ? LEASE_BREAK : LEASE_WAIT;
+	}
 	return fl__owner_is_stale(p1.pid, p1.host, p1.token) ? LEASE_BREAK : LEASE_WAIT;
 }
 
@@ -601,14 +610,22 @@ static int lease_look(const char *path, const struct fl_options *opt, struct fl_
 		p2.is_lease = 0;
 		snprintf(p2.mode, sizeof(p2.mode), "soft");
 	} else {
+		/* For a look, an unparsable file is never "young": a break,
+		 * even forced, only ever removes a marker. */
+		const char *why = fl__marker_foreign(m, 0, FL__MALFORMED_AGE);
+
 		out->age = age;
-		out->state = age >= LEASE_MALFORMED_AGE ? FL_HOLDER_STALE : FL_HOLDER_MALFORMED;
-		snprintf(out->detail, sizeof(out->detail), "malformed marker (%s), %s",
-			 !S_ISREG(m->st_mode)      ? "not a regular file"
-			 : m->len > FL__MARKER_MAX ? "over 1024 bytes"
-						   : "not a protocol-1 or protocol-2 record",
-			 age >= LEASE_MALFORMED_AGE ? "old enough to be broken"
-						    : "younger than 2 s, left alone");
+		out->state = FL_HOLDER_MALFORMED;
+		if (why) {
+			snprintf(out->detail, sizeof(out->detail),
+				 "not a lock marker (%s): never broken; lock a separate path", why);
+			return -EEXIST;
+		}
+		if (age >= FL__MALFORMED_AGE)
+			out->state = FL_HOLDER_STALE;
+		snprintf(out->detail, sizeof(out->detail), "malformed marker (empty), %s",
+			 age >= FL__MALFORMED_AGE ? "old enough to be broken"
+						  : "younger than 2 s, left alone");
 		return 0;
 	}
 	fl__hostname(me, sizeof(me));
@@ -659,7 +676,8 @@ static int lease_inspect(const char *path, const struct fl_options *opt, struct 
 {
 	struct fl_marker m;
 
-	return lease_look(path, opt, out, &m);
+	lease_look(path, opt, out, &m);
+	return 0;
 }
 
 static int lease_break(const char *path, const struct fl_options *opt, unsigned flags,
@@ -675,7 +693,9 @@ static int lease_break(const char *path, const struct fl_options *opt, unsigned 
 	memset(&who, 0, sizeof(who));
 	who.age = who.heartbeat_age = -1;
 	who.alive = -1;
-	lease_look(path, opt, &who, &m);
+	if (lease_look(path, opt, &who, &m) == -EEXIST)
+		return fl__marker_refuse(NULL, path, "lease",
+					 fl__marker_foreign(&m, 0, FL__MALFORMED_AGE), 1);
 	if (who.state == FL_HOLDER_FREE)
 		return fl__errf(NULL, -ENOENT, "%s: no marker to break [lease]", path);
 	if (lease_is_sentinel(&m))

@@ -44,7 +44,8 @@
  * writer attempt takes one try only.
  *
  * Creation.  Missing parent directories are created (Python's ReadWriteLock
- * does not).  When the database file is missing we create it ourselves with
+ * does not), by descriptor and not with FL_NO_CREATE_DIRS (fl__mkdir_p).
+ * When the database file is missing we create it ourselves with
  * O_CREAT|O_EXCL (mode from the options, else 0600 as Python filelock 4
  * creates it; SQLite and 3.32.3 would use 0644), so that errors carry the
  * errno of our own call.  As in Python 4, a symbolic link or a non-regular
@@ -309,10 +310,10 @@ static int rw_create(struct fl_lock *lk)
 		if (e == EINTR)
 			continue;
 		if (e == ENOENT && !tried_mkdir) {
-			int r = fl__mkdir_p(lk->dir, 0777);
+			int r = fl__mkdir_p(lk);
 			tried_mkdir = 1;
 			if (r != 0)
-				return fl__err(lk, r, "mkdir", lk->dir);
+				return r; /* recorded */
 			continue;
 		}
 		return fl__err(lk, -e, "open", lk->path);

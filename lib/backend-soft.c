@@ -14,8 +14,19 @@
  * Stale markers.  On every EEXIST the contender reads the marker safely (no
  * symlink follow, no FIFO stall, at most 1025 bytes) and breaks it only on
  * proof: the holder is on *this* host and its pid is gone (kill(pid, 0) =
- * ESRCH) or was recycled (its start token differs); or the marker is
- * malformed and older than 2 s (a peer may be between create and write).
+ * ESRCH) or was recycled (its start token differs); or the marker is empty
+ * (or a protocol-2 record) and older than 2 s (a peer may be between create
+ * and write).
+ *
+ * Never what is not a marker.  Users of flock(1) habitually lock the data
+ * file itself; Python renames away anything unparsable after 2 s, which
+ * deleted such a data file.  Here only a regular file of at most 1024 bytes
+ * that parses as a record, or is empty, can be a marker; an unparsable one
+ * is contention for 2 s (being written?) and then is not.  A directory,
+ * symlink, FIFO, socket or bigger file never is: the acquire fails with
+ * -EEXIST naming it and suggesting a separate lock path, and fl_break
+ * refuses it even with FL_FORCE (fl__marker_foreign, marker.c).  No record
+ * Python writes is refused, so this stays wire-compatible.
  * A marker from another host is never broken: pids mean nothing across
  * hosts, and PID namespaces make even same-numbered pids lie.  Breaking is
  * rename-aside + re-verify (mtime not advanced, same inode) + unlink.  The
@@ -39,7 +50,12 @@
  * Differences from Python, all wire-compatible: a contender that just broke a
  * stale marker retries at once instead of reporting contention; the
  * writability pre-check runs only after EEXIST (same errors, one lstat less
- * on the uncontended path).
+ * on the uncontended path); what cannot be a marker is never broken (above).
+ *
+ * Directories.  Missing parents are made by fl__mkdir_p, one component at a
+ * time by descriptor (util.c); a root process refuses a lock directory that
+ * another user controls (fl_open, lock.c), so the paths used here cannot be
+ * redirected under it.
  */
 #include "config.h"
 
@@ -51,26 +67,36 @@
 
 #include "fl-internal.h"
 
-#define SOFT_MALFORMED_AGE 2.0
-
-/* Judges the marker at path: 1 = stale (break it), 0 = not.  Fills *m. */
+/* Judges the marker at path: 1 = stale (break it), 0 = not.  Fills *m;
+ * *why is set (and 0 returned) when what is there cannot be a marker.  For
+ * a break (brk), an unparsable file is never "young": force breaks only
+ * markers. */
 static int soft_is_stale(const char *path, const struct fl_options *opt, struct fl_marker *m,
-			 struct fl_p1 *p1, int *parsed)
+			 struct fl_p1 *p1, int *parsed, const char **why, int brk)
 {
 	double age;
+	pid_t pid;
+	int is_lease, p2;
+	double dur;
 
 	*parsed = 0;
+	*why = NULL;
 	if (fl__marker_read(AT_FDCWD, path, m) != 0 || !m->exists)
 		return 0;
 	age = fl__now_wall() - m->mtime;
 	if (m->regular && m->len == FL__STRICT_SENTINEL_LEN &&
 	    memcmp(m->buf, fl__strict_sentinel, FL__STRICT_SENTINEL_LEN) == 0)
 		return 0; /* the strict kind owns this path */
+	*parsed = !m->malformed && fl__p1_parse(m->buf, m->len, p1) == 0;
+	/* A protocol-2 (lease) record is a marker too, malformed for us. */
+	p2 = !*parsed && !m->malformed && fl__p2_parse(m->buf, m->len, &pid, &is_lease, &dur) == 0;
+	*why = fl__marker_foreign(m, *parsed || p2, brk ? FL__MALFORMED_AGE : age);
+	if (*why)
+		return 0;
 	if (opt && opt->lifetime >= 0 && age >= opt->lifetime)
 		return 1;
-	if (m->malformed || fl__p1_parse(m->buf, m->len, p1) != 0)
-		return age >= SOFT_MALFORMED_AGE;
-	*parsed = 1;
+	if (!*parsed)
+		return age >= FL__MALFORMED_AGE;
 	if (!fl__owner_is_stale(p1->pid, p1->host, p1->token))
 		return 0;
 	/* The preload shim's locks belong to open file descriptions, which can
@@ -89,12 +115,6 @@ static int soft_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 
 	(void)mode;
 	(void)how;
-	if (lk->opt.lifetime >= 0) {
-		struct stat st;
-		if (fl__sys.lstat(lk->path, &st) == 0 &&
-		    fl__now_wall() - fl__mtime(&st) >= lk->opt.lifetime)
-			fl__break_file(lk->path, fl__mtime(&st), st.st_ino);
-	}
 	for (;;) {
 		r = fl__marker_create(lk, &fd);
 		if (r == 0)
@@ -106,9 +126,11 @@ static int soft_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 		{
 			struct fl_marker m;
 			struct fl_p1 p1;
+			const char *why;
 			int parsed;
-			if (!soft_is_stale(lk->path, &lk->opt, &m, &p1, &parsed))
-				return -EAGAIN;
+			if (!soft_is_stale(lk->path, &lk->opt, &m, &p1, &parsed, &why, 0))
+				return why ? fl__marker_refuse(lk, lk->path, "soft", why, 0)
+					   : -EAGAIN;
 			if (fl__break_file(lk->path, m.mtime, m.ino) != 0)
 				return -EAGAIN;
 			broke = 1; /* one immediate retry after a successful break */
@@ -196,9 +218,10 @@ static int soft_inspect(const char *path, const struct fl_options *opt, struct f
 	struct fl_marker m;
 	struct fl_p1 p1;
 	char me[256] = "";
+	const char *why;
 	int parsed, stale;
 
-	stale = soft_is_stale(path, opt, &m, &p1, &parsed);
+	stale = soft_is_stale(path, opt, &m, &p1, &parsed, &why, 0);
 	if (!m.exists) {
 		out->state = FL_HOLDER_FREE;
 		return 0;
@@ -214,12 +237,16 @@ static int soft_inspect(const char *path, const struct fl_options *opt, struct f
 			 "strict sentinel: the strict kind owns this path");
 		return 0;
 	}
+	if (why) {
+		out->state = FL_HOLDER_MALFORMED;
+		snprintf(out->detail, sizeof(out->detail),
+			 "not a lock marker (%s): never broken; lock a separate path", why);
+		return 0;
+	}
 	if (!parsed) {
 		out->state = FL_HOLDER_MALFORMED;
 		snprintf(out->detail, sizeof(out->detail), "malformed marker (%s), %s",
-			 !S_ISREG(m.st_mode) ? "not a regular file"
-			 : m.len > FL__MARKER_MAX ? "over 1024 bytes"
-						   : "unparsable record",
+			 m.len == 0 ? "empty" : "not a protocol-1 record",
 			 stale ? "old enough to be broken" : "younger than 2 s, left alone");
 		if (stale)
 			out->state = FL_HOLDER_STALE;
@@ -256,12 +283,15 @@ static int soft_break(const char *path, const struct fl_options *opt, unsigned f
 {
 	struct fl_marker m;
 	struct fl_p1 p1;
+	const char *why;
 	int parsed, stale, r;
 
 	(void)name;
-	stale = soft_is_stale(path, opt, &m, &p1, &parsed);
+	stale = soft_is_stale(path, opt, &m, &p1, &parsed, &why, 1);
 	if (!m.exists)
 		return fl__errf(NULL, -ENOENT, "%s: no marker to break", path);
+	if (why)
+		return fl__marker_refuse(NULL, path, "soft", why, 1);
 	if (m.regular && m.len == FL__STRICT_SENTINEL_LEN &&
 	    memcmp(m.buf, fl__strict_sentinel, FL__STRICT_SENTINEL_LEN) == 0)
 		return fl__errf(NULL, -EBUSY,

@@ -559,9 +559,9 @@ static int srwl_open_dirs(struct fl_lock *lk, struct srwl_dirs *d, int create)
 
 	d->gen = d->holders = -1;
 	if (create && !s->prepared) {
-		r = fl__mkdir_p(lk->dir, 0777);
+		r = fl__mkdir_p(lk);
 		if (r != 0)
-			return fl__err(lk, r, "mkdir", lk->dir);
+			return r; /* recorded */
 	}
 	rfd = srwl_dir(AT_FDCWD, s->root, create);
 	if (rfd < 0)

@@ -388,9 +388,9 @@ static int srw_state_take(struct fl_lock *lk, int *fdp, struct stat *id)
 		if (++tries > 3)
 			return -EAGAIN;
 		if (e == ENOENT) {
-			r = fl__mkdir_p(lk->dir, 0777);
+			r = fl__mkdir_p(lk);
 			if (r != 0)
-				return fl__err(lk, r, "mkdir", lk->dir);
+				return r; /* recorded */
 			continue;
 		}
 		if (e != EEXIST)
@@ -538,9 +538,9 @@ static int srw_readers_open(struct fl_lock *lk)
 			if (fl__sys.mkdir(s->readers_path, 0700) == 0 || errno == EEXIST)
 				continue;
 			if (errno == ENOENT) {
-				int r = fl__mkdir_p(lk->dir, 0777);
+				int r = fl__mkdir_p(lk);
 				if (r != 0)
-					return fl__err(lk, r, "mkdir", lk->dir);
+					return r; /* recorded */
 				continue;
 			}
 			return fl__err(lk, -errno, "mkdir", s->readers_path);

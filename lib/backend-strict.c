@@ -847,9 +847,9 @@ static int strict_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mo
 	sh->claims_fd = -1;
 	if ((size_t)snprintf(coord, sizeof(coord), "%s.filelock", lk->path) >= sizeof(coord))
 		return fl__errf(lk, -ENAMETOOLONG, "%s: path too long", lk->path);
-	r = fl__mkdir_p(lk->dir, 0777);
+	r = fl__mkdir_p(lk);
 	if (r != 0)
-		return fl__err(lk, r, "mkdir", lk->dir);
+		return r; /* recorded */
 	coord_fd = strict_open_dir(lk, lk->path, AT_FDCWD, coord, coord);
 	if (coord_fd < 0)
 		return coord_fd;

@@ -93,10 +93,10 @@ static int unix_open(struct fl_lock *lk, enum fl_mode mode, int *out)
 		if (e == EINTR)
 			continue;
 		if (e == ENOENT && !tried_mkdir) {
-			int r = fl__mkdir_p(lk->dir, 0777);
+			int r = fl__mkdir_p(lk);
 			tried_mkdir = 1;
 			if (r != 0)
-				return fl__err(lk, r, "mkdir", lk->dir);
+				return r; /* recorded */
 			continue;
 		}
 		if (e == ENOENT && fl__sys.stat(lk->dir, &st) == 0)

@@ -249,8 +249,26 @@ double fl__now_mono(void);                  /* CLOCK_MONOTONIC, seconds        *
 double fl__now_wall(void);                  /* CLOCK_REALTIME, seconds         */
 void fl__sleep_until(double mono_deadline); /* restarts on EINTR               */
 double fl__mtime(const struct stat *st);    /* st_mtim as seconds               */
-/* mkdir -p of `dir` with mode (umask applies).  Returns 0 or -errno. */
-int fl__mkdir_p(const char *dir, mode_t mode);
+/* Walks the absolute, canonical directory `dir` one component at a time
+ * from "/", each opened O_PATH|O_DIRECTORY|O_NOFOLLOW relative to the last
+ * (a component that is a symlink or a file now is -ENOTDIR: it changed
+ * after the path was resolved).  With FL__DIR_CREATE, missing components
+ * are made with mkdirat (0777 & ~umask; a sticky parent's sticky bit is
+ * kept).  For a root process every directory on the way must pass the rule
+ * of fl__dir_foreign (util.c), else -ENOLCK.  Errors are recorded against
+ * lk (may be NULL) unless FL__DIR_QUIET and -ENOENT.  0 or -errno. */
+#define FL__DIR_CREATE 0x1u
+#define FL__DIR_QUIET  0x2u
+int fl__dir_open(const struct fl_lock *lk, const char *dir, unsigned how);
+/* mkdir -p of lk->dir through fl__dir_open (no creation with
+ * FL_NO_CREATE_DIRS).  0 or -errno, already recorded with fl__errf. */
+int fl__mkdir_p(const struct fl_lock *lk);
+/* Creates the temporary `name` in dfd: O_CREAT|O_EXCL|O_NOFOLLOW|O_NONBLOCK|
+ * O_CLOEXEC, so it is a new regular file and a FIFO or symlink planted at
+ * the name can neither block nor redirect the write.  A regular file or
+ * symlink already at the name (a leftover) is unlinked and the create
+ * retried once; anything else there is -EEXIST.  Returns the fd or -errno. */
+int fl__tmp_create(int dfd, const char *name, mode_t mode);
 /* Canonical absolute path: realpath of the longest existing prefix of the
  * parent, then the rest lexically normalised, then the final name literally.
  * Returns a malloc'd string or NULL with *err set. */
@@ -314,6 +332,25 @@ struct fl_marker {
  * follows a symlink, never blocks on a FIFO.  Returns 0 (m->exists tells
  * whether anything was there) or -errno for unexpected failures. */
 int fl__marker_read(int dirfd, const char *path, struct fl_marker *m);
+
+/* Seconds an unparsable marker may be young (a peer between create and write). */
+#define FL__MALFORMED_AGE 2.0
+/*
+ * Never destroy what is not ours.  NULL when the node m can be a lock
+ * marker: a regular file within FL__MARKER_MAX bytes that `parsed` (a
+ * record of a known format), is empty (a peer crashed between create and
+ * write), or is younger than FL__MALFORMED_AGE seconds (`age`, by the kind's
+ * clock).  Otherwise why not ("a directory", ...): the kind then never
+ * breaks it, and an acquire fails (fl__marker_refuse).  Stricter than
+ * Python, which renames away anything unparsable after 2 s; no marker
+ * Python writes is ever refused.
+ */
+const char *fl__marker_foreign(const struct fl_marker *m, int parsed, double age);
+/* Records and returns -EEXIST: "path: exists and is <why>, not a <kind> lock
+ * marker; ... lock a separate path such as path.lock" (brk: "not broken,
+ * even with force"). */
+int fl__marker_refuse(const struct fl_lock *lk, const char *path, const char *kind,
+		      const char *why, int brk);
 
 /* How many times a record is opened by name when NFS says ESTALE. */
 #define FL__ESTALE_TRIES 3

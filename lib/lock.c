@@ -25,10 +25,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fl-internal.h"
 
@@ -133,7 +135,8 @@ static int fl__opt_copy(struct fl_options *dst, const struct fl_options *src)
 }
 
 #define FL__KNOWN_FLAGS \
-	(FL_NONBLOCK | FL_SHARED_CONTEXT | FL_SINGLETON | FL_NO_SINGLETON | FL_NO_FALLBACK)
+	(FL_NONBLOCK | FL_SHARED_CONTEXT | FL_SINGLETON | FL_NO_SINGLETON | FL_NO_FALLBACK |     \
+	 FL_NO_CREATE_DIRS)
 
 static int fl__opt_validate(const struct fl_backend *be, const char *path, struct fl_options *o)
 {
@@ -520,6 +523,74 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 
 /* ---- public entry points --------------------------------------------- */
 
+/*
+ * A root process locks only where no other user can redirect it:
+ *  - the path as given may pass through symlinks only where their
+ *    directory is root's (the admin's /home -> /data/home): a symlink in a
+ *    directory another user controls is refused, even when it points into
+ *    root's own tree (the kernel's protected_symlinks covers only sticky
+ *    world-writable directories);
+ *  - every existing directory from "/" to the lock's canonical parent must
+ *    pass the rule of fl__dir_open (util.c); missing ones are checked as
+ *    they are created.  Once the chain is root's, re-resolving paths later
+ *    is safe.
+ * Other processes skip this: what they could be redirected to they can
+ * write anyway, and a marker kind never destroys what is not a marker.
+ */
+static int fl__root_dir_check(const struct fl_backend *be, const char *path, const char *canon)
+{
+	char dir[PATH_MAX], pre[PATH_MAX];
+	const char *slash = strrchr(canon, '/');
+	size_t n = 0;
+	int r;
+
+	if (be->kind == FL_ETCD || geteuid() != 0)
+		return 0;
+	if (path[0] != '/') {
+		if (getcwd(pre, sizeof(pre)) == NULL)
+			return fl__err(NULL, -errno, "getcwd", path);
+		n = strlen(pre);
+	}
+	/* Each prefix of the given path that names a symlink. */
+	for (const char *s = path; *s;) {
+		const char *e = strchrnul(s + (*s == '/'), '/');
+		struct stat lst, dst;
+		size_t parent = n;
+
+		if (n + (size_t)(e - s) + 1 >= sizeof(pre))
+			return fl__err(NULL, -ENAMETOOLONG, "open", path);
+		if (*s != '/' && n > 0 && pre[n - 1] != '/')
+			pre[n++] = '/';
+		memcpy(pre + n, s, (size_t)(e - s));
+		n += (size_t)(e - s);
+		pre[n] = '\0';
+		s = e;
+		if (fl__sys.lstat(pre, &lst) != 0)
+			break; /* the rest does not exist yet */
+		if (!S_ISLNK(lst.st_mode) || lst.st_uid == 0)
+			continue;
+		/* Another user's symlink: refused where non-root users can add
+		 * entries (not root's, or group/other-writable, sticky or not). */
+		{
+			char c = pre[parent];
+
+			pre[parent] = '\0';
+			r = fl__sys.stat(parent ? pre : "/", &dst);
+			if (r == 0 && (dst.st_uid != 0 || (dst.st_mode & (S_IWGRP | S_IWOTH))))
+				return fl__errf(NULL, -ENOLCK,
+						"%s: passes through a symbolic link owned by uid %d in "
+						"%s, a directory other users can change: a root "
+						"process does not follow it; lock a path under a "
+						"directory only root can change",
+						path, (int)lst.st_uid, parent ? pre : "/");
+			pre[parent] = c;
+		}
+	}
+	snprintf(dir, sizeof(dir), "%.*s", slash == canon ? 1 : (int)(slash - canon), canon);
+	r = fl__dir_open(NULL, dir, FL__DIR_QUIET);
+	return r == -ENOENT ? 0 : r;
+}
+
 FL_EXPORT int fl_open(fl_lock **out, const char *path, enum fl_kind kind,
 		      const struct fl_options *opt)
 {
@@ -549,6 +620,11 @@ FL_EXPORT int fl_open(fl_lock **out, const char *path, enum fl_kind kind,
 	canon = fl__canonical(path, &r);
 	if (canon == NULL)
 		return fl__err(NULL, r, "canonicalize", path);
+	r = fl__root_dir_check(be, path, canon);
+	if (r != 0) {
+		free(canon);
+		return r;
+	}
 	singleton = (o.flags & FL_SINGLETON) ||
 		    ((be->caps & FL__CAP_SINGLETON) && !(o.flags & FL_NO_SINGLETON));
 
@@ -1088,7 +1164,9 @@ FL_EXPORT int fl_break(const char *path, enum fl_kind kind, const struct fl_opti
 	canon = fl__canonical(path, &r);
 	if (canon == NULL)
 		return fl__err(NULL, r, "canonicalize", path);
-	r = be->brk(canon, &o, flags, name);
+	r = fl__root_dir_check(be, path, canon);
+	if (r == 0)
+		r = be->brk(canon, &o, flags, name);
 	free(canon);
 	return r;
 }

@@ -131,6 +131,36 @@ int fl__marker_read(int dirfd, const char *path, struct fl_marker *m)
 	return 0;
 }
 
+const char *fl__marker_foreign(const struct fl_marker *m, int parsed, double age)
+{
+	if (!m->exists)
+		return NULL;
+	if (S_ISDIR(m->st_mode))
+		return "a directory";
+	if (S_ISLNK(m->st_mode))
+		return "a symbolic link";
+	if (!m->regular)
+		return "not a regular file";
+	if (m->len > FL__MARKER_MAX)
+		return "larger than any lock marker (a data file?)";
+	if (parsed || m->len == 0 || age < FL__MALFORMED_AGE)
+		return NULL; /* a marker, or one being written */
+	return "not a lock record (a data file?)";
+}
+
+int fl__marker_refuse(const struct fl_lock *lk, const char *path, const char *kind,
+		      const char *why, int brk)
+{
+	if (brk)
+		return fl__errf(lk, -EEXIST,
+				"%s: %s, not a %s lock marker: not broken, even with force", path,
+				why, kind);
+	return fl__errf(lk, -EEXIST,
+			"%s: exists and is %s, not a %s lock marker; it is left alone: lock a "
+			"separate path such as %s.lock",
+			path, why, kind, path);
+}
+
 int fl__p1_format(char *buf, size_t len)
 {
 	char host[256];
@@ -350,10 +380,10 @@ int fl__marker_create(const struct fl_lock *lk, int *out)
 		if (e == EINTR)
 			continue;
 		if (e == ENOENT && !tried_mkdir) {
-			int r = fl__mkdir_p(lk->dir, 0777);
+			int r = fl__mkdir_p(lk);
 			tried_mkdir = 1;
 			if (r != 0)
-				return fl__err(lk, r, "mkdir", lk->dir);
+				return r; /* recorded */
 			continue;
 		}
 		if (e != EEXIST)

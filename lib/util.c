@@ -52,41 +52,171 @@ double fl__mtime(const struct stat *st)
 	return (double)st->st_mtim.tv_sec + (double)st->st_mtim.tv_nsec / 1e9;
 }
 
-int fl__mkdir_p(const char *dir, mode_t mode)
+/*
+ * Lock directories and who controls them.
+ *
+ * A directory is controlled by another user (than root) when its owner is
+ * not root, or when its group or others may write it and it
+ * has no sticky bit (group 0 excepted): that user can then rename, replace
+ * or delete its entries, and so redirect anything done by path inside it.
+ * A sticky directory (/tmp) is not: others can add entries but not move
+ * ours, and everything we create there is O_EXCL|O_NOFOLLOW and checked.
+ * A root process (euid 0) locks only in a directory whose every ancestor,
+ * and itself, passes this rule; anywhere else it would follow, create or
+ * delete where another user points it.
+ */
+static int fl__dir_foreign(const struct stat *st)
 {
-	char buf[PATH_MAX];
-	size_t len = strlen(dir);
-	struct stat st;
-	char *p;
+	if (st->st_uid != 0)
+		return 1;
+	if ((st->st_mode & S_IWOTH) && !(st->st_mode & S_ISVTX))
+		return 1;
+	return (st->st_mode & S_IWGRP) && st->st_gid != 0 && !(st->st_mode & S_ISVTX);
+}
 
-	if (len == 0)
-		return 0;
-	if (len >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, dir, len + 1);
-	/* Fast path: it usually exists. */
-	if (fl__sys.stat(buf, &st) == 0)
-		return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-	for (p = buf + 1; ; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-		*p = '\0';
-		if (fl__sys.mkdir(buf, mode) != 0) {
-			int e = errno;
-			if (e != EEXIST) {
-				/* A component that exists but that we may not create is fine. */
-				if (fl__sys.stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
-					return -e;
-			} else if (fl__sys.stat(buf, &st) != 0 || !S_ISDIR(st.st_mode)) {
-				return -ENOTDIR;
+static int fl__dir_refuse(const struct fl_lock *lk, const char *dir, size_t len,
+			  const struct stat *st)
+{
+	return fl__errf(lk, -ENOLCK,
+			"%.*s: another user controls this directory (owner uid %d, mode %04o): a "
+			"root process does not lock in it or below it; lock a path under a "
+			"directory only root can change (the shim: lock_dir= in its policy)",
+			(int)len, dir, (int)st->st_uid, (unsigned)(st->st_mode & 07777));
+}
+
+int fl__dir_open(const struct fl_lock *lk, const char *dir, unsigned how)
+{
+	const int oflags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	const int root = geteuid() == 0;
+	const char *s = dir;
+	struct stat st;
+	int fd;
+
+	if (dir[0] != '/')
+		return fl__errf(lk, -EINVAL, "%s: lock directory is not absolute", dir);
+	fd = fl__sys.open("/", oflags);
+	if (fd < 0)
+		return fl__err(lk, -errno, "open", "/");
+	for (;;) {
+		char comp[NAME_MAX + 1];
+		const char *e, *op = "open";
+		size_t cl;
+		int nfd, made = 0;
+
+		if (root || (how & FL__DIR_CREATE)) {
+			if (fl__sys.fstat(fd, &st) != 0) {
+				int r = fl__err(lk, -errno, "fstat", dir);
+				fl__sys.close(fd);
+				return r;
+			}
+			if (root && fl__dir_foreign(&st)) {
+				fl__sys.close(fd);
+				return fl__dir_refuse(lk, dir, s == dir ? 1 : (size_t)(s - dir), &st);
 			}
 		}
-		*p = c;
-		if (c == '\0')
+		while (*s == '/')
+			s++;
+		if (*s == '\0')
 			break;
+		e = strchrnul(s, '/');
+		cl = (size_t)(e - s);
+		if (cl > NAME_MAX) {
+			fl__sys.close(fd);
+			return fl__err(lk, -ENAMETOOLONG, "open", dir);
+		}
+		memcpy(comp, s, cl);
+		comp[cl] = '\0';
+		nfd = fl__sys.openat(fd, comp, oflags);
+		if (nfd < 0 && errno == ENOENT && (how & FL__DIR_CREATE)) {
+			/* 0777 & ~umask, as Python's mkdir -p; the sticky bit of a
+			 * shared parent is kept, so that users of a /tmp-like
+			 * directory cannot remove each other's files below it
+			 * either (setgid is inherited by the kernel). */
+			op = "mkdir";
+			if (fl__sys.mkdirat(fd, comp, 0777) == 0)
+				made = 1;
+			else if (errno != EEXIST)
+				goto fail;
+			op = "open";
+			nfd = fl__sys.openat(fd, comp, (made && (st.st_mode & S_ISVTX))
+							      ? O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC
+							      : oflags);
+			if (nfd >= 0 && made && (st.st_mode & S_ISVTX)) {
+				struct stat nst;
+				if (fl__sys.fstat(nfd, &nst) == 0)
+					(void)fl__sys.fchmod(nfd, (nst.st_mode & 07777) | S_ISVTX);
+			}
+		}
+		if (nfd < 0)
+			goto fail;
+		fl__sys.close(fd);
+		fd = nfd;
+		s = e;
+		continue;
+fail:
+		{
+			int err = errno;
+			char part[PATH_MAX];
+
+			fl__sys.close(fd);
+			snprintf(part, sizeof(part), "%.*s", (int)(e - dir), dir);
+			if (err == ENOENT && !(how & FL__DIR_CREATE) && (how & FL__DIR_QUIET))
+				return -ENOENT;
+			if (err == ENOENT && !(how & FL__DIR_CREATE))
+				return fl__errf(lk, -ENOENT,
+						"%s: No such file or directory (creating missing lock "
+						"directories is disabled)",
+						part);
+			if (err == ELOOP || err == ENOTDIR)
+				return fl__errf(lk, -ENOTDIR,
+						"%s: not a directory (a symlink or file put there "
+						"after the lock path was resolved?)",
+						part);
+			return fl__err(lk, -err, op, part);
+		}
 	}
+	fl__sys.close(fd);
 	return 0;
+}
+
+int fl__mkdir_p(const struct fl_lock *lk)
+{
+	unsigned how = lk->opt.flags & FL_NO_CREATE_DIRS ? 0 : FL__DIR_CREATE;
+	struct stat st;
+
+	/* Usually it exists (a caller's create failed for another reason);
+	 * a root process's directories were checked by fl_open. */
+	if (fl__sys.stat(lk->dir, &st) == 0)
+		return S_ISDIR(st.st_mode) ? 0
+					   : fl__errf(lk, -ENOTDIR, "%s: Not a directory", lk->dir);
+	return fl__dir_open(lk, lk->dir, how);
+}
+
+int fl__tmp_create(int dfd, const char *name, mode_t mode)
+{
+	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+			  O_NOCTTY;
+
+	for (int tries = 0;; tries++) {
+		struct stat st;
+		int fd = fl__sys.openat(dfd, name, flags, mode);
+
+		if (fd >= 0)
+			return fd; /* O_CREAT|O_EXCL made it: a new regular file */
+		if (errno == EINTR)
+			continue;
+		if (errno != EEXIST || tries > 0)
+			return -errno;
+		/* A leftover (a crash between create and rename), or a node
+		 * planted there: remove it only if unlinking cannot hurt --
+		 * unlinkat never follows, so a regular file or a symlink. */
+		if (fl__sys.fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			continue; /* gone meanwhile */
+		if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
+			return -EEXIST;
+		if (fl__sys.unlinkat(dfd, name, 0) != 0 && errno != ENOENT)
+			return -errno;
+	}
 }
 
 /* Appends the lexically normalised components of `rest` to buf (an absolute

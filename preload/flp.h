@@ -121,6 +121,7 @@ struct flp_rule {
 	int shared_reader;         /* shared=reader (exclusive-only kinds)          */
 	char *lock_dir;            /* markers go under this directory, or NULL      */
 	int soft_rw_protocol;      /* soft-rw: protocol= (enum fl_soft_rw_protocol) */
+	int no_create_dirs;        /* create_dirs=no: FL_NO_CREATE_DIRS              */
 	/* etcd rules only (stale_threshold holds the lease TTL, option ttl). */
 	char *etcd_endpoints;      /* endpoints=, or NULL: $FILELOCK_ETCD_ENDPOINTS */
 	char *etcd_prefix;         /* prefix=, or NULL: $FILELOCK_ETCD_PREFIX       */
@@ -218,7 +219,13 @@ int flp_rset_copy(struct flp_rset *dst, const struct flp_rset *src) FLP_HIDDEN;
 void flp_rset_clear(struct flp_rset *s) FLP_HIDDEN; /* n = 0, keeps memory */
 void flp_rset_free(struct flp_rset *s) FLP_HIDDEN;
 /* rlock.c's owner file text (see there): host, pid, ofd number (0 for a
- * process's POSIX owner) and ranges.  0, -EBADMSG or -ENOMEM. */
+ * process's POSIX owner) and ranges.  Linear in len.  A file over
+ * FLP_RL_MAX_BYTES or with more than FLP_RL_MAX_RANGES range lines is
+ * malformed, like any other parse failure.  0, -EBADMSG or -ENOMEM. */
+#define FLP_RL_MAX_RANGES 65536          /* range lines per owner file      */
+#define FLP_RL_MAX_BYTES  (4u << 20)     /* bytes per owner file (~2.8 MiB
+					    is the longest FLP_RL_MAX_RANGES
+					    lines can be)                   */
 int flp_rl_parse(const char *buf, size_t len, char *host, size_t hostcap, pid_t *pid, int *ofd,
 		 struct flp_rset *set) FLP_HIDDEN;
 

@@ -440,7 +440,7 @@ static int flp_lib_open(struct flp_ofd *o, fl_lock **out)
 	opt.stale_threshold = r->stale_threshold;
 	opt.lease_duration = r->lease_duration;
 	opt.soft_rw_protocol = r->soft_rw_protocol;
-	opt.flags = FL_SHARED_CONTEXT | FL_NO_SINGLETON;
+	opt.flags = FL_SHARED_CONTEXT | FL_NO_SINGLETON | (r->no_create_dirs ? FL_NO_CREATE_DIRS : 0);
 	e = fl_open(out, o->marker, (enum fl_kind)flp_lib_kind(r->kind), &opt);
 	if (e != 0)
 		flp_log("flock(%s): %s; failing with ENOLCK", o->path, fl_errmsg(NULL));

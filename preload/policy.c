@@ -57,17 +57,20 @@ static const char *const flp_kind_names[] = {
 enum flp_opt {
 	FLP_O_TIMEOUT, FLP_O_POLL, FLP_O_HEARTBEAT, FLP_O_STALE, FLP_O_LEASE, FLP_O_ALSO_NATIVE,
 	FLP_O_LOCK_DIR, FLP_O_SHARED, FLP_O_ENDPOINTS, FLP_O_PREFIX, FLP_O_TTL, FLP_O_PROTOCOL,
+	FLP_O_CREATE_DIRS,
 	FLP_O_N
 };
 
 static const char *const flp_opt_names[FLP_O_N] = {
 	"timeout", "poll_interval", "heartbeat_interval", "stale_threshold", "lease_duration",
 	"also_native", "lock_dir", "shared", "endpoints", "prefix", "ttl", "protocol",
+	"create_dirs",
 };
 
 #define FLP_M(o) (1u << (o))
 #define FLP_M_REDIRECT \
-	(FLP_M(FLP_O_TIMEOUT) | FLP_M(FLP_O_POLL) | FLP_M(FLP_O_ALSO_NATIVE) | FLP_M(FLP_O_LOCK_DIR))
+	(FLP_M(FLP_O_TIMEOUT) | FLP_M(FLP_O_POLL) | FLP_M(FLP_O_ALSO_NATIVE) |                  \
+	 FLP_M(FLP_O_LOCK_DIR) | FLP_M(FLP_O_CREATE_DIRS))
 
 static const unsigned flp_kind_uses[] = {
 	[FLP_SOFT] = FLP_M_REDIRECT | FLP_M(FLP_O_SHARED),
@@ -568,6 +571,14 @@ static int flp_parse_option(struct flp_rule *r, char *opt, const char *file, int
 					v);
 		return 0;
 	}
+	if (!strcmp(k, "create_dirs")) {
+		int yes;
+		if (flp_parse_bool(v, &yes) != 0)
+			return flp_perr(err, errlen, file, ln, "create_dirs: expected yes or no, got '%s'",
+					v);
+		r->no_create_dirs = !yes;
+		return 0;
+	}
 	if (!strcmp(k, "shared")) {
 		if (!strcmp(v, "exclusive"))
 			r->shared_reader = 0;
@@ -604,8 +615,8 @@ static int flp_parse_option(struct flp_rule *r, char *opt, const char *file, int
 	}
 	return flp_perr(err, errlen, file, ln,
 			"unknown option '%s' (known: timeout, poll_interval, heartbeat_interval, "
-			"stale_threshold, lease_duration, also_native, lock_dir, shared; soft-rw: "
-			"protocol; etcd: endpoints, prefix, ttl)",
+			"stale_threshold, lease_duration, also_native, lock_dir, create_dirs, shared; "
+			"soft-rw: protocol; etcd: endpoints, prefix, ttl)",
 			k);
 }
 
@@ -878,6 +889,8 @@ void flp_rule_describe(const struct flp_rule *r, char *out, size_t len)
 		flp_add_secs(&b, "poll_interval", r->poll_interval, 0);
 	if (r->also_native)
 		flp_add(&b, ", also the kernel's flock");
+	if (r->no_create_dirs)
+		flp_add(&b, ", missing lock directories not created");
 	if (r->shared_reader)
 		flp_add(&b, ", LOCK_SH takes the kernel's shared lock only");
 	if (r->kind == FLP_SOFT_RW && r->soft_rw_protocol == FL_SOFT_RW_LEGACY)

@@ -299,8 +299,11 @@ int flp_rl_parse(const char *buf, size_t len, char *host, size_t hostcap, pid_t 
 	int64_t x, s, e;
 	struct flp_range last = { -1, -1, F_UNLCK };
 	int have_last = 0; /* F_RDLCK is 0: the type cannot tell */
+	size_t lines = 0;
 
 	flp_rset_clear(set);
+	if (len > FLP_RL_MAX_BYTES)
+		return -EBADMSG;
 	if (rl_line(&p, end, "filelock-ranges", v, sizeof(v)) != 0 || strcmp(v, "1") != 0)
 		return -EBADMSG;
 	if (rl_line(&p, end, "host", host, hostcap) != 0)
@@ -340,8 +343,18 @@ int flp_rl_parse(const char *buf, size_t len, char *host, size_t hostcap, pid_t 
 		/* Sorted and disjoint, as we write them. */
 		if (e < s || (have_last && s <= last.end))
 			return -EBADMSG;
-		if (flp_rset_apply(set, s, e, type) != 0)
-			return -ENOMEM;
+		if (++lines > FLP_RL_MAX_RANGES)
+			return -EBADMSG;
+		/* In order: append, or extend the last range (a touching one of
+		 * the same type; s > last.end, so last.end < FLP_OFF_MAX), in
+		 * constant time per line. */
+		if (have_last && last.type == type && last.end + 1 == s) {
+			set->v[set->n - 1].end = e;
+		} else {
+			if (rs_reserve(set, set->n + 1) != 0)
+				return -ENOMEM;
+			set->v[set->n++] = (struct flp_range){ s, e, type };
+		}
 		last = (struct flp_range){ s, e, type };
 		have_last = 1;
 	}

@@ -28,7 +28,18 @@
  *   W <start> <end>               (9223372036854775807: to end of file)
  *
  * and is only ever replaced whole (written to ".tmp.<name>", renamed over),
- * so readers see one version or the next, never half of one.
+ * so readers see one version or the next, never half of one.  Both steps go
+ * through one O_PATH|O_DIRECTORY|O_NOFOLLOW descriptor of the directory,
+ * and the temporary is created O_EXCL|O_NOFOLLOW|O_NONBLOCK (fl__tmp_create):
+ * a FIFO planted at its name once hung a non-blocking F_SETLK of root's in
+ * open() while it held the mutex; now it fails the call with ENOLCK, and a
+ * leftover file or symlink is unlinked and replaced.  Owner files are read
+ * up to FLP_RL_MAX_BYTES and parsed in linear time, at most
+ * FLP_RL_MAX_RANGES lines (a 40,000-range file planted by another user cost
+ * every lock call 5.9 s when each line was merged into the list); beyond
+ * either cap a file is malformed, and a grow that would write more is
+ * ENOLCK.  As root, the shim refuses a lock directory another user controls
+ * (the mutex's fl_open checks it; see filelock(3)).
  *
  * Protocol.  An owner changes only its own file, and only while it is the
  * one thread of its process working on that file (rf->mu).  A change that
@@ -265,35 +276,44 @@ static int rl_read(int dfd, const char *name, char **out, size_t *len, struct st
 		}
 		if (*len < cap)
 			break;
-		/* It filled the buffer: it may be longer; read it again whole. */
-		if (cap >= (1u << 24)) {
+		/* It filled the buffer: it may be longer; read it again whole,
+		 * up to one byte over any owner file we write. */
+		if (cap > FLP_RL_MAX_BYTES) {
 			free(buf);
-			return -EFBIG;
+			return -EFBIG; /* malformed, not read on */
 		}
-		cap *= 2;
+		cap = cap * 2 > FLP_RL_MAX_BYTES ? FLP_RL_MAX_BYTES + 1 : cap * 2;
 	}
 	*out = buf;
 	return 0;
 }
 
-/* Writes ow's owner file (or unlinks it when empty).  0 or -errno. */
+/* Writes ow's owner file (or unlinks it when empty).  0 or -errno.  Every
+ * step is relative to one descriptor of the lock directory, and the
+ * temporary is a new regular file (fl__tmp_create): a FIFO or symlink
+ * planted at its name can neither block nor redirect the write. */
 static int rl_write(struct flp_rfile *rf, struct flp_rowner *ow, const struct flp_rset *next)
 {
-	char path[4096 + RL_NAME_MAX + 8], tmp[4096 + RL_NAME_MAX + 16];
+	char tmp[RL_NAME_MAX + 8];
 	char stackbuf[4096], *buf = stackbuf;
 	struct flp_rset saved = ow->set;
 	struct stat st;
-	int fd, n, e;
+	int dfd, fd, n, e;
 
-	snprintf(path, sizeof(path), "%s/%s", rf->dir, ow->name);
+	RL_OP(1);
+	dfd = fl__sys.open(rf->dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return next->n == 0 && errno == ENOENT ? 0 : -errno;
 	if (next->n == 0) {
 		RL_OP(1);
-		if (fl__sys.unlink(path) != 0 && errno != ENOENT)
-			return -errno;
-		flp_rset_clear(&ow->set);
-		ow->fdev = 0;
-		ow->fino = 0;
-		return 0;
+		n = fl__sys.unlinkat(dfd, ow->name, 0) != 0 && errno != ENOENT ? -errno : 0;
+		fl__sys.close(dfd);
+		if (n == 0) {
+			flp_rset_clear(&ow->set);
+			ow->fdev = 0;
+			ow->fino = 0;
+		}
+		return n;
 	}
 	/* Format from next (rl_format reads ow->set). */
 	ow->set = *next;
@@ -306,11 +326,15 @@ static int rl_write(struct flp_rfile *rf, struct flp_rowner *ow, const struct fl
 	ow->set = saved;
 	if (n < 0)
 		goto out;
-	snprintf(tmp, sizeof(tmp), "%s/.tmp.%s", rf->dir, ow->name);
+	snprintf(tmp, sizeof(tmp), ".tmp.%s", ow->name);
 	RL_OP(2); /* create + write */
-	fd = fl__sys.open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	fd = fl__tmp_create(dfd, tmp, 0644);
 	if (fd < 0) {
-		n = -errno;
+		if (fd == -EEXIST)
+			flp_log("%s/%s: something that is neither a file nor a symbolic link is in "
+				"the way of our temporary file; remove it",
+				rf->dir, tmp);
+		n = fd;
 		goto out;
 	}
 	e = fl__write_all(fd, buf, (size_t)n);
@@ -319,10 +343,10 @@ static int rl_write(struct flp_rfile *rf, struct flp_rowner *ow, const struct fl
 	if (fl__sys.close(fd) != 0 && e == 0)
 		e = -errno;
 	RL_OP(1);
-	if (e == 0 && fl__sys.rename(tmp, path) != 0)
+	if (e == 0 && fl__sys.renameat(dfd, tmp, dfd, ow->name) != 0)
 		e = -errno;
 	if (e != 0) {
-		fl__sys.unlink(tmp);
+		fl__sys.unlinkat(dfd, tmp, 0);
 		n = e;
 		goto out;
 	}
@@ -330,6 +354,7 @@ static int rl_write(struct flp_rfile *rf, struct flp_rowner *ow, const struct fl
 	ow->fdev = st.st_dev;
 	ow->fino = st.st_ino;
 out:
+	fl__sys.close(dfd);
 	if (buf != stackbuf)
 		free(buf);
 	return n < 0 ? n : 0;
@@ -528,7 +553,7 @@ static int rl_mutex_open(struct flp_rfile *rf)
 		fl_close(rf->mtx); /* a fork parent's: freed, not released */
 	rf->mtx = NULL;
 	fl_options_init(&opt);
-	opt.flags = FL_SHARED_CONTEXT | FL_NO_SINGLETON;
+	opt.flags = FL_SHARED_CONTEXT | FL_NO_SINGLETON | (r->no_create_dirs ? FL_NO_CREATE_DIRS : 0);
 	switch (r->kind) {
 	case FLP_SOFT:
 		kind = FL_SOFT;
@@ -1146,7 +1171,9 @@ static int rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 		return 0;
 	}
 	if (flp_rset_copy(&next, &ow->set) != 0 ||
-	    flp_rset_apply(&next, start, end, fl->l_type) != 0) {
+	    flp_rset_apply(&next, start, end, fl->l_type) != 0 || next.n > FLP_RL_MAX_RANGES) {
+		/* Past the cap our own file would read as malformed: the
+		 * kernel's answer to too many record locks is ENOLCK too. */
 		pthread_mutex_unlock(&rf->mu);
 		flp_rset_free(&next);
 		return ENOLCK;
@@ -1223,12 +1250,15 @@ static int rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
 	FLP_TRACE("fcntl(%d, %s, %s %lld..%lld) on %s: %s", fd, rl_cmdname(cmd),
 		  rl_typename(fl->l_type), (long long)start, (long long)end, o->path,
 		  r == 0 ? "acquired" : strerror(-r));
-	if (r == -ENOMEM || r == -ENOSPC || r == -EROFS || r == -EACCES || r == -EIO ||
-	    r == -EDQUOT)
-		return ENOLCK; /* the reason is on stderr */
 	if (r == -ETIMEDOUT)
 		return EAGAIN;
-	return -r;
+	/* Only what fcntl(2) itself can answer; any other failure of ours
+	 * (ENOMEM, EIO, EEXIST for a node planted at our temporary, ...) is
+	 * ENOLCK, with the reason on stderr. */
+	if (r == 0 || r == -EAGAIN || r == -EINTR || r == -EINVAL || r == -EBADF ||
+	    r == -EDEADLK || r == -EOVERFLOW)
+		return -r;
+	return ENOLCK;
 }
 
 int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)

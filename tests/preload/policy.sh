@@ -48,6 +48,15 @@ shim flock "$T/plain" -c "[ ! -e '$T/plain.lock' ]" || fail "non-matching path g
 # lock_dir: the marker mirrors the data path under it.
 shim flock "$T/data/x.db" -c "[ -f '$T/locks$T/data/x.db.lock' ] && [ ! -e '$T/data/x.db.lock' ]" ||
 	fail "lock_dir: marker not under $T/locks"
+# create_dirs=no: a missing marker directory fails the lock, nothing is created
+# (its own policy file, for this call only).
+printf '%s\n' "$T/nodirs/*.db soft lock_dir=$T/unmounted create_dirs=no" >"$T/nodirs.conf"
+mkdir "$T/nodirs" || exit 99
+FILELOCK_PRELOAD_CONFIG=$T/nodirs.conf shim flock "$T/nodirs/x.db" true 2>"$T/err" &&
+	fail "create_dirs=no: flock succeeded"
+grep -q "$T/unmounted: No such file or directory (creating missing lock directories is disabled)" \
+	"$T/err" || fail "create_dirs=no: $(cat "$T/err")"
+[ ! -e "$T/unmounted" ] || fail "create_dirs=no: the lock directory was created"
 # also_native: the kernel's exclusive lock too, so programs without the shim
 # are excluded even from a shared lock; without it only a shared pin is held.
 shim flock "$T/x.both" -c "[ -f '$T/x.both.lock' ] && ! env -u LD_PRELOAD flock -s -n '$T/x.both' true" ||

@@ -41,7 +41,10 @@ int fl_test_group_setup(void **state)
 	snprintf(fl_test_dir, sizeof(fl_test_dir), "%s/fl-test.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (mkdtemp(fl_test_dir) == NULL)
 		return -1;
-	chmod(fl_test_dir, 0777); /* tests that drop privileges create files here too */
+	/* Tests that drop privileges create files here too; sticky, like /tmp,
+	 * or a root process would refuse it (another user could swap its
+	 * entries). */
+	chmod(fl_test_dir, 01777);
 	signal(SIGPIPE, SIG_IGN);
 	return 0;
 }

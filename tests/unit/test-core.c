@@ -152,6 +152,85 @@ static void test_core_parents_created(void **state)
 	}
 }
 
+/* FL_NO_CREATE_DIRS: a missing parent (an unmounted network file system)
+ * is an error naming it, not a silent local lock; nothing is created. */
+static void test_core_no_create_dirs(void **state)
+{
+	struct fl_options o;
+	struct stat st;
+	char p[4200], d[4096];
+	fl_lock *lk;
+
+	fl_options_init(&o);
+	o.flags = FL_NO_CREATE_DIRS;
+	for (int k = FL_FILE; k <= FL_SOFT_RW; k++) {
+		if (k == FL_RW && fl_open(&lk, "/nonexistent/x", FL_RW, NULL) == -ENOTSUP)
+			continue;
+		if (k == FL_RW)
+			fl_close(lk);
+		o.lease_duration = k == FL_LEASE ? 30 : 0;
+		snprintf(d, sizeof(d), "%s/nocreate-k%d", fl_test_dir, k);
+		snprintf(p, sizeof(p), "%s/a/c.lock", d);
+		lk = open_ok(p, (enum fl_kind)k, &o);
+		int r = fl_acquire(lk, FL_EXCLUSIVE, 0);
+		if (r != -ENOENT)
+			fail_msg("kind %d: %d %s", k, r, fl_errmsg(lk));
+		if (strstr(fl_errmsg(lk), "creating missing lock directories is disabled") == NULL)
+			fail_msg("kind %d: %s", k, fl_errmsg(lk));
+		assert_int_equal(stat(d, &st), -1);
+		fl_close(lk);
+	}
+}
+
+/* Directories we create: 0777 & ~umask; the sticky bit of a sticky parent
+ * is kept (the test directory is 01777, as /tmp). */
+static void test_core_created_dir_modes(void **state)
+{
+	struct stat st;
+	char p[4096];
+	mode_t old = umask(022);
+	fl_lock *lk;
+
+	snprintf(p, sizeof(p), "%s/m/n/x.lock", fl_test_dir);
+	lk = open_ok(p, FL_SOFT, NULL);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
+	fl_close(lk);
+	snprintf(p, sizeof(p), "%s/m", fl_test_dir);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 01755);
+	snprintf(p, sizeof(p), "%s/m/n", fl_test_dir);
+	assert_int_equal(stat(p, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 01755);
+	umask(old);
+}
+
+/* A root process refuses a lock directory another user controls. */
+static void test_core_root_refuses_foreign_dir(void **state)
+{
+	char d[4096], p[4200];
+	fl_lock *lk;
+
+	if (geteuid() != 0)
+		skip();
+	snprintf(d, sizeof(d), "%s/shared", fl_test_dir);
+	assert_int_equal(mkdir(d, 0777), 0);
+	assert_int_equal(chmod(d, 0777), 0); /* world-writable, no sticky bit */
+	snprintf(p, sizeof(p), "%s/x.lock", d);
+	assert_int_equal(fl_open(&lk, p, FL_SOFT, NULL), -ENOLCK);
+	assert_non_null(strstr(fl_errmsg(NULL), "another user controls this directory"));
+	assert_non_null(strstr(fl_errmsg(NULL), d));
+	snprintf(p, sizeof(p), "%s/below/x.lock", d); /* and below it */
+	assert_int_equal(fl_open(&lk, p, FL_UNIX, NULL), -ENOLCK);
+	assert_int_equal(fl_break(p, FL_SOFT, NULL, FL_FORCE, NULL), -ENOLCK);
+	assert_int_equal(chmod(d, 01777), 0); /* sticky: fine */
+	lk = open_ok(p, FL_SOFT, NULL);
+	fl_close(lk);
+	assert_int_equal(chmod(d, 0755), 0);
+	assert_int_equal(chown(d, 65534, 65534), 0); /* owned by another user */
+	assert_int_equal(fl_open(&lk, p, FL_SOFT, NULL), -ENOLCK);
+	assert_non_null(strstr(fl_errmsg(NULL), "owner uid 65534"));
+}
+
 static void test_core_canonical_path(void **state)
 {
 	char link[4096], rel[4096], real[4096];
@@ -517,6 +596,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_core_kind_names, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_core_reentrant_counter, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_core_parents_created, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_core_no_create_dirs, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_core_created_dir_modes, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_core_root_refuses_foreign_dir, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_core_canonical_path, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_core_singleton, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_core_self_deadlock, fl_test_setup, fl_test_teardown),

@@ -850,8 +850,10 @@ static void hold_start(struct holder *h, const char *path, enum fl_kind k)
 		close(a[1]);
 		close(b[0]);
 		opts(&o, k);
-		if (fl_open(&lk, path, k, &o) != 0 || fl_acquire(lk, FL_EXCLUSIVE, 5) != 0)
+		if (fl_open(&lk, path, k, &o) != 0 || fl_acquire(lk, FL_EXCLUSIVE, 5) != 0) {
+			fprintf(stderr, "holder of %s: %s\n", path, fl_errmsg(lk));
 			_exit(3);
+		}
 		if (write(b[1], "h", 1) != 1)
 			_exit(4);
 		while (read(a[0], &c, 1) < 0 && errno == EINTR)

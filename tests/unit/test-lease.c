@@ -388,9 +388,22 @@ static void test_lease_malformed_after_2s(void **state)
 	fl_lock *lk = open_lease(p, 30);
 	double t0 = fl_test_now();
 
+	char buf[64];
+
+	/* Unparsable: contention for 2 s on our clock (the wall-clock age is
+	 * irrelevant), then refused as not a marker and left alone. */
 	write_file(p, "not a marker\n", 13);
 	set_age(p, -3600); /* in the server's future: only our own watch can age it */
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0.5), -ETIMEDOUT);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 5), -EEXIST);
+	assert_true(fl_test_now() - t0 >= 2.0);
+	assert_non_null(strstr(fl_errmsg(lk), "not a lease lock marker"));
+	read_file(p, buf, sizeof(buf));
+	assert_string_equal(buf, "not a marker\n");
+	assert_int_equal(fl_break(p, FL_LEASE, NULL, FL_FORCE, NULL), -EEXIST);
+	/* Empty: a crash between create and write; broken after 2 s. */
+	write_file(p, "", 0);
+	t0 = fl_test_now();
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 5), 0);
 	assert_true(fl_test_now() - t0 >= 2.0);
 	fl_close(lk);
@@ -453,14 +466,14 @@ static void test_lease_hostile_nodes(void **state)
 	write_file(target, "precious\n", 9);
 	assert_int_equal(symlink(target, sym), 0);
 	lk = open_lease(sym, 30);
-	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT); /* malformed, too young */
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EEXIST); /* never a marker */
 	fl_close(lk);
 	read_file(target, buf, sizeof(buf));
 	assert_string_equal(buf, "precious\n");
 
 	assert_int_equal(mkfifo(fifo, 0644), 0);
 	lk = open_lease(fifo, 30);
-	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT); /* no open of the FIFO */
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EEXIST); /* no open of the FIFO */
 	fl_close(lk);
 
 	assert_int_equal(mkdir(dir, 0755), 0);

@@ -92,7 +92,7 @@ static void test_parse_good(void **state)
 			   "\n"
 			   "/nfs/proj/**/*.h5   soft-rw  stale_threshold=90 heartbeat_interval=30\n"
 			   "/nfs/proj/jobs/*.lock\tsoft also_native=yes   # trailing comment\n"
-			   "/nfs/proj/db/*.sqlite soft-rw lock_dir=/nfs/proj/.locks/ protocol=legacy\n"
+			   "/nfs/proj/db/*.sqlite soft-rw lock_dir=/nfs/proj/.locks/ protocol=legacy create_dirs=no\n"
 			   "   /home/*/.cache/**  native\n"
 			   "/x/* strict timeout=2.5 poll_interval=0.1s shared=reader\n"
 			   "/y/* lease lease_duration=30 timeout=forever\n"
@@ -117,6 +117,8 @@ static void test_parse_good(void **state)
 	assert_string_equal(r->lock_dir, "/nfs/proj/.locks");
 	assert_int_equal(r->soft_rw_protocol, FL_SOFT_RW_LEGACY);
 	assert_int_equal(flp_policy_match(&p, "/nfs/proj/a/b.h5")->soft_rw_protocol, 0);
+	assert_true(r->no_create_dirs);
+	assert_false(flp_policy_match(&p, "/nfs/proj/jobs/j.lock")->no_create_dirs);
 	assert_int_equal(flp_policy_match(&p, "/home/u/.cache/f")->kind, FLP_NATIVE);
 	r = flp_policy_match(&p, "/x/never"); /* first match wins: the strict rule */
 	assert_int_equal(r->kind, FLP_STRICT);

@@ -203,32 +203,52 @@ static void test_soft_recycled_pid(void **state)
 
 static void test_soft_malformed_after_2s(void **state)
 {
-	static const char *const bad[] = { "", "garbage", "1\n2\n3\n4\n", "0\nh\n", "-1\nh\n",
+	static const char *const bad[] = { "garbage", "1\n2\n3\n4\n", "0\nh\n", "-1\nh\n",
 					   "2147483648\nh\n", "12x\nh\n", "5\nh\nnotanumber\n",
 					   "\xff\xfe\n" };
+	char buf[64];
 	fl_lock *lk;
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		const char *p = fl_test_path("malformed");
-		write_file(p, bad[i], strlen(bad[i]));
+	/* Empty: a peer crashed between create and write; broken after 2 s. */
+	{
+		const char *p = fl_test_path("empty");
+		write_file(p, "", 0);
 		lk = open_ok(p, NULL);
-		/* fresh: a peer may be between create and write */
 		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
-		assert_int_equal(access(p, F_OK), 0);
 		age(p, 3);
 		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 		fl_close(lk);
 	}
-	/* Oversized (1 MiB) too. */
+	/* Unparsable: contention while young (being written?), then not a
+	 * marker: refused, never broken (stricter than Python). */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *p = fl_test_path("malformed");
+		write_file(p, bad[i], strlen(bad[i]));
+		lk = open_ok(p, NULL);
+		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+		age(p, 3);
+		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EEXIST);
+		assert_non_null(strstr(fl_errmsg(lk), "not a soft lock marker"));
+		assert_int_equal(fl_break(p, FL_SOFT, NULL, FL_FORCE, NULL), -EEXIST);
+		read_file(p, buf, sizeof(buf));
+		assert_string_equal(buf, bad[i]);
+		fl_close(lk);
+		unlink(p);
+	}
+	/* Oversized (1 MiB): refused at once, even young, even forced. */
 	{
 		const char *p = fl_test_path("huge");
 		char *big = malloc(1 << 20);
+		struct stat st;
 		memset(big, '7', 1 << 20);
 		write_file(p, big, 1 << 20);
 		free(big);
-		age(p, 3);
 		lk = open_ok(p, NULL);
-		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
+		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, -1), -EEXIST);
+		assert_non_null(strstr(fl_errmsg(lk), "larger than any lock marker"));
+		assert_int_equal(fl_break(p, FL_SOFT, NULL, FL_FORCE, NULL), -EEXIST);
+		assert_int_equal(stat(p, &st), 0);
+		assert_int_equal(st.st_size, 1 << 20);
 		fl_close(lk);
 	}
 }
@@ -253,26 +273,31 @@ static void test_soft_hostile_nodes(void **state)
 	fl_lock *lk;
 	char buf[64];
 
-	/* Symlink: a malformed marker; the target is never touched. */
+	/* Symlink, FIFO, socket: never markers, refused at once and left
+	 * alone (Python renames them away after 2 s); the target is never
+	 * touched. */
 	target = fl_test_path("target");
 	write_file(target, "precious", 8);
 	p = fl_test_path("symlink");
 	assert_int_equal(symlink(target, p), 0);
 	lk = open_ok(p, NULL);
-	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, -1), -EEXIST);
 	age(p, 3);
-	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, -1), -EEXIST);
+	assert_int_equal(fl_break(p, FL_SOFT, NULL, FL_FORCE, NULL), -EEXIST);
 	fl_close(lk);
+	assert_int_equal(readlink(p, buf, sizeof(buf)) > 0, 1);
 	read_file(target, buf, sizeof(buf));
 	assert_string_equal(buf, "precious");
 	/* FIFO: never blocks the reader. */
 	p = fl_test_path("fifo");
 	assert_int_equal(mkfifo(p, 0644), 0);
 	lk = open_ok(p, NULL);
-	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EEXIST);
 	age(p, 3);
-	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EEXIST);
 	fl_close(lk);
+	assert_int_equal(access(p, F_OK), 0);
 	/* Socket. */
 	{
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -281,10 +306,9 @@ static void test_soft_hostile_nodes(void **state)
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p);
 		if (strlen(p) < sizeof(sa.sun_path) && bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
 			lk = open_ok(p, NULL);
-			assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
-			age(p, 3);
-			assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
+			assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EEXIST);
 			fl_close(lk);
+			assert_int_equal(access(p, F_OK), 0);
 		}
 		close(s);
 	}
@@ -295,6 +319,8 @@ static void test_soft_hostile_nodes(void **state)
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, -1), -EISDIR);
 	assert_non_null(strstr(fl_errmsg(lk), "Is a directory [soft]"));
 	fl_close(lk);
+	assert_int_equal(fl_break(p, FL_SOFT, NULL, FL_FORCE, NULL), -EEXIST);
+	assert_int_equal(rmdir(p), 0); /* still there, still a directory */
 }
 
 static int readonly_child(void *arg)
