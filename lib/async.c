@@ -60,9 +60,11 @@
  * descriptor and clears `signalled`, then pops completions, so a completion
  * that arrives after the drain signals again and none is left unseen.
  *
- * Downsides.  An asynchronous wait always polls, because a kernel wait
- * (blocking flock) could not be cancelled or shared; a backend's own wait
- * method runs in slices, and only while no other request wants the thread.  Executors do not
+ * Downsides.  An asynchronous wait never blocks in the kernel, because a
+ * kernel wait (blocking flock) could not be cancelled or shared; it uses
+ * the backend's own wait method (inotify: the same wake-ups as fl_acquire)
+ * in slices, and only while no other request wants the thread; a parked
+ * request is tried again at its poll interval.  Executors do not
  * survive fork: in the child fl_acquire_async() and fl_async_dispatch()
  * return -ECHILD.
  */

@@ -49,7 +49,7 @@
  *
  * Acquire.  Each acquisition is a fresh participant token.  Its holder record
  * is created first, so it exists before the token appears in any snapshot.
- * Each try (every poll_interval) re-reads the head, rewrites the holder
+ * Each try re-reads the head, rewrites the holder
  * record with a new nonce (a patient waiter never looks dead), sweeps, and
  * computes the members whose records are stale.  Not yet a member: a live
  * writer blocks both modes (only an eviction is committed then); otherwise a
@@ -122,6 +122,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <unistd.h>
 
 #include "fl-internal.h"
@@ -336,6 +337,8 @@ struct srwl_hold {
 	char token[SRWL_TOK + 1]; /* "" until the first attempt publishes it    */
 	int entered;
 	unsigned long long generation; /* grant generation                       */
+	unsigned long long waited_gen; /* newest generation srwl_wait last saw   */
+	double step;                   /* srwl_wait's adaptive step (0 = quick)  */
 };
 
 static struct srwl_hold *srwl_hold_of(struct fl_hold *h)
@@ -1725,6 +1728,63 @@ int fl__srwl_live(const char *path, double stale, char *what, size_t cap)
 	return found;
 }
 
+/* ---- waiting ---------------------------------------------------------------- */
+
+#define SRWL_QUICK 0.005 /* the first adaptive step after a new generation */
+
+/* A new generation (gen/<digits>) or HEAD renamed forward. */
+static int srwl_wait_match(void *arg, int wd, uint32_t mask, const char *name)
+{
+	(void)arg;
+	(void)wd;
+	if (mask & (IN_DELETE_SELF | IN_MOVE_SELF))
+		return 1;
+	return (name[0] >= '0' && name[0] <= '9') || strcmp(name, "HEAD") == 0;
+}
+
+/*
+ * Between tries.  Every transition is a new generation, so on one host a
+ * waiter sleeps on inotify until a name appears in gen/ (a link of a
+ * snapshot, or HEAD renamed forward), then tries again.  Other hosts'
+ * commits raise no event: the sleep is also bounded by an adaptive step,
+ * SRWL_QUICK after the log was seen to move, doubling up to the poll
+ * interval while it does not.
+ */
+static void srwl_wait(struct fl_lock *lk, struct fl_hold *h, double until)
+{
+	const uint32_t mask = IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR |
+			      IN_DONT_FOLLOW;
+	struct srwl_handle *s = lk->be_data;
+	struct srwl_hold *sh = srwl_hold_of(h);
+	double now = fl__now_mono();
+	unsigned long long seen;
+	char gen[4200], next[SRWL_DIGITS + 1];
+	struct stat st;
+	int ifd, wd;
+
+	pthread_mutex_lock(&s->mu);
+	seen = s->latest.gen;
+	pthread_mutex_unlock(&s->mu);
+	if (seen != sh->waited_gen || sh->step <= 0)
+		sh->step = SRWL_QUICK;
+	else if ((sh->step *= 2) > lk->opt.poll_interval)
+		sh->step = lk->opt.poll_interval;
+	sh->waited_gen = seen;
+	if (until > now + sh->step)
+		until = now + sh->step;
+	if ((size_t)snprintf(gen, sizeof(gen), "%s/gen", s->root) >= sizeof(gen) ||
+	    (ifd = fl__inotify_get()) < 0 || (wd = fl__inotify_watch(ifd, gen, mask)) < 0) {
+		fl__wait_sleep_until(until);
+		return;
+	}
+	/* A commit between the failed try and the watch: try at once. */
+	srwl_gen_name(next, seen + 1);
+	if ((size_t)snprintf(gen, sizeof(gen), "%s/gen/%s", s->root, next) < sizeof(gen) &&
+	    fl__sys.lstat(gen, &st) != 0)
+		fl__inotify_poll_match(ifd, until, srwl_wait_match, NULL);
+	fl__inotify_unwatch(ifd, wd);
+}
+
 const struct fl_backend fl__backend_softrw_log = {
 	.version = 1,
 	.name = "soft-rw",
@@ -1734,6 +1794,7 @@ const struct fl_backend fl__backend_softrw_log = {
 	.default_poll = 0.25,
 	.setup = srwl_setup,
 	.attempt = srwl_attempt,
+	.wait = srwl_wait,
 	.release = srwl_release,
 	.teardown = srwl_teardown,
 	.inspect = srwl_inspect,

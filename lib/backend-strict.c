@@ -72,8 +72,9 @@
  * are swept by scanners once their link count is not 1 or they are older
  * than 2 s; a non-regular private node is a protocol error.
  *
- * Waiting.  Between attempts a waiter sleeps on inotify for a removal in
- * claims/ (a release on this host wakes it at once), else for the poll
+ * Waiting.  Between attempts a waiter sleeps on inotify for a removal of a
+ * public claim in claims/ (a release on this host wakes it at once; the
+ * private records every publication unlinks do not), else for the poll
  * interval.
  *
  * NFS.  O_EXCL create, link() and readdir are coherent on NFSv3/v4 for a
@@ -969,7 +970,7 @@ static void strict_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 	(void)h;
 	if ((size_t)snprintf(claims, sizeof(claims), "%s.filelock/claims", lk->path) >=
 	    sizeof(claims)) {
-		fl__sleep_until(until);
+		fl__wait_sleep_until(until);
 		return;
 	}
 	fl__wait_removal(claims, NULL, strict_claimed, claims, until);

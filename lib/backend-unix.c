@@ -25,6 +25,17 @@
  * broken lock manager, flock does not exclude across hosts at all; use
  * soft, lease, strict or soft-rw there.
  *
+ * Waiting.  Without a timeout or cancel_check the waiter blocks in flock.
+ * Otherwise it keeps its descriptor between tries (closing it would wake
+ * every other waiter) and sleeps on inotify until a descriptor of the lock
+ * file is closed: we, Python and flock(1) all release by closing, so the
+ * next try comes right after the release.  A holder that unlocks without
+ * closing raises no event; an adaptive step (1 ms after a close was seen,
+ * doubling up to the poll interval) finds it.  We chose this over a
+ * blocking flock interrupted by a signal, which a library cannot do
+ * safely: it would need a signal number and handler of its own in the
+ * caller's process, and a cancel_check would still need a thread to run.
+ *
  * ENOSYS (Lustre `noflock`, some FUSE and CIFS mounts).  `unix` reports it;
  * `file` falls back to the soft protocol for the rest of the handle's life.
  * Unlike Python's fallback, we remove the empty file we created only when it
@@ -42,15 +53,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "fl-internal.h"
 #include "proclocks.h"
 
-/* Per-hold data of the file kind: which protocol this hold used. */
+/* Per-hold data of the unix and file kinds (zeroed by the front end at the
+ * start of each acquisition). */
 struct file_hold {
-	int via_soft;
+	int via_soft;  /* file: this hold used the soft protocol              */
+	int wfd1;      /* a waiter's descriptor kept between tries, plus 1    */
+	int ready;     /* unix_wait already locked wfd1 for the next attempt  */
+	int shared;    /* the mode the waiter asked for                       */
+	double step;   /* the next adaptive poll step, seconds                */
+	double next;   /* when the current step ends (CLOCK_MONOTONIC); 0 = none */
 };
 
 /* Per-handle data of the file kind. */
@@ -99,17 +117,21 @@ static int unix_open(struct fl_lock *lk, enum fl_mode mode, int *out)
 /* One flock attempt.  Returns 0, -EAGAIN, -ENOSYS (fd closed, *ident set)
  * or another error (fd closed). */
 static int unix_attempt_fd(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how,
-			   int fd)
+			   int fd, int locked)
 {
 	int op = (mode == FL_SHARED ? LOCK_SH : LOCK_EX) | (how == FL__TRY ? LOCK_NB : 0);
+	struct file_hold *fh = (struct file_hold *)h->priv;
 	struct stat st;
 
-	while (fl__sys.flock(fd, op) != 0) {
+	while (!locked && fl__sys.flock(fd, op) != 0) {
 		int e = errno;
 		if (e == EINTR)
 			continue;
 		if (e == EWOULDBLOCK || e == EACCES) { /* EAGAIN == EWOULDBLOCK on Linux */
-			fl__sys.close(fd);
+			/* Keep the descriptor for unix_wait and the next try: a
+			 * close here would wake every other waiter's watch. */
+			fh->wfd1 = fd + 1;
+			fh->shared = mode == FL_SHARED;
 			return -EAGAIN;
 		}
 		if (e == ENOSYS || e == EOPNOTSUPP) {
@@ -143,6 +165,7 @@ static int unix_attempt_fd(struct fl_lock *lk, struct fl_hold *h, enum fl_mode m
 	}
 	if (st.st_nlink == 0) {
 		/* The inode was unlinked between open and flock: worthless. */
+		fl__sys.flock(fd, LOCK_UN);
 		fl__sys.close(fd);
 		return -EAGAIN;
 	}
@@ -165,14 +188,35 @@ static int unix_attempt_fd(struct fl_lock *lk, struct fl_hold *h, enum fl_mode m
 	return 0;
 }
 
+/* The descriptor of the previous try of this acquisition (kept only when
+ * the mode is the same), or a fresh one. */
+static int unix_open_try(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int *fd,
+			 int *locked)
+{
+	struct file_hold *fh = (struct file_hold *)h->priv;
+
+	*locked = 0;
+	if (fh->wfd1 > 0) {
+		*fd = fh->wfd1 - 1;
+		*locked = fh->ready;
+		fh->wfd1 = 0;
+		fh->ready = 0;
+		if (fh->shared == (mode == FL_SHARED))
+			return 0;
+		fl__sys.close(*fd);
+		*locked = 0;
+	}
+	return unix_open(lk, mode, fd);
+}
+
 static int unix_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how)
 {
-	int fd, r;
+	int fd, r, locked;
 
-	r = unix_open(lk, mode, &fd);
+	r = unix_open_try(lk, h, mode, &fd, &locked);
 	if (r != 0)
 		return r;
-	r = unix_attempt_fd(lk, h, mode, how, fd);
+	r = unix_attempt_fd(lk, h, mode, how, fd, locked);
 	if (r == -ENOSYS)
 		return fl__errf(lk, -ENOSYS,
 				"flock(%s): Function not implemented (the filesystem has no flock; "
@@ -290,14 +334,68 @@ static int unix_inspect(const char *path, const struct fl_options *opt, struct f
 	return 0;
 }
 
+/*
+ * Between tries: sleep until a descriptor of the lock file is closed
+ * (inotify IN_CLOSE_*: Python, flock(1) and we all release by closing) or
+ * until the adaptive poll step ends, whichever is first.  The step starts
+ * at 1 ms and doubles up to the poll interval, and starts over after every
+ * close seen, so a holder that unlocks without closing is still seen
+ * quickly while the lock keeps changing hands, and an idle wait costs one
+ * try per poll interval.  The watch is set before one more try on the kept
+ * descriptor, so a release between the failed attempt and the watch is not
+ * missed; if that try gets the lock, the next attempt reports it.
+ */
+static void unix_wait(struct fl_lock *lk, struct fl_hold *h, double until)
+{
+	const uint32_t mask = IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_DELETE_SELF | IN_MOVE_SELF |
+			      IN_DONT_FOLLOW;
+	struct file_hold *fh = (struct file_hold *)h->priv;
+	int ifd, wd = -1, fd = fh->wfd1 - 1;
+	double t, now = fl__now_mono();
+
+	/* The step is absolute, so that a caller waiting in slices (async.c)
+	 * still tries again when it ends. */
+	if (fh->next <= now) {
+		double step = fh->step > 0 ? fh->step : 0.001;
+
+		fh->next = now + step;
+		fh->step = step * 2 < lk->opt.poll_interval ? step * 2 : lk->opt.poll_interval;
+	}
+	t = fh->next < until ? fh->next : until;
+	if (fd < 0 || (ifd = fl__inotify_get()) < 0 ||
+	    (wd = fl__inotify_watch(ifd, lk->path, mask)) < 0) {
+		fl__wait_sleep_until(t);
+		return;
+	}
+	if (fl__sys.flock(fd, (fh->shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
+		fh->ready = 1;
+	else if (fl__inotify_poll(ifd, wd, t, NULL))
+		fh->step = fh->next = 0; /* a close: the lock may move again soon */
+	fl__inotify_unwatch(ifd, wd);
+}
+
+/* An acquisition gave up: close the descriptor kept between its tries. */
+static void unix_abandon(struct fl_lock *lk, struct fl_hold *h)
+{
+	struct file_hold *fh = (struct file_hold *)h->priv;
+
+	(void)lk;
+	if (fh->wfd1 > 0)
+		fl__sys.close(fh->wfd1 - 1); /* drops the lock too if `ready` */
+	fh->wfd1 = 0;
+	fh->ready = 0;
+}
+
 const struct fl_backend fl__backend_unix = {
 	.version = 1,
 	.name = "unix",
 	.kind = FL_UNIX,
 	.caps = FL__CAP_SHARED,
-	.hold_size = 0,
+	.hold_size = sizeof(struct file_hold),
 	.default_poll = 0.05,
 	.attempt = unix_attempt,
+	.wait = unix_wait,
+	.abandon = unix_abandon,
 	.release = unix_release,
 	.drop = unix_drop,
 	.inspect = unix_inspect,
@@ -339,10 +437,12 @@ static int file_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 	int fd, r;
 
 	if (!atomic_load(&d->fell_back)) {
-		r = unix_open(lk, mode, &fd);
+		int locked;
+
+		r = unix_open_try(lk, h, mode, &fd, &locked);
 		if (r != 0)
 			return r;
-		r = unix_attempt_fd(lk, h, mode, how, fd);
+		r = unix_attempt_fd(lk, h, mode, how, fd, locked);
 		if (r != -ENOSYS) {
 			fh->via_soft = 0;
 			return r;
@@ -361,8 +461,27 @@ static int file_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 	if (mode == FL_SHARED)
 		return fl__errf(lk, -ENOTSUP,
 				"%s: shared mode is not available after the soft fallback", lk->path);
+	unix_abandon(lk, h); /* another thread's try fell back since ours */
 	fh->via_soft = 1;
 	return fl__backend_soft.attempt(lk, h, mode, how);
+}
+
+static void file_wait(struct fl_lock *lk, struct fl_hold *h, double until)
+{
+	struct file_hold *fh = (struct file_hold *)h->priv;
+
+	if (fh->via_soft)
+		fl__backend_soft.wait(lk, h, until);
+	else
+		unix_wait(lk, h, until);
+}
+
+static void file_abandon(struct fl_lock *lk, struct fl_hold *h)
+{
+	struct file_hold *fh = (struct file_hold *)h->priv;
+
+	if (!fh->via_soft)
+		unix_abandon(lk, h);
 }
 
 static int file_release(struct fl_lock *lk, struct fl_hold *h)
@@ -414,6 +533,8 @@ const struct fl_backend fl__backend_file = {
 	.default_poll = 0.05,
 	.setup = file_setup,
 	.attempt = file_attempt,
+	.wait = file_wait,
+	.abandon = file_abandon,
 	.release = file_release,
 	.drop = file_drop,
 	.teardown = file_teardown,

@@ -19,6 +19,7 @@
 #define FL_INTERNAL_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -67,6 +68,8 @@ struct fl_backend {
 	int (*attempt)(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how);
 	/* Optional: sleep until the lock may have become free or until `until`
 	 * (CLOCK_MONOTONIC seconds), whichever is first.  NULL = plain sleep.
+	 * h->deadline is the acquisition's own end; a backend that notices a
+	 * release by itself may sleep up to it when !h->wait_checks (rw does).
 	 * The front end calls `attempt` right after `wait` returns, with nothing
 	 * in between, so a backend may take the lock inside `wait` and report it
 	 * from that attempt (rw does: its writers wait inside SQLite). */
@@ -124,6 +127,10 @@ struct fl_hold {
 	_Atomic int64_t valid_until_ns; /* CLOCK_MONOTONIC ns after which the lock may
 	                               already be someone else's (set by heartbeat.c);
 	                               0 = no bound                                   */
+	double deadline;        /* the acquisition's end (CLOCK_MONOTONIC; INFINITY =
+	                           none), set by the wait loop before each `wait`  */
+	int wait_checks;        /* the wait loop must regain control every poll
+	                           interval (a cancel_check or an asynchronous hook) */
 	max_align_t priv[];     /* be->hold_size bytes of backend data                 */
 };
 
@@ -484,6 +491,54 @@ void fl__wait_removal(const char *dir, const char *name, int (*busy)(void *), vo
 /* Parses a protocol-2 record (Python's parse_marker).  0 or -EBADMSG;
  * *duration is NaN when the record has none. */
 int fl__p2_parse(const char *buf, size_t len, pid_t *pid, int *is_lease, double *duration);
+
+/* ---- wait.c ----------------------------------------------------------- */
+
+/* The calling thread's inotify instance (non-blocking, close-on-exec), kept
+ * for the thread's life because closing one costs milliseconds; -1 if none. */
+int fl__inotify_get(void);
+/* Adds a watch (inotify_add_watch) and drops the events earlier waits left
+ * queued.  Returns the watch descriptor or -1 (errno set). */
+int fl__inotify_watch(int ifd, const char *path, uint32_t mask);
+/* Reads and discards every queued event. */
+void fl__inotify_drain(int ifd);
+/* Removes a watch added by fl__inotify_watch (wd < 0: nothing). */
+void fl__inotify_unwatch(int ifd, int wd);
+/* Sleeps until `until` (CLOCK_MONOTONIC) or an event of watch `wd`: one on
+ * the entry `name` of a watched directory, or when name is NULL any event of
+ * the watch except on hidden entries (a leading '.': strict's private
+ * records), or the watched object itself going away.  Returns 1 for an
+ * event, 0 at `until`. */
+int fl__inotify_poll(int ifd, int wd, double until, const char *name);
+/* The same with several watches: returns 1 as soon as match() returns
+ * non-zero for an event (watch, mask, entry name or ""), or when events were
+ * lost; 0 at `until`. */
+int fl__inotify_poll_match(int ifd, double until,
+			   int (*match)(void *arg, int wd, uint32_t mask, const char *name),
+			   void *arg);
+
+/*
+ * A wait that signal handlers may end (the preload shim's blocking flock).
+ * While registered for the calling thread, every sleep of a wait (inotify
+ * waits, fl__wait_sleep_until) runs ppoll with `mask`, and first asks
+ * ended(arg, 0) whether a pending signal ends the wait, after an EINTR
+ * ended(arg, 1) whether the handler that ran does; *depth (if not NULL) is
+ * decremented while a handler may run.  Once it answers yes, `fired` is set,
+ * sleeps return at once, and fl__wait_loop returns -EINTR.
+ */
+struct fl__wait_intr {
+	const sigset_t *mask;
+	int (*ended)(void *arg, int eintr);
+	void *arg;
+	int *depth;
+	int fired;
+};
+/* Registers wi for the calling thread (NULL: ends it); clears wi->fired. */
+void fl__wait_intr_set(struct fl__wait_intr *wi);
+/* Non-zero once a registered wait was ended by a signal handler. */
+int fl__wait_intr_fired(void);
+/* fl__sleep_until, ended early by a registered wait's signals. */
+void fl__wait_sleep_until(double until);
 
 /* ---- heartbeat.c ------------------------------------------------------- */
 

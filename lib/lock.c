@@ -504,6 +504,8 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 		double until = now + o->poll_interval;
 		if (until > deadline)
 			until = deadline;
+		h->deadline = deadline;
+		h->wait_checks = o->cancel_check != NULL || hook != NULL;
 		if (hook) {
 			if (hook->pause(hook->arg, h, until)) {
 				hook->until = until; /* cancelled, or the thread has other work */
@@ -512,8 +514,10 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 		} else if (lk->be->wait) {
 			lk->be->wait(lk, h, until);
 		} else {
-			fl__sleep_until(until);
+			fl__wait_sleep_until(until);
 		}
+		if (fl__wait_intr_fired())
+			return fl__errf(lk, -EINTR, "%s: interrupted by a signal", lk->path);
 	}
 }
 

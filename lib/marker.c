@@ -335,56 +335,26 @@ int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino)
 /*
  * Sleeps until `until` (CLOCK_MONOTONIC) or until inotify reports that an
  * entry of `dir` was removed or renamed away: the entry `name`, or any
- * entry when name is NULL.  `busy(arg)`, when given, runs once the watch is
- * in place; if it returns 0 the wait ends at once (what we wait for may
- * have gone between the caller's attempt and the watch).  Removals by
- * other NFS clients produce no event: then this is a plain sleep, as
- * polling would be.  Used by the soft, lease and strict kinds.
+ * entry not starting with '.' when name is NULL.  `busy(arg)`, when given,
+ * runs once the watch is in place; if it returns 0 the wait ends at once
+ * (what we wait for may have gone between the caller's attempt and the
+ * watch).  Removals by other NFS clients produce no event: then this is a
+ * plain sleep, as polling would be.  Used by the soft, lease, strict and
+ * soft-rw kinds.  The thread's cached inotify instance is used (wait.c).
  */
 void fl__wait_removal(const char *dir, const char *name, int (*busy)(void *), void *arg,
 		      double until)
 {
 	const uint32_t mask = IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF;
-	int ifd;
+	int ifd = fl__inotify_get(), wd = -1;
 
-	ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	if (ifd < 0 || inotify_add_watch(ifd, dir, mask) < 0) {
-		if (ifd >= 0)
-			fl__sys.close(ifd);
-		fl__sleep_until(until);
+	if (ifd < 0 || (wd = fl__inotify_watch(ifd, dir, mask)) < 0) {
+		fl__wait_sleep_until(until);
 		return;
 	}
-	if (busy != NULL && !busy(arg)) {
-		fl__sys.close(ifd);
-		return;
-	}
-	for (;;) {
-		char buf[4096] __attribute__((aligned(8)));
-		double left = until - fl__now_mono();
-		struct pollfd pfd = { .fd = ifd, .events = POLLIN };
-		ssize_t n;
-
-		if (left <= 0)
-			break;
-		if (poll(&pfd, 1, (int)(left * 1000) + 1) <= 0)
-			continue; /* timeout (the loop ends) or EINTR */
-		n = fl__sys.read(ifd, buf, sizeof(buf));
-		for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
-			struct inotify_event ev;
-			const char *evname = buf + off + sizeof(ev);
-
-			memcpy(&ev, buf + off, sizeof(ev));
-			if ((ev.mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW)) ||
-			    (ev.len > 0 &&
-			     (name == NULL ||
-			      (strncmp(evname, name, ev.len) == 0 && strlen(name) < ev.len)))) {
-				fl__sys.close(ifd);
-				return;
-			}
-			off += (ssize_t)(sizeof(ev) + ev.len);
-		}
-	}
-	fl__sys.close(ifd);
+	if (busy == NULL || busy(arg))
+		fl__inotify_poll(ifd, wd, until, name);
+	fl__inotify_unwatch(ifd, wd);
 }
 
 int fl__path_exists(void *path)

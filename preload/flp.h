@@ -316,6 +316,10 @@ void flp_rl_before_exec(void) FLP_HIDDEN;
  * 0.  Both adjust flp_depth around the moments a handler may run. */
 void flp_wait_signals(sigset_t *orig, const sigset_t *restore) FLP_HIDDEN;
 int flp_wait_sleep(double secs) FLP_HIDDEN;
+/* For the library's signal-aware waits (struct fl__wait_intr): whether a
+ * pending signal (eintr 0) or the handler that just ran (eintr 1) ends the
+ * wait, by flp_wait_sleep's rule. */
+int flp_wait_ended(void *arg, int eintr) FLP_HIDDEN;
 /* FILELOCK_PRELOAD_STATS=1: one line of counts on stderr. */
 void flp_rl_stats(void) FLP_HIDDEN;
 

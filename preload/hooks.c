@@ -75,11 +75,11 @@
  * A vfork child (which runs no fork handlers, so the cached pid is still
  * the parent's) updates no table and no lock: flp_vfork_child().
  *
- * Waiting polls fl_acquire(timeout 0) and our own nanosleep, because only a
- * sleep of ours can tell that a signal handler ran (the library's wait
- * restarts on EINTR).  soft-rw's abandon method then withdraws a waiting
- * writer's claim at every poll, so writer preference is weaker than with the
- * library's own wait.
+ * Waiting is the library's own wait (fl_acquire with the rule's timeout:
+ * inotify wake-ups, soft-rw's pending writer kept between tries), with our
+ * signal rules: while it waits, the thread registers a struct
+ * fl__wait_intr, so every sleep of the wait runs ppoll with the caller's
+ * signal mask and ends, with EINTR, when a handler that ends waits ran.
  *
  * fcntl/lockf byte-range locks on matching paths are emulated by rlock.c
  * (POSIX semantics, owner files in a lock directory); the hooks here only
@@ -651,7 +651,7 @@ static int flp_lock(struct flp_ofd *o, int fd, int op)
 	int nb = (op & LOCK_NB) != 0, what = op & ~LOCK_NB, r;
 	int rw = rule->kind == FLP_SOFT_RW;
 	enum fl_mode mode = (what == LOCK_SH && rw) ? FL_SHARED : FL_EXCLUSIVE;
-	double deadline, poll;
+	double deadline;
 	sigset_t sigs;
 
 	if (rule->kind == FLP_ETCD)
@@ -685,37 +685,33 @@ static int flp_lock(struct flp_ofd *o, int fd, int op)
 		o->lk_pid = fl__pid();
 	}
 	deadline = rule->timeout >= 0 ? fl__now_mono() + rule->timeout : INFINITY;
-	poll = o->lk->opt.poll_interval > 0 ? o->lk->opt.poll_interval : 0.05;
 	/* Signals as the kernel's blocking flock sees them: a handler without
 	 * SA_RESTART ends the wait, none is missed between two tries, nor
-	 * before the first (see flp_wait_signals). */
-	if (!nb)
-		flp_wait_signals(&sigs, NULL);
-	r = fl_acquire(o->lk, mode, 0);
-	if (r == -ETIMEDOUT && !nb) {
-		for (;;) {
-			double now = fl__now_mono(), left = deadline - now;
+	 * before the first (see flp_wait_signals).  The library's own wait
+	 * (one acquisition: inotify wake-ups, soft-rw's pending writer kept
+	 * between tries) sleeps with our signal mask through wi.  No timeout
+	 * is a very long one: never a kernel wait, never the library's
+	 * self-deadlock refusal (the kernel's flock would just block). */
+	if (nb) {
+		r = fl_acquire(o->lk, mode, 0);
+	} else {
+		struct fl__wait_intr wi = { &sigs, flp_wait_ended, NULL, &flp_depth, 0 };
 
-			if (now >= deadline) {
-				flp_log("flock(%s): timed out after %gs (policy line %d); failing "
-					"with ENOLCK",
-					o->path, rule->timeout, rule->line);
-				r = -ENOLCK;
-				break;
-			}
-			if (flp_wait_sleep(left < poll ? left : poll) == EINTR) {
-				FLP_TRACE("flock(%d, %s) on %s: interrupted by a signal", fd,
-					  flp_opname(op), o->path);
-				r = -EINTR;
-				break;
-			}
-			r = fl_acquire(o->lk, mode, 0);
-			if (r != -ETIMEDOUT)
-				break;
+		flp_wait_signals(&sigs, NULL);
+		fl__wait_intr_set(&wi);
+		r = fl_acquire(o->lk, mode, rule->timeout >= 0 ? rule->timeout : 1e9);
+		fl__wait_intr_set(NULL);
+		flp_wait_signals(NULL, &sigs);
+		if (r == -EINTR)
+			FLP_TRACE("flock(%d, %s) on %s: interrupted by a signal", fd,
+				  flp_opname(op), o->path);
+		if (r == -ETIMEDOUT) {
+			flp_log("flock(%s): timed out after %gs (policy line %d); failing "
+				"with ENOLCK",
+				o->path, rule->timeout, rule->line);
+			r = -ENOLCK;
 		}
 	}
-	if (!nb)
-		flp_wait_signals(NULL, &sigs);
 	if (r == -EINTR || r == -ENOLCK)
 		return -r;
 	if (r == -ETIMEDOUT)

@@ -817,6 +817,22 @@ int flp_wait_sleep(double secs)
 	return r;
 }
 
+/* The library's signal-aware wait (struct fl__wait_intr) asks this: does a
+ * pending signal (eintr 0), or the handler that just ran (eintr 1), end the
+ * wait?  The same rule as flp_wait_sleep. */
+int flp_wait_ended(void *arg, int eintr)
+{
+	const sigset_t *orig = rl_wait_mask;
+	sigset_t pend;
+
+	(void)arg;
+	if (orig == NULL)
+		return 0;
+	if (!eintr)
+		return sigpending(&pend) == 0 && rl_any_interrupts(&pend, orig);
+	return rl_any_interrupts(NULL, orig);
+}
+
 /*
  * Takes the directory mutex before `deadline` (CLOCK_MONOTONIC).  Returns
  * 0, -ETIMEDOUT, -EINTR (only when `intr`: a signal handler ran while we

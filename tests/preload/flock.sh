@@ -112,4 +112,39 @@ except TimeoutError:
 sys.exit(3)' "$T/a.ost" || fail "one-shot timer $i: the wait was not interrupted (exit $?)"
 done
 echo go > "$T/ost.go"
+
+# Hand-off: with poll_interval=30s a shimmed waiter still holds soon after
+# the release (the library's wait wakes on it), for soft and soft-rw.
+for kind in soft soft-rw; do
+	printf '%s\n' "$T/*.ho $kind poll_interval=30s" > "$T/ho.conf"
+	mkfifo "$T/ho.held" "$T/ho.go" "$T/ho.busy"
+	FILELOCK_PRELOAD_CONFIG=$T/ho.conf shim flock "$T/$kind.ho" \
+		sh -c 'echo held > "$1"; read x < "$2"' sh "$T/ho.held" "$T/ho.go" &
+	FLP_PIDS="$FLP_PIDS $!"
+	h=$!
+	read -r x < "$T/ho.held"
+	FILELOCK_PRELOAD_CONFIG=$T/ho.conf shim /usr/bin/python3 -c '
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    sys.exit(4)
+except BlockingIOError:
+    pass
+with open(sys.argv[2], "w") as f:
+    f.write("busy\n")
+fcntl.flock(fd, fcntl.LOCK_EX)
+print(time.monotonic())' "$T/$kind.ho" "$T/ho.busy" > "$T/ho.got" &
+	FLP_PIDS="$FLP_PIDS $!"
+	w=$!
+	read -r x < "$T/ho.busy"
+	released=$(/usr/bin/python3 -c 'import time; print(time.monotonic())')
+	echo go > "$T/ho.go"
+	wait "$h" || fail "$kind hand-off: holder exited $?"
+	wait "$w" || fail "$kind hand-off: waiter exited $?"
+	/usr/bin/python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) - float(sys.argv[2]) < 10 else 1)' \
+		"$(cat "$T/ho.got")" "$released" ||
+		fail "$kind hand-off: the waiter held $(cat "$T/ho.got") s, released at $released s"
+	rm -f "$T/ho.held" "$T/ho.go" "$T/ho.busy"
+done
 echo "PASS"
