@@ -115,11 +115,23 @@ void fl__seen_of(struct fl_seen *s, const struct stat *st)
 	s->ino = st->st_ino;
 	s->size = (long long)st->st_size;
 	s->mtime = fl__mtime(st);
+	s->tag = 0;
+}
+
+uint64_t fl__seen_tag(const void *bytes, size_t n)
+{
+	const unsigned char *b = bytes;
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	return h ? h : 1;
 }
 
 static int ledger_same(const struct fl_seen *a, const struct fl_seen *b)
 {
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime == b->mtime;
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime == b->mtime &&
+	       a->tag == b->tag;
 }
 
 /* As fl__mtime() computes it, so that equal stamps compare equal. */
