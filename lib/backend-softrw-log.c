@@ -61,15 +61,38 @@
  * four lost commits are retried within one try.  The grant's generation is
  * fl_fencing_token(): generations strictly increase within an epoch.
  *
- * Liveness.  Never a clock comparison across hosts and never an mtime: each
- * handle keeps a ledger key -> (bytes last read, first seen on our
- * CLOCK_MONOTONIC).  A record is stale once its bytes (or its absence) have
- * stayed the same for max(our stale_threshold, the record's lease): an
- * evictor waits at least the holder's own threshold.  srwl_observe is the
- * one function that keeps that ledger.  Sweeps (at most every
- * stale_threshold/2) collect, by the same rule, holder records that no
+ * Liveness.  Never a client clock compared across hosts.  What this process
+ * has seen of a record lives in the process-wide ledger (ledger.c), keyed by
+ * the record's path and shared by every handle, acquisition and thread: the
+ * record's identity, size, mtime and a hash of its bytes (or its absence),
+ * and since when on our CLOCK_MONOTONIC that has stayed the same.  A record
+ * is stale once it has stayed the same for max(our stale_threshold, the
+ * record's lease): an evictor waits at least the holder's own threshold.  A
+ * refresh rewrites the nonce in place, which changes the bytes (and the
+ * mtime, stamped by the file server), so any refresh we see restarts the
+ * count.  srwl_observe is the one function that feeds the ledger.
+ *
+ * One try.  The first time this process sees a member's holder record (a
+ * fresh process, `filelock -n`, the shim's LOCK_NB), the ledger asks the
+ * file server how old it is: a probe file created in holders/ (a dot name,
+ * never a token, so no participant of either language reads it) gives the
+ * server's "now", which is compared with the record's mtime re-read past the
+ * attribute cache, minus a granularity margin (ledger.c).  The record's
+ * mtime is the server's stamp of its last in-place rewrite (Python 4 and we
+ * both rewrite it with write(2), never with explicit times), so a holder
+ * whose record is older than the bound has been silent that long; the same
+ * max(stale_threshold, lease) rule applies to that age.  Any doubt (probe
+ * refused, record changed in between, age within the margin) counts the
+ * first sight as zero, as before.  Absent records and the sweep's orphans
+ * and temporaries are never probed: nobody waits for them.  Sweeps (at most
+ * every stale_threshold/2) collect, by the same rule, holder records that no
  * snapshot names (a participant that crashed before its first commit) and
  * leftover temporaries; names that are not tokens are never touched.
+ *
+ * Reading records.  Every record (snapshot, HEAD, epoch, holder) is read by
+ * name through fl__record_read: a name another host renamed over or removed
+ * answers ESTALE on NFS, and the name is opened again (a few times); ESTALE
+ * that persists is a transient error that decides nothing, never "absent".
  *
  * Heartbeat and release.  The process's heartbeat thread rewrites the nonce
  * every heartbeat_interval and checks that the newest snapshot still names
@@ -103,15 +126,16 @@
  * Clock and NFS assumptions.  O_EXCL create, link and rename are atomic on
  * NFSv3+; a no-replace link is the compare-and-swap.  Our monotonic clock and
  * the holders' heartbeat intervals must be roughly right (rate, not absolute
- * time).  A process that starts next to an abandoned record waits the full
- * threshold before evicting it: the first sighting counts as zero.
+ * time).  The one-try judgement also assumes the file server stamps the
+ * records' mtimes (ledger.c says when that fails and how it fails safe).
  *
  * Fork and exec.  A fork child's handle is invalid (the front end refuses
  * it); descriptors are O_CLOEXEC and open only during a call.  A lock held
  * across exec is abandoned and evicted after the threshold.
  *
  * Downsides.  Every transition writes, fsyncs and links a file; waiting is
- * polling; a crashed holder blocks others for max(stale_threshold, lease).
+ * polling; a crashed holder blocks others for max(stale_threshold, lease)
+ * (plus the probe's margin for a contender that tries only once).
  */
 #include "config.h"
 

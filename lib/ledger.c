@@ -2,10 +2,14 @@
 /*
  * ledger.c -- what this process has seen of other holders' liveness.
  *
- * Kinds that evict a silent holder (lease, soft-rw, the preload shim's
- * byte-range owners, dotlocks with a heartbeat) decide "silent" by watching
- * the holder's marker: while its identity (dev, ino), size and mtime stay
- * the same, the holder has not refreshed it.  Before this file each handle
+ * Kinds that evict a silent holder (lease, soft-rw in both protocols, the
+ * preload shim's byte-range owners, dotlocks with a heartbeat) decide
+ * "silent" by watching the holder's marker: while its identity (dev, ino),
+ * size and mtime stay the same, the holder has not refreshed it.
+ * filelock-rw/1's holder records are refreshed by rewriting a nonce in
+ * place (same size; the mtime may not move between two looks on a server
+ * with coarse timestamps), so that protocol adds a hash of the bytes read
+ * (fl_seen.tag): any change of bytes is a refresh too, as Python 4 judges.  Before this file each handle
  * (and each shim file) kept its own table, so a process that tried once per
  * handle or per descriptor (HDF5's flock(LOCK_NB) at every open, SQLite's
  * busy handler through the shim) started from zero every time, and a fresh
