@@ -372,7 +372,7 @@ static int lease_is_sentinel(const struct fl_marker *m)
 /* How long the marker m is known to have stayed unchanged (ledger.c). */
 static double lease_unchanged_for(struct fl_lock *lk, const struct fl_marker *m)
 {
-	struct fl_seen seen = { m->dev, m->ino, m->mtime, -1 };
+	struct fl_seen seen = { m->dev, m->ino, m->mtime, -1, 0 };
 
 	return fl__ledger_silent(lk->path, AT_FDCWD, lk->path, &seen);
 }

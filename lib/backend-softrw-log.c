@@ -61,15 +61,38 @@
  * four lost commits are retried within one try.  The grant's generation is
  * fl_fencing_token(): generations strictly increase within an epoch.
  *
- * Liveness.  Never a clock comparison across hosts and never an mtime: each
- * handle keeps a ledger key -> (bytes last read, first seen on our
- * CLOCK_MONOTONIC).  A record is stale once its bytes (or its absence) have
- * stayed the same for max(our stale_threshold, the record's lease): an
- * evictor waits at least the holder's own threshold.  srwl_observe is the
- * one function that keeps that ledger.  Sweeps (at most every
- * stale_threshold/2) collect, by the same rule, holder records that no
+ * Liveness.  Never a client clock compared across hosts.  What this process
+ * has seen of a record lives in the process-wide ledger (ledger.c), keyed by
+ * the record's path and shared by every handle, acquisition and thread: the
+ * record's identity, size, mtime and a hash of its bytes (or its absence),
+ * and since when on our CLOCK_MONOTONIC that has stayed the same.  A record
+ * is stale once it has stayed the same for max(our stale_threshold, the
+ * record's lease): an evictor waits at least the holder's own threshold.  A
+ * refresh rewrites the nonce in place, which changes the bytes (and the
+ * mtime, stamped by the file server), so any refresh we see restarts the
+ * count.  srwl_observe is the one function that feeds the ledger.
+ *
+ * One try.  The first time this process sees a member's holder record (a
+ * fresh process, `filelock -n`, the shim's LOCK_NB), the ledger asks the
+ * file server how old it is: a probe file created in holders/ (a dot name,
+ * never a token, so no participant of either language reads it) gives the
+ * server's "now", which is compared with the record's mtime re-read past the
+ * attribute cache, minus a granularity margin (ledger.c).  The record's
+ * mtime is the server's stamp of its last in-place rewrite (Python 4 and we
+ * both rewrite it with write(2), never with explicit times), so a holder
+ * whose record is older than the bound has been silent that long; the same
+ * max(stale_threshold, lease) rule applies to that age.  Any doubt (probe
+ * refused, record changed in between, age within the margin) counts the
+ * first sight as zero, as before.  Absent records and the sweep's orphans
+ * and temporaries are never probed: nobody waits for them.  Sweeps (at most
+ * every stale_threshold/2) collect, by the same rule, holder records that no
  * snapshot names (a participant that crashed before its first commit) and
  * leftover temporaries; names that are not tokens are never touched.
+ *
+ * Reading records.  Every record (snapshot, HEAD, epoch, holder) is read by
+ * name through fl__record_read: a name another host renamed over or removed
+ * answers ESTALE on NFS, and the name is opened again (a few times); ESTALE
+ * that persists is a transient error that decides nothing, never "absent".
  *
  * Heartbeat and release.  The process's heartbeat thread rewrites the nonce
  * every heartbeat_interval and checks that the newest snapshot still names
@@ -103,15 +126,16 @@
  * Clock and NFS assumptions.  O_EXCL create, link and rename are atomic on
  * NFSv3+; a no-replace link is the compare-and-swap.  Our monotonic clock and
  * the holders' heartbeat intervals must be roughly right (rate, not absolute
- * time).  A process that starts next to an abandoned record waits the full
- * threshold before evicting it: the first sighting counts as zero.
+ * time).  The one-try judgement also assumes the file server stamps the
+ * records' mtimes (ledger.c says when that fails and how it fails safe).
  *
  * Fork and exec.  A fork child's handle is invalid (the front end refuses
  * it); descriptors are O_CLOEXEC and open only during a call.  A lock held
  * across exec is abandoned and evicted after the threshold.
  *
  * Downsides.  Every transition writes, fsyncs and links a file; waiting is
- * polling; a crashed holder blocks others for max(stale_threshold, lease).
+ * polling; a crashed holder blocks others for max(stale_threshold, lease)
+ * (plus the probe's margin for a contender that tries only once).
  */
 #include "config.h"
 
@@ -310,15 +334,6 @@ double fl__srwl_holder_lease(const char *buf, size_t len)
 
 /* ---- per-handle data ----------------------------------------------------- */
 
-struct srwl_seen {
-	char key[264];      /* a token, "h:<holder name>" or "t:<temporary name>" */
-	int watched;        /* seen by the current sweep                          */
-	int present;
-	size_t len;
-	char *bytes;
-	double first;
-};
-
 struct srwl_handle {
 	pthread_mutex_t mu; /* one protocol step at a time (acquirer, heartbeat)  */
 	char *root;         /* P.rw                                                */
@@ -327,8 +342,6 @@ struct srwl_handle {
 	char *epoch;        /* bytes of gen/epoch as last read                     */
 	size_t epoch_len;
 	struct fl_srwl_snap latest; /* remembered newest snapshot; gen 0 = none   */
-	struct srwl_seen *seen;
-	size_t nseen, capseen;
 	double next_sweep;
 };
 
@@ -351,66 +364,44 @@ struct srwl_dirs {
 	int gen, holders;
 };
 
-/* ---- the ledger (the one place liveness is observed) ----------------------- */
+/* ---- liveness (the one place it is observed) ----------------------------- */
+
+/* The ledger key of P.rw/<sub>/<name>: its path. */
+static void srwl_key(const struct srwl_handle *s, const char *sub, const char *name, char *key,
+		     size_t cap)
+{
+	snprintf(key, cap, "%s/%s/%s", s->root, sub, name); /* cut: a harmless collision */
+}
 
 /*
- * Records what `key` reads now (bytes, or absent) and returns how long it has
- * read the same, on our monotonic clock; 0 on a first sighting or a change.
+ * Records in the process-wide ledger (ledger.c) what `key` reads now: the
+ * record's identity, size, mtime and a hash of its bytes (st != NULL), or
+ * its absence; returns for how long it has read the same.  Any handle's
+ * earlier look counts.  With probe, a record this process sees for the
+ * first time is aged by the file server's clock (a probe file next to it in
+ * dfd); without, or when absent, a first sighting counts as zero.
  */
-static double srwl_observe(struct srwl_handle *s, const char *key, const char *bytes, size_t len,
-			   int present)
+static double srwl_observe(int dfd, const char *key, const char *name, int probe, const char *bytes,
+			   size_t len, const struct stat *st)
 {
-	double now = fl__now_mono();
-	struct srwl_seen *e = NULL;
+	struct fl_seen seen;
 
-	for (size_t i = 0; i < s->nseen; i++)
-		if (strcmp(s->seen[i].key, key) == 0)
-			e = &s->seen[i];
-	if (e != NULL && e->present == present && e->len == len &&
-	    (len == 0 || memcmp(e->bytes, bytes, len) == 0))
-		return now - e->first;
-	if (e == NULL) {
-		if (s->nseen == s->capseen) {
-			size_t nc = s->capseen ? s->capseen * 2 : 16;
-			struct srwl_seen *t = realloc(s->seen, nc * sizeof(*t));
-			if (t == NULL)
-				return 0; /* not remembered: only delays an eviction */
-			s->seen = t;
-			s->capseen = nc;
-		}
-		e = &s->seen[s->nseen++];
-		snprintf(e->key, sizeof(e->key), "%s", key);
-		e->bytes = NULL;
-		e->watched = 0;
+	memset(&seen, 0, sizeof(seen));
+	if (st == NULL) {
+		seen.size = -2; /* absent: no inode, never equal to a present state */
+		return fl__ledger_silent(key, dfd, NULL, &seen);
 	}
-	free(e->bytes);
-	e->bytes = len ? malloc(len) : NULL;
-	if (len && e->bytes == NULL) {
-		e->present = -1; /* never equal: retried next time */
-		e->len = 0;
-	} else {
-		if (len)
-			memcpy(e->bytes, bytes, len);
-		e->present = present;
-		e->len = len;
-	}
-	e->first = now;
-	return 0;
+	fl__seen_of(&seen, st);
+	seen.tag = fl__seen_tag(bytes, len);
+	return fl__ledger_silent(key, dfd, probe ? name : NULL, &seen);
 }
 
-static void srwl_forget_at(struct srwl_handle *s, size_t i)
+static void srwl_forget(const struct srwl_handle *s, const char *sub, const char *name)
 {
-	free(s->seen[i].bytes);
-	s->seen[i] = s->seen[--s->nseen];
-}
+	char key[PATH_MAX + 64];
 
-static void srwl_forget(struct srwl_handle *s, const char *key)
-{
-	for (size_t i = 0; i < s->nseen; i++)
-		if (strcmp(s->seen[i].key, key) == 0) {
-			srwl_forget_at(s, i);
-			return;
-		}
+	srwl_key(s, sub, name, key, sizeof(key));
+	fl__ledger_forget(key);
 }
 
 /* ---- files --------------------------------------------------------------- */
@@ -427,59 +418,47 @@ static int srwl_openat(int dfd, const char *name, int flags, mode_t mode)
 }
 
 /*
- * Reads (dfd, name): 1 and a malloc'd *buf (len 0 for a non-regular file),
- * 0 when absent (ENOENT, ESTALE), or -errno.  At most 1 MiB + 1 byte.
+ * Reads (dfd, name) through fl__record_read (a name another host renamed
+ * over or removed is opened again on ESTALE): 1 and a malloc'd *buf (len 0
+ * for a non-regular file) with its attributes in *st, 0 when absent
+ * (ENOENT), or -errno (-ESTALE: still stale after the last open, transient).
+ * At most 1 MiB + 1 byte.
  */
-static int srwl_read(int dfd, const char *name, char **buf, size_t *len)
+static int srwl_read_st(int dfd, const char *name, char **buf, size_t *len, struct stat *st)
 {
-	int fd = srwl_openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0);
-	size_t cap = 512, n = 0;
-	struct stat st;
-	char *b;
+	size_t cap = 4096;
 
 	*buf = NULL;
 	*len = 0;
-	if (fd < 0)
-		return errno == ENOENT || errno == ESTALE ? 0 : -errno;
-	if (fl__sys.fstat(fd, &st) != 0) {
-		int e = errno;
-		fl__sys.close(fd);
-		return e == ESTALE ? 0 : -e;
-	}
-	b = malloc(cap);
-	if (b == NULL) {
-		fl__sys.close(fd);
-		return -ENOMEM;
-	}
-	while (S_ISREG(st.st_mode) && n <= SRWL_MAX_RECORD) {
-		ssize_t k;
-		if (n == cap) {
-			char *t = realloc(b, cap * 2);
-			if (t == NULL) {
-				free(b);
-				fl__sys.close(fd);
-				return -ENOMEM;
-			}
-			b = t;
-			cap *= 2;
-		}
-		k = fl__sys.read(fd, b + n, cap - n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			int e = errno;
+	for (;;) {
+		char *b = malloc(cap);
+		size_t n = 0;
+		int r;
+
+		if (b == NULL)
+			return -ENOMEM;
+		r = fl__record_read(dfd, name, b, cap, &n, st, NULL);
+		if (r < 0) {
 			free(b);
-			fl__sys.close(fd);
-			return e == ESTALE ? 0 : -e;
+			return r == -ENOENT ? 0 : r;
 		}
-		if (k == 0)
-			break;
-		n += (size_t)k;
+		if (n == cap && cap < SRWL_MAX_RECORD + 1) {
+			/* Maybe longer: read it again, whole, with room to spare. */
+			free(b);
+			cap = cap * 2 > SRWL_MAX_RECORD + 1 ? SRWL_MAX_RECORD + 1 : cap * 2;
+			continue;
+		}
+		*buf = b;
+		*len = n;
+		return 1;
 	}
-	fl__sys.close(fd);
-	*buf = b;
-	*len = n > SRWL_MAX_RECORD + 1 ? SRWL_MAX_RECORD + 1 : n;
-	return 1;
+}
+
+static int srwl_read(int dfd, const char *name, char **buf, size_t *len)
+{
+	struct stat st;
+
+	return srwl_read_st(dfd, name, buf, len, &st);
 }
 
 /* Creates (dfd, name) exclusively with data, fsync'd when durable.  0,
@@ -1046,18 +1025,21 @@ static int srwl_create_holder(struct fl_lock *lk, int hfd, const char *token)
 	return n < 0 ? n : srwl_create(hfd, token, rec, (size_t)n, 0);
 }
 
-/* Unchanged for max(stale_threshold, the record's lease)? */
-static int srwl_unchanged(struct fl_lock *lk, int dfd, const char *name, const char *key)
+/* Unchanged for max(stale_threshold, the record's lease)?  (dfd, name) is
+ * P.rw/<sub>/<name>; probe: may ask the server's clock on a first sight. */
+static int srwl_unchanged(struct fl_lock *lk, int dfd, const char *sub, const char *name, int probe)
 {
 	struct srwl_handle *s = lk->be_data;
 	double lim = lk->opt.stale_threshold, age, lease;
-	char *buf;
+	char key[PATH_MAX + 64], *buf;
+	struct stat st;
 	size_t len;
-	int r = srwl_read(dfd, name, &buf, &len);
+	int r = srwl_read_st(dfd, name, &buf, &len, &st);
 
 	if (r < 0)
-		return 0; /* unreadable now: decides nothing */
-	age = srwl_observe(s, key, buf, len, r);
+		return 0; /* unreadable now (ESTALE after its retries too): decides nothing */
+	srwl_key(s, sub, name, key, sizeof(key));
+	age = srwl_observe(dfd, key, name, probe, buf, len, r ? &st : NULL);
 	lease = r ? fl__srwl_holder_lease(buf, len) : 0;
 	free(buf);
 	return age >= (lease > lim ? lease : lim);
@@ -1070,7 +1052,7 @@ static void srwl_sweep(struct fl_lock *lk, struct srwl_dirs *d, const struct fl_
 	struct srwl_handle *s = lk->be_data;
 	double now = fl__now_mono();
 	int fds[2] = { d->holders, d->gen };
-	char key[264];
+	const char *subs[2] = { "holders", "gen" };
 
 	if (now < s->next_sweep)
 		return;
@@ -1094,25 +1076,13 @@ static void srwl_sweep(struct fl_lock *lk, struct srwl_dirs *d, const struct fl_
 				continue;
 			if (k == 1 && strncmp(n, SRWL_TMP, sizeof(SRWL_TMP) - 1) != 0)
 				continue;
-			snprintf(key, sizeof(key), "%c:%s", k == 0 ? 'h' : 't', n);
-			if (srwl_unchanged(lk, fds[k], n, key)) {
+			/* Nobody waits for these: no probe, a first sight counts as zero. */
+			if (srwl_unchanged(lk, fds[k], subs[k], n, 0)) {
 				srwl_unlink(fds[k], n);
-				srwl_forget(s, key);
-			} else {
-				for (size_t i = 0; i < s->nseen; i++)
-					if (strcmp(s->seen[i].key, key) == 0)
-						s->seen[i].watched = 1;
+				srwl_forget(s, subs[k], n);
 			}
 		}
 		fl__sys.closedir(dir);
-	}
-	/* Retain members and what this round watched; drop the rest. */
-	for (size_t i = s->nseen; i-- > 0;) {
-		struct srwl_seen *e = &s->seen[i];
-		if (e->watched)
-			e->watched = 0;
-		else if (e->key[1] == ':' || !srwl_is_member(latest, e->key))
-			srwl_forget_at(s, i);
 	}
 }
 
@@ -1130,12 +1100,12 @@ static int srwl_commit_evicting(struct fl_lock *lk, struct srwl_dirs *d,
 	/* Evicted: named by latest, named no more, and not us. */
 	if (latest->writer[0] && strcmp(latest->writer, own) != 0 && !srwl_is_member(succ, latest->writer)) {
 		srwl_unlink(d->holders, latest->writer);
-		srwl_forget(s, latest->writer);
+		srwl_forget(s, "holders", latest->writer);
 	}
 	for (size_t i = 0; i < latest->nr; i++)
 		if (strcmp(latest->readers[i], own) != 0 && !srwl_is_member(succ, latest->readers[i])) {
 			srwl_unlink(d->holders, latest->readers[i]);
-			srwl_forget(s, latest->readers[i]);
+			srwl_forget(s, "holders", latest->readers[i]);
 		}
 	return 1;
 }
@@ -1169,13 +1139,13 @@ static int srwl_advance(struct fl_lock *lk, struct srwl_hold *sh, struct srwl_di
 		memset(&succ, 0, sizeof(succ));
 		succ.gen = latest.gen + 1;
 		if (latest.writer[0] && strcmp(latest.writer, sh->token) != 0 &&
-		    srwl_unchanged(lk, d->holders, latest.writer, latest.writer))
+		    srwl_unchanged(lk, d->holders, "holders", latest.writer, 1))
 			stale_any = 1;
 		else
 			memcpy(succ.writer, latest.writer, sizeof(succ.writer));
 		for (size_t i = 0; i < latest.nr; i++) {
 			if (strcmp(latest.readers[i], sh->token) != 0 &&
-			    srwl_unchanged(lk, d->holders, latest.readers[i], latest.readers[i])) {
+			    srwl_unchanged(lk, d->holders, "holders", latest.readers[i], 1)) {
 				stale_any = 1;
 				continue;
 			}
@@ -1375,9 +1345,6 @@ static void srwl_teardown(struct fl_lock *lk)
 
 	if (s == NULL)
 		return;
-	while (s->nseen)
-		srwl_forget_at(s, s->nseen - 1);
-	free(s->seen);
 	free(s->epoch);
 	fl__srwl_snap_free(&s->latest);
 	free(s->root);

@@ -46,10 +46,13 @@
  * or, the first time this process sees that inode, by the file server's
  * clock (a probe file's mtime against the marker's, both server stamps,
  * minus a granularity margin).  Routine observations use
- * lstat (which NFS may answer from its attribute cache: a cached answer can
- * only delay an eviction); before evicting, the marker is re-read through a
- * fresh open + fstat (close-to-open consistency makes NFS ask the server),
- * and any change found there resets the clock instead.  A marker with an
+ * lstat, which the client may answer from its attribute cache.  A cached
+ * answer does not only delay: for attr_timeout it can still show the silent
+ * state of a dead holder's marker that another host has since broken and
+ * replaced with its own, live one.  So before evicting, the marker is opened
+ * afresh and its attributes read with statx(AT_STATX_FORCE_SYNC) on that
+ * descriptor (NFS revalidates on open anyway; a FUSE client answers a plain
+ * fstat from its cache), and any change found there resets the clock.  A marker with an
  * mtime minutes in the future or the past is therefore handled like any
  * other: what counts is whether it moves, or how long ago the server
  * stamped it.  A process that starts up next to a marker abandoned long ago
@@ -58,9 +61,12 @@
  *
  * Eviction is Python's: a malformed marker (not a regular file, unparsable)
  * is unlinked; otherwise it is renamed to "<name>.break.<pid>.<hex>", re-read,
- * and unlinked only if its token, inode and mtime did not change (a holder
- * whose heartbeat raced us keeps... a renamed-aside marker, which it then
- * reports as lost).  Leftover *.break.* files, which Python never removes,
+ * and unlinked only if its token, inode and mtime did not change.  If they
+ * did, what we renamed is a live holder's marker: it is linked back under
+ * its name (no replace, as Python 4 does) and the break counts as not done.
+ * Python 3.32.3 leaves it aside, so that the breaker and the live holder
+ * both hold until the holder's next heartbeat reports the loss; we only
+ * leave it aside when the name was taken again in between (link fails).  Leftover *.break.* files, which Python never removes,
  * are swept once unchanged for stale_threshold: in P.readers on every writer
  * scan, next to P at most once per stale_threshold per handle.
  *
@@ -117,6 +123,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "fl-internal.h"
@@ -280,19 +288,42 @@ static int srw_lstat(int dirfd, const char *name, struct stat *st)
 	return fl__sys.fstatat(dirfd, name, st, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
 }
 
-/* A fresh look at the node: open (which makes NFS revalidate) + fstat.  For
- * nodes that cannot be opened safely (symlinks, FIFOs, sockets) the lstat
- * answer is the best there is.  0, -ENOENT, or -errno. */
+/* A fresh look at the node: open (which makes NFS revalidate) + statx
+ * AT_STATX_FORCE_SYNC on the descriptor.  The forced sync matters where open
+ * does not revalidate: a FUSE client answers fstat from its attribute cache
+ * for attr_timeout after the open, so a marker another host has replaced in
+ * the meantime would still show the old, silent state.  For nodes that
+ * cannot be opened safely (symlinks, FIFOs, sockets) the lstat answer is the
+ * best there is.  0, -ENOENT, or -errno. */
 static int srw_fresh_stat(int dirfd, const char *name, struct stat *st)
 {
+	struct statx sx;
 	size_t got;
-	int r;
+	int r, fd = -1;
 
 	r = srw_lstat(dirfd, name, st);
 	if (r != 0 || !S_ISREG(st->st_mode))
 		return r;
-	r = fl__record_read(dirfd, name, NULL, 0, &got, st, NULL);
-	return r == -ELOOP ? srw_lstat(dirfd, name, st) : r;
+	r = fl__record_read(dirfd, name, NULL, 0, &got, st, &fd);
+	if (r == -ELOOP)
+		return srw_lstat(dirfd, name, st);
+	if (r != 0)
+		return r;
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_FORCE_SYNC, STATX_BASIC_STATS, &sx) != 0)
+		r = -errno;
+	fl__sys.close(fd);
+	if (r != 0)
+		return r;
+	if ((sx.stx_mask & (STATX_TYPE | STATX_INO | STATX_SIZE | STATX_MTIME)) ==
+	    (STATX_TYPE | STATX_INO | STATX_SIZE | STATX_MTIME)) {
+		st->st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+		st->st_ino = sx.stx_ino;
+		st->st_mode = sx.stx_mode;
+		st->st_size = (off_t)sx.stx_size;
+		st->st_mtim.tv_sec = sx.stx_mtime.tv_sec;
+		st->st_mtim.tv_nsec = sx.stx_mtime.tv_nsec;
+	}
+	return 0;
 }
 
 /*
@@ -360,8 +391,19 @@ static int srw_break(int dirfd, const char *name)
 		return 1;
 	}
 	if (!srw_token_eq(rb.token, ra.token) || after.ino != before.ino ||
-	    after.mtime > before.mtime)
-		return 1; /* a live holder raced us; its marker is aside (Python's trade-off) */
+	    after.mtime > before.mtime) {
+		/* What we renamed is not what we judged: a live holder's marker
+		 * (or our view of it was cached).  Put it back under its name, no
+		 * replace, as Python 4 does; 3.32.3 left it aside, which let
+		 * the breaker and that live holder both hold.  Back in place:
+		 * the marker is still there (0).  Someone took the name since:
+		 * it stays aside, and the name is theirs (1, as before). */
+		if (fl__sys.linkat(dirfd, brk, dirfd, name, 0) == 0) {
+			fl__sys.unlinkat(dirfd, brk, 0);
+			return 0;
+		}
+		return 1;
+	}
 	fl__sys.unlinkat(dirfd, brk, 0);
 	return 1;
 }

@@ -412,8 +412,11 @@ struct fl_seen {
 	ino_t ino;
 	double mtime;   /* as fl__mtime() computes it                             */
 	long long size; /* -1 = not compared                                      */
+	uint64_t tag;   /* a hash of the bytes read, 0 = not compared             */
 };
 void fl__seen_of(struct fl_seen *s, const struct stat *st);
+/* A nonzero hash of n bytes, for fl_seen.tag. */
+uint64_t fl__seen_tag(const void *bytes, size_t n);
 /*
  * The process-wide observation ledger (see ledger.c).  Returns for how many
  * seconds the marker whose absolute path is `key` is known to have stayed in

@@ -2,10 +2,14 @@
 /*
  * ledger.c -- what this process has seen of other holders' liveness.
  *
- * Kinds that evict a silent holder (lease, soft-rw, the preload shim's
- * byte-range owners, dotlocks with a heartbeat) decide "silent" by watching
- * the holder's marker: while its identity (dev, ino), size and mtime stay
- * the same, the holder has not refreshed it.  Before this file each handle
+ * Kinds that evict a silent holder (lease, soft-rw in both protocols, the
+ * preload shim's byte-range owners, dotlocks with a heartbeat) decide
+ * "silent" by watching the holder's marker: while its identity (dev, ino),
+ * size and mtime stay the same, the holder has not refreshed it.
+ * filelock-rw/1's holder records are refreshed by rewriting a nonce in
+ * place (same size; the mtime may not move between two looks on a server
+ * with coarse timestamps), so that protocol adds a hash of the bytes read
+ * (fl_seen.tag): any change of bytes is a refresh too, as Python 4 judges.  Before this file each handle
  * (and each shim file) kept its own table, so a process that tried once per
  * handle or per descriptor (HDF5's flock(LOCK_NB) at every open, SQLite's
  * busy handler through the shim) started from zero every time, and a fresh
@@ -115,11 +119,23 @@ void fl__seen_of(struct fl_seen *s, const struct stat *st)
 	s->ino = st->st_ino;
 	s->size = (long long)st->st_size;
 	s->mtime = fl__mtime(st);
+	s->tag = 0;
+}
+
+uint64_t fl__seen_tag(const void *bytes, size_t n)
+{
+	const unsigned char *b = bytes;
+	uint64_t h = 1469598103934665603ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ULL;
+	return h ? h : 1;
 }
 
 static int ledger_same(const struct fl_seen *a, const struct fl_seen *b)
 {
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime == b->mtime;
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime == b->mtime &&
+	       a->tag == b->tag;
 }
 
 /* As fl__mtime() computes it, so that equal stamps compare equal. */

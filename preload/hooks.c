@@ -1319,7 +1319,7 @@ static int flp_dotlock_stale(const struct flp_rule *rule, const char *path, stru
 	if (rule->heartbeat_interval > 0) {
 		/* Refreshed by its creator's shim (dotlock.c): silent for the
 		 * threshold by our watch or the server's clock, not by ours. */
-		struct fl_seen seen = { m->dev, m->ino, m->mtime, -1 };
+		struct fl_seen seen = { m->dev, m->ino, m->mtime, -1, 0 };
 		return fl__ledger_silent(path, AT_FDCWD, path, &seen) >= rule->stale_threshold;
 	}
 	return fl__now_wall() - m->mtime >= rule->stale_threshold;

@@ -168,7 +168,10 @@ marker_present() {
 	soft | lease) [ -s "$S/$1.lock" ] ;;
 	soft-rw)
 		if [ "${SRW_PROTOCOL:-rw1}" = legacy ]; then
-			[ -s "$S/$1.lock.write" ]
+			# Inside is P.write written and P.state dropped: freezing
+			# a writer that still holds P.state wedges a Python peer,
+			# which waits for P.state without a bound.
+			[ -s "$S/$1.lock.write" ] && [ ! -e "$S/$1.lock.state" ]
 		else # the newest generation names a writer
 			local g
 			g=$(ls "$S/$1.lock.rw/gen" 2>/dev/null | grep -E '^[0-9]{20}$' | tail -n 1)

@@ -57,13 +57,14 @@ static void lease_marker(const char *p, const char *dur)
 	write_file(p, rec);
 }
 
-static fl_lock *open_kind(const char *path, enum fl_kind kind, double bound)
+static fl_lock *open_kind_proto(const char *path, enum fl_kind kind, double bound, int proto)
 {
 	struct fl_options o;
 	fl_lock *lk = NULL;
 
 	fl_options_init(&o);
 	o.poll_interval = 0.01;
+	o.soft_rw_protocol = proto;
 	if (kind == FL_LEASE) {
 		o.lease_duration = bound;
 	} else {
@@ -72,6 +73,11 @@ static fl_lock *open_kind(const char *path, enum fl_kind kind, double bound)
 	}
 	assert_int_equal(fl_open(&lk, path, kind, &o), 0);
 	return lk;
+}
+
+static fl_lock *open_kind(const char *path, enum fl_kind kind, double bound)
+{
+	return open_kind_proto(path, kind, bound, FL_SOFT_RW_DEFAULT);
 }
 
 /* No probe file is left in the directory of p. */
@@ -152,7 +158,7 @@ static void test_observation_outlives_handle(void **state)
 	fl_close(lk);
 }
 
-static void test_softrw_one_try(void **state)
+static void test_softrw_legacy_one_try(void **state)
 {
 	const char *p = fl_test_path("srw");
 	char w[4200], rd[4200], r[4300];
@@ -165,7 +171,7 @@ static void test_softrw_one_try(void **state)
 	/* A crashed writer on another host: a reader gets in at one try. */
 	write_file(w, "0123456789abcdef0123456789abcdef\n4242\nelsewhere.invalid\n");
 	set_age(w, 10);
-	lk = open_kind(p, FL_SOFT_RW, 2.0);
+	lk = open_kind_proto(p, FL_SOFT_RW, 2.0, FL_SOFT_RW_LEGACY);
 	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), 0);
 	assert_int_equal(fl_release(lk, 0), 0);
 	fl_close(lk);
@@ -173,13 +179,53 @@ static void test_softrw_one_try(void **state)
 	assert_true(mkdir(rd, 0700) == 0 || errno == EEXIST);
 	write_file(r, "fedcba9876543210fedcba9876543210\n4242\nelsewhere.invalid\n");
 	set_age(r, 10);
-	lk = open_kind(p, FL_SOFT_RW, 2.0);
+	lk = open_kind_proto(p, FL_SOFT_RW, 2.0, FL_SOFT_RW_LEGACY);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	assert_int_equal(access(r, F_OK), -1);
 	assert_int_equal(fl_release(lk, 0), 0);
 	fl_close(lk);
 	assert_no_probe(p);
 	assert_no_probe(r);
+}
+
+/* filelock-rw/1: a writer whose process died (its record no longer
+ * refreshed for 10 s by the server's clock) is evicted by one try of a
+ * fresh handle; the server's clock was asked, and the probe is gone. */
+static void test_softrw_one_try(void **state)
+{
+	const char *p = fl_test_path("srwl");
+	char holders[4300], rec[4600], line[256];
+	struct fl_child h;
+	struct dirent *de;
+	unsigned probes;
+	int aged = 0;
+	fl_lock *lk;
+	DIR *dir;
+
+	(void)state;
+	fl_holder_start(&h, line, sizeof(line), "-t", "soft-rw", "-o", "heartbeat_interval=0.4",
+			"-o", "stale_threshold=2", p, NULL);
+	assert_true(strncmp(line, "ready", 5) == 0);
+	fl_child_kill(&h);
+	snprintf(holders, sizeof(holders), "%s.rw/holders", p);
+	dir = opendir(holders);
+	assert_non_null(dir);
+	while ((de = readdir(dir)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(rec, sizeof(rec), "%s/%s", holders, de->d_name);
+		set_age(rec, 10);
+		aged++;
+	}
+	closedir(dir);
+	assert_int_equal(aged, 1);
+	probes = fl__ledger_probes();
+	lk = open_kind(p, FL_SOFT_RW, 2.0);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
+	assert_true(fl__ledger_probes() > probes);
+	assert_int_equal(fl_release(lk, 0), 0);
+	fl_close(lk);
+	assert_no_probe(rec);
 }
 
 static void test_live_holder_survives_fresh_tries(void **state)
@@ -215,7 +261,7 @@ static void test_live_holder_survives_fresh_tries(void **state)
 
 static void test_ledger_bounded_and_fork(void **state)
 {
-	struct fl_seen s = { 1, 1, 1.0, 1 };
+	struct fl_seen s = { 1, 1, 1.0, 1, 0 };
 	char key[64];
 	pid_t pid;
 	int st;
@@ -249,6 +295,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_one_try_evicts_by_server_age, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_one_try_keeps_young_marker, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_observation_outlives_handle, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_softrw_legacy_one_try, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_softrw_one_try, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_live_holder_survives_fresh_tries, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_ledger_bounded_and_fork, fl_test_setup, fl_test_teardown),
