@@ -33,8 +33,9 @@
  * through one O_PATH|O_DIRECTORY|O_NOFOLLOW descriptor of the directory,
  * and the temporary is created O_EXCL|O_NOFOLLOW|O_NONBLOCK (fl__tmp_create):
  * a FIFO planted at its name once hung a non-blocking F_SETLK of root's in
- * open() while it held the mutex; now it fails the call with ENOLCK, and a
- * leftover file or symlink is unlinked and replaced.  Owner files are read
+ * open() while it held the mutex; now the write fails at once (ENOLCK for
+ * a call that writes; a deferred write loses the locks it carried: see
+ * Lingering), and a leftover file or symlink is unlinked and replaced.  Owner files are read
  * up to FLP_RL_MAX_BYTES and parsed in linear time, at most
  * FLP_RL_MAX_RANGES lines (a 40,000-range file planted by another user cost
  * every lock call 5.9 s when each line was merged into the list); beyond
@@ -85,7 +86,13 @@
  * crashed while lingering would wedge the file.  A lingering holder that
  * finds its lease on the mutex expired (it was paused past it) does not
  * write what it took meanwhile: those locks are lost, as an evicted owner
- * file's (below).  A holder that dies while lingering takes its unwritten
+ * file's (below).  So are they when the file cannot be written as the
+ * mutex goes back (a FIFO another user planted at the temporary's name):
+ * keeping the mutex until the write works would let that user wedge the
+ * directory, and execve cannot wait.  The mutex goes back with the file
+ * as it was; stderr says so; the grow that gave it back (on a conflict)
+ * and every later grow fail with ENOLCK until the process releases all
+ * its locks on the file.  A holder that dies while lingering takes its unwritten
  * changes with it, as the kernel forgets a dead process's locks; its mutex
  * is evicted as any (a dead pid here; the lease bound elsewhere).
  *
@@ -1158,10 +1165,15 @@ static void rl_cache_drop(struct flp_rfile *rf)
 
 /*
  * Gives the lingering mutex back: writes the POSIX owner's file if it
- * changed, then releases the mutex.  A write that fails keeps the mutex
- * (others must not judge by a file that misses our locks) and is retried
- * by the next call or the reaper; the reason is on stderr.  Caller holds
- * rf->mu.  0 or -errno.
+ * changed, then releases the mutex.  A write that fails (a FIFO another
+ * user planted at the temporary's name, a full disk) cannot be retried
+ * until it works: the mutex would stay ours for as long as the obstacle
+ * does, wedging every other process's grows, and not at all across
+ * execve.  So the locks taken under the mutex are lost, as an evicted
+ * owner's: said on stderr, the next grow fails with ENOLCK, and the mutex
+ * goes back with the file as it was (what it records stays held until the
+ * process releases everything).  Caller holds rf->mu.  0, or -ENOLCK when
+ * locks were lost.
  */
 static int rl_linger_end(struct flp_rfile *rf)
 {
@@ -1195,15 +1207,20 @@ static int rl_linger_end(struct flp_rfile *rf)
 		else
 			r = rl_commit(rf, ow, &cur);
 		flp_rset_free(&cur);
-		if (r != 0) {
-			rf->held_until = fl__now_mono() + RL_LINGER;
-			return r;
+		if (r != 0 && ow->set.n == 0) {
+			r = 0; /* an unlink that failed: the file overstates, safely */
+		} else if (r != 0) {
+			flp_log("fcntl(%s): the owner file %s/%s could not be written before the "
+				"mutex went back; the byte-range locks taken since it was taken are lost",
+				rf->path, rf->dir, ow->name);
+			ow->lost = 1;
+			r = -ENOLCK;
 		}
 		ow->dirty = 0;
 	}
 	rl_mutex_unlock(rf);
 	atomic_store(&rf->held, 0);
-	return 0;
+	return r;
 }
 
 /*
@@ -1410,8 +1427,8 @@ static int rl_grow(struct flp_rfile *rf, struct flp_rowner *ow, const struct flp
 		return -ENOLCK;
 	}
 	if (rl_any_conflict(rf->cache, rf->ncache, start, end, type)) {
-		rl_linger_end(rf); /* contended: let the others in */
-		return -EAGAIN;
+		/* contended: let the others in (ENOLCK: our locks are lost) */
+		return rl_linger_end(rf) != 0 ? -ENOLCK : -EAGAIN;
 	}
 	if (lazy) {
 		r = rl_commit_lazy(ow, next);
