@@ -369,10 +369,15 @@ static int lease_is_sentinel(const struct fl_marker *m)
 	       memcmp(m->buf, fl__strict_sentinel, FL__STRICT_SENTINEL_LEN) == 0;
 }
 
-/* How long the marker m is known to have stayed unchanged (ledger.c). */
+/* How long the marker m is known to have stayed unchanged (ledger.c).  Its
+ * bytes count too: a released marker's inode is handed to the next holder's
+ * at once on most filesystems, and an mtime stamped from the kernel's coarse
+ * clock can repeat within one tick, so identity and mtime alone took a new
+ * holder's marker for the old one, silent since we first saw it. */
 static double lease_unchanged_for(struct fl_lock *lk, const struct fl_marker *m)
 {
-	struct fl_seen seen = { m->dev, m->ino, m->mtime, -1, 0 };
+	struct fl_seen seen = { m->dev, m->ino, m->mtime, (long long)m->len,
+				fl__seen_tag(m->buf, m->len) };
 
 	return fl__ledger_silent(lk->path, AT_FDCWD, lk->path, &seen);
 }
@@ -471,7 +476,7 @@ static int lease_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 					return -EAGAIN;
 				continue;
 			}
-			if (fl__break_file(lk->path, m.mtime, m.ino) != 0)
+			if (fl__break_file(lk->path, &m) != 0)
 				return -EAGAIN;
 			fl__ledger_forget(lk->path);
 			broke = 1; /* one immediate retry after a successful break */
@@ -776,7 +781,7 @@ static int lease_break(const char *path, const struct fl_options *opt, unsigned 
 	if (who.state != FL_HOLDER_STALE && !(flags & FL_FORCE))
 		return fl__errf(NULL, -EBUSY, "%s: not provably stale (%s); use force [lease]",
 				path, who.detail);
-	r = fl__break_file(path, m.mtime, m.ino);
+	r = fl__break_file(path, &m);
 	if (r == -EAGAIN)
 		return fl__errf(NULL, -EBUSY, "%s: the marker changed while breaking it [lease]",
 				path);

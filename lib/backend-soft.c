@@ -131,7 +131,7 @@ static int soft_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 			if (!soft_is_stale(lk->path, &lk->opt, &m, &p1, &parsed, &why, 0))
 				return why ? fl__marker_refuse(lk, lk->path, "soft", why, 0)
 					   : -EAGAIN;
-			if (fl__break_file(lk->path, m.mtime, m.ino) != 0)
+			if (fl__break_file(lk->path, &m) != 0)
 				return -EAGAIN;
 			broke = 1; /* one immediate retry after a successful break */
 		}
@@ -306,7 +306,7 @@ static int soft_break(const char *path, const struct fl_options *opt, unsigned f
 				"%s: malformed marker younger than 2 s, not provably stale (use force)",
 				path);
 	}
-	r = fl__break_file(path, m.mtime, m.ino);
+	r = fl__break_file(path, &m);
 	if (r == -EAGAIN)
 		return fl__errf(NULL, -EBUSY, "%s: the marker changed while breaking it", path);
 	if (r != 0)

@@ -465,7 +465,7 @@ static int srw_state_take(struct fl_lock *lk, int *fdp, struct stat *id)
 				return -EAGAIN;
 			if (!m.regular)
 				srw_unlink_any(AT_FDCWD, s->state_path);
-			else if (fl__break_file(s->state_path, m.mtime, m.ino) != 0)
+			else if (fl__break_file(s->state_path, &m) != 0)
 				return -EAGAIN;
 		}
 	}
@@ -1498,7 +1498,7 @@ static int srw_brk(const char *path, const struct fl_options *opt, unsigned flag
 			int parsed = m.regular && !m.malformed && fl__p1_parse(m.buf, m.len, &p1) == 0;
 			if (force || (parsed && fl__owner_is_stale(p1.pid, p1.host, p1.token)) ||
 			    fl__now_wall() - m.mtime > stale) {
-				if ((m.regular ? fl__break_file(p.state, m.mtime, m.ino)
+				if ((m.regular ? fl__break_file(p.state, &m)
 					       : srw_unlink_any(AT_FDCWD, p.state)) == 0)
 					broke++;
 			} else {

@@ -388,10 +388,12 @@ int fl__p1_format(char *buf, size_t len);
 int fl__p1_parse(const char *buf, size_t len, struct fl_p1 *out);
 
 /* Python's break_lock_file: rename to "<path>.break.<pid>.<hex>", re-verify
- * that mtime did not advance and the inode is the same, then unlink.
- * Returns 0 broken, -EAGAIN the marker changed (left renamed aside, as
- * Python does), or -errno from rename. */
-int fl__break_file(const char *path, double mtime_before, ino_t ino_before);
+ * that it is still the marker judged (`before`, from fl__marker_read): mtime
+ * not advanced, same inode and, when before was read, the same bytes (a
+ * released marker's inode and a coarse-clock mtime come back at once for
+ * the next holder's marker), then unlink.  Returns 0 broken, -EAGAIN the
+ * marker changed (linked back under its name), or -errno from rename. */
+int fl__break_file(const char *path, const struct fl_marker *before);
 
 /* Creates lk's marker file: open(O_WRONLY|O_CREAT|O_EXCL|O_TRUNC|O_NOFOLLOW|
  * O_CLOEXEC) with the handle's mode, EINTR retried, missing parents created

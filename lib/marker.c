@@ -289,10 +289,31 @@ int fl__p1_parse(const char *buf, size_t len, struct fl_p1 *out)
 	return 0;
 }
 
-int fl__break_file(const char *path, double mtime_before, ino_t ino_before)
+/* now is still the node judged as before (see fl__break_file). */
+static int marker_unchanged(const struct fl_marker *before, const struct fl_marker *now)
+{
+	return now->exists && now->ino == before->ino && !(now->mtime > before->mtime) &&
+	       now->len == before->len && memcmp(now->buf, before->buf, now->len) == 0;
+}
+
+int fl__break_file(const char *path, const struct fl_marker *before)
 {
 	char brk[4096 + 64], hex[33];
+	struct fl_marker now;
 	struct stat st;
+
+	/* Judging may have taken a while (a /proc scan, a probe): look again
+	 * right before the rename, so the window in which a live marker can be
+	 * renamed aside is a few calls long whatever the judging cost. */
+	if (before->regular) {
+		int r = fl__marker_read(AT_FDCWD, path, &now);
+		if (r != 0)
+			return r;
+		if (!now.exists)
+			return -ENOENT;
+		if (!marker_unchanged(before, &now))
+			return -EAGAIN;
+	}
 
 	fl__random_hex(hex);
 	if ((size_t)snprintf(brk, sizeof(brk), "%s.break.%d.%s", path, (int)fl__pid(), hex) >=
@@ -302,7 +323,9 @@ int fl__break_file(const char *path, double mtime_before, ino_t ino_before)
 		return -errno;
 	if (fl__sys.lstat(brk, &st) != 0)
 		return 0;
-	if (fl__mtime(&st) > mtime_before || st.st_ino != ino_before) {
+	if (fl__mtime(&st) > before->mtime || st.st_ino != before->ino ||
+	    (before->regular && S_ISREG(st.st_mode) &&
+	     (fl__marker_read(AT_FDCWD, brk, &now) != 0 || !marker_unchanged(before, &now)))) {
 		/* A live marker (a peer broke the stale one first and took the
 		 * lock): put it back without replacing anything, or its holder
 		 * would go on holding while the path is free for a third process.

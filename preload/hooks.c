@@ -1341,7 +1341,7 @@ static int flp_dotlock_recover(int dirfd, const char *path)
 	flp_depth++;
 	if (flp_abs_path(dirfd, path, abs, sizeof(abs)) == 0 &&
 	    (rule = flp_policy_match(&flp_pol, abs)) != NULL && rule->kind == FLP_DOTLOCK &&
-	    flp_dotlock_stale(rule, abs, &m) && fl__break_file(abs, m.mtime, m.ino) == 0) {
+	    flp_dotlock_stale(rule, abs, &m) && fl__break_file(abs, &m) == 0) {
 		FLP_TRACE("open(%s, O_EXCL): recovered a stale dotlock (policy line %d)", abs,
 			  rule->line);
 		broke = 1;
