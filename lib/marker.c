@@ -296,15 +296,95 @@ static int marker_unchanged(const struct fl_marker *before, const struct fl_mark
 	       now->len == before->len && memcmp(now->buf, before->buf, now->len) == 0;
 }
 
-int fl__break_file(const char *path, const struct fl_marker *before)
+/*
+ * The break claim "<path>.break".  Renaming by name is not conditional: a
+ * breaker that judged a dead holder's marker M1 stale and renames "path"
+ * renames whatever is there by then.  When two contenders judged M1 stale
+ * at once, the faster one broke it and took the lock with M2; the slower
+ * one then renamed M2, the live holder's marker, aside, and while it put it
+ * back a third process created M3: two holders.  So a breaker first creates
+ * the claim with O_EXCL, and only then looks at the marker again and
+ * renames it: breaks of one path never interleave, and the marker a breaker
+ * saw unchanged under its claim can only have been replaced since by
+ * someone who removes markers without the claim (the marker's own holder,
+ * Python's breakers).  A busy claim is contention (-EAGAIN).  The claim
+ * holds our protocol-1 record; one left by a breaker that died (same host:
+ * its pid is gone) or that has stayed unchanged for FL__BREAK_CLAIM_AGE
+ * (any host, judged by the ledger: our monotonic clock, or the file
+ * server's on a first sight) is removed and taken.
+ */
+#define FL__BREAK_CLAIM_AGE 5.0
+
+/* Takes the break claim for path into *fdp and *id.  0 taken, 1 cannot be taken
+ * here (a stale claim we may not remove: break without it, as before), or
+ * -EAGAIN (another breaker holds it) or another -errno. */
+static int break_claim_take(const char *claim, int *fdp, struct stat *id)
+{
+	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
+	char rec[512];
+	int tries = 0;
+
+	for (;;) {
+		struct fl_marker c;
+		struct fl_p1 p1;
+		int fd = fl__sys.open(claim, flags, 0644), n, stale;
+
+		if (fd >= 0) {
+			n = fl__p1_format(rec, sizeof(rec));
+			if (n < 0 || fl__write_all(fd, rec, (size_t)n) != 0 ||
+			    fl__sys.fstat(fd, id) != 0) {
+				struct stat st;
+				if (fl__sys.fstat(fd, &st) == 0)
+					fl__unlink_if_same(AT_FDCWD, claim, st.st_dev, st.st_ino);
+				fl__sys.close(fd);
+				return -EAGAIN;
+			}
+			*fdp = fd;
+			return 0;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EEXIST)
+			return -errno;
+		if (++tries > 3 || fl__marker_read(AT_FDCWD, claim, &c) != 0)
+			return -EAGAIN;
+		if (!c.exists)
+			continue;
+		if (!c.regular)
+			return 1; /* not a claim of ours: nothing to honour or remove */
+		stale = !c.malformed && fl__p1_parse(c.buf, c.len, &p1) == 0 &&
+			fl__owner_is_stale(p1.pid, p1.host, p1.token);
+		if (!stale) {
+			struct fl_seen seen = { c.dev, c.ino, c.mtime, (long long)c.len,
+						fl__seen_tag(c.buf, c.len) };
+			stale = fl__ledger_silent(claim, AT_FDCWD, claim, &seen) >=
+				FL__BREAK_CLAIM_AGE;
+		}
+		if (!stale)
+			return -EAGAIN;
+		fl__ledger_forget(claim);
+		n = fl__unlink_if_same(AT_FDCWD, claim, c.dev, c.ino);
+		if (n == -EPERM || n == -EACCES)
+			return 1; /* a sticky directory: another user's leftover */
+	}
+}
+
+static void break_claim_drop(const char *claim, int fd, const struct stat *id)
+{
+	fl__unlink_if_same(AT_FDCWD, claim, id->st_dev, id->st_ino);
+	fl__sys.close(fd);
+}
+
+/* The break itself, under the claim. */
+static int break_file_claimed(const char *path, const struct fl_marker *before)
 {
 	char brk[4096 + 64], hex[33];
 	struct fl_marker now;
 	struct stat st;
 
-	/* Judging may have taken a while (a /proc scan, a probe): look again
-	 * right before the rename, so the window in which a live marker can be
-	 * renamed aside is a few calls long whatever the judging cost. */
+	/* Judging may have taken a while (a /proc scan, a probe) and happened
+	 * before the claim: look again now, so that what is renamed is what
+	 * was judged unless someone outside the claim replaced it since. */
 	if (before->regular) {
 		int r = fl__marker_read(AT_FDCWD, path, &now);
 		if (r != 0)
@@ -326,11 +406,12 @@ int fl__break_file(const char *path, const struct fl_marker *before)
 	if (fl__mtime(&st) > before->mtime || st.st_ino != before->ino ||
 	    (before->regular && S_ISREG(st.st_mode) &&
 	     (fl__marker_read(AT_FDCWD, brk, &now) != 0 || !marker_unchanged(before, &now)))) {
-		/* A live marker (a peer broke the stale one first and took the
-		 * lock): put it back without replacing anything, or its holder
-		 * would go on holding while the path is free for a third process.
-		 * Python leaves it aside; the window left is the few calls
-		 * between our rename and this link. */
+		/* A live marker (its holder released and a fresh one took the
+		 * path, or a Python peer broke the stale one first, both
+		 * outside the claim): put it back without replacing anything,
+		 * or its holder would go on holding while the path is free for
+		 * a third process.  Python 3.32.3 leaves it aside; the window
+		 * left is the few calls between our rename and this link. */
 		if (fl__sys.link(brk, path) == 0)
 			fl__sys.unlink(brk);
 		return -EAGAIN;
@@ -338,6 +419,23 @@ int fl__break_file(const char *path, const struct fl_marker *before)
 	if (fl__sys.unlink(brk) != 0)
 		return -errno;
 	return 0;
+}
+
+int fl__break_file(const char *path, const struct fl_marker *before)
+{
+	char claim[4096 + 8];
+	struct stat id;
+	int fd = -1, r;
+
+	if ((size_t)snprintf(claim, sizeof(claim), "%s.break", path) >= sizeof(claim))
+		return -ENAMETOOLONG;
+	r = break_claim_take(claim, &fd, &id);
+	if (r < 0)
+		return r;
+	r = break_file_claimed(path, before);
+	if (fd >= 0)
+		break_claim_drop(claim, fd, &id);
+	return r;
 }
 
 int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino)
