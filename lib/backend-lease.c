@@ -48,7 +48,9 @@
  *    Python compares its wall clock with the mtime, so a skewed client or
  *    server can make it evict a live holder or never evict a dead one; our
  *    rule never compares two clocks and stays wire-compatible (our holders
- *    heartbeat exactly like Python's).  What was seen is kept per process
+ *    heartbeat exactly like Python's).  Time in which our own reads of the
+ *    server stalled (0.5 s or more) does not count: the holder could not
+ *    refresh either (ledger.c).  What was seen is kept per process
  *    (ledger.c), shared by every handle, so a contender that tries once per
  *    handle or once per process (filelock -n in a retry loop) recovers a
  *    crashed holder's lease within lease_duration plus about a second.

@@ -366,6 +366,21 @@ int fl__marker_refuse(const struct fl_lock *lk, const char *path, const char *ki
 int fl__record_read(int dirfd, const char *name, char *buf, size_t cap, size_t *len,
 		    struct stat *st, int *fdp);
 
+/*
+ * Stalls.  A contender that watches a marker for silence counts time on its
+ * own clock; while the file server (or our client of it) stalls, the holder
+ * cannot refresh, and when it thaws the contender's look may be answered
+ * before the holder's queued refresh: a live holder that looked silent for
+ * the whole stall.  Every record read notes its own duration: one that took
+ * FL__STALL seconds or more marks a stall, and the ledger counts silence
+ * only from the end of the last stall this process saw (fl__ledger_silent).
+ */
+#define FL__STALL 0.5
+/* Notes an I/O that started at t0 (CLOCK_MONOTONIC) and ends now. */
+void fl__note_io(double t0);
+/* CLOCK_MONOTONIC at which the last noted stall ended (0 = none). */
+double fl__stall_end(void);
+
 /* ESTALE replies fl__record_read() met and answered by opening again
  * (process-wide, for statistics). */
 unsigned long fl__estale_retries(void);

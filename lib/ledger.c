@@ -63,7 +63,18 @@
  * exceed the margin; in all of these the observation simply starts now.
  * The probe is taken at most once per marker inode per process (a later
  * change of mtime proves the holder alive without asking), so a waiter
- * does not hit the server on every poll.
+ * does not hit the server on every poll. *
+ * Stalls are not silence.  While the file server (or our client of it)
+ * stalls, no holder can refresh; when it thaws, our look may be answered
+ * before the holder's queued refresh lands, and the whole stall would have
+ * counted as the holder's silence (an NFS server frozen for 1.5 s made a
+ * contender evict a live lease holder whose write, blocked in the stall,
+ * then went through).  Every record read notes its duration (marker.c,
+ * fl__note_io); one of FL__STALL (0.5 s) or more, or a probe that took that
+ * long, marks a stall, and silence counts only from the end of the last
+ * stall this process saw.  A stall slept through entirely (a poll interval
+ * longer than the stall) is not seen; nor is one shorter than FL__STALL,
+ * which matters only for bounds under about FL__STALL plus one heartbeat.
  */
 #include "config.h"
 
@@ -231,7 +242,7 @@ double fl__ledger_silent(const char *key, int dirfd, const char *name, const str
 {
 	uint64_t k = ledger_hash(key);
 	struct ledger_entry *e;
-	double now = fl__now_mono(), age, since = now;
+	double now = fl__now_mono(), age, since = now, stalled = fl__stall_end();
 	int known_inode = 0;
 
 	pthread_once(&ledger_once, ledger_init);
@@ -240,7 +251,7 @@ double fl__ledger_silent(const char *key, int dirfd, const char *name, const str
 	if (e != NULL) {
 		e->used = now;
 		if (ledger_same(&e->s, s)) {
-			age = now - e->since;
+			age = now - (e->since > stalled ? e->since : stalled);
 			pthread_mutex_unlock(&ledger_mu);
 			return age;
 		}
@@ -250,8 +261,11 @@ double fl__ledger_silent(const char *key, int dirfd, const char *name, const str
 
 	/* A new state.  Its holder changed it while we watched (same inode): it
 	 * is alive, count from now.  A marker we never saw: ask the server. */
-	if (!known_inode && name != NULL && server_age(dirfd, name, s, &age) == 0 && age > 0)
+	if (!known_inode && name != NULL && server_age(dirfd, name, s, &age) == 0 && age > 0) {
 		since = now - age;
+		/* A probe that stalled measured the stall too. */
+		fl__note_io(now);
+	}
 
 	pthread_mutex_lock(&ledger_mu);
 	e = ledger_slot(k, 1);
@@ -264,7 +278,8 @@ double fl__ledger_silent(const char *key, int dirfd, const char *name, const str
 	}
 	e->used = now;
 	pthread_mutex_unlock(&ledger_mu);
-	return now - since;
+	stalled = fl__stall_end();
+	return now - (since > stalled ? since : stalled);
 }
 
 void fl__ledger_forget(const char *key)

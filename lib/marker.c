@@ -10,6 +10,10 @@
  * the shim's owner files) is read through fl__record_read, which answers
  * NFS's ESTALE (the file was replaced or removed under our open) by opening
  * the name again, three opens at most: the race, never "corrupt" or "gone".
+ * Every such read also notes how long it took: one of FL__STALL seconds or
+ * more was a stall of the file server or its client, which the ledger
+ * (ledger.c) does not count as a holder's silence.  A stale marker is
+ * broken under the break claim "<path>.break" (fl__break_file).
  */
 #include "config.h"
 
@@ -28,6 +32,25 @@
 const char fl__strict_sentinel[] = "1\nfilelock-strict-v1\0\n0\n";
 
 static atomic_ulong estale_retries;
+
+/* CLOCK_MONOTONIC (as bits of a double) at which the last stall ended. */
+static _Atomic double stall_end;
+
+void fl__note_io(double t0)
+{
+	double now = fl__now_mono();
+
+	if (now - t0 >= FL__STALL) {
+		double old = atomic_load(&stall_end);
+		while (old < now && !atomic_compare_exchange_weak(&stall_end, &old, now))
+			;
+	}
+}
+
+double fl__stall_end(void)
+{
+	return atomic_load(&stall_end);
+}
 
 unsigned long fl__estale_retries(void)
 {
@@ -74,6 +97,7 @@ static int record_read_once(int dirfd, const char *name, char *buf, size_t cap, 
 int fl__record_read(int dirfd, const char *name, char *buf, size_t cap, size_t *len,
 		    struct stat *st, int *fdp)
 {
+	double t0 = fl__now_mono();
 	int r, tries = 0;
 
 	/* ESTALE: between our lookup of the name and the open, the fstat or a
@@ -82,19 +106,24 @@ int fl__record_read(int dirfd, const char *name, char *buf, size_t cap, size_t *
 	while ((r = record_read_once(dirfd, name, buf, cap, len, st, fdp)) == -ESTALE &&
 	       ++tries < FL__ESTALE_TRIES)
 		atomic_fetch_add(&estale_retries, 1);
+	fl__note_io(t0);
 	return r;
 }
 
 int fl__marker_read(int dirfd, const char *path, struct fl_marker *m)
 {
+	double t0 = fl__now_mono();
 	struct stat st;
 	size_t got = 0;
-	int r;
+	int r, e;
 
 	memset(m, 0, offsetof(struct fl_marker, buf));
 	m->buf[0] = '\0';
-	if (fl__sys.fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW) != 0)
-		return errno == ENOENT ? 0 : -errno;
+	r = fl__sys.fstatat(dirfd, path, &st, AT_SYMLINK_NOFOLLOW);
+	e = errno;
+	fl__note_io(t0);
+	if (r != 0)
+		return e == ENOENT ? 0 : -e;
 	m->exists = 1;
 	m->mtime = fl__mtime(&st);
 	m->dev = st.st_dev;

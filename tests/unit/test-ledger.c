@@ -6,7 +6,8 @@
  * the bound, and leaves a younger one alone; what one handle saw serves the
  * next; a live holder survives any number of fresh one-try contenders; no
  * probe file is left behind; the table stays bounded; a fork child starts
- * empty.
+ * empty; a stalled read of the marker does not count as its holder's
+ * silence.
  */
 #include "config.h"
 
@@ -23,6 +24,7 @@
 
 #include "common.h"
 #include "fl-internal.h"
+#include "sys.h"
 
 static void write_file(const char *p, const char *data)
 {
@@ -289,6 +291,46 @@ static void test_ledger_bounded_and_fork(void **state)
 	assert_true(fl__ledger_silent("/ledger/first", AT_FDCWD, NULL, &s) < 0.01);
 }
 
+/* fstatat that stalls once for 1.2 s, as a frozen NFS server does: the
+ * holder could not refresh meanwhile, and the contender's look is answered
+ * when the server thaws. */
+static int (*real_fstatat)(int, const char *, struct stat *, int);
+static int stall_once;
+
+static int stalling_fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	if (stall_once) {
+		stall_once = 0;
+		usleep(1200 * 1000);
+	}
+	return real_fstatat(dirfd, path, st, flags);
+}
+
+static void test_stall_is_not_silence(void **state)
+{
+	const char *p = fl_test_path("stalled");
+	fl_lock *lk;
+
+	(void)state;
+	lease_marker(p, "1.0"); /* fresh: its holder just refreshed it */
+	lk = open_kind(p, FL_LEASE, 1.0);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	real_fstatat = fl__sys.fstatat;
+	fl__sys.fstatat = stalling_fstatat;
+	stall_once = 1;
+	/* 1.2 s later by our clock, but all of it in a stalled look: busy. */
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	assert_int_equal(stall_once, 0);
+	fl__sys.fstatat = real_fstatat;
+	assert_true(fl__stall_end() > 0);
+	/* A whole bound of silence after the stall: evicted. */
+	usleep(1100 * 1000);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
+	assert_int_equal(fl_release(lk, 0), 0);
+	fl_close(lk);
+	assert_no_probe(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -299,6 +341,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_softrw_one_try, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_live_holder_survives_fresh_tries, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_ledger_bounded_and_fork, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_stall_is_not_silence, fl_test_setup, fl_test_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, fl_test_group_setup, fl_test_group_teardown);
