@@ -54,7 +54,25 @@
  *    (ledger.c), shared by every handle, so a contender that tries once per
  *    handle or once per process (filelock -n in a retry loop) recovers a
  *    crashed holder's lease within lease_duration plus about a second.
- * Breaking is the soft kind's rename-aside + re-verify + unlink.
+ * Breaking (fl__break_file, marker.c): take the break claim "P.break"
+ * (O_EXCL), read P again and go on only if it is still the marker judged
+ * (inode, mtime, bytes), rename it aside, re-verify, unlink, drop the
+ * claim.  Breaks of P by our processes never interleave, so a contender
+ * that judged a dead holder's marker stale together with another never
+ * renames the winner's fresh marker away (the SIGKILL storm showed 0-1
+ * such overlaps per 8 s before the claim).  A busy claim is contention; a
+ * claim left by a breaker that died is taken over once its pid is gone
+ * (same host) or it stayed unchanged for 5 s.
+ *
+ * Mixed fleets.  Python (3.32.3 and 4) breaks without the claim: its rename
+ * can still take a fresh marker of ours (or of another Python process) aside
+ * after a break of ours, or of its own, replaced the stale one.  3.32.3
+ * then leaves the live marker aside: its holder's next heartbeat reports it
+ * missing or replaced (fl_is_valid() false) while the Python breaker
+ * holds; Python 4 links it back.  So with Python contenders, two
+ * holders at once stay possible in that race, as among Python processes
+ * alone; among our processes, only a holder that itself outlived its
+ * lease (frozen past lease_duration) can overlap its successor.
  *
  * Waiting.  Between attempts a waiter sleeps on inotify for the marker's
  * removal (a release on this host wakes it at once), else for the poll

@@ -28,8 +28,13 @@
  * refuses it even with FL_FORCE (fl__marker_foreign, marker.c).  No record
  * Python writes is refused, so this stays wire-compatible.
  * A marker from another host is never broken: pids mean nothing across
- * hosts, and PID namespaces make even same-numbered pids lie.  Breaking is
- * rename-aside + re-verify (mtime not advanced, same inode) + unlink.  The
+ * hosts, and PID namespaces make even same-numbered pids lie.  Breaking takes
+ * the O_EXCL break claim "<marker>.break" (so that breaks by our processes
+ * never interleave: two contenders that judged one dead marker stale at
+ * once could otherwise rename the winner's fresh marker aside), then
+ * re-reads, renames aside, re-verifies (mtime not advanced, same inode,
+ * same bytes) and unlinks (fl__break_file, marker.c).  Python breaks
+ * without the claim, so with Python contenders the old race remains.  The
  * strict kind's sentinel is never broken.  With `lifetime`, any marker older
  * than lifetime seconds is broken even if its holder lives: age-based expiry
  * can overlap a live holder, which is why lease exists.

@@ -402,7 +402,8 @@ int fl__p1_format(char *buf, size_t len);
 /* Parses a protocol-1 record (Python's rules, §5.3).  0 or -EBADMSG. */
 int fl__p1_parse(const char *buf, size_t len, struct fl_p1 *out);
 
-/* Python's break_lock_file: rename to "<path>.break.<pid>.<hex>", re-verify
+/* Python's break_lock_file, under the O_EXCL break claim "<path>.break"
+ * (busy: -EAGAIN; see marker.c): rename to "<path>.break.<pid>.<hex>", re-verify
  * that it is still the marker judged (`before`, from fl__marker_read): mtime
  * not advanced, same inode and, when before was read, the same bytes (a
  * released marker's inode and a coarse-clock mtime come back at once for
