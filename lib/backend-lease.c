@@ -802,6 +802,10 @@ static int lease_break(const char *path, const struct fl_options *opt, unsigned 
 		return fl__errf(NULL, -EBUSY, "%s: not provably stale (%s); use force [lease]",
 				path, who.detail);
 	r = fl__break_file(path, &m);
+	if (r == -EBUSY)
+		return fl__errf(NULL, -EBUSY,
+				"%s: another process is breaking it (%s.break exists) [lease]", path,
+				path);
 	if (r == -EAGAIN)
 		return fl__errf(NULL, -EBUSY, "%s: the marker changed while breaking it [lease]",
 				path);

@@ -312,6 +312,10 @@ static int soft_break(const char *path, const struct fl_options *opt, unsigned f
 				path);
 	}
 	r = fl__break_file(path, &m);
+	if (r == -EBUSY)
+		return fl__errf(NULL, -EBUSY,
+				"%s: another process is breaking it (%s.break exists)", path,
+				path);
 	if (r == -EAGAIN)
 		return fl__errf(NULL, -EBUSY, "%s: the marker changed while breaking it", path);
 	if (r != 0)

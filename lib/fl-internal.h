@@ -403,7 +403,7 @@ int fl__p1_format(char *buf, size_t len);
 int fl__p1_parse(const char *buf, size_t len, struct fl_p1 *out);
 
 /* Python's break_lock_file, under the O_EXCL break claim "<path>.break"
- * (busy: -EAGAIN; see marker.c): rename to "<path>.break.<pid>.<hex>", re-verify
+ * (busy: -EBUSY, another process is breaking it; see marker.c): rename to "<path>.break.<pid>.<hex>", re-verify
  * that it is still the marker judged (`before`, from fl__marker_read): mtime
  * not advanced, same inode and, when before was read, the same bytes (a
  * released marker's inode and a coarse-clock mtime come back at once for

@@ -336,7 +336,7 @@ static int marker_unchanged(const struct fl_marker *before, const struct fl_mark
  * renames it: breaks of one path never interleave, and the marker a breaker
  * saw unchanged under its claim can only have been replaced since by
  * someone who removes markers without the claim (the marker's own holder,
- * Python's breakers).  A busy claim is contention (-EAGAIN).  The claim
+ * Python's breakers).  A busy claim is contention (-EBUSY).  The claim
  * holds our protocol-1 record; one left by a breaker that died (same host:
  * its pid is gone) or that has stayed unchanged for FL__BREAK_CLAIM_AGE
  * (any host, judged by the ledger: our monotonic clock, or the file
@@ -346,7 +346,7 @@ static int marker_unchanged(const struct fl_marker *before, const struct fl_mark
 
 /* Takes the break claim for path into *fdp and *id.  0 taken, 1 cannot be taken
  * here (a stale claim we may not remove: break without it, as before), or
- * -EAGAIN (another breaker holds it) or another -errno. */
+ * -EBUSY (another breaker holds it), -EAGAIN or another -errno. */
 static int break_claim_take(const char *claim, int *fdp, struct stat *id)
 {
 	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
@@ -376,7 +376,7 @@ static int break_claim_take(const char *claim, int *fdp, struct stat *id)
 		if (errno != EEXIST)
 			return -errno;
 		if (++tries > 3 || fl__marker_read(AT_FDCWD, claim, &c) != 0)
-			return -EAGAIN;
+			return -EBUSY;
 		if (!c.exists)
 			continue;
 		if (!c.regular)
@@ -390,7 +390,7 @@ static int break_claim_take(const char *claim, int *fdp, struct stat *id)
 				FL__BREAK_CLAIM_AGE;
 		}
 		if (!stale)
-			return -EAGAIN;
+			return -EBUSY;
 		fl__ledger_forget(claim);
 		n = fl__unlink_if_same(AT_FDCWD, claim, c.dev, c.ino);
 		if (n == -EPERM || n == -EACCES)

@@ -497,6 +497,51 @@ static void test_soft_break_leaves_no_break_files(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* Breaks of one path take turns through the claim "<path>.break": while a
+ * live process holds it, a dead holder's marker is left alone (contention,
+ * and fl_break says who is in the way); a claim left by a breaker that died
+ * is taken over, and nothing is left behind. */
+static void test_soft_break_claim(void **state)
+{
+	char dir[4096], p[4200], claim[4300], rec[512], host[256], got[512];
+	fl_lock *lk;
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/claim", fl_test_dir);
+	mkdir(dir, 0755);
+	snprintf(p, sizeof(p), "%s/x.lock", dir);
+	snprintf(claim, sizeof(claim), "%s.break", p);
+	gethostname(host, sizeof(host));
+	snprintf(rec, sizeof(rec), "%d\n%s\n", (int)dead_pid(), host);
+	write_file(p, rec, strlen(rec));
+	/* A live breaker: this very process. */
+	snprintf(got, sizeof(got), "%d\n%s\n%s\n", (int)getpid(), host, fl__self_token());
+	write_file(claim, got, strlen(got));
+	lk = open_ok(p, NULL);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	assert_int_equal(fl_break(p, FL_SOFT, NULL, FL_FORCE, NULL), -EBUSY);
+	assert_non_null(strstr(fl_errmsg(NULL), "another process is breaking it"));
+	read_file(p, got, sizeof(got));
+	assert_string_equal(got, rec);
+	/* A breaker that died holding it. */
+	snprintf(got, sizeof(got), "%d\n%s\n", (int)dead_pid(), host);
+	write_file(claim, got, strlen(got));
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
+	assert_int_equal(access(claim, F_OK), -1);
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	assert_int_equal(n, 1); /* our marker alone */
+	assert_int_equal(fl_release(lk, 0), 0);
+	fl_close(lk);
+}
+
 /* A waiter wakes when the marker goes, not at its next poll: with a 60 s
  * poll interval the acquire would otherwise outlast the test's alarm. */
 static void test_soft_wakes_on_release(void **state)
@@ -552,6 +597,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_soft_inspect_and_break, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_soft_break_leaves_no_break_files, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_soft_wakes_on_release, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_soft_break_claim, fl_test_setup, fl_test_teardown),
 	};
 	return cmocka_run_group_tests_name("soft", tests, fl_test_group_setup, fl_test_group_teardown);
 }
