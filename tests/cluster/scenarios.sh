@@ -69,16 +69,11 @@ esac
 # Library bugs this suite has exposed and that are not fixed yet, as
 # SCENARIO:KIND words.  Such a failure is printed as "KNOWN BUG" and does not
 # fail the test; delete the word once the bug is fixed (an unexpected pass
-# is printed too).  freeze_long: fl_is_valid() reads only the flag the
-# heartbeat thread sets, so a holder thawed after its lock was taken over
-# sees it still valid until that thread runs, and writes.
-# hangsrv (NFS tier): twice in about 15 runs (once with Python's lease on
-# host 2), lease showed an overlap and a lost update after the 1.5 s stall.  Not pinned down yet; the likely
-# cause: a contender that watched the marker before the stall counts the
-# stall as time the marker stood still and evicts the holder right after it,
-# before the holder's next heartbeat lands, while the holder's write, blocked
-# in the stall, still goes through.  soft-rw judges staleness the same way.
-CL_KNOWN_BUGS=${CL_KNOWN_BUGS-hangsrv:lease hangsrv:soft-rw}
+# is printed too).  None today.  hangsrv:lease and hangsrv:soft-rw were
+# listed until the library stopped counting a stalled read of the server as
+# the holder's silence and breaks of one marker stopped interleaving (the
+# break claim): a contender evicted a live holder right after the stall.
+CL_KNOWN_BUGS=${CL_KNOWN_BUGS-}
 # Recovery must come within stale + poll; the slack covers the attribute
 # cache (0.1 s), one heartbeat tick and a loaded machine.
 SLACK_MS=${CL_SLACK_MS:-2000}

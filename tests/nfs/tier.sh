@@ -3,12 +3,13 @@
 # same scenarios, on hosts that mount an nfs-ganesha export through nfsfuse
 # instead of bindfs (see README.md).
 #
-# Opt-in: FL_NFS_TIER=1 runs them.  Without it they skip (exit 77, whatever
-# FL_REQUIRE_ALL says: nothing is missing, the tier is switched off) until
-# it is known to be reliable: under the load of a full make check one run of
-# soft-rw.sh hung in its skew scenario until the suite's watchdog fired.
-if [ "${FL_NFS_TIER:-0}" != 1 ]; then
-	echo "SKIP: the NFS tier (nfs-ganesha + nfsfuse) runs only with FL_NFS_TIER=1"
+# On by default: the suites run when root, FUSE, cgroup v2, the server
+# packages and nfsfuse are there, and otherwise skip (exit 77) saying what is
+# missing, or fail under FL_REQUIRE_ALL=1, as the bindfs suites do.
+# FL_NFS_TIER=0 switches the tier off (exit 77 whatever FL_REQUIRE_ALL says:
+# nothing is missing, it was asked not to run).
+if [ "${FL_NFS_TIER:-1}" = 0 ]; then
+	echo "SKIP: the NFS tier (nfs-ganesha + nfsfuse) is switched off (FL_NFS_TIER=0)"
 	exit 77
 fi
 export CLUSTER_FS=nfs
