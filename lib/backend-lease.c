@@ -57,7 +57,8 @@
  * Breaking (fl__break_file, marker.c): take the break claim "P.break"
  * (O_EXCL), read P again and go on only if it is still the marker judged
  * (inode, mtime, bytes), rename it aside, re-verify, unlink, drop the
- * claim.  Breaks of P by our processes never interleave, so a contender
+ * claim.  Breaks of P by our processes never interleave (short of a
+ * breaker that stops for over 5 s holding the claim), so a contender
  * that judged a dead holder's marker stale together with another never
  * renames the winner's fresh marker away (the SIGKILL storm showed 0-1
  * such overlaps per 8 s before the claim).  A busy claim is contention; a

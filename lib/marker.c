@@ -340,7 +340,13 @@ static int marker_unchanged(const struct fl_marker *before, const struct fl_mark
  * holds our protocol-1 record; one left by a breaker that died (same host:
  * its pid is gone) or that has stayed unchanged for FL__BREAK_CLAIM_AGE
  * (any host, judged by the ledger: our monotonic clock, or the file
- * server's on a first sight) is removed and taken.
+ * server's on a first sight) is removed and taken.  The one interleaving
+ * left: a breaker that stops (SIGSTOP, swap) for over 5 s between its
+ * re-read and its rename while another takes the claim over.  Claims live
+ * for a few calls, so this is far rarer than the race the claim closes.
+ * What is there but not a regular file is not a claim of ours: it is
+ * neither honoured nor removed, and the break goes on without one (as it
+ * does when a stale claim sits in a sticky directory we may not clean).
  */
 #define FL__BREAK_CLAIM_AGE 5.0
 
