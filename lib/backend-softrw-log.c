@@ -83,7 +83,9 @@
  * whose record is older than the bound has been silent that long; the same
  * max(stale_threshold, lease) rule applies to that age.  Any doubt (probe
  * refused, record changed in between, age within the margin) counts the
- * first sight as zero, as before.  Absent records and the sweep's orphans
+ * first sight as zero, as before.  Time in which our own reads of the
+ * server stalled (0.5 s or more) is not counted as silence (ledger.c): the
+ * holders could not refresh either.  Absent records and the sweep's orphans
  * and temporaries are never probed: nobody waits for them.  Sweeps (at most
  * every stale_threshold/2) collect, by the same rule, holder records that no
  * snapshot names (a participant that crashed before its first commit) and

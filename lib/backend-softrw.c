@@ -82,7 +82,10 @@
  * Clock and NFS assumptions.  O_EXCL create and rename are atomic on NFSv3+.
  * Our monotonic clock and the holders' heartbeat intervals must be roughly
  * right (rate, not absolute time): stale_threshold must exceed
- * heartbeat_interval plus the longest NFS stall a live holder may suffer.
+ * heartbeat_interval plus the longest NFS stall a live holder may suffer
+ * alone.  A stall of the server that our own reads also sit through (one
+ * read of 0.5 s or more) is not counted as the holders' silence (ledger.c).
+ * P.state is broken under the break claim "P.state.break" (marker.c).
  * All peers of one lock must use the same heartbeat_interval and
  * stale_threshold.
  *
