@@ -23,6 +23,7 @@
 
 #include "common.h"
 #include "fl-internal.h"
+#include "sys.h"
 
 static fl_lock *open_ok(const char *path, const struct fl_options *o)
 {
@@ -542,6 +543,77 @@ static void test_soft_break_claim(void **state)
 	fl_close(lk);
 }
 
+/* A breaker stopped between its last look at the stale marker and its
+ * rename (the window of the old race): it holds the claim, so a second
+ * contender that judges the same dead marker stale leaves it alone instead
+ * of breaking it, taking the lock, and having its fresh marker renamed away
+ * by the first.  Processes hand over through pipes. */
+static int (*real_rename)(const char *, const char *);
+static int stop_w = -1, go_r = -1;
+
+static int stopping_rename(const char *from, const char *to)
+{
+	char c = 'r';
+
+	if (stop_w >= 0) {
+		assert_int_equal(write(stop_w, &c, 1), 1);
+		assert_int_equal(read(go_r, &c, 1), 1);
+		stop_w = -1;
+	}
+	return real_rename(from, to);
+}
+
+static void test_soft_breaks_take_turns(void **state)
+{
+	char p[4200], rec[512], host[256], got[512], c;
+	int stop[2], go[2], st;
+	fl_lock *lk;
+	pid_t a;
+
+	(void)state;
+	snprintf(p, sizeof(p), "%s/turns.lock", fl_test_dir);
+	gethostname(host, sizeof(host));
+	snprintf(rec, sizeof(rec), "%d\n%s\n", (int)dead_pid(), host);
+	write_file(p, rec, strlen(rec));
+	assert_int_equal(pipe(stop), 0);
+	assert_int_equal(pipe(go), 0);
+	a = fork();
+	assert_true(a >= 0);
+	if (a == 0) {
+		fl_lock *la = NULL;
+		int r;
+
+		alarm(20); /* gone even if the parent fails before letting it go */
+		real_rename = fl__sys.rename;
+		fl__sys.rename = stopping_rename;
+		stop_w = stop[1];
+		go_r = go[0];
+		if (fl_open(&la, p, FL_SOFT, NULL) != 0)
+			_exit(2);
+		r = fl_acquire(la, FL_EXCLUSIVE, 0);
+		if (r == 0)
+			r = fl_release(la, 0);
+		_exit(r == 0 ? 0 : 1);
+	}
+	/* A is inside its rename of the dead marker, claim in hand. */
+	assert_int_equal(read(stop[0], &c, 1), 1);
+	lk = open_ok(p, NULL);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	read_file(p, got, sizeof(got));
+	assert_string_equal(got, rec); /* still the dead marker */
+	assert_int_equal(write(go[1], "g", 1), 1);
+	assert_int_equal(waitpid(a, &st, 0), a);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* A broke it, held and released: the path is free and clean. */
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
+	assert_int_equal(fl_release(lk, 0), 0);
+	fl_close(lk);
+	close(stop[0]);
+	close(stop[1]);
+	close(go[0]);
+	close(go[1]);
+}
+
 /* A waiter wakes when the marker goes, not at its next poll: with a 60 s
  * poll interval the acquire would otherwise outlast the test's alarm. */
 static void test_soft_wakes_on_release(void **state)
@@ -598,6 +670,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_soft_break_leaves_no_break_files, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_soft_wakes_on_release, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_soft_break_claim, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_soft_breaks_take_turns, fl_test_setup, fl_test_teardown),
 	};
 	return cmocka_run_group_tests_name("soft", tests, fl_test_group_setup, fl_test_group_teardown);
 }
