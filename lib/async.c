@@ -298,11 +298,11 @@ static int asy_pause(void *arg, struct fl_hold *h, double until)
 			break;
 		if ((y = asy_yield_locked(ex, r, now)) != 0)
 			break;
-		if (lk->be->wait) {
+		if (h->be->wait) {
 			if (t > now + ASY_SLICE)
 				t = now + ASY_SLICE;
 			pthread_mutex_unlock(&ex->mu);
-			lk->be->wait(lk, h, t);
+			h->be->wait(lk, h, t);
 			now = fl__now_mono();
 			pthread_mutex_lock(&ex->mu);
 			if (now < t)

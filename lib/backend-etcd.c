@@ -925,8 +925,10 @@ static int etcd_setup(struct fl_lock *lk)
 {
 	struct fl_options *o = &lk->opt;
 	struct etcd_conf *c;
-	int r;
+	int r = fl__opt_no_lifetime(lk, "their own rules");
 
+	if (r != 0)
+		return r;
 	if (o->stale_threshold == 0)
 		o->stale_threshold = o->lease_duration > 0 ? o->lease_duration : ETCD_DEFAULT_TTL;
 	if (o->lease_duration > 0 && o->lease_duration != o->stale_threshold)

@@ -624,7 +624,10 @@ static int lease_setup(struct fl_lock *lk)
 {
 	struct fl_options *o = &lk->opt;
 	char a[40];
+	int r = fl__opt_no_lifetime(lk, "lease_duration");
 
+	if (r != 0)
+		return r;
 	if (o->stale_threshold != 0)
 		return fl__errf(NULL, -EINVAL,
 				"stale_threshold is not used by lease: lease_duration sets when a "

@@ -480,7 +480,10 @@ static int rw_begin(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, do
 
 static int rw_setup(struct fl_lock *lk)
 {
-	(void)lk;
+	int r = fl__opt_no_lifetime(lk, "their own rules");
+
+	if (r != 0)
+		return r;
 	if (sqlite3_libversion_number() < 3022000)
 		return fl__errf(NULL, -ENOTSUP, "the rw kind needs SQLite >= 3.22, found %s",
 				sqlite3_libversion());

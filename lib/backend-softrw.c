@@ -813,15 +813,16 @@ static void srw_sweep_dir(struct fl_lock *lk)
 
 /* ---- backend methods ----------------------------------------------------- */
 
-static int srw_setup(struct fl_lock *lk)
+int fl__srw_opt_setup(struct fl_lock *lk)
 {
 	struct fl_options *o = &lk->opt;
-	struct srw_handle *s;
-	size_t pl;
+	int r = fl__opt_no_lifetime(lk, "their own rules");
 
+	if (r != 0)
+		return r;
 	if (o->lease_duration != 0)
 		return fl__errf(lk, -EINVAL,
-				"lease_duration is only used by the lease kind; soft-rw markers "
+				"lease_duration is only used by the lease kind; soft-rw holders "
 				"expire after stale_threshold");
 	if (o->heartbeat_interval == 0)
 		o->heartbeat_interval = 30.0;
@@ -830,13 +831,24 @@ static int srw_setup(struct fl_lock *lk)
 	if (!(o->heartbeat_interval > 0))
 		return fl__errf(lk, -EINVAL, "heartbeat_interval must be positive, got %g",
 				o->heartbeat_interval);
-	if (!(o->poll_interval > 0))
-		return fl__errf(lk, -EINVAL, "poll_interval must be positive, got %g",
-				o->poll_interval);
 	if (o->stale_threshold <= o->heartbeat_interval)
 		return fl__errf(lk, -EINVAL,
 				"stale_threshold must exceed heartbeat_interval (%g <= %g)",
 				o->stale_threshold, o->heartbeat_interval);
+	if (!(o->poll_interval > 0))
+		return fl__errf(lk, -EINVAL, "poll_interval must be positive, got %g",
+				o->poll_interval);
+	return 0;
+}
+
+static int srw_setup(struct fl_lock *lk)
+{
+	struct srw_handle *s;
+	size_t pl;
+	int r = fl__srw_opt_setup(lk);
+
+	if (r != 0)
+		return r;
 	if (lk->be_data != NULL || lk->path == NULL)
 		return 0;
 	s = calloc(1, sizeof(*s));

@@ -1012,7 +1012,10 @@ static void strict_drop(struct fl_lock *lk, struct fl_hold *h)
 static int strict_setup(struct fl_lock *lk)
 {
 	const struct fl_options *o = &lk->opt;
+	int r = fl__opt_no_lifetime(lk, "manual break only");
 
+	if (r != 0)
+		return r;
 	if (o->lease_duration != 0 || o->heartbeat_interval != 0 || o->stale_threshold != 0)
 		return fl__errf(
 		    NULL, -EINVAL,

@@ -63,17 +63,11 @@
 /* Per-hold data of the unix and file kinds (zeroed by the front end at the
  * start of each acquisition). */
 struct file_hold {
-	int via_soft;  /* file: this hold used the soft protocol              */
 	int wfd1;      /* a waiter's descriptor kept between tries, plus 1    */
 	int ready;     /* unix_wait already locked wfd1 for the next attempt  */
 	int shared;    /* the mode the waiter asked for                       */
 	double step;   /* the next adaptive poll step, seconds                */
 	double next;   /* when the current step ends (CLOCK_MONOTONIC); 0 = none */
-};
-
-/* Per-handle data of the file kind. */
-struct file_data {
-	atomic_int fell_back;
 };
 
 static int unix_open(struct fl_lock *lk, enum fl_mode mode, int *out)
@@ -386,6 +380,11 @@ static void unix_abandon(struct fl_lock *lk, struct fl_hold *h)
 	fh->ready = 0;
 }
 
+static int unix_setup(struct fl_lock *lk)
+{
+	return fl__opt_no_lifetime(lk, "their own rules");
+}
+
 const struct fl_backend fl__backend_unix = {
 	.version = 1,
 	.name = "unix",
@@ -393,6 +392,7 @@ const struct fl_backend fl__backend_unix = {
 	.caps = FL__CAP_SHARED,
 	.hold_size = sizeof(struct file_hold),
 	.default_poll = 0.05,
+	.setup = unix_setup,
 	.attempt = unix_attempt,
 	.wait = unix_wait,
 	.abandon = unix_abandon,
@@ -403,102 +403,38 @@ const struct fl_backend fl__backend_unix = {
 
 /* ---- file: unix with the soft fallback --------------------------------- */
 
-static int file_setup(struct fl_lock *lk)
-{
-	struct file_data *d;
-
-	if (lk->be_data != NULL)
-		return 0;
-	d = calloc(1, sizeof(*d));
-	if (d == NULL)
-		return fl__errf(NULL, -ENOMEM, "out of memory");
-	lk->be_data = d;
-	return 0;
-}
-
-static void file_teardown(struct fl_lock *lk)
-{
-	free(lk->be_data);
-	lk->be_data = NULL;
-}
-
-int fl__file_fell_back(const struct fl_lock *lk)
-{
-	const struct file_data *d = lk->be_data;
-
-	return d != NULL && atomic_load(&((struct file_data *)(uintptr_t)d)->fell_back);
-}
-
+/*
+ * The front end switches a handle to soft (fl__backend_file.fallback) for
+ * good when an attempt returns FL__FALLBACK; from then on its holds use
+ * soft's methods, wait and adopt included.  A hold still waiting on flock
+ * when another thread's try fell back gives up its descriptor and follows.
+ */
 static int file_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how)
 {
-	struct file_data *d = lk->be_data;
-	struct file_hold *fh = (struct file_hold *)h->priv;
 	struct stat st;
-	int fd, r;
+	int fd, r, locked;
 
-	if (!atomic_load(&d->fell_back)) {
-		int locked;
-
-		r = unix_open_try(lk, h, mode, &fd, &locked);
-		if (r != 0)
-			return r;
-		r = unix_attempt_fd(lk, h, mode, how, fd, locked);
-		if (r != -ENOSYS) {
-			fh->via_soft = 0;
-			return r;
-		}
-		if (lk->opt.flags & FL_NO_FALLBACK)
-			return fl__errf(lk, -ENOSYS,
-					"flock(%s): Function not implemented (FL_NO_FALLBACK refuses "
-					"the soft fallback)",
-					lk->path);
-		/* Remove the empty file we created, never a peer's non-empty marker. */
-		if (fl__sys.lstat(lk->path, &st) == 0 && st.st_dev == h->dev && st.st_ino == h->ino &&
-		    S_ISREG(st.st_mode) && st.st_size == 0)
-			fl__sys.unlink(lk->path);
-		atomic_store(&d->fell_back, 1);
+	if (atomic_load(&lk->fell_back)) {
+		unix_abandon(lk, h); /* another thread's try fell back since ours */
+		return FL__FALLBACK;
 	}
-	if (mode == FL_SHARED)
-		return fl__errf(lk, -ENOTSUP,
-				"%s: shared mode is not available after the soft fallback", lk->path);
-	unix_abandon(lk, h); /* another thread's try fell back since ours */
-	fh->via_soft = 1;
-	return fl__backend_soft.attempt(lk, h, mode, how);
-}
-
-static void file_wait(struct fl_lock *lk, struct fl_hold *h, double until)
-{
-	struct file_hold *fh = (struct file_hold *)h->priv;
-
-	if (fh->via_soft)
-		fl__backend_soft.wait(lk, h, until);
-	else
-		unix_wait(lk, h, until);
-}
-
-static void file_abandon(struct fl_lock *lk, struct fl_hold *h)
-{
-	struct file_hold *fh = (struct file_hold *)h->priv;
-
-	if (!fh->via_soft)
-		unix_abandon(lk, h);
-}
-
-static int file_release(struct fl_lock *lk, struct fl_hold *h)
-{
-	struct file_hold *fh = (struct file_hold *)h->priv;
-
-	return fh->via_soft ? fl__backend_soft.release(lk, h) : unix_release(lk, h);
-}
-
-static void file_drop(struct fl_lock *lk, struct fl_hold *h)
-{
-	struct file_hold *fh = (struct file_hold *)h->priv;
-
-	if (fh->via_soft)
-		fl__backend_soft.drop(lk, h);
-	else
-		unix_drop(lk, h);
+	r = unix_open_try(lk, h, mode, &fd, &locked);
+	if (r != 0)
+		return r;
+	r = unix_attempt_fd(lk, h, mode, how, fd, locked);
+	if (r != -ENOSYS)
+		return r;
+	if (lk->opt.flags & FL_NO_FALLBACK)
+		return fl__errf(lk, -ENOSYS,
+				"flock(%s): Function not implemented (FL_NO_FALLBACK refuses "
+				"the soft fallback)",
+				lk->path);
+	/* Remove the empty file we created, never a peer's non-empty marker. */
+	if (fl__sys.lstat(lk->path, &st) == 0 && st.st_dev == h->dev && st.st_ino == h->ino &&
+	    S_ISREG(st.st_mode) && st.st_size == 0)
+		fl__sys.unlink(lk->path);
+	unix_abandon(lk, h);
+	return FL__FALLBACK;
 }
 
 static int file_inspect(const char *path, const struct fl_options *opt, struct fl_holder *out)
@@ -531,13 +467,13 @@ const struct fl_backend fl__backend_file = {
 	.caps = FL__CAP_SHARED,
 	.hold_size = sizeof(struct file_hold),
 	.default_poll = 0.05,
-	.setup = file_setup,
+	.setup = unix_setup,
 	.attempt = file_attempt,
-	.wait = file_wait,
-	.abandon = file_abandon,
-	.release = file_release,
-	.drop = file_drop,
-	.teardown = file_teardown,
+	.wait = unix_wait,
+	.abandon = unix_abandon,
+	.release = unix_release,
+	.drop = unix_drop,
 	.inspect = file_inspect,
 	.brk = file_break,
+	.fallback = &fl__backend_soft,
 };

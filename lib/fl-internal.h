@@ -97,7 +97,18 @@ struct fl_backend {
 	 * attempt would; restarts a heartbeat if the kind has one.  dev/ino name
 	 * the marker expected (0/0: whatever is there).  -ESTALE = not ours. */
 	int (*adopt)(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev, ino_t ino);
+	/* Optional: the backend a handle switches to for good when `attempt`
+	 * returns FL__FALLBACK (file -> soft where flock(2) is ENOSYS).  From
+	 * then on every method of the handle's holds is the fallback's, and
+	 * fl_kind_of() names its kind.  The fallback must need no per-handle
+	 * data (its setup and teardown are never called). */
+	const struct fl_backend *fallback;
 };
+
+/* What `attempt` returns when this kind cannot work on this filesystem and
+ * the handle must switch to be->fallback (the attempt left nothing behind);
+ * outside the errno range. */
+#define FL__FALLBACK (-5001)
 
 /*
  * One acquisition context.  Contexts are reused: before each first-level
@@ -131,11 +142,14 @@ struct fl_hold {
 	                           none), set by the wait loop before each `wait`  */
 	int wait_checks;        /* the wait loop must regain control every poll
 	                           interval (a cancel_check or an asynchronous hook) */
-	max_align_t priv[];     /* be->hold_size bytes of backend data                 */
+	const struct fl_backend *be; /* the methods of this hold's acquisition: lk->be,
+	                           or its fallback once the handle switched        */
+	max_align_t priv[];     /* hold_size bytes of backend data (the larger of
+	                           lk->be's and its fallback's)                    */
 };
 
 struct fl_lock {
-	const struct fl_backend *be; /* current backend (FL_FILE may switch to soft)   */
+	const struct fl_backend *be; /* the kind's backend (see also fell_back)         */
 	enum fl_kind kind;           /* kind asked for at fl_open                      */
 	char *path;                  /* canonical absolute path                        */
 	char *dir;                   /* its parent directory                           */
@@ -149,7 +163,15 @@ struct fl_lock {
 	struct fl_hold *holds;       /* contexts with counter > 0 or busy              */
 	void *be_data;               /* per-handle backend data                        */
 	struct fl_lock *reg_next;    /* singleton registry chain                       */
+	atomic_int fell_back;        /* switched to be->fallback for good              */
 };
+
+/* The backend new acquisitions of lk use: lk->be, or its fallback. */
+static inline const struct fl_backend *fl__be_now(const struct fl_lock *lk)
+{
+	return atomic_load(&((struct fl_lock *)(uintptr_t)lk)->fell_back) ? lk->be->fallback
+									    : lk->be;
+}
 
 /* ---- lock.c ---------------------------------------------------------- */
 
@@ -162,8 +184,10 @@ extern const struct fl_backend fl__backend_softrw_log; /* filelock-rw/1   */
 extern const struct fl_backend fl__backend_strict, fl__backend_lease;
 extern const struct fl_backend fl__backend_etcd; /* built when HAVE_ETCD */
 
-/* backend-unix.c: non-zero once an FL_FILE handle fell back to soft (ENOSYS). */
-int fl__file_fell_back(const struct fl_lock *lk);
+/* For a kind's setup: 0 when opt.lifetime is unset (< 0), else -EINVAL
+ * naming how the kind's locks expire instead (`expiry`).  Only the soft
+ * kind takes a lifetime. */
+int fl__opt_no_lifetime(const struct fl_lock *lk, const char *expiry);
 
 /* Non-zero when lk has one context for all threads (FL_SHARED_CONTEXT or an
  * instance-wide rw kind). */
@@ -435,6 +459,12 @@ void fl__ledger_forget(const char *key);
 unsigned fl__ledger_probes(void);
 
 /* ---- backend-softrw.c -------------------------------------------------- */
+
+/* The options rules both soft-rw protocols share (their setup's first
+ * step): defaults heartbeat_interval 30 s and stale_threshold 3 x that;
+ * stale_threshold > heartbeat_interval > 0, poll_interval > 0;
+ * lease_duration and lifetime refused.  0 or -EINVAL. */
+int fl__srw_opt_setup(struct fl_lock *lk);
 
 /* Parses a soft-rw marker "token\npid\nhost\n*" by Python's rules (32
  * lowercase hex digits, pid 1..2^31-1 without leading zeros, host of 1..253

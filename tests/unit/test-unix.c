@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -316,6 +317,90 @@ static void test_file_enosys_fallback(void **state)
 	fl_close(lk);
 }
 
+/*
+ * A file handle that fell back to soft is a soft handle: it waits on soft's
+ * wake-up (inotify on the marker's directory), not by polling, and it can
+ * adopt a marker.  The waiter's poll interval is 60 s and its timeout 10 s,
+ * so only the wake-up can hand it the lock in time.  The holder is told to
+ * release at the waiter's first look at the marker's path, which comes
+ * after its first try failed to create the marker (the create's check of
+ * what is there): from then on only a wake-up, or a look from the wait
+ * once it watches, can notice the release before the timeout.
+ */
+static const char *fb_path;
+static pthread_t fb_waiter;
+static int fb_lstats, fb_armed = -1, fb_pipe[2];
+
+static int fb_lstat(const char *path, struct stat *st)
+{
+	if (pthread_equal(pthread_self(), fb_waiter) && strcmp(path, fb_path) == 0 &&
+	    ++fb_lstats == fb_armed)
+		assert_int_equal(write(fb_pipe[1], "x", 1), 1);
+	return lstat(path, st);
+}
+
+static void *fb_releaser(void *arg)
+{
+	struct fl_child *h = arg;
+	char c;
+
+	if (read(fb_pipe[0], &c, 1) == 1)
+		fl_child_say(h, "release");
+	return NULL;
+}
+
+static void test_file_fallback_is_soft(void **state)
+{
+	const char *p = fl_test_path("fbwait");
+	struct fl_options o;
+	struct fl_child h;
+	pthread_t rel;
+	char line[256];
+	fl_lock *lk, *lk2;
+	double t0, took;
+
+	fl_holder_start(&h, line, sizeof(line), "-t", "soft", p, NULL);
+	assert_true(strncmp(line, "ready", 5) == 0);
+	fl__sys.flock = flock_enosys;
+	fl_options_init(&o);
+	o.poll_interval = 60;
+	lk = open_ok(p, FL_FILE, &o);
+	/* The first try falls back. */
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	assert_int_equal(fl_kind_of(lk), FL_SOFT);
+	fb_path = fl_path(lk);
+	fb_waiter = pthread_self();
+	fb_lstats = 0;
+	fb_armed = 1;
+	fl__sys.lstat = fb_lstat;
+	assert_int_equal(pipe(fb_pipe), 0);
+	assert_int_equal(pthread_create(&rel, NULL, fb_releaser, &h), 0);
+	t0 = fl_test_now();
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 10), 0);
+	took = fl_test_now() - t0;
+	assert_int_equal(pthread_join(rel, NULL), 0);
+	close(fb_pipe[0]);
+	close(fb_pipe[1]);
+	fl__sys.lstat = lstat;
+	fb_armed = -1;
+	fl_child_line(&h, line, sizeof(line));
+	assert_true(strncmp(line, "released 0", 10) == 0);
+	assert_int_equal(fl_child_finish(&h), 0);
+	assert_true(took < 5.0); /* woken, not polled: the poll interval is 60 s */
+
+	/* Adopt: a second fallen-back handle takes over the held marker. */
+	assert_int_equal(fl_open(&lk2, p, FL_FILE, NULL), 0);
+	assert_int_equal(fl_acquire(lk2, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	assert_int_equal(fl_kind_of(lk2), FL_SOFT);
+	fl__forget(lk); /* the marker stays, held by no handle */
+	assert_int_equal(fl__adopt(lk2, FL_EXCLUSIVE, 0, 0), 0);
+	assert_true(fl_is_locked(lk2));
+	assert_int_equal(fl_release(lk2, 0), 0);
+	assert_int_equal(access(p, F_OK), -1);
+	fl_close(lk2);
+	fl__sys_reset();
+}
+
 static void test_file_enosys_never_unlinks_peer_marker(void **state)
 {
 	const char *p = fl_test_path("peer");
@@ -412,6 +497,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unix_unlinked_inode_retried, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_file_enosys_fallback, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_file_enosys_never_unlinks_peer_marker, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_file_fallback_is_soft, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_unix_inspect_and_break, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_unix_shared_vs_exclusive, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_unix_killed_holder_releases, fl_test_setup, fl_test_teardown),
