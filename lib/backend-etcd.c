@@ -314,7 +314,6 @@ static int etcd_read_password(const char *file, const struct fl_lock *lk, char *
 	char buf[ETCD_PASSWORD_MAX + 1];
 	struct stat st;
 	size_t got = 0;
-	ssize_t n;
 	int fd, e;
 
 	fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -330,17 +329,10 @@ static int etcd_read_password(const char *file, const struct fl_lock *lk, char *
 				!S_ISREG(st.st_mode) ? "not a regular file"
 						     : "readable by others (chmod o-r it)");
 	}
-	while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			e = errno;
-			close(fd);
-			return fl__errf(lk, -e, "etcd: password file %s: %s", file, strerror(e));
-		}
-		got += (size_t)n;
-	}
+	e = -fl__read_all(fd, buf, sizeof(buf) - 1, &got);
 	close(fd);
+	if (e != 0)
+		return fl__errf(lk, -e, "etcd: password file %s: %s", file, strerror(e));
 	buf[got] = '\0';
 	buf[strcspn(buf, "\r\n")] = '\0';
 	if (buf[0] == '\0')

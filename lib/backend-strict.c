@@ -693,7 +693,7 @@ static int strict_sweep_sentinel_privates(struct fl_lock *lk)
 }
 
 #define STRICT_OCCUPANT_GRACE 0.5     /* a directory, symlink, special file   */
-#define STRICT_OCCUPANT_MALFORMED 2.0 /* unparsable content, unchanged        */
+/* Unparsable content, unchanged: FL__MALFORMED_AGE (Python's 2 s). */
 
 /*
  * Something other than the sentinel is at P (Python 4's rule; 3.32.3 and we
@@ -735,7 +735,7 @@ static int strict_occupant(struct fl_lock *lk, struct strict_hold *sh)
 		if (fl__p2_parse(m.buf, m.len, &pid, &lease, &dur) == 0)
 			return -EAGAIN; /* a protocol-2 owner that may be alive */
 		what = "unparsable content";
-		lim = STRICT_OCCUPANT_MALFORMED;
+		lim = FL__MALFORMED_AGE;
 	}
 	if (sh->occ_first == 0 || sh->occ_dev != m.dev || sh->occ_ino != m.ino ||
 	    sh->occ_mtime != m.mtime || sh->occ_len != m.len) {

@@ -76,23 +76,16 @@ static int unix_open(struct fl_lock *lk, enum fl_mode mode, int *out)
 	/* O_NONBLOCK: a FIFO planted at the path must not stall the open. */
 	int flags = acc | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 	mode_t perm = lk->opt.mode == -1 ? 0666 : (mode_t)lk->opt.mode;
-	int fd, tried_mkdir = 0;
+	int fd, recorded;
 	struct stat st;
 
 	for (;;) {
-		fd = fl__sys.open(lk->path, flags, perm);
+		fd = fl__open_mkdir(lk, lk->path, flags, perm, &recorded);
 		if (fd >= 0)
 			break;
-		int e = errno;
-		if (e == EINTR)
-			continue;
-		if (e == ENOENT && !tried_mkdir) {
-			int r = fl__mkdir_p(lk);
-			tried_mkdir = 1;
-			if (r != 0)
-				return r; /* recorded */
-			continue;
-		}
+		if (recorded)
+			return fd;
+		int e = -fd;
 		if (e == ENOENT && fl__sys.stat(lk->dir, &st) == 0)
 			return -EAGAIN; /* FUSE/NFS split LOOKUP+CREATE race: contention */
 		if (e == EACCES && (flags & O_CREAT) && fl__sys.stat(lk->path, &st) == 0) {

@@ -300,6 +300,9 @@ char *fl__canonical(const char *path, int *err);
 /* Writes all of buf; short writes are continued, EINTR retried.  A write that
  * returns 0 is -EIO.  Returns 0 or -errno. */
 int fl__write_all(int fd, const void *buf, size_t len);
+/* Reads until end of file or until cap bytes are in buf, EINTR retried; *len
+ * is what was read (also on error).  Returns 0 or -errno. */
+int fl__read_all(int fd, void *buf, size_t cap, size_t *len);
 /* 32 lowercase hex characters of randomness (getrandom) into buf[33]. */
 void fl__random_hex(char buf[33]);
 /* A process-unique, never-reused id of the calling thread (never 0). */
@@ -418,6 +421,15 @@ int fl__p1_parse(const char *buf, size_t len, struct fl_p1 *out);
  * the next holder's marker), then unlink.  Returns 0 broken, -EAGAIN the
  * marker changed (linked back under its name), or -errno from rename. */
 int fl__break_file(const char *path, const struct fl_marker *before);
+
+/* open(path, flags, perm) of a file in lk's directory, EINTR retried; when
+ * it is ENOENT and flags has O_CREAT, lk's missing parents are made once
+ * (fl__mkdir_p) and the open tried again.  Returns the descriptor, or
+ * -errno: the open's (not recorded: what it means is the caller's call),
+ * or with *recorded = 1 the failure to make the parents (recorded).  The
+ * one "open, make the parents once, retry" of the kinds. */
+int fl__open_mkdir(const struct fl_lock *lk, const char *path, int flags, mode_t perm,
+		   int *recorded);
 
 /* Creates lk's marker file: open(O_WRONLY|O_CREAT|O_EXCL|O_TRUNC|O_NOFOLLOW|
  * O_CLOEXEC) with the handle's mode, EINTR retried, missing parents created

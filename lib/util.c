@@ -366,6 +366,27 @@ int fl__write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+int fl__read_all(int fd, void *buf, size_t cap, size_t *len)
+{
+	char *p = buf;
+	size_t got = 0;
+
+	while (got < cap) {
+		ssize_t n = fl__sys.read(fd, p + got, cap - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			*len = got;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	*len = got;
+	return 0;
+}
+
 void fl__random_hex(char buf[33])
 {
 	static const char hex[] = "0123456789abcdef";
