@@ -21,14 +21,6 @@
 #include "common.h"
 #include "fl-internal.h"
 
-static fl_lock *open_ok(const char *path, enum fl_kind kind, const struct fl_options *o)
-{
-	fl_lock *lk = NULL;
-
-	assert_int_equal(fl_open(&lk, path, kind, o), 0);
-	return lk;
-}
-
 /* N processes x M increments of one counter file end with exactly N*M. */
 static void run_counter(const char *kind, int nproc, int iters)
 {
@@ -87,7 +79,7 @@ static void test_unix_file_kept_and_content(void **state)
 	assert_int_equal(write(fd, "data", 4), 4);
 	close(fd);
 	chmod(p, 0640);
-	lk = open_ok(p, FL_UNIX, NULL);
+	lk = fl_test_open(p, FL_UNIX, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	fd = open(p, O_RDONLY);
 	assert_int_equal(read(fd, buf, sizeof(buf)), 4);
@@ -121,14 +113,14 @@ static void test_unix_mode(void **state)
 	umask(077);
 	fl_options_init(&o);
 	o.mode = 0640;
-	lk = open_ok(p, FL_UNIX, &o);
+	lk = fl_test_open(p, FL_UNIX, &o);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0640); /* exact, umask ignored */
 	fl_close(lk);
 	umask(022);
 	p = fl_test_path("mode");
-	lk = open_ok(p, FL_UNIX, NULL);
+	lk = fl_test_open(p, FL_UNIX, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0644); /* umask decides */
@@ -143,7 +135,7 @@ static void test_unix_hostile_paths(void **state)
 	/* A directory. */
 	p = fl_test_path("dir");
 	mkdir(p, 0755);
-	lk = open_ok(p, FL_UNIX, NULL);
+	lk = fl_test_open(p, FL_UNIX, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EISDIR);
 	assert_non_null(strstr(fl_errmsg(lk), "open("));
 	assert_non_null(strstr(fl_errmsg(lk), "Is a directory [unix]"));
@@ -151,14 +143,14 @@ static void test_unix_hostile_paths(void **state)
 	/* A symlink is never followed. */
 	p = fl_test_path("link");
 	assert_int_equal(symlink("/etc/passwd", p), 0);
-	lk = open_ok(p, FL_FILE, NULL);
+	lk = fl_test_open(p, FL_FILE, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ELOOP);
 	assert_non_null(strstr(fl_errmsg(lk), "[file]"));
 	fl_close(lk);
 	/* A FIFO neither hangs nor is locked. */
 	p = fl_test_path("fifo");
 	assert_int_equal(mkfifo(p, 0644), 0);
-	lk = open_ok(p, FL_UNIX, NULL);
+	lk = fl_test_open(p, FL_UNIX, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, -1), -EINVAL);
 	assert_non_null(strstr(fl_errmsg(lk), "a FIFO"));
 	assert_int_equal(fl_acquire(lk, FL_SHARED, -1), -EINVAL);
@@ -215,7 +207,7 @@ static int flock_eintr(int fd, int op)
 static void test_unix_eintr_retried(void **state)
 {
 	const char *p = fl_test_path("eintr");
-	fl_lock *lk = open_ok(p, FL_UNIX, NULL);
+	fl_lock *lk = fl_test_open(p, FL_UNIX, NULL);
 
 	real_flock = fl__sys.flock;
 	fl__sys.flock = flock_eintr;
@@ -245,7 +237,7 @@ static void test_unix_unlinked_inode_retried(void **state)
 {
 	const char *p = fl_test_path("unlinked");
 	struct stat st, fst;
-	fl_lock *lk = open_ok(p, FL_UNIX, NULL);
+	fl_lock *lk = fl_test_open(p, FL_UNIX, NULL);
 	struct fl_holder who = { .size = sizeof(who) };
 
 	real_flock = fl__sys.flock;
@@ -287,20 +279,20 @@ static void test_file_enosys_fallback(void **state)
 
 	fl__sys.flock = flock_enosys;
 	/* unix reports ENOSYS. */
-	lk = open_ok(p, FL_UNIX, NULL);
+	lk = fl_test_open(p, FL_UNIX, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ENOSYS);
 	assert_non_null(strstr(fl_errmsg(lk), "flock("));
 	fl_close(lk);
 	/* file with FL_NO_FALLBACK refuses. */
 	fl_options_init(&o);
 	o.flags = FL_NO_FALLBACK;
-	lk = open_ok(p, FL_FILE, &o);
+	lk = fl_test_open(p, FL_FILE, &o);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ENOSYS);
 	assert_non_null(strstr(fl_errmsg(lk), "FL_NO_FALLBACK"));
 	fl_close(lk);
 	/* file falls back to soft: the marker is a protocol-1 record. */
 	unlink(p);
-	lk = open_ok(p, FL_FILE, NULL);
+	lk = fl_test_open(p, FL_FILE, NULL);
 	assert_int_equal(fl_kind_of(lk), FL_FILE);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	assert_int_equal(fl_kind_of(lk), FL_SOFT);
@@ -364,7 +356,7 @@ static void test_file_fallback_is_soft(void **state)
 	fl__sys.flock = flock_enosys;
 	fl_options_init(&o);
 	o.poll_interval = 60;
-	lk = open_ok(p, FL_FILE, &o);
+	lk = fl_test_open(p, FL_FILE, &o);
 	/* The first try falls back. */
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	assert_int_equal(fl_kind_of(lk), FL_SOFT);
@@ -412,7 +404,7 @@ static void test_file_enosys_never_unlinks_peer_marker(void **state)
 	fl_holder_start(&h, line, sizeof(line), "-t", "soft", p, NULL);
 	assert_true(strncmp(line, "ready", 5) == 0);
 	fl__sys.flock = flock_enosys;
-	lk = open_ok(p, FL_FILE, NULL);
+	lk = fl_test_open(p, FL_FILE, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	assert_int_equal(access(p, F_OK), 0); /* the peer's marker survived */
 	fl_close(lk);
@@ -458,7 +450,7 @@ static void test_unix_shared_vs_exclusive(void **state)
 	const char *p = fl_test_path("shx");
 	struct fl_child h;
 	char line[256];
-	fl_lock *lk = open_ok(p, FL_UNIX, NULL);
+	fl_lock *lk = fl_test_open(p, FL_UNIX, NULL);
 
 	fl_holder_start(&h, line, sizeof(line), "-t", "unix", "-s", p, NULL);
 	assert_true(strncmp(line, "ready", 5) == 0);
@@ -475,7 +467,7 @@ static void test_unix_killed_holder_releases(void **state)
 	const char *p = fl_test_path("killed");
 	struct fl_child h;
 	char line[256];
-	fl_lock *lk = open_ok(p, FL_UNIX, NULL);
+	fl_lock *lk = fl_test_open(p, FL_UNIX, NULL);
 
 	fl_holder_start(&h, line, sizeof(line), "-t", "unix", p, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
