@@ -2,9 +2,12 @@
 /*
  * lock.c -- the public API front end, shared by every kind.
  *
- * It is divided into: kind table; options (defaults, validation, singleton
- * comparison); the singleton registry; the per-thread self-deadlock registry;
- * contexts (struct fl_hold); the wait loop; the public entry points.
+ * It is divided into: kind table; options (kind-independent validation and
+ * defaults, singleton comparison; each kind's own rules are its setup's);
+ * the singleton registry; the per-thread self-deadlock registry; contexts
+ * (struct fl_hold); the wait loop, with the switch to a kind's fallback
+ * (FL__FALLBACK); the public entry points, an acquisition in named steps.
+ * It learns about kinds only through their struct fl_backend.
  *
  * State machine of one context, stated once here:
  *
@@ -647,6 +650,51 @@ static int fl__root_dir_check(const struct fl_backend *be, const char *path, con
 	return r == -ENOENT ? 0 : r;
 }
 
+/* A new handle of be on the canonical path canon (taken over), with the
+ * resolved options o, set up by the backend.  NULL with *err on failure
+ * (canon freed).  Caller holds fl__reg_mu. */
+static struct fl_lock *fl__lock_new(const struct fl_backend *be, enum fl_kind kind, char *canon,
+				    const struct fl_options *o, int singleton, int *err)
+{
+	struct fl_lock *lk = calloc(1, sizeof(*lk));
+	pthread_condattr_t ca;
+	int r;
+
+	if (lk == NULL) {
+		free(canon);
+		*err = fl__errf(NULL, -ENOMEM, "fl_open: out of memory");
+		return NULL;
+	}
+	lk->be = be;
+	lk->kind = kind;
+	lk->path = canon;
+	lk->name = strrchr(canon, '/') + 1;
+	lk->dir = strndup(canon, (size_t)(lk->name - canon > 1 ? lk->name - canon - 1 : 1));
+	lk->opt = *o;
+	lk->pid = fl__pid();
+	lk->refs = 1;
+	lk->singleton = singleton;
+	pthread_mutex_init(&lk->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&lk->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	r = lk->dir == NULL ? -ENOMEM : 0;
+	if (r == 0 && be->setup)
+		r = be->setup(lk);
+	if (r == 0)
+		return lk;
+	if (be->teardown)
+		be->teardown(lk);
+	pthread_mutex_destroy(&lk->mu);
+	pthread_cond_destroy(&lk->cv);
+	free(lk->dir);
+	free(lk->path);
+	free(lk);
+	*err = r;
+	return NULL;
+}
+
 FL_EXPORT int fl_open(fl_lock **out, const char *path, enum fl_kind kind,
 		      const struct fl_options *opt)
 {
@@ -702,41 +750,9 @@ FL_EXPORT int fl_open(fl_lock **out, const char *path, enum fl_kind kind,
 			return 0;
 		}
 	}
-	lk = calloc(1, sizeof(*lk));
+	lk = fl__lock_new(be, kind, canon, &o, singleton, &r);
 	if (lk == NULL) {
 		pthread_mutex_unlock(&fl__reg_mu);
-		free(canon);
-		return fl__errf(NULL, -ENOMEM, "fl_open: out of memory");
-	}
-	lk->be = be;
-	lk->kind = kind;
-	lk->path = canon;
-	lk->name = strrchr(canon, '/') + 1;
-	lk->dir = strndup(canon, (size_t)(lk->name - canon > 1 ? lk->name - canon - 1 : 1));
-	lk->opt = o;
-	lk->pid = fl__pid();
-	lk->refs = 1;
-	lk->singleton = singleton;
-	pthread_mutex_init(&lk->mu, NULL);
-	{
-		pthread_condattr_t ca;
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&lk->cv, &ca);
-		pthread_condattr_destroy(&ca);
-	}
-	r = lk->dir == NULL ? -ENOMEM : 0;
-	if (r == 0 && be->setup)
-		r = be->setup(lk);
-	if (r != 0) {
-		pthread_mutex_unlock(&fl__reg_mu);
-		if (be->teardown)
-			be->teardown(lk);
-		pthread_mutex_destroy(&lk->mu);
-		pthread_cond_destroy(&lk->cv);
-		free(lk->dir);
-		free(lk->path);
-		free(lk);
 		return r;
 	}
 	if (singleton) {
