@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * escape.c -- the one escaping function for text meant for a terminal.
+ * escape.c -- the one escaping function for text meant for a terminal,
+ * and the one UTF-8 decoder (fl__utf8_len, also behind fl__utf8_valid).
  *
  * Markers, owner files, claims, records and etcd values are written by
  * whoever can write the lock directory or the cluster; their bytes reach

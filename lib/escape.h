@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * escape.h -- making bytes from files other users write safe to print.
+ * escape.h -- making bytes from files other users write safe to print, and
+ * the UTF-8 decoder that decides what is well-formed.
  */
 #ifndef FL_ESCAPE_H
 #define FL_ESCAPE_H

@@ -442,6 +442,15 @@ int fl__marker_create(const struct fl_lock *lk, int *fd);
  * Returns 0 removed, -ESTALE not ours (left alone), or -errno. */
 int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino);
 
+/* Sleeps until `until` (CLOCK_MONOTONIC) or until inotify sees the entry
+ * `name` of `dir` (any entry if NULL) removed or renamed away; returns at
+ * once when busy(arg) (may be NULL) returns 0 once the watch is set.  The
+ * shared wait of the marker kinds (soft, lease, strict, soft-rw). */
+void fl__wait_removal(const char *dir, const char *name, int (*busy)(void *), void *arg,
+		      double until);
+/* A `busy` callback for fl__wait_removal: lstat(path) succeeds. */
+int fl__path_exists(void *path);
+
 /* ---- ledger.c ---------------------------------------------------------- */
 
 /* A marker's state as an observer sees it; any change means "refreshed". */
@@ -528,13 +537,6 @@ int fl__strict_claim_parse(const char *name, const char *buf, size_t len, struct
 
 /* Python's repr() of a float ("30.0", "0.6", "1e-05"); returns the length. */
 int fl__py_float_repr(double v, char *buf, size_t cap);
-/* Sleeps until `until` (CLOCK_MONOTONIC) or until inotify sees the entry
- * `name` of `dir` (any entry if NULL) removed or renamed away; returns at
- * once when busy(arg) (may be NULL) returns 0 once the watch is set. */
-/* A `busy` callback for fl__wait_removal: lstat(path) succeeds. */
-int fl__path_exists(void *path);
-void fl__wait_removal(const char *dir, const char *name, int (*busy)(void *), void *arg,
-		      double until);
 /* Parses a protocol-2 record (Python's parse_marker).  0 or -EBADMSG;
  * *duration is NaN when the record has none. */
 int fl__p2_parse(const char *buf, size_t len, pid_t *pid, int *is_lease, double *duration);

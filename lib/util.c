@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * util.c -- clocks, paths, whole writes, randomness, thread ids and fork
+ * util.c -- clocks, paths, whole reads and writes, randomness, thread ids and fork
  * bookkeeping shared by the front end and the backends.
  */
 #include "config.h"
