@@ -1853,7 +1853,8 @@ static int subcommand(int argc, char **argv)
  * and a command.  No I/O besides messages; bad usage exits 64 (fuzz-cli
  * drives this).
  */
-static void parse_args(int argc, char **argv, struct cli *c)
+/* The options of the flock(1) form; returns the index of the first operand. */
+static int parse_options(int argc, char **argv, struct cli *c)
 {
 	static const struct option longopts[] = {
 		{ "shared", no_argument, NULL, 's' },
@@ -1873,8 +1874,7 @@ static void parse_args(int argc, char **argv, struct cli *c)
 		KIND_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
-	int o, nargs;
-	char **args;
+	int o;
 
 	memset(c, 0, sizeof(*c));
 	c->kind = FL_UNIX;
@@ -1934,9 +1934,12 @@ static void parse_args(int argc, char **argv, struct cli *c)
 	warn_unused_options(c);
 	if (c->timeout == 0)
 		c->nonblock = 1; /* -w 0 is -n, as in flock(1) */
+	return optind;
+}
 
-	args = argv + optind;
-	nargs = argc - optind;
+/* The operands: FD, or FILE COMMAND [ARG...], or FILE -c COMMAND. */
+static void parse_operands(char **args, int nargs, struct cli *c)
+{
 	if (nargs == 0)
 		usage_error("not enough arguments");
 	if (nargs == 1) {
@@ -1969,6 +1972,13 @@ static void parse_args(int argc, char **argv, struct cli *c)
 	}
 	if (c->unlock)
 		usage_error("--unlock works with the file descriptor form only");
+}
+
+static void parse_args(int argc, char **argv, struct cli *c)
+{
+	int first = parse_options(argc, argv, c);
+
+	parse_operands(argv + first, argc - first, c);
 }
 
 int main(int argc, char **argv)
