@@ -13,7 +13,7 @@
  *  - hooks.c calls flp_dl_created() after an exclusive create succeeded on
  *    a path whose rule has a heartbeat; we remember the absolute path and
  *    the file's identity (dev, ino) and register a beat with the process's
- *    heartbeat thread (lib/heartbeat.c);
+ *    heartbeat thread (fl_shim_beat_start: lib/heartbeat.c's one thread);
  *  - each beat, under dl_mu, looks the name up in a descriptor of the
  *    directory (opened O_DIRECTORY|O_NOFOLLOW when the file was created, so
  *    nobody can redirect the touch by swapping a directory on the path)
@@ -28,7 +28,7 @@
  *  - the beats end with the process (exit, crash, or exec, which replaces
  *    the image; the lock file then ages).  A fork child beats nothing: the
  *    file is its parent's.
- * Contenders (hooks.c, flp_dotlock_stale) judge such a rule's files by the
+ * Contenders (hooks.c through fl_shim_dotlock_break_stale) judge such a rule's files by the
  * ledger (lib/ledger.c): unchanged for stale_threshold by their own watch
  * or, at first sight, by the file server's clock, never by their wall
  * clock.  Transient errors (ESTALE, EIO) are retried at the next beat for
@@ -42,11 +42,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fl-internal.h"
+#include "fl-shim.h"
 #include "flp.h"
+#include "sys.h"
 
 struct flp_dl {
-	struct fl_hb hb; /* first: the heartbeat hands us back this pointer */
+	struct fl_shim_beat *beat; /* NULL: none (could not start)           */
 	struct flp_dl *next;
 	dev_t dev;
 	ino_t ino;
@@ -75,9 +76,9 @@ static void dl_init(void)
 	fl__atfork_child(dl_child);
 }
 
-static int dl_beat(struct fl_hb *hb)
+static int dl_beat(void *arg)
 {
-	struct flp_dl *d = (struct flp_dl *)(void *)hb;
+	struct flp_dl *d = arg;
 	struct stat st;
 	int r = 0;
 
@@ -115,7 +116,7 @@ static void dl_reap(void)
 	pthread_mutex_unlock(&dl_mu);
 	while ((d = gone) != NULL) {
 		gone = d->next;
-		fl__hb_remove(&d->hb); /* returns once no beat of d runs */
+		fl_shim_beat_stop(d->beat); /* returns once no beat of d runs */
 		fl__sys.close(d->dfd);
 		free(d);
 	}
@@ -153,20 +154,20 @@ void flp_dl_created(const char *abs, dev_t dev, ino_t ino, double interval)
 	}
 	d->dev = dev;
 	d->ino = ino;
-	d->hb.interval = interval;
-	d->hb.give_up = 1e9; /* transient errors: keep trying while the file is ours */
-	d->hb.beat = dl_beat;
 	pthread_mutex_lock(&dl_mu);
 	d->next = dl_list;
 	dl_list = d;
 	atomic_fetch_add(&flp_dl_count, 1);
+	/* Started under dl_mu, so the entry has its handle before a reap can
+	 * see it dead; the beat itself runs later on the heartbeat thread.
+	 * Transient errors: keep trying while the file is ours. */
+	d->beat = fl_shim_beat_start(interval, 1e9, dl_beat, d);
+	if (d->beat == NULL)
+		d->dead = 1;
 	pthread_mutex_unlock(&dl_mu);
-	if (fl__hb_add(&d->hb) != 0) {
+	if (d->beat == NULL) {
 		flp_log("%s: cannot start the heartbeat thread: this dotlock gets no heartbeat",
 			abs);
-		pthread_mutex_lock(&dl_mu);
-		d->dead = 1;
-		pthread_mutex_unlock(&dl_mu);
 		return;
 	}
 	FLP_TRACE("%s: created under a dotlock rule; refreshing it every %g s", abs, interval);

@@ -316,7 +316,7 @@ void flp_rl_before_exec(void) FLP_HIDDEN;
  * 0.  Both adjust flp_depth around the moments a handler may run. */
 void flp_wait_signals(sigset_t *orig, const sigset_t *restore) FLP_HIDDEN;
 int flp_wait_sleep(double secs) FLP_HIDDEN;
-/* For the library's signal-aware waits (struct fl__wait_intr): whether a
+/* For the library's signal-aware waits (struct fl_shim_signals): whether a
  * pending signal (eintr 0) or the handler that just ran (eintr 1) ends the
  * wait, by flp_wait_sleep's rule. */
 int flp_wait_ended(void *arg, int eintr) FLP_HIDDEN;

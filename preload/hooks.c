@@ -75,11 +75,13 @@
  * A vfork child (which runs no fork handlers, so the cached pid is still
  * the parent's) updates no table and no lock: flp_vfork_child().
  *
- * Waiting is the library's own wait (fl_acquire with the rule's timeout:
- * inotify wake-ups, soft-rw's pending writer kept between tries), with our
- * signal rules: while it waits, the thread registers a struct
- * fl__wait_intr, so every sleep of the wait runs ppoll with the caller's
- * signal mask and ends, with EINTR, when a handler that ends waits ran.
+ * Waiting is the library's own wait (fl_shim_acquire: fl_acquire with the
+ * rule's timeout, inotify wake-ups, soft-rw's pending writer kept between
+ * tries), with our signal rules (struct fl_shim_signals): every sleep of the
+ * wait runs ppoll with the caller's signal mask and ends, with EINTR, when
+ * a handler that ends waits ran.  The kernel lock an also_native or
+ * shared=reader rule takes too is waited for by the library's wait engine
+ * (fl_shim_wait_for), woken when a descriptor of the file is closed.
  *
  * fcntl/lockf byte-range locks on matching paths are emulated by rlock.c
  * (POSIX semantics, owner files in a lock directory); the hooks here only
@@ -128,9 +130,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fl-internal.h"
+#include "fl-shim.h"
 #include "flp.h"
 #include "proclocks.h"
+#include "sys.h"
 
 #ifndef KCMP_FILE
 #define KCMP_FILE 0
@@ -695,12 +698,10 @@ static int flp_lock(struct flp_ofd *o, int fd, int op)
 	if (nb) {
 		r = fl_acquire(o->lk, mode, 0);
 	} else {
-		struct fl__wait_intr wi = { &sigs, flp_wait_ended, NULL, &flp_depth, 0 };
+		struct fl_shim_signals sig = { &sigs, flp_wait_ended, NULL, &flp_depth };
 
 		flp_wait_signals(&sigs, NULL);
-		fl__wait_intr_set(&wi);
-		r = fl_acquire(o->lk, mode, rule->timeout >= 0 ? rule->timeout : 1e9);
-		fl__wait_intr_set(NULL);
+		r = fl_shim_acquire(o->lk, mode, rule->timeout >= 0 ? rule->timeout : 1e9, &sig);
 		flp_wait_signals(NULL, &sigs);
 		if (r == -EINTR)
 			FLP_TRACE("flock(%d, %s) on %s: interrupted by a signal", fd,
@@ -1292,39 +1293,6 @@ static int flp_abs_path(int dirfd, const char *path, char *out, size_t cap)
 	return flp_normalize(joined, out, cap);
 }
 
-/* A pid on the first line, optionally a host on the second (dotlockfile,
- * procmail, Python's soft marker).  1 = holder provably gone. */
-static int flp_dotlock_stale(const struct flp_rule *rule, const char *path, struct fl_marker *m)
-{
-	struct fl_p1 p1;
-	long long pid;
-	size_t n = 0;
-
-	if (fl__marker_read(AT_FDCWD, path, m) != 0 || !m->exists)
-		return 0;
-	if (!m->malformed && m->regular) {
-		if (fl__p1_parse(m->buf, m->len, &p1) == 0) {
-			if (fl__owner_is_stale(p1.pid, p1.host, p1.token))
-				return 1;
-		} else {
-			while (n < m->len && m->buf[n] != '\n')
-				n++;
-			if (n > 0 && fl__parse_ll(m->buf, n, &pid) == 0 && pid > 0 &&
-			    pid <= INT_MAX && fl__pid_alive((pid_t)pid) == 0)
-				return 1;
-		}
-	}
-	if (rule->stale_threshold <= 0)
-		return 0;
-	if (rule->heartbeat_interval > 0) {
-		/* Refreshed by its creator's shim (dotlock.c): silent for the
-		 * threshold by our watch or the server's clock, not by ours. */
-		struct fl_seen seen = { m->dev, m->ino, m->mtime, -1, 0 };
-		return fl__ledger_silent(path, AT_FDCWD, path, &seen) >= rule->stale_threshold;
-	}
-	return fl__now_wall() - m->mtime >= rule->stale_threshold;
-}
-
 typedef int (*flp_open_fn)(int dirfd, const char *path, int flags, mode_t mode);
 
 /* After EEXIST from an exclusive create: 1 when a stale dotlock was broken
@@ -1333,7 +1301,6 @@ static int flp_dotlock_recover(int dirfd, const char *path)
 {
 	char abs[4096];
 	const struct flp_rule *rule;
-	struct fl_marker m;
 	int e = errno, broke = 0;
 
 	if (flp_needs_init() || flp_pol.n == 0)
@@ -1341,7 +1308,8 @@ static int flp_dotlock_recover(int dirfd, const char *path)
 	flp_depth++;
 	if (flp_abs_path(dirfd, path, abs, sizeof(abs)) == 0 &&
 	    (rule = flp_policy_match(&flp_pol, abs)) != NULL && rule->kind == FLP_DOTLOCK &&
-	    flp_dotlock_stale(rule, abs, &m) && fl__break_file(abs, &m) == 0) {
+	    fl_shim_dotlock_break_stale(abs, rule->stale_threshold,
+					rule->heartbeat_interval > 0)) {
 		FLP_TRACE("open(%s, O_EXCL): recovered a stale dotlock (policy line %d)", abs,
 			  rule->line);
 		broke = 1;

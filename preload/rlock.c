@@ -173,7 +173,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fl-internal.h"
+#include "fl-shim.h"
 #include "flp.h"
 #include "sys.h"
 
@@ -189,10 +189,8 @@ struct rl_dirent64 {
 	char d_name[];
 };
 
-/* One owner's locks on one file, as on disk.  The heartbeat comes first so
- * that the beat finds its owner by a cast. */
+/* One owner's locks on one file, as on disk. */
 struct flp_rowner {
-	struct fl_hb hb;       /* heartbeat (lease and soft-rw rules)            */
 	struct flp_rset set;   /* what the owner file says (empty: no file)      */
 	char name[RL_NAME_MAX];
 	int ofd;               /* 0 for the process's POSIX owner, else n        */
@@ -202,7 +200,7 @@ struct flp_rowner {
 	ino_t fino;
 	atomic_int lost;       /* our file vanished (evicted); the beat sets it  */
 	int dirty;             /* set differs from the file (lingering holder)   */
-	int hb_on;
+	struct fl_shim_beat *beat; /* heartbeat (lease, soft-rw rules); NULL: none */
 	struct flp_rfile *rf;
 };
 
@@ -440,9 +438,9 @@ out:
 
 /* ---- heartbeat ------------------------------------------------------------ */
 
-static int rl_beat(struct fl_hb *hb)
+static int rl_beat(void *arg)
 {
-	struct flp_rowner *ow = (struct flp_rowner *)(void *)hb;
+	struct flp_rowner *ow = arg;
 	char path[4096 + RL_NAME_MAX + 8];
 
 	snprintf(path, sizeof(path), "%s/%s", ow->rf->dir, ow->name);
@@ -464,17 +462,14 @@ static void rl_hb_sync(struct flp_rfile *rf, struct flp_rowner *ow)
 {
 	const struct flp_rule *r = rf->rule;
 
-	if (ow->fino && !ow->hb_on && rf->bound > 0) {
-		memset(&ow->hb, 0, sizeof(ow->hb));
-		ow->hb.interval = r->heartbeat_interval > 0 ? r->heartbeat_interval : rf->bound / 3;
-		ow->hb.give_up = rf->bound;
-		ow->hb.beat = rl_beat;
+	if (ow->fino && ow->beat == NULL && rf->bound > 0) {
 		ow->rf = rf;
-		if (fl__hb_add(&ow->hb) == 0)
-			ow->hb_on = 1;
-	} else if (ow->fino == 0 && ow->hb_on) {
-		fl__hb_remove(&ow->hb);
-		ow->hb_on = 0;
+		ow->beat = fl_shim_beat_start(r->heartbeat_interval > 0 ? r->heartbeat_interval
+									 : rf->bound / 3,
+					      rf->bound, rl_beat, ow);
+	} else if (ow->fino == 0 && ow->beat != NULL) {
+		fl_shim_beat_stop(ow->beat);
+		ow->beat = NULL;
 	}
 }
 
@@ -622,7 +617,7 @@ static void rl_put(struct flp_rfile *rf)
 	pthread_mutex_lock(&rl_mu);
 	if (--rf->refs == 0 && pthread_mutex_trylock(&rf->mu) == 0) {
 		if (!atomic_load(&rf->held) && rf->posix.set.n == 0 && rf->posix.fino == 0 &&
-		    !rf->posix.hb_on && !rf->posix.dirty) {
+		    rf->posix.beat == NULL && !rf->posix.dirty) {
 			for (pp = &rl_files; *pp; pp = &(*pp)->next)
 				if (*pp == rf) {
 					*pp = rf->next;
@@ -824,7 +819,7 @@ int flp_wait_sleep(double secs)
 	return r;
 }
 
-/* The library's signal-aware wait (struct fl__wait_intr) asks this: does a
+/* The library's signal-aware wait (struct fl_shim_signals) asks this: does a
  * pending signal (eintr 0), or the handler that just ran (eintr 1), end the
  * wait?  The same rule as flp_wait_sleep. */
 int flp_wait_ended(void *arg, int eintr)
@@ -852,7 +847,7 @@ static int rl_mutex_lock(struct flp_rfile *rf, double deadline, int intr)
 
 	if ((r = rl_mutex_open(rf)) != 0)
 		return r;
-	cap = rf->mtx->opt.poll_interval > 0 ? rf->mtx->opt.poll_interval : 0.05;
+	cap = fl_shim_poll_interval(rf->mtx);
 	if (cap > 0.01)
 		cap = 0.01; /* held for milliseconds: poll it faster than a lock */
 	for (;;) {
@@ -892,7 +887,6 @@ static int rl_stale(struct flp_rfile *rf, int dfd, const struct rl_peer *p,
 		    const struct stat *st)
 {
 	double bound = rf->bound;
-	struct fl_seen seen;
 	char key[sizeof(rf->dir) + RL_NAME_MAX + 1];
 
 	if (!p->malformed && strcmp(p->host, rl_host) == 0) {
@@ -920,8 +914,7 @@ static int rl_stale(struct flp_rfile *rf, int dfd, const struct rl_peer *p,
 	if (bound <= 0 || (size_t)snprintf(key, sizeof(key), "%s/%s", rf->dir, p->name) >=
 				  sizeof(key))
 		return 0;
-	fl__seen_of(&seen, st);
-	return fl__ledger_silent(key, dfd, p->name, &seen) >= bound;
+	return fl_shim_silent_for(key, dfd, p->name, st) >= bound;
 }
 
 static void rl_peers_free(struct rl_peer *v, size_t n)
@@ -1114,9 +1107,9 @@ static int rl_commit(struct flp_rfile *rf, struct flp_rowner *ow, const struct f
 	/* A release of everything unlinks the owner file: stop its heartbeat
 	 * first, or a beat between the unlink and the stop finds the file gone
 	 * and marks the locks lost, and the next grow fails with ENOLCK. */
-	if (next->n == 0 && ow->hb_on) {
-		fl__hb_remove(&ow->hb);
-		ow->hb_on = 0;
+	if (next->n == 0 && ow->beat != NULL) {
+		fl_shim_beat_stop(ow->beat);
+		ow->beat = NULL;
 	}
 	/* After an eviction only releases reach here; they must not bring
 	 * the owner file back. */
@@ -1787,8 +1780,8 @@ void flp_rl_ofd_last_close(struct flp_ofd *o)
 		rl_release_all(o->rf, ow, "last descriptor of the open file description");
 		pthread_mutex_unlock(&o->rf->mu);
 	}
-	if (ow->hb_on && ow->creator == fl__pid())
-		fl__hb_remove(&ow->hb);
+	if (ow->beat != NULL && ow->creator == fl__pid())
+		fl_shim_beat_stop(ow->beat);
 	flp_rset_free(&ow->set);
 	free(ow);
 	o->rown = NULL;
@@ -1835,14 +1828,14 @@ void flp_rl_atfork_child(void)
 	/* OFD owners are shared with the parent, whose heartbeat keeps them. */
 	for (struct flp_ofd *o = flp_ofds; o; o = o->next)
 		if (o->rown)
-			o->rown->hb_on = 0;
+			o->rown->beat = NULL; /* the parent's (not beating here) */
 	atomic_store(&flp_rl_posix_held, 0);
 	for (struct flp_rfile *rf = rl_files; rf; rf = rf->next) {
 		rf->mu = init;
 		/* POSIX locks are not inherited; the parent's owner file stays. */
 		flp_rset_clear(&rf->posix.set);
 		rf->posix.name[0] = '\0';
-		rf->posix.hb_on = 0;
+		rf->posix.beat = NULL;
 		rf->posix.lost = 0;
 		rf->posix.dirty = 0;
 		rf->posix.fino = 0;
