@@ -160,6 +160,10 @@ struct fl_shim_wait {
 	uint32_t mask;             /* its inotify events                     */
 	const char *name;          /* of a watched directory: only this entry
 	                              (NULL: any but hidden ones)             */
+	/* Optional, with name NULL: whether an event on the entry `entry` of a
+	 * watched directory may be a release (skip what the waiter's own tries
+	 * make, or they would wake it at once). */
+	int (*wakes)(void *arg, const char *entry);
 	double deadline;           /* CLOCK_MONOTONIC; INFINITY = none        */
 	double first, poll;        /* seconds: first pause, largest pause     */
 	const struct fl_shim_signals *sig; /* NULL: signals do not end it   */

@@ -155,6 +155,27 @@ int fl_shim_acquire(fl_lock *lk, enum fl_mode mode, double timeout,
 	return r;
 }
 
+struct fl__shim_match {
+	const struct fl_shim_wait *w;
+	int wd;
+};
+
+static int fl__shim_match(void *arg, int wd, uint32_t mask, const char *name)
+{
+	const struct fl__shim_match *m = arg;
+	const struct fl_shim_wait *w = m->w;
+
+	if (wd != m->wd)
+		return 0;
+	if (mask & (IN_DELETE_SELF | IN_MOVE_SELF))
+		return 1;
+	if (w->name != NULL)
+		return strcmp(name, w->name) == 0;
+	if (name[0] == '.')
+		return 0; /* hidden names are private scratch files */
+	return w->wakes == NULL || name[0] == '\0' || w->wakes(w->arg, name);
+}
+
 /*
  * One sleep of fl_shim_wait_for, until `until` or an event of the watch.
  * The signal hooks are registered only while sleeping: an attempt may wait
@@ -170,8 +191,10 @@ static int fl__shim_sleep(const struct fl_shim_wait *w, int ifd, int wd, double 
 		fl__intr_of(&wi, w->sig);
 		fl__wait_intr_set(&wi);
 	}
-	if (wd >= 0)
-		woke = fl__inotify_poll(ifd, wd, until, w->name);
+	if (wd >= 0) {
+		struct fl__shim_match m = { w, wd };
+		woke = fl__inotify_poll_match(ifd, until, fl__shim_match, &m);
+	}
 	else
 		fl__wait_sleep_until(until);
 	fired = fl__wait_intr_fired();

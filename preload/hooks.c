@@ -125,6 +125,7 @@
 #include <string.h>
 #include <spawn.h>
 #include <sys/file.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -591,11 +592,57 @@ static const char *flp_opname(int op)
 	}
 }
 
+struct flp_kernel_try {
+	int fd, what;
+};
+
+static int flp_kernel_try(void *arg)
+{
+	const struct flp_kernel_try *t = arg;
+
+	if (real_flock(t->fd, t->what | LOCK_NB) == 0)
+		return 0;
+	return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+}
+
+/*
+ * Waits for the kernel's lock through the library's wait engine: woken when
+ * a descriptor of the file is closed (flock holders release by closing:
+ * flock(1), Python, us), polling from 1 ms up to the rule's poll interval
+ * for a holder that unlocks without closing.  Signals end it as they end
+ * the kernel's blocking flock.  0 or a positive errno (ENOLCK at the
+ * deadline).
+ */
+static int flp_kernel_wait(struct flp_ofd *o, int fd, int what, double deadline)
+{
+	const struct flp_rule *r = o->rule;
+	struct flp_kernel_try t = { fd, what };
+	sigset_t sigs;
+	struct fl_shim_signals sig = { &sigs, flp_wait_ended, NULL, &flp_depth };
+	struct fl_shim_wait w = {
+		.attempt = flp_kernel_try,
+		.arg = &t,
+		.watch = o->path,
+		.mask = IN_CLOSE_WRITE | IN_CLOSE_NOWRITE | IN_DONT_FOLLOW,
+		.deadline = deadline,
+		.first = 0.001,
+		.poll = r->poll_interval > 0 ? r->poll_interval : 0.05,
+		.sig = &sig,
+	};
+	int e;
+
+	flp_wait_signals(&sigs, NULL);
+	e = fl_shim_wait_for(&w);
+	flp_wait_signals(NULL, &sigs);
+	if (e == 0)
+		o->pinned = 1;
+	return e == -ETIMEDOUT ? ENOLCK : -e;
+}
+
 /* The kernel part: the pin, or the real lock with also_native. */
 int flp_kernel_lock(struct flp_ofd *o, int fd, int what, int nb, double deadline)
 {
 	const struct flp_rule *r = o->rule;
-	double poll = r->poll_interval > 0 ? r->poll_interval : 0.05;
 
 	/* shared=reader: readers hold only the kernel's shared lock, so writers
 	 * must take the kernel's exclusive lock too. */
@@ -618,33 +665,7 @@ int flp_kernel_lock(struct flp_ofd *o, int fd, int what, int nb, double deadline
 		return errno;
 	if (nb)
 		return EWOULDBLOCK;
-	{
-		sigset_t sigs;
-		int e;
-
-		flp_wait_signals(&sigs, NULL);
-		for (;;) {
-			if (fl__now_mono() >= deadline) {
-				e = ENOLCK;
-				break;
-			}
-			if (flp_wait_sleep(poll) == EINTR) {
-				e = EINTR;
-				break;
-			}
-			if (real_flock(fd, what | LOCK_NB) == 0) {
-				o->pinned = 1;
-				e = 0;
-				break;
-			}
-			if (errno != EWOULDBLOCK) {
-				e = errno;
-				break;
-			}
-		}
-		flp_wait_signals(NULL, &sigs);
-		return e;
-	}
+	return flp_kernel_wait(o, fd, what, deadline);
 }
 
 /* LOCK_SH / LOCK_EX.  Caller holds o->mu.  Returns 0 or a positive errno. */

@@ -167,6 +167,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
@@ -835,37 +836,57 @@ int flp_wait_ended(void *arg, int eintr)
 	return rl_any_interrupts(NULL, orig);
 }
 
+static int rl_never_ends(void *arg, int eintr)
+{
+	(void)arg;
+	(void)eintr;
+	return 0;
+}
+
+/* One try at the directory mutex, for the wait engine. */
+static int rl_mutex_try(void *arg)
+{
+	struct flp_rfile *rf = arg;
+	int r;
+
+	RL_OP(2); /* create + write */
+	r = fl_acquire(rf->mtx, FL_EXCLUSIVE, 0);
+	if (r == -ETIMEDOUT) {
+		atomic_fetch_add_explicit(&rl_mutex_waits, 1, memory_order_relaxed);
+		return -EAGAIN;
+	}
+	if (r != 0)
+		flp_log("fcntl(%s): %s; failing with ENOLCK", rf->path, fl_errmsg(rf->mtx));
+	return r;
+}
+
 /*
  * Takes the directory mutex before `deadline` (CLOCK_MONOTONIC).  Returns
  * 0, -ETIMEDOUT, -EINTR (only when `intr`: a signal handler ran while we
- * waited), or another -errno (reported on stderr).
+ * waited), or another -errno (reported on stderr).  The mutex is held for
+ * milliseconds: the engine polls it from 0.5 ms up to 10 ms, without a
+ * watch (the caller's F_SETLKW wait may watch the same directory, and one
+ * inotify instance has one watch per directory).
  */
 static int rl_mutex_lock(struct flp_rfile *rf, double deadline, int intr)
 {
-	double back = 0.0005, cap;
+	struct fl_shim_signals sig = { rl_wait_mask, intr ? flp_wait_ended : rl_never_ends, NULL,
+				       &flp_depth };
+	struct fl_shim_wait w = {
+		.attempt = rl_mutex_try,
+		.arg = rf,
+		.deadline = deadline,
+		.first = 0.0005,
+		.sig = &sig,
+	};
 	int r;
 
 	if ((r = rl_mutex_open(rf)) != 0)
 		return r;
-	cap = fl_shim_poll_interval(rf->mtx);
-	if (cap > 0.01)
-		cap = 0.01; /* held for milliseconds: poll it faster than a lock */
-	for (;;) {
-		RL_OP(2); /* create + write */
-		r = fl_acquire(rf->mtx, FL_EXCLUSIVE, 0);
-		if (r == 0)
-			return 0;
-		if (r != -ETIMEDOUT) {
-			flp_log("fcntl(%s): %s; failing with ENOLCK", rf->path, fl_errmsg(rf->mtx));
-			return r;
-		}
-		atomic_fetch_add_explicit(&rl_mutex_waits, 1, memory_order_relaxed);
-		if (fl__now_mono() >= deadline)
-			return -ETIMEDOUT;
-		if (flp_wait_sleep(back) == EINTR && intr)
-			return -EINTR;
-		back = back * 2 < cap ? back * 2 : cap;
-	}
+	w.poll = fl_shim_poll_interval(rf->mtx);
+	if (w.poll > 0.01)
+		w.poll = 0.01; /* held for milliseconds: poll it faster than a lock */
+	return fl_shim_wait_for(&w);
 }
 
 static void rl_mutex_unlock(struct flp_rfile *rf)
@@ -1500,204 +1521,303 @@ static const char *rl_typename(short t)
 	return t == F_RDLCK ? "F_RDLCK" : t == F_WRLCK ? "F_WRLCK" : t == F_UNLCK ? "F_UNLCK" : "?";
 }
 
-static int rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
-{
-	int is_ofd = cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW || cmd == F_OFD_GETLK;
-	int wait = cmd == F_SETLKW || cmd == F_OFD_SETLKW;
-	const struct flp_rule *rule = o->rule;
+/* One fcntl lock command on its way (rl_fcntl's steps share it). */
+struct rl_req {
+	struct flp_ofd *o;
+	int fd, cmd, is_ofd, wait;
+	struct flock *fl;
+	int64_t start, end;         /* the range, inclusive               */
 	struct flp_rfile *rf;
-	struct flp_rowner *ow;
-	struct flp_rset next = { 0 };
-	int64_t start, end, cur = 0, size = 0;
-	double deadline, poll, back = 0.001;
+	struct flp_rowner *ow;      /* the owner whose locks change        */
+	struct flp_rset next;       /* scratch: the owner's set after it   */
+	double deadline;            /* F_SETLKW's (the rule's timeout)     */
+};
+
+/* The argument checks, in the kernel's order (fs/locks.c): F_GETLK looks
+ * at the type first; F_SETLK at the range, then the type, the access mode
+ * and, for OFD locks, l_pid.  An F_OFD_GETLK with l_pid set is refused
+ * after the range.  0 or a positive errno. */
+static int rl_check(struct rl_req *q)
+{
+	struct flock *fl = q->fl;
+	int64_t cur = 0, size = 0;
 	int r, acc;
 
-	atomic_fetch_add_explicit(&rl_calls, 1, memory_order_relaxed);
 	/* An O_PATH descriptor takes no lock command at all. */
-	if (fcntl(fd, F_GETFL) & O_PATH)
+	if (fcntl(q->fd, F_GETFL) & O_PATH)
 		return EBADF;
 	if (fl == NULL)
 		return EFAULT;
-	/* Checks in the kernel's order (fs/locks.c): F_GETLK looks at the type
-	 * first; F_SETLK at the range, then the type, the access mode and, for
-	 * OFD locks, l_pid.  An F_OFD_GETLK with l_pid set is refused after
-	 * the range. */
-	if ((cmd == F_GETLK || cmd == F_OFD_GETLK) && fl->l_type != F_RDLCK &&
+	if ((q->cmd == F_GETLK || q->cmd == F_OFD_GETLK) && fl->l_type != F_RDLCK &&
 	    fl->l_type != F_WRLCK)
 		return EINVAL;
 	if (fl->l_whence == SEEK_CUR)
-		cur = lseek(fd, 0, SEEK_CUR);
+		cur = lseek(q->fd, 0, SEEK_CUR);
 	if (fl->l_whence == SEEK_END) {
 		struct stat st;
-		if (fstat(fd, &st) != 0)
+		if (fstat(q->fd, &st) != 0)
 			return errno;
 		size = st.st_size;
 	}
-	r = flp_range_from_flock(fl->l_whence, fl->l_start, fl->l_len, cur, size, &start, &end);
+	r = flp_range_from_flock(fl->l_whence, fl->l_start, fl->l_len, cur, size, &q->start,
+				 &q->end);
 	if (r != 0)
 		return -r;
 	if (fl->l_type != F_RDLCK && fl->l_type != F_WRLCK && fl->l_type != F_UNLCK)
 		return EINVAL;
-	if (cmd != F_GETLK && cmd != F_OFD_GETLK && fl->l_type != F_UNLCK) {
+	if (q->cmd != F_GETLK && q->cmd != F_OFD_GETLK && fl->l_type != F_UNLCK) {
 		/* The kernel wants a readable descriptor for a read lock, a
 		 * writable one for a write lock. */
-		acc = fcntl(fd, F_GETFL) & O_ACCMODE;
+		acc = fcntl(q->fd, F_GETFL) & O_ACCMODE;
 		if ((fl->l_type == F_RDLCK && acc == O_WRONLY) ||
 		    (fl->l_type == F_WRLCK && acc == O_RDONLY))
 			return EBADF;
 	}
-	if (is_ofd && fl->l_pid != 0)
+	if (q->is_ofd && fl->l_pid != 0)
 		return EINVAL;
+	return 0;
+}
+
+/* The owner of the request: the open file description's (OFD locks, named
+ * on first use) or the process's.  Caller holds rf->mu.  NULL: ENOMEM. */
+static struct flp_rowner *rl_owner_of(struct rl_req *q)
+{
+	struct flp_rowner *ow;
+
+	if (!q->is_ofd) {
+		ow = &q->rf->posix;
+		if (ow->name[0] == '\0')
+			rl_owner_name(ow);
+		return ow;
+	}
+	pthread_mutex_lock(&rl_mu);
+	if (q->o->rown == NULL) {
+		q->o->rown = calloc(1, sizeof(*q->o->rown));
+		if (q->o->rown) {
+			q->o->rown->ofd = (int)++rl_ofd_seq;
+			rl_owner_name(q->o->rown);
+		}
+	}
+	ow = q->o->rown;
+	pthread_mutex_unlock(&rl_mu);
+	return ow;
+}
+
+/* F_GETLK / F_OFD_GETLK.  Called with rf->mu held, which it drops. */
+static int rl_getlk(struct rl_req *q)
+{
+	const struct flp_rule *rule = q->o->rule;
+	struct flp_rfile *rf = q->rf;
+	struct flock *fl = q->fl;
+	int took = 0, r;
+
+	/* Another process that holds the mutex may hold locks its file does
+	 * not show yet: ask under the mutex. */
+	if (!atomic_load(&rf->held) && rl_mutex_present(rf)) {
+		double dl = fl__now_mono() + (rule->timeout >= 0 ? rule->timeout : 10.0);
+		r = rl_mutex_lock(rf, dl, 0);
+		took = r == 0;
+	}
+	r = rl_test(rf, q->ow, q->start, q->end, fl->l_type, fl);
+	if (took)
+		rl_mutex_unlock(rf);
+	pthread_mutex_unlock(&rf->mu);
+	if (r < 0) {
+		flp_log("fcntl(%s, %s): cannot read %s: %s; failing with ENOLCK", q->o->path,
+			rl_cmdname(q->cmd), rf->dir, strerror(-r));
+		return ENOLCK;
+	}
+	if (r == 0)
+		fl->l_type = F_UNLCK;
+	FLP_TRACE("fcntl(%d, %s) on %s: %s", q->fd, rl_cmdname(q->cmd), q->o->path,
+		  r ? "conflict" : "free");
+	return 0;
+}
+
+/* A request that only gives up locks (never waits).  Called with rf->mu
+ * held, which it drops.  0 or ENOLCK. */
+static int rl_shrink(struct rl_req *q)
+{
+	struct flp_rfile *rf = q->rf;
+	int r;
+
+	if (rl_drops_write(&q->ow->set, q->start, q->end))
+		rl_cache_release(rf, q->fd);
+	r = rl_set(rf, q->ow, &q->next);
+	pthread_mutex_unlock(&rf->mu);
+	FLP_TRACE("fcntl(%d, %s, %s %lld..%lld) on %s: %s", q->fd, rl_cmdname(q->cmd),
+		  rl_typename(q->fl->l_type), (long long)q->start, (long long)q->end, q->o->path,
+		  r ? "failed" : "released");
+	return r ? ENOLCK : 0;
+}
+
+/* One try at a request that takes or widens locks: 0, -EAGAIN (a
+ * conflicting lock), -ETIMEDOUT / -EINTR (the mutex), or another -errno. */
+static int rl_try(void *arg)
+{
+	struct rl_req *q = arg;
+	const struct flp_rule *rule = q->o->rule;
+	struct flp_rfile *rf = q->rf;
+	struct flp_rowner *ow = q->ow;
+	short type = q->fl->l_type;
+	/* A non-blocking call still waits for the mutex (it is not the lock),
+	 * but not forever: a mutex whose holder crashed on a host we never
+	 * evict would hang it. */
+	double mdl = q->wait ? q->deadline
+			     : fl__now_mono() + (rule->timeout >= 0 ? rule->timeout : 10.0);
+	int r;
+
+	pthread_mutex_lock(&rf->mu);
+	/* Another thread may have changed our locks meanwhile. */
+	if (flp_rset_copy(&q->next, &ow->set) != 0 ||
+	    flp_rset_apply(&q->next, q->start, q->end, type) != 0) {
+		r = -ENOMEM;
+	} else if (flp_rset_unchanged_by(&ow->set, q->start, q->end, type)) {
+		r = 0;
+	} else if (rf->contended && !atomic_load(&rf->held) && !rl_mutex_present(rf) &&
+		   rl_test(rf, ow, q->start, q->end, type, NULL) > 0) {
+		/* Busy a moment ago, and a conflicting lock is in a file we
+		 * just read: it existed at that moment, so EAGAIN is the
+		 * kernel's answer, without the mutex.  A retry loop (SQLite's
+		 * busy handler, a waiter) then reads instead of creating and
+		 * removing the mutex each time.  Owners that look gone are not
+		 * counted here; the grow removes them.  Only while nobody
+		 * holds the mutex: a holder's file may still show locks it has
+		 * since given up. */
+		r = -EAGAIN;
+	} else {
+		r = rl_grow(rf, ow, &q->next, q->start, q->end, type, mdl, q->wait);
+		rf->contended = r == -EAGAIN;
+	}
+	pthread_mutex_unlock(&rf->mu);
+	/* A waiter's mutex wait ends at its own deadline: the engine then
+	 * reports the timeout. */
+	if (r == -ETIMEDOUT && q->wait)
+		r = -EAGAIN;
+	return r;
+}
+
+/* Not the mutex: every try that takes and drops it would wake us again. */
+static int rl_wakes(void *arg, const char *entry)
+{
+	(void)arg;
+	return strcmp(entry, "mutex") != 0 && strcmp(entry, "strict-mutex") != 0;
+}
+
+/*
+ * F_SETLKW: the library's wait engine tries until granted, woken when an
+ * owner file in the lock directory is rewritten or removed (a holder that
+ * gives up locks does that before it drops the mutex; our own hidden
+ * temporaries and the mutex, which our tries take too, do not wake it),
+ * polling from 1 ms up to the rule's poll interval for changes no event
+ * shows (another host's).  Signals end it as they end the kernel's wait
+ * (flp_wait_ended).
+ */
+static int rl_wait(struct rl_req *q)
+{
+	const struct flp_rule *rule = q->o->rule;
+	struct fl_shim_signals sig = { rl_wait_mask, flp_wait_ended, NULL, &flp_depth };
+	struct fl_shim_wait w = {
+		.attempt = rl_try,
+		.arg = q,
+		.watch = q->rf->dir,
+		.mask = IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM,
+		.name = NULL,
+		.wakes = rl_wakes,
+		.deadline = q->deadline,
+		.first = 0.001,
+		.poll = rule->poll_interval > 0 ? rule->poll_interval : 0.05,
+		.sig = &sig,
+	};
+	int r = fl_shim_wait_for(&w);
+
+	if (r == -ETIMEDOUT) {
+		flp_log("fcntl(%s, %s): timed out after %gs (policy line %d); failing with ENOLCK",
+			q->o->path, rl_cmdname(q->cmd), rule->timeout, rule->line);
+		r = -ENOLCK;
+	}
+	return r;
+}
+
+/* F_SETLK / F_SETLKW that takes or widens locks.  0 or a positive errno. */
+static int rl_setlk(struct rl_req *q)
+{
+	int r;
+
+	if (q->wait) {
+		r = rl_wait(q);
+	} else {
+		r = rl_try(q);
+		if (r == -ETIMEDOUT)
+			flp_log("fcntl(%s, %s): the mutex %s stayed taken; failing with EAGAIN",
+				q->o->path, rl_cmdname(q->cmd),
+				q->rf->mtx ? fl_path(q->rf->mtx) : q->rf->dir);
+		if (r == -ETIMEDOUT)
+			r = -EAGAIN;
+	}
+	flp_rset_free(&q->next);
+	if (r == 0)
+		rl_cache_acquire(q->rf, q->fd);
+	FLP_TRACE("fcntl(%d, %s, %s %lld..%lld) on %s: %s", q->fd, rl_cmdname(q->cmd),
+		  rl_typename(q->fl->l_type), (long long)q->start, (long long)q->end, q->o->path,
+		  r == 0 ? "acquired" : strerror(-r));
+	/* Only what fcntl(2) itself can answer; any other failure of ours
+	 * (ENOMEM, EIO, EEXIST for a node planted at our temporary, ...) is
+	 * ENOLCK, with the reason on stderr. */
+	if (r == 0 || r == -EAGAIN || r == -EINTR || r == -EINVAL || r == -EBADF ||
+	    r == -EDEADLK || r == -EOVERFLOW || r == -ENOLCK)
+		return -r;
+	return ENOLCK;
+}
+
+static int rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
+{
+	struct rl_req q = { .o = o, .fd = fd, .cmd = cmd, .fl = fl };
+	const struct flp_rule *rule = o->rule;
+	struct flp_rfile *rf;
+	int r;
+
+	atomic_fetch_add_explicit(&rl_calls, 1, memory_order_relaxed);
+	q.is_ofd = cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW || cmd == F_OFD_GETLK;
+	q.wait = cmd == F_SETLKW || cmd == F_OFD_SETLKW;
+	if ((r = rl_check(&q)) != 0)
+		return r;
 	pthread_once(&rl_host_once, rl_host_init);
-	rf = rl_file(o, fd);
+	q.rf = rf = rl_file(o, fd);
 	if (rf == NULL)
 		return ENOLCK;
 
 	pthread_mutex_lock(&rf->mu);
 	if (!rf->adopted)
 		rl_adopt(rf);
-	if (is_ofd) {
-		pthread_mutex_lock(&rl_mu);
-		if (o->rown == NULL) {
-			o->rown = calloc(1, sizeof(*o->rown));
-			if (o->rown) {
-				o->rown->ofd = (int)++rl_ofd_seq;
-				rl_owner_name(o->rown);
-			}
-		}
-		pthread_mutex_unlock(&rl_mu);
-		ow = o->rown;
-		if (ow == NULL) {
-			pthread_mutex_unlock(&rf->mu);
-			return ENOLCK;
-		}
-	} else {
-		ow = &rf->posix;
-		if (ow->name[0] == '\0')
-			rl_owner_name(ow);
-	}
-
-	if (cmd == F_GETLK || cmd == F_OFD_GETLK) {
-		/* Another process that holds the mutex may hold locks its file
-		 * does not show yet: ask under the mutex. */
-		int took = 0;
-		if (!atomic_load(&rf->held) && rl_mutex_present(rf)) {
-			double dl = fl__now_mono() + (rule->timeout >= 0 ? rule->timeout : 10.0);
-			r = rl_mutex_lock(rf, dl, 0);
-			took = r == 0;
-		}
-		r = rl_test(rf, ow, start, end, fl->l_type, fl);
-		if (took)
-			rl_mutex_unlock(rf);
+	q.ow = rl_owner_of(&q);
+	if (q.ow == NULL) {
 		pthread_mutex_unlock(&rf->mu);
-		if (r < 0) {
-			flp_log("fcntl(%s, %s): cannot read %s: %s; failing with ENOLCK", o->path,
-				rl_cmdname(cmd), rf->dir, strerror(-r));
-			return ENOLCK;
-		}
-		if (r == 0)
-			fl->l_type = F_UNLCK;
-		FLP_TRACE("fcntl(%d, %s) on %s: %s", fd, rl_cmdname(cmd), o->path,
-			  r ? "conflict" : "free");
-		return 0;
+		return ENOLCK;
 	}
-
-	if (flp_rset_unchanged_by(&ow->set, start, end, fl->l_type)) {
+	if (cmd == F_GETLK || cmd == F_OFD_GETLK)
+		return rl_getlk(&q);
+	if (flp_rset_unchanged_by(&q.ow->set, q.start, q.end, fl->l_type)) {
 		pthread_mutex_unlock(&rf->mu);
 		return 0;
 	}
-	if (flp_rset_copy(&next, &ow->set) != 0 ||
-	    flp_rset_apply(&next, start, end, fl->l_type) != 0 || next.n > FLP_RL_MAX_RANGES) {
+	if (flp_rset_copy(&q.next, &q.ow->set) != 0 ||
+	    flp_rset_apply(&q.next, q.start, q.end, fl->l_type) != 0 ||
+	    q.next.n > FLP_RL_MAX_RANGES) {
 		/* Past the cap our own file would read as malformed: the
 		 * kernel's answer to too many record locks is ENOLCK too. */
 		pthread_mutex_unlock(&rf->mu);
-		flp_rset_free(&next);
+		flp_rset_free(&q.next);
 		return ENOLCK;
 	}
-	if (flp_rset_shrinks(&next, &ow->set)) {
-		if (rl_drops_write(&ow->set, start, end))
-			rl_cache_release(rf, fd);
-		r = rl_set(rf, ow, &next);
-		pthread_mutex_unlock(&rf->mu);
-		flp_rset_free(&next);
-		FLP_TRACE("fcntl(%d, %s, %s %lld..%lld) on %s: %s", fd, rl_cmdname(cmd),
-			  rl_typename(fl->l_type), (long long)start, (long long)end, o->path,
-			  r ? "failed" : "released");
-		return r ? ENOLCK : 0;
+	if (flp_rset_shrinks(&q.next, &q.ow->set)) {
+		r = rl_shrink(&q);
+		flp_rset_free(&q.next);
+		return r;
 	}
 	pthread_mutex_unlock(&rf->mu);
-
-	deadline = wait && rule->timeout >= 0 ? fl__now_mono() + rule->timeout : INFINITY;
-	poll = rule->poll_interval > 0 ? rule->poll_interval : 0.05;
-	for (;;) {
-		/* A non-blocking call still waits for the mutex (it is not the
-		 * lock), but not forever: a mutex whose holder crashed on a host
-		 * we never evict would hang it. */
-		double mdl = wait ? deadline
-				  : fl__now_mono() + (rule->timeout >= 0 ? rule->timeout : 10.0);
-
-		pthread_mutex_lock(&rf->mu);
-		/* Another thread may have changed our locks meanwhile. */
-		if (flp_rset_copy(&next, &ow->set) != 0 ||
-		    flp_rset_apply(&next, start, end, fl->l_type) != 0) {
-			r = -ENOMEM;
-		} else if (flp_rset_unchanged_by(&ow->set, start, end, fl->l_type)) {
-			r = 0;
-		} else if (rf->contended && !atomic_load(&rf->held) && !rl_mutex_present(rf) &&
-			   rl_test(rf, ow, start, end, fl->l_type, NULL) > 0) {
-			/* Busy a moment ago, and a conflicting lock is in a file
-			 * we just read: it existed at that moment, so EAGAIN is
-			 * the kernel's answer, without the mutex.  A retry loop
-			 * (SQLite's busy handler, a waiter) then reads instead of
-			 * creating and removing the mutex each time.  Owners that
-			 * look gone are not counted here; the grow removes them.
-			 * Only while nobody holds the mutex: a holder's file may
-			 * still show locks it has since given up. */
-			r = -EAGAIN;
-		} else {
-			r = rl_grow(rf, ow, &next, start, end, fl->l_type, mdl, wait);
-			rf->contended = r == -EAGAIN;
-		}
-		pthread_mutex_unlock(&rf->mu);
-		if (r == 0 || (r != -EAGAIN && r != -ETIMEDOUT))
-			break;
-		if (!wait) {
-			if (r == -ETIMEDOUT)
-				flp_log("fcntl(%s, %s): the mutex %s stayed taken; failing "
-					"with EAGAIN",
-					o->path, rl_cmdname(cmd),
-					rf->mtx ? fl_path(rf->mtx) : rf->dir);
-			r = -EAGAIN;
-			break;
-		}
-		if (fl__now_mono() >= deadline) {
-			flp_log("fcntl(%s, %s): timed out after %gs (policy line %d); failing with "
-				"ENOLCK",
-				o->path, rl_cmdname(cmd), rule->timeout, rule->line);
-			r = -ENOLCK;
-			break;
-		}
-		if (flp_wait_sleep(back) == EINTR) {
-			r = -EINTR;
-			break;
-		}
-		back = back * 2 < poll ? back * 2 : poll;
-	}
-	flp_rset_free(&next);
-	if (r == 0)
-		rl_cache_acquire(rf, fd);
-	FLP_TRACE("fcntl(%d, %s, %s %lld..%lld) on %s: %s", fd, rl_cmdname(cmd),
-		  rl_typename(fl->l_type), (long long)start, (long long)end, o->path,
-		  r == 0 ? "acquired" : strerror(-r));
-	if (r == -ETIMEDOUT)
-		return EAGAIN;
-	/* Only what fcntl(2) itself can answer; any other failure of ours
-	 * (ENOMEM, EIO, EEXIST for a node planted at our temporary, ...) is
-	 * ENOLCK, with the reason on stderr. */
-	if (r == 0 || r == -EAGAIN || r == -EINTR || r == -EINVAL || r == -EBADF ||
-	    r == -EDEADLK || r == -EOVERFLOW)
-		return -r;
-	return ENOLCK;
+	q.deadline = q.wait && rule->timeout >= 0 ? fl__now_mono() + rule->timeout : INFINITY;
+	return rl_setlk(&q);
 }
 
 int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
