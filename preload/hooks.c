@@ -11,9 +11,9 @@
  *  semantics: LOCK_SH -> reader (exclusive-only kinds: exclusive, or the
  *  kernel's shared lock alone with shared=reader), LOCK_EX -> writer,
  *  LOCK_NB -> one try and EWOULDBLOCK, LOCK_UN, conversions by release and
- *  re-acquire (not atomic, as flock(2) says).  A blocking wait polls with
- *  nanosleep and returns EINTR as soon as a signal handler runs; the policy's
- *  timeout ends it with ENOLCK.  Rules of kind etcd go to etcd.c, which
+ *  re-acquire (not atomic, as flock(2) says).  A blocking wait is the
+ *  library's (see "Waiting" below) and returns EINTR as soon as a signal
+ *  handler without SA_RESTART runs; the policy's timeout ends it with ENOLCK.  Rules of kind etcd go to etcd.c, which
  *  loads the full library on first use (and explains what fork and execve
  *  cannot do with an etcd lease).
  *
