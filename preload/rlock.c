@@ -950,10 +950,99 @@ static void rl_peers_free(struct rl_peer *v, size_t n)
  * out; with `evict` (the caller holds the mutex) their files are removed.  A
  * malformed file counts as a write lock on the whole file.  0 or -errno.
  */
+/* Removes the file of the gone owner p (still the inode st shows) and its
+ * temporary, and says so.  1 removed, 0 left (changed meanwhile). */
+static int rl_evict(struct flp_rfile *rf, int dfd, const struct rl_peer *p, const struct stat *st)
+{
+	char tmp[RL_NAME_MAX + 8];
+	int e = fl__unlink_if_same(dfd, p->name, st->st_dev, st->st_ino);
+
+	RL_OP(1);
+	if (e != 0 && e != -ENOENT)
+		return 0;
+	snprintf(tmp, sizeof(tmp), ".tmp.%s", p->name);
+	(void)fl__sys.unlinkat(dfd, tmp, 0);
+	flp_log("%s/%s: %s; removed it", rf->dir, p->name,
+		p->malformed ? "not a valid owner file and unchanged too long"
+		: strcmp(p->host, rl_host) == 0 ? "its process is gone"
+						: "its heartbeat stopped (host down or frozen)");
+	return 1;
+}
+
+/*
+ * Reads the owner file `name` of dfd into *p.  Returns 0 when p is an owner
+ * to count (a malformed file counts as a write lock on the whole file), 1
+ * when there is none (released meanwhile; gone, and with `evict` removed),
+ * or -errno.  Only with 0 does p hold memory (p->set).
+ */
+static int rl_peer_read(struct flp_rfile *rf, int dfd, const char *name, int evict,
+			struct rl_peer *p)
+{
+	struct stat st;
+	char *buf;
+	size_t len;
+	int e;
+
+	e = rl_read(dfd, name, &buf, &len, &st);
+	if (e == -ENOENT)
+		return 1; /* released meanwhile */
+	memset(p, 0, sizeof(*p));
+	memcpy(p->name, name, strlen(name) + 1); /* < RL_NAME_MAX: checked */
+	if (e == 0) {
+		if (flp_rl_parse(buf, len, p->host, sizeof(p->host), &p->pid, &p->ofd, &p->set) != 0)
+			p->malformed = 1;
+		free(buf);
+	} else if (e == -EBADMSG || e == -ELOOP || e == -EFBIG) {
+		p->malformed = 1; /* a symlink, FIFO, directory or huge file */
+		if (fl__sys.fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			memset(&st, 0, sizeof(st));
+	} else {
+		return e;
+	}
+	if (p->malformed) {
+		flp_rset_clear(&p->set);
+		if (flp_rset_apply(&p->set, 0, FLP_OFF_MAX, F_WRLCK) != 0) {
+			flp_rset_free(&p->set);
+			return -ENOMEM;
+		}
+	}
+	if (rl_stale(rf, dfd, p, &st)) {
+		/* F_GETLK: an owner that is gone holds nothing (the kernel
+		 * forgets a dead process's locks at once); the next grow
+		 * removes its file. */
+		if (!evict || rl_evict(rf, dfd, p, &st)) {
+			flp_rset_free(&p->set);
+			return 1;
+		}
+	}
+	if (p->malformed && evict)
+		FLP_TRACE("%s/%s: not a valid owner file; counted as a write lock on the "
+			  "whole file until it is removed",
+			  rf->dir, p->name);
+	return 0;
+}
+
+/* Appends *p to v[n] (growing cap).  0 or -ENOMEM (p's memory freed). */
+static int rl_peer_push(struct rl_peer **v, size_t *n, size_t *cap, struct rl_peer *p)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 8;
+		struct rl_peer *nv = realloc(*v, nc * sizeof(**v));
+		if (nv == NULL) {
+			flp_rset_free(&p->set);
+			return -ENOMEM;
+		}
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = *p;
+	return 0;
+}
+
 static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_peer **out,
 		   size_t *nout, int *self_seen)
 {
-	struct rl_peer *v = NULL;
+	struct rl_peer *v = NULL, p;
 	size_t n = 0, cap = 0;
 	char *dbuf;
 	int dfd, r = 0;
@@ -971,7 +1060,7 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 		fl__sys.close(dfd);
 		return -ENOMEM;
 	}
-	for (;;) {
+	while (r == 0) {
 		long got = syscall(SYS_getdents64, dfd, dbuf, RL_DIRBUF);
 		if (got < 0 && errno == EINTR)
 			continue;
@@ -981,13 +1070,8 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 		}
 		if (got == 0)
 			break;
-		for (long off = 0; off < got;) {
+		for (long off = 0; off < got && r == 0;) {
 			const struct rl_dirent64 *de = (const struct rl_dirent64 *)(void *)(dbuf + off);
-			struct rl_peer *p;
-			struct stat st;
-			char *buf;
-			size_t len;
-			int e;
 
 			off += de->d_reclen;
 			if (strcmp(de->d_name, self) == 0) {
@@ -996,77 +1080,12 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 			}
 			if (!rl_is_owner_name(de->d_name) || strlen(de->d_name) >= RL_NAME_MAX)
 				continue;
-			e = rl_read(dfd, de->d_name, &buf, &len, &st);
-			if (e == -ENOENT)
-				continue; /* released meanwhile */
-			if (n == cap) {
-				struct rl_peer *nv;
-				cap = cap ? cap * 2 : 8;
-				nv = realloc(v, cap * sizeof(*v));
-				if (nv == NULL) {
-					if (e == 0)
-						free(buf);
-					r = -ENOMEM;
-					break;
-				}
-				v = nv;
-			}
-			p = &v[n];
-			memset(p, 0, sizeof(*p));
-			memcpy(p->name, de->d_name, strlen(de->d_name) + 1); /* < RL_NAME_MAX: checked */
-			if (e == 0) {
-				if (flp_rl_parse(buf, len, p->host, sizeof(p->host), &p->pid, &p->ofd,
-						 &p->set) != 0)
-					p->malformed = 1;
-				free(buf);
-			} else if (e == -EBADMSG || e == -ELOOP || e == -EFBIG) {
-				p->malformed = 1; /* a symlink, FIFO, directory or huge file */
-				if (fl__sys.fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-					memset(&st, 0, sizeof(st));
-			} else {
-				r = e;
-				flp_rset_free(&p->set);
-				break;
-			}
-			if (p->malformed) {
-				flp_rset_clear(&p->set);
-				if (flp_rset_apply(&p->set, 0, FLP_OFF_MAX, F_WRLCK) != 0) {
-					flp_rset_free(&p->set);
-					r = -ENOMEM;
-					break;
-				}
-			}
-			if (!evict && rl_stale(rf, dfd, p, &st)) {
-				/* F_GETLK: an owner that is gone holds nothing (the kernel
-				 * forgets a dead process's locks at once); the next grow
-				 * removes its file. */
-				flp_rset_free(&p->set);
-				continue;
-			}
-			if (evict && rl_stale(rf, dfd, p, &st)) {
-				e = fl__unlink_if_same(dfd, p->name, st.st_dev, st.st_ino);
-				RL_OP(1);
-				if (e == 0 || e == -ENOENT) {
-					char tmp[RL_NAME_MAX + 8];
-					snprintf(tmp, sizeof(tmp), ".tmp.%s", p->name);
-					(void)fl__sys.unlinkat(dfd, tmp, 0);
-					flp_log("%s/%s: %s; removed it", rf->dir, p->name,
-						p->malformed ? "not a valid owner file and unchanged too long"
-						: strcmp(p->host, rl_host) == 0
-						    ? "its process is gone"
-						    : "its heartbeat stopped (host down or frozen)");
-					flp_rset_free(&p->set);
-					continue;
-				}
-			}
-			if (p->malformed && evict)
-				FLP_TRACE("%s/%s: not a valid owner file; counted as a write lock on the "
-					  "whole file until it is removed",
-					  rf->dir, p->name);
-			n++;
+			r = rl_peer_read(rf, dfd, de->d_name, evict, &p);
+			if (r == 0)
+				r = rl_peer_push(&v, &n, &cap, &p);
+			else if (r == 1)
+				r = 0;
 		}
-		if (r != 0)
-			break;
 	}
 	free(dbuf);
 	fl__sys.close(dfd);
