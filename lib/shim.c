@@ -194,9 +194,9 @@ static int fl__shim_sleep(const struct fl_shim_wait *w, int ifd, int wd, double 
 	if (wd >= 0) {
 		struct fl__shim_match m = { w, wd };
 		woke = fl__inotify_poll_match(ifd, until, fl__shim_match, &m);
-	}
-	else
+	} else {
 		fl__wait_sleep_until(until);
+	}
 	fired = fl__wait_intr_fired();
 	if (w->sig)
 		fl__wait_intr_set(NULL);
@@ -205,8 +205,8 @@ static int fl__shim_sleep(const struct fl_shim_wait *w, int ifd, int wd, double 
 
 int fl_shim_wait_for(const struct fl_shim_wait *w)
 {
-	double pause = w->first > 0 ? w->first : 0.0005;
-	double cap = w->poll > pause ? w->poll : pause;
+	double first = w->first > 0 ? w->first : 0.0005;
+	double pause = first, cap = w->poll > first ? w->poll : first;
 	int ifd = -1, wd = -1, r;
 
 	/* Watched before the first try: a release between a failed try and
@@ -232,7 +232,7 @@ int fl_shim_wait_for(const struct fl_shim_wait *w)
 		/* Quick again right after a change; backing off while nothing
 		 * happens (a holder on another host, or one that unlocks
 		 * without the event we watch). */
-		pause = r ? (w->first > 0 ? w->first : 0.0005) : (pause * 2 < cap ? pause * 2 : cap);
+		pause = r ? first : (pause * 2 < cap ? pause * 2 : cap);
 	}
 	fl__inotify_unwatch(ifd, wd);
 	return r;
