@@ -151,7 +151,14 @@ int fl_shim_acquire(fl_lock *lk, enum fl_mode mode, double timeout,
  * is due or an inotify event of w->watch says the holder may have let go.
  * The pause starts at `first` and doubles up to `poll` (a hand-off right
  * after a change is quick, a long wait costs nothing).  The watch is set
- * before the first try, so a release between a try and the sleep wakes it.
+ * after the first failed try (a free lock costs none) and followed by
+ * another try before any sleep, so a release between a try and the sleep
+ * wakes it.
+ * An attempt may wait itself: a nested wait on the same path, for events
+ * the outer watch reports, reads the outer watch (the thread has one
+ * inotify instance, with one watch per inode); a nested watch of another
+ * path works but may cost the outer wait events, which it then sees at
+ * its next poll.
  */
 struct fl_shim_wait {
 	int (*attempt)(void *arg); /* 0 got it, -EAGAIN busy, else an error  */

@@ -203,23 +203,68 @@ static int fl__shim_sleep(const struct fl_shim_wait *w, int ifd, int wd, double 
 	return fired ? -EINTR : woke;
 }
 
+/*
+ * The watch of the wait this thread is in, if any.  An attempt may wait
+ * itself (the byte-range directory mutex, in the directory the F_SETLKW
+ * waiter watches).  One inotify instance has one watch per inode: a nested
+ * wait adding and removing its own would remove the outer one.  So a
+ * nested wait on the same path, for events the outer watch reports, reads
+ * the outer watch; the events it consumes came before its attempt's work,
+ * which therefore already saw what they report.
+ */
+static __thread struct fl__shim_active {
+	const char *path;
+	uint32_t mask;
+	int ifd, wd;
+} fl__shim_active = { NULL, 0, -1, -1 };
+
+/* Sets up w's watch (reusing the thread's active one when it can). */
+static void fl__shim_watch(const struct fl_shim_wait *w, uint32_t mask, int *ifd, int *wd,
+			   int *own)
+{
+	const struct fl__shim_active *a = &fl__shim_active;
+
+	if (a->path != NULL && a->wd >= 0 && strcmp(a->path, w->watch) == 0 &&
+	    (a->mask & mask) == mask) {
+		*ifd = a->ifd;
+		*wd = a->wd;
+		return;
+	}
+	if ((*ifd = fl__inotify_get()) < 0)
+		return;
+	*wd = fl__inotify_watch(*ifd, w->watch, mask);
+	if (*wd < 0)
+		return;
+	*own = 1;
+	fl__shim_active.path = w->watch;
+	fl__shim_active.mask = mask;
+	fl__shim_active.ifd = *ifd;
+	fl__shim_active.wd = *wd;
+}
+
 int fl_shim_wait_for(const struct fl_shim_wait *w)
 {
+	struct fl__shim_active saved = fl__shim_active;
 	double first = w->first > 0 ? w->first : 0.0005;
 	double pause = first, cap = w->poll > first ? w->poll : first;
-	int ifd = -1, wd = -1, r;
+	int ifd = -1, wd = -1, own = 0, watched = w->watch == NULL, r;
 
-	/* Watched before the first try: a release between a failed try and
-	 * the sleep is an event already queued when the sleep starts. */
-	if (w->watch != NULL && (ifd = fl__inotify_get()) >= 0)
-		wd = fl__inotify_watch(ifd, w->watch,
-				       w->mask | IN_DELETE_SELF | IN_MOVE_SELF);
 	for (;;) {
 		double now, until;
 
 		r = w->attempt(w->arg);
 		if (r != -EAGAIN)
 			break;
+		/* Watched after the first failed try (a lock that is free
+		 * costs no watch), and tried again before any sleep: a release
+		 * between a try and the sleep is then an event already queued
+		 * when the sleep starts. */
+		if (!watched) {
+			watched = 1;
+			fl__shim_watch(w, w->mask | IN_DELETE_SELF | IN_MOVE_SELF, &ifd, &wd,
+				       &own);
+			continue;
+		}
 		now = fl__now_mono();
 		if (now >= w->deadline) {
 			r = -ETIMEDOUT;
@@ -234,6 +279,8 @@ int fl_shim_wait_for(const struct fl_shim_wait *w)
 		 * without the event we watch). */
 		pause = r ? first : (pause * 2 < cap ? pause * 2 : cap);
 	}
-	fl__inotify_unwatch(ifd, wd);
+	if (own)
+		fl__inotify_unwatch(ifd, wd);
+	fl__shim_active = saved;
 	return r;
 }

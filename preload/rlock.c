@@ -863,10 +863,11 @@ static int rl_mutex_try(void *arg)
 /*
  * Takes the directory mutex before `deadline` (CLOCK_MONOTONIC).  Returns
  * 0, -ETIMEDOUT, -EINTR (only when `intr`: a signal handler ran while we
- * waited), or another -errno (reported on stderr).  The mutex is held for
- * milliseconds: the engine polls it from 0.5 ms up to 10 ms, without a
- * watch (the caller's F_SETLKW wait may watch the same directory, and one
- * inotify instance has one watch per directory).
+ * waited), or another -errno (reported on stderr).  The engine wakes when
+ * the mutex file is removed (its holder gave it back) and polls from
+ * 0.5 ms up to 10 ms: the mutex is held for milliseconds, and strict's
+ * mutex, a permanent sentinel, shows no removal.  Inside an F_SETLKW wait
+ * this reads that wait's watch of the same directory.
  */
 static int rl_mutex_lock(struct flp_rfile *rf, double deadline, int intr)
 {
@@ -875,6 +876,9 @@ static int rl_mutex_lock(struct flp_rfile *rf, double deadline, int intr)
 	struct fl_shim_wait w = {
 		.attempt = rl_mutex_try,
 		.arg = rf,
+		.watch = rf->rule->kind == FLP_STRICT ? NULL : rf->dir,
+		.mask = IN_DELETE | IN_MOVED_FROM,
+		.name = "mutex",
 		.deadline = deadline,
 		.first = 0.0005,
 		.sig = &sig,

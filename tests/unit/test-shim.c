@@ -76,9 +76,10 @@ static void test_shim_wait_deadline(void **state)
 	assert_int_equal(c.tries, 1);
 }
 
-/* A released lock: the file `held` is gone.  The first try tells the
- * releasing child to go (so the release comes after the watch is set and a
- * try failed: the case a poll-only wait would sleep through). */
+/* A released lock: the file `held` is gone.  The second try (the one the
+ * engine makes right after setting its watch) tells the releasing child to
+ * go, so the release comes after the watch is set and a try failed: the
+ * case a poll-only wait would sleep through. */
 struct release {
 	const char *held;
 	int go;    /* write end of the child's pipe, -1 once written */
@@ -93,7 +94,7 @@ static int release_try(void *arg)
 	r->tries++;
 	if (lstat(r->held, &st) != 0)
 		return 0;
-	if (r->go >= 0) {
+	if (r->tries == 2 && r->go >= 0) {
 		assert_int_equal(write(r->go, "g", 1), 1);
 		close(r->go);
 		r->go = -1;
@@ -147,7 +148,8 @@ static void test_shim_wait_wakes(void **state)
 	r.go = releaser(held, &pid);
 	w.deadline = fl__now_mono() + 20;
 	assert_int_equal(fl_shim_wait_for(&w), 0);
-	assert_int_equal(r.tries, 2);
+	assert_true(fl__now_mono() < w.deadline); /* woken, not the last try */
+	assert_int_equal(r.tries, 3);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
@@ -161,7 +163,71 @@ static void test_shim_wait_wakes(void **state)
 	w.deadline = t0 + 0.3;
 	assert_int_equal(fl_shim_wait_for(&w), 0);
 	assert_true(fl__now_mono() - t0 >= 0.29);
-	assert_int_equal(r.tries, 2);
+	assert_int_equal(r.tries, 3);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* A wait inside an attempt (the byte-range mutex inside F_SETLKW) on the
+ * directory the outer wait watches: the inner one must wake by the event
+ * and leave the outer watch in place. */
+struct nest {
+	char dir[2048], held[4096], m[4096];
+	struct release inner;
+	int outer_tries, inner_result, go_held;
+};
+
+static int nest_try(void *arg)
+{
+	struct nest *n = arg;
+	struct stat st;
+
+	n->outer_tries++;
+	if (n->outer_tries == 2) { /* the outer watch is set by now */
+		struct fl_shim_wait in = { .attempt = release_try, .arg = &n->inner,
+					   .watch = n->dir, .mask = IN_DELETE, .name = "m",
+					   .first = 30, .poll = 30 };
+		pid_t pid;
+		int stt;
+
+		close(open(n->m, O_CREAT | O_WRONLY, 0644));
+		n->inner = (struct release){ n->m, -1, 0 };
+		n->inner.go = releaser(n->m, &pid);
+		in.deadline = fl__now_mono() + 10;
+		n->inner_result = fl_shim_wait_for(&in);
+		assert_true(fl__now_mono() < in.deadline);
+		assert_int_equal(waitpid(pid, &stt, 0), pid);
+		/* Now the outer lock goes, after its watch met the inner wait. */
+		assert_int_equal(write(n->go_held, "g", 1), 1);
+		close(n->go_held);
+		return -EAGAIN;
+	}
+	return lstat(n->held, &st) != 0 ? 0 : -EAGAIN;
+}
+
+static void test_shim_wait_nested(void **state)
+{
+	struct nest n;
+	struct fl_shim_wait w = { .attempt = nest_try, .arg = &n, .mask = IN_DELETE,
+				  .first = 30, .poll = 30 };
+	pid_t pid;
+	int st;
+
+	(void)state;
+	memset(&n, 0, sizeof(n));
+	snprintf(n.dir, sizeof(n.dir), "%s", fl_test_path("nest"));
+	assert_int_equal(mkdir(n.dir, 0755), 0);
+	snprintf(n.held, sizeof(n.held), "%s/held", n.dir);
+	snprintf(n.m, sizeof(n.m), "%s/m", n.dir);
+	close(open(n.held, O_CREAT | O_WRONLY, 0644));
+	n.go_held = releaser(n.held, &pid);
+	w.watch = n.dir;
+	w.deadline = fl__now_mono() + 10;
+	assert_int_equal(fl_shim_wait_for(&w), 0);
+	assert_true(fl__now_mono() < w.deadline); /* woken, not the last try */
+	assert_int_equal(n.inner_result, 0);
+	assert_int_equal(n.inner.tries, 3);
+	assert_int_equal(n.outer_tries, 3);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 }
@@ -360,6 +426,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shim_wait_deadline, fl_test_setup,
 						fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_shim_wait_wakes, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_shim_wait_nested, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_shim_wait_signal, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_shim_beat, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_shim_dotlock, fl_test_setup, fl_test_teardown),
