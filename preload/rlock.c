@@ -53,8 +53,11 @@
  * mutex makes check-then-write atomic against every other grow, on every
  * host, because its O_EXCL create (or link, for strict) is atomic at the
  * server.  A conflict ends F_SETLK with EAGAIN; F_SETLKW drops the mutex,
- * sleeps (backing off from 1 ms to the rule's poll_interval) and tries
- * again.  An owner file that becomes empty is unlinked.
+ * sleeps until an owner file in the directory is rewritten or removed
+ * (the library's wait engine: inotify, and a poll backing off from 1 ms to
+ * the rule's poll_interval for changes no event shows, another host's)
+ * and tries again; a wait for the mutex wakes when it is given back.  An
+ * owner file that becomes empty is unlinked.
  *
  * Lingering.  A grow does not give the mutex back while the process still
  * holds locks on the file: SQLite's transaction is a burst of about nine
