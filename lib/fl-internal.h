@@ -509,6 +509,19 @@ int fl__inotify_watch(int ifd, const char *path, uint32_t mask);
 void fl__inotify_drain(int ifd);
 /* Removes a watch added by fl__inotify_watch (wd < 0: nothing). */
 void fl__inotify_unwatch(int ifd, int wd);
+/* Instead of removing it, leaves a watch of the calling thread's instance
+ * in place until fl__inotify_unlinger, the thread's next fl__inotify_watch
+ * or its exit (one per thread at most): a wait that won the lock leaves
+ * the removal, a system call, off the hand-off path. */
+void fl__inotify_linger(int ifd, int wd);
+/* Removes the calling thread's lingering watch, if any. */
+void fl__inotify_unlinger(void);
+/* Sleeps until the instance has events queued (1) or `until` or a
+ * registered wait's signal (0); reads nothing. */
+int fl__inotify_ready(int ifd, double until);
+/* Reads every queued event; returns the union of the masks of watch wd's
+ * events (IN_IGNORED left out), with IN_Q_OVERFLOW when events were lost. */
+uint32_t fl__inotify_take(int ifd, int wd);
 /* Sleeps until `until` (CLOCK_MONOTONIC) or an event of watch `wd`: one on
  * the entry `name` of a watched directory, or when name is NULL any event of
  * the watch except on hidden entries (a leading '.': strict's private
