@@ -577,7 +577,7 @@ static int lease_adopt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode,
 
 static void lease_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 {
-	(void)h;
+	until = fl__adapt_until(h, lk->path, lk->opt.poll_interval, until);
 	fl__wait_removal(lk->dir, lk->name, fl__path_exists, lk->path, until);
 }
 

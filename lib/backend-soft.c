@@ -153,10 +153,12 @@ static int soft_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 	return 0;
 }
 
-/* Sleeps until the marker goes (inotify) or until `until`; see fl__wait_removal. */
+/* Sleeps until the marker goes (inotify) or until `until` or the end of the
+ * adaptive step (another host's removal raises no event); see
+ * fl__wait_removal and fl__adapt_until. */
 static void soft_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 {
-	(void)h;
+	until = fl__adapt_until(h, lk->path, lk->opt.poll_interval, until);
 	fl__wait_removal(lk->dir, lk->name, fl__path_exists, lk->path, until);
 }
 

@@ -967,12 +967,13 @@ static void strict_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 {
 	char claims[4096 + 32];
 
-	(void)h;
 	if ((size_t)snprintf(claims, sizeof(claims), "%s.filelock/claims", lk->path) >=
 	    sizeof(claims)) {
 		fl__wait_sleep_until(until);
 		return;
 	}
+	/* A claim added or removed changes the directory's times. */
+	until = fl__adapt_until(h, claims, lk->opt.poll_interval, until);
 	fl__wait_removal(claims, NULL, strict_claimed, claims, until);
 }
 

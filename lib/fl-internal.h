@@ -131,6 +131,9 @@ struct fl_hold {
 	                           none), set by the wait loop before each `wait`  */
 	int wait_checks;        /* the wait loop must regain control every poll
 	                           interval (a cancel_check or an asynchronous hook) */
+	double adapt_step;      /* fl__adapt_until: the next poll step (0 = start), */
+	double adapt_next;      /* when the current one ends (CLOCK_MONOTONIC),     */
+	uint64_t adapt_tag;     /* and what the watched object looked like          */
 	max_align_t priv[];     /* be->hold_size bytes of backend data                 */
 };
 
@@ -557,6 +560,16 @@ void fl__wait_intr_set(struct fl__wait_intr *wi);
 int fl__wait_intr_fired(void);
 /* fl__sleep_until, ended early by a registered wait's signals. */
 void fl__wait_sleep_until(double until);
+/*
+ * The adaptive poll step of a wait, for changes no notification reports
+ * (other NFS clients): returns min(until, the end of the current step).
+ * The step is FL__ADAPT_QUICK after `path` (lstat: inode, size, times, or
+ * its absence) was seen to change since the last call for this
+ * acquisition, and doubles up to `poll` while it does not.  The state
+ * lives in h (adapt_*, zeroed at the start of each acquisition).
+ */
+#define FL__ADAPT_QUICK 0.001
+double fl__adapt_until(struct fl_hold *h, const char *path, double poll, double until);
 
 /* ---- heartbeat.c ------------------------------------------------------- */
 

@@ -796,6 +796,8 @@ int fl__acquire_as(fl_lock *lk, enum fl_mode mode, double timeout, struct fl__ac
 	h->dev = 0;
 	h->ino = 0;
 	atomic_store(&h->valid_until_ns, 0);
+	h->adapt_step = h->adapt_next = 0;
+	h->adapt_tag = 0;
 	memset(h->priv, 0, lk->be->hold_size);
 	pthread_mutex_unlock(&lk->mu);
 

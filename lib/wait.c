@@ -330,3 +330,39 @@ int fl__inotify_poll(int ifd, int wd, double until, const char *name)
 
 	return fl__inotify_poll_match(ifd, until, fl__one_match, &w);
 }
+
+/* ---- the adaptive poll step -------------------------------------------- */
+
+static uint64_t fl__adapt_mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+	return h;
+}
+
+double fl__adapt_until(struct fl_hold *h, const char *path, double poll, double until)
+{
+	double now = fl__now_mono(), t;
+	uint64_t tag = 1;
+	struct stat st;
+
+	if (fl__sys.lstat(path, &st) == 0) {
+		tag = fl__adapt_mix(tag, (uint64_t)st.st_ino);
+		tag = fl__adapt_mix(tag, (uint64_t)st.st_size);
+		tag = fl__adapt_mix(tag, (uint64_t)st.st_mtim.tv_sec * 1000000000ULL +
+						 (uint64_t)st.st_mtim.tv_nsec);
+		tag = fl__adapt_mix(tag, (uint64_t)st.st_ctim.tv_sec * 1000000000ULL +
+						 (uint64_t)st.st_ctim.tv_nsec);
+	}
+	if (tag != h->adapt_tag || h->adapt_step <= 0) {
+		/* Something moved (or the first wait): the lock may move again soon. */
+		h->adapt_tag = tag;
+		h->adapt_step = FL__ADAPT_QUICK;
+		h->adapt_next = 0;
+	}
+	if (h->adapt_next <= now) {
+		h->adapt_next = now + h->adapt_step;
+		h->adapt_step = h->adapt_step * 2 < poll ? h->adapt_step * 2 : poll;
+	}
+	t = h->adapt_next;
+	return t < until ? t : until;
+}
