@@ -134,6 +134,9 @@ struct fl_hold {
 	double adapt_step;      /* fl__adapt_until: the next poll step (0 = start), */
 	double adapt_next;      /* when the current one ends (CLOCK_MONOTONIC),     */
 	uint64_t adapt_tag;     /* and what the watched object looked like          */
+	double fair_released;   /* fairness (lock.c, kept across acquisitions): when */
+	double fair_waited;     /* this context last released, last had to wait, and */
+	unsigned fair_streak;   /* how many acquisitions since did not wait          */
 	max_align_t priv[];     /* be->hold_size bytes of backend data                 */
 };
 

@@ -474,6 +474,43 @@ static int fl__hook_cancelled(const struct fl__acq_hook *hook)
 	return hook != NULL && hook->cancelled(hook->arg);
 }
 
+/*
+ * Fairness: a bounded bypass.  A waiter is woken when the holder lets go,
+ * but the holder's process, looping, takes the lock again microseconds
+ * later, long before a woken process runs: left alone it can keep the lock
+ * for as long as it loops (the kernel's own flock behaves so).  So a context
+ * that had to wait within the last FL__FAIR_RECENT seconds, and has since
+ * taken the lock FL__FAIR_STREAK times in a row without waiting, pauses for
+ * FL__FAIR_PAUSE after its release before its next try: a woken waiter
+ * takes the lock then, and this context waits its turn like the others.
+ * Without contention nothing waits, and nothing pauses.  Non-blocking tries
+ * and asynchronous acquires never pause.
+ */
+#define FL__FAIR_STREAK 16
+#define FL__FAIR_RECENT 1.0
+#define FL__FAIR_PAUSE 0.001
+
+static void fl__fair_pause(struct fl_hold *h, double deadline)
+{
+	double now = fl__now_mono(), until = h->fair_released + FL__FAIR_PAUSE;
+
+	if (h->fair_streak < FL__FAIR_STREAK || now - h->fair_waited > FL__FAIR_RECENT ||
+	    now >= until)
+		return;
+	h->fair_streak = 0;
+	fl__wait_sleep_until(until < deadline ? until : deadline);
+}
+
+static void fl__fair_note(struct fl_hold *h, int waited)
+{
+	if (waited) {
+		h->fair_waited = fl__now_mono();
+		h->fair_streak = 0;
+	} else {
+		h->fair_streak++;
+	}
+}
+
 static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, double timeout,
 			 struct fl__acq_hook *hook)
 {
@@ -483,13 +520,19 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 	/* A kernel wait cannot be interrupted by a cancel, so a hooked
 	 * (asynchronous) acquire always polls. */
 	int how = (timeout < 0 && o->cancel_check == NULL && hook == NULL) ? FL__BLOCK : FL__TRY;
+	int waited = 0;
 
+	if (timeout != 0 && hook == NULL)
+		fl__fair_pause(h, deadline);
 	for (;;) {
 		int r = lk->be->attempt(lk, h, mode, how);
-		if (r == 0)
+		if (r == 0) {
+			fl__fair_note(h, waited);
 			return 0;
+		}
 		if (r != -EAGAIN)
 			return r;
+		waited = 1;
 		if (timeout == 0)
 			return fl__timed_out(lk, timeout);
 		if (o->cancel_check && o->cancel_check(o->cancel_arg))
@@ -899,8 +942,10 @@ int fl__release_as(fl_lock *lk, unsigned flags, uint64_t tid)
 
 	pthread_mutex_lock(&lk->mu);
 	h->busy = 0;
-	if (r == 0)
+	if (r == 0) {
 		h->held = 0;
+		h->fair_released = fl__now_mono();
+	}
 	gone = !h->held;
 	if (gone)
 		h->counter = 0;
