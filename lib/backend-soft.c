@@ -45,7 +45,11 @@
  * Waiting.  Between attempts a waiter sleeps on inotify for the marker's
  * removal (capped by the poll interval), so a hand-off on one host takes
  * microseconds instead of up to a poll interval; on NFS, removals by other
- * clients raise no event and the wait is plain polling.
+ * clients raise no event and the wait is polling with an adaptive step:
+ * 1 ms after the marker was seen to change (a new holder, who may be
+ * brief), doubling up to the poll interval while it does not
+ * (fl__adapt_until, wait.c), so the median cross-host hand-off stays under
+ * half the interval (bench/bench-cluster-handoff.sh measures it).
  *
  * Differences from Python, all wire-compatible: a contender that just broke a
  * stale marker retries at once instead of reporting contention; the

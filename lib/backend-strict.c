@@ -74,8 +74,10 @@
  *
  * Waiting.  Between attempts a waiter sleeps on inotify for a removal of a
  * public claim in claims/ (a release on this host wakes it at once; the
- * private records every publication unlinks do not), else for the poll
- * interval.
+ * private records every publication unlinks do not), else for an
+ * adaptive step: 1 ms after claims/ was seen to change (its times move
+ * with every claim made or removed), doubling up to the poll interval
+ * (fl__adapt_until, wait.c).
  *
  * NFS.  O_EXCL create, link() and readdir are coherent on NFSv3/v4 for a
  * directory that the client revalidates; each scan opens the directory anew
