@@ -9,7 +9,8 @@
 # interval) should keep the median at or below half the poll interval.
 # Prints bench-handoff's table for poll intervals of 50 and 250 ms.  Needs
 # root and /dev/fuse, like the cluster suites; a measurement, not a test.
-# BENCH_XHOST_N sets the number of hand-offs per kind (default 40).
+# BENCH_XHOST_N sets the number of hand-offs per kind (default 40),
+# BENCH_XHOST_KIND one kind to measure (default: every marker kind).
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 if [ -n "${1:-}" ]; then
 	FL_TOP_BUILDDIR=$(cd "$1" && pwd)
@@ -27,7 +28,7 @@ cl_start 3 attr_timeout=0.1,entry_timeout=0,negative_timeout=0 >/dev/null
 read -r P1 <"$CLUSTER_DIR/node1/init.pid"
 read -r P2 <"$CLUSTER_DIR/node2/init.pid"
 for poll in 0.05 0.25; do
-	"$BENCH" -x "$P1,$P2" -n "${BENCH_XHOST_N:-40}" -p "$poll" "$M" || CL_FAILS=$((CL_FAILS + 1))
+	"$BENCH" -x "$P1,$P2" -n "${BENCH_XHOST_N:-40}" -p "$poll" ${BENCH_XHOST_KIND:+-k "$BENCH_XHOST_KIND"} "$M" || CL_FAILS=$((CL_FAILS + 1))
 	echo
 done
 cl_finish
