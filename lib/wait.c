@@ -24,6 +24,17 @@
  *
  * Fork.  A child inherits the parent's instance (the same queue): the
  * cache remembers the process that created it, and a child makes its own.
+ *
+ * A watch that outlives its wait.  A unix waiter that won leaves its watch
+ * in place (fl__inotify_linger) so that removing it is not on the hand-off
+ * path; it goes at the holder's release, at the thread's next watch, or
+ * with the instance: one per thread at most, and only ever removed through
+ * the instance that made it (a fork child never touches the parent's).
+ *
+ * The adaptive step.  Releases on other NFS clients raise no event, so a
+ * marker kind's wait is also bounded by fl__adapt_until: 1 ms after the
+ * watched path was seen to change (a new holder, who may be brief),
+ * doubling up to the poll interval while it does not.
  */
 #include "config.h"
 
