@@ -185,10 +185,13 @@ int fl__shared_ctx(const struct fl_lock *lk);
  *    made), not from the call;
  *  - never waits in the kernel, and checks `cancelled` after each failed
  *    attempt (after the user's cancel_check, whose meaning is unchanged);
- *  - between attempts calls `pause` instead of waiting itself.  pause waits
- *    until `until` (with the backend's wait method or its own sleep) and
- *    returns 0, or returns non-zero early, for a cancel or because the pool
- *    thread has other work;
+ *  - between attempts calls `pause` instead of waiting itself.  pause
+ *    returns 0 once it is time for the next attempt (it may sleep until
+ *    `until` itself), 1 to yield (a cancel, or the pool thread has other
+ *    work), or FL__PAUSE_WAIT with *t <= until: the wait loop then waits
+ *    with the backend's wait method (the wake paths of fl_acquire) until
+ *    *t and calls pause again, or attempts at once if the backend woke
+ *    early;
  *  - never blocks at the context gate (the busy context may belong to a
  *    suspended request of the same pool).
  * Instead of blocking it returns FL__YIELDED and sets `until`, the time to
@@ -201,16 +204,20 @@ int fl__shared_ctx(const struct fl_lock *lk);
  * context stays busy until then.
  */
 #define FL__YIELDED (-5000) /* outside the errno range */
+#define FL__PAUSE_WAIT 2
 struct fl__acq_hook {
 	uint64_t owner;
 	double start;
 	int (*cancelled)(void *arg);
-	int (*pause)(void *arg, struct fl_hold *h, double until);
+	int (*pause)(void *arg, double until, double *t);
 	void *arg;
 	/* out, kept between calls: */
 	double until;
 	struct fl_hold *suspended;
 };
+/* The timeout an acquire uses: the handle's default for FL_TIMEOUT_DEFAULT
+ * (NaN), 0 with FL_NONBLOCK. */
+double fl__acquire_timeout(const struct fl_lock *lk, double timeout);
 /* fl_acquire() with an optional hook (NULL = fl_acquire itself). */
 int fl__acquire_as(struct fl_lock *lk, enum fl_mode mode, double timeout,
 		   struct fl__acq_hook *hook);

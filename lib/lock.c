@@ -550,7 +550,17 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 		h->deadline = deadline;
 		h->wait_checks = o->cancel_check != NULL || hook != NULL;
 		if (hook) {
-			if (hook->pause(hook->arg, h, until)) {
+			double t;
+			int p;
+
+			/* The asynchronous acquire waits on the same wake paths, in
+			 * slices its pause hands out. */
+			while ((p = hook->pause(hook->arg, until, &t)) == FL__PAUSE_WAIT) {
+				lk->be->wait(lk, h, t);
+				if (fl__now_mono() < t)
+					break; /* woken by the backend: try now */
+			}
+			if (p == 1) {
 				hook->until = until; /* cancelled, or the thread has other work */
 				return FL__YIELDED;
 			}
@@ -769,10 +779,7 @@ int fl__acquire_as(fl_lock *lk, enum fl_mode mode, double timeout, struct fl__ac
 	if (mode == FL_SHARED && !(lk->be->caps & FL__CAP_SHARED))
 		return fl__errf(lk, -ENOTSUP, "%s: shared mode is not supported by this kind",
 				lk->path);
-	if (isnan(timeout))
-		timeout = lk->opt.timeout;
-	if (lk->opt.flags & FL_NONBLOCK)
-		timeout = 0;
+	timeout = fl__acquire_timeout(lk, timeout);
 	gate_deadline = timeout < 0 ? INFINITY : (hook ? hook->start : fl__now_mono()) + timeout;
 
 	if (hook && hook->suspended) {
@@ -880,6 +887,15 @@ done:
 	if (r == 0)
 		fl__dl_add(h, tid);
 	return r;
+}
+
+double fl__acquire_timeout(const struct fl_lock *lk, double timeout)
+{
+	if (isnan(timeout))
+		timeout = lk->opt.timeout;
+	if (lk->opt.flags & FL_NONBLOCK)
+		timeout = 0;
+	return timeout;
 }
 
 FL_EXPORT int fl_acquire(fl_lock *lk, enum fl_mode mode, double timeout)
