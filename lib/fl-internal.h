@@ -136,7 +136,9 @@ struct fl_hold {
 	uint64_t adapt_tag;     /* and what the watched object looked like          */
 	double fair_released;   /* fairness (lock.c, kept across acquisitions): when */
 	double fair_waited;     /* this context last released, last had to wait, and */
-	unsigned fair_streak;   /* how many acquisitions since did not wait          */
+	unsigned fair_streak;   /* how many acquisitions since did not wait; how     */
+	unsigned fair_allow;    /* many it may make before a pause (0 = the start),  */
+	int fair_paused;        /* and whether the acquisition in progress paused    */
 	max_align_t priv[];     /* be->hold_size bytes of backend data                 */
 };
 

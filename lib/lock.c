@@ -483,10 +483,15 @@ static int fl__hook_cancelled(const struct fl__acq_hook *hook)
  * taken the lock FL__FAIR_STREAK times in a row without waiting, pauses for
  * FL__FAIR_PAUSE after its release before its next try: a woken waiter
  * takes the lock then, and this context waits its turn like the others.
+ * A pause that let nobody in (the next try won at once: the waiters were
+ * not ready, e.g. on a loaded machine) doubles the streak allowed before
+ * the next one, up to FL__FAIR_MAX, so pauses cost little throughput when
+ * they do not help; one that let a waiter in starts over at the minimum.
  * Without contention nothing waits, and nothing pauses.  Non-blocking tries
  * and asynchronous acquires never pause.
  */
 #define FL__FAIR_STREAK 16
+#define FL__FAIR_MAX 1024
 #define FL__FAIR_RECENT 1.0
 #define FL__FAIR_PAUSE 0.001
 
@@ -494,15 +499,25 @@ static void fl__fair_pause(struct fl_hold *h, double deadline)
 {
 	double now = fl__now_mono(), until = h->fair_released + FL__FAIR_PAUSE;
 
-	if (h->fair_streak < FL__FAIR_STREAK || now - h->fair_waited > FL__FAIR_RECENT ||
+	if (h->fair_allow < FL__FAIR_STREAK)
+		h->fair_allow = FL__FAIR_STREAK;
+	if (h->fair_streak < h->fair_allow || now - h->fair_waited > FL__FAIR_RECENT ||
 	    now >= until)
 		return;
 	h->fair_streak = 0;
+	h->fair_paused = 1;
 	fl__wait_sleep_until(until < deadline ? until : deadline);
 }
 
 static void fl__fair_note(struct fl_hold *h, int waited)
 {
+	if (h->fair_paused) {
+		h->fair_paused = 0;
+		if (waited)
+			h->fair_allow = FL__FAIR_STREAK;
+		else if (h->fair_allow < FL__FAIR_MAX)
+			h->fair_allow *= 2;
+	}
 	if (waited) {
 		h->fair_waited = fl__now_mono();
 		h->fair_streak = 0;
