@@ -144,6 +144,14 @@ struct fl_hold {
 	                           interval (a cancel_check or an asynchronous hook) */
 	const struct fl_backend *be; /* the methods of this hold's acquisition: lk->be,
 	                           or its fallback once the handle switched        */
+	double adapt_step;      /* fl__adapt_until: the next poll step (0 = start), */
+	double adapt_next;      /* when the current one ends (CLOCK_MONOTONIC),     */
+	uint64_t adapt_tag;     /* and what the watched object looked like          */
+	double fair_released;   /* fairness (lock.c, kept across acquisitions): when */
+	double fair_waited;     /* this context last released, last had to wait, and */
+	unsigned fair_streak;   /* how many acquisitions since did not wait; how     */
+	unsigned fair_allow;    /* many it may make before a pause (0 = the start),  */
+	int fair_paused;        /* and whether the acquisition in progress paused    */
 	max_align_t priv[];     /* hold_size bytes of backend data (the larger of
 	                           lk->be's and its fallback's)                    */
 };
@@ -203,10 +211,13 @@ int fl__shared_ctx(const struct fl_lock *lk);
  *    made), not from the call;
  *  - never waits in the kernel, and checks `cancelled` after each failed
  *    attempt (after the user's cancel_check, whose meaning is unchanged);
- *  - between attempts calls `pause` instead of waiting itself.  pause waits
- *    until `until` (with the backend's wait method or its own sleep) and
- *    returns 0, or returns non-zero early, for a cancel or because the pool
- *    thread has other work;
+ *  - between attempts calls `pause` instead of waiting itself.  pause
+ *    returns 0 once it is time for the next attempt (it may sleep until
+ *    `until` itself), 1 to yield (a cancel, or the pool thread has other
+ *    work), or FL__PAUSE_WAIT with *t <= until: the wait loop then waits
+ *    with the backend's wait method (the wake paths of fl_acquire) until
+ *    *t and calls pause again, or attempts at once if the backend woke
+ *    early;
  *  - never blocks at the context gate (the busy context may belong to a
  *    suspended request of the same pool).
  * Instead of blocking it returns FL__YIELDED and sets `until`, the time to
@@ -219,16 +230,20 @@ int fl__shared_ctx(const struct fl_lock *lk);
  * context stays busy until then.
  */
 #define FL__YIELDED (-5000) /* outside the errno range */
+#define FL__PAUSE_WAIT 2
 struct fl__acq_hook {
 	uint64_t owner;
 	double start;
 	int (*cancelled)(void *arg);
-	int (*pause)(void *arg, struct fl_hold *h, double until);
+	int (*pause)(void *arg, double until, double *t);
 	void *arg;
 	/* out, kept between calls: */
 	double until;
 	struct fl_hold *suspended;
 };
+/* The timeout an acquire uses: the handle's default for FL_TIMEOUT_DEFAULT
+ * (NaN), 0 with FL_NONBLOCK. */
+double fl__acquire_timeout(const struct fl_lock *lk, double timeout);
 /* fl_acquire() with an optional hook (NULL = fl_acquire itself). */
 int fl__acquire_as(struct fl_lock *lk, enum fl_mode mode, double timeout,
 		   struct fl__acq_hook *hook);
@@ -553,6 +568,19 @@ int fl__inotify_watch(int ifd, const char *path, uint32_t mask);
 void fl__inotify_drain(int ifd);
 /* Removes a watch added by fl__inotify_watch (wd < 0: nothing). */
 void fl__inotify_unwatch(int ifd, int wd);
+/* Instead of removing it, leaves a watch of the calling thread's instance
+ * in place until fl__inotify_unlinger, the thread's next fl__inotify_watch
+ * or its exit (one per thread at most): a wait that won the lock leaves
+ * the removal, a system call, off the hand-off path. */
+void fl__inotify_linger(int ifd, int wd);
+/* Removes the calling thread's lingering watch, if any. */
+void fl__inotify_unlinger(void);
+/* Sleeps until the instance has events queued (1) or `until` or a
+ * registered wait's signal (0); reads nothing. */
+int fl__inotify_ready(int ifd, double until);
+/* Reads every queued event; returns the union of the masks of watch wd's
+ * events (IN_IGNORED left out), with IN_Q_OVERFLOW when events were lost. */
+uint32_t fl__inotify_take(int ifd, int wd);
 /* Sleeps until `until` (CLOCK_MONOTONIC) or an event of watch `wd`: one on
  * the entry `name` of a watched directory, or when name is NULL any event of
  * the watch except on hidden entries (a leading '.': strict's private
@@ -588,6 +616,16 @@ void fl__wait_intr_set(struct fl__wait_intr *wi);
 int fl__wait_intr_fired(void);
 /* fl__sleep_until, ended early by a registered wait's signals. */
 void fl__wait_sleep_until(double until);
+/*
+ * The adaptive poll step of a wait, for changes no notification reports
+ * (other NFS clients): returns min(until, the end of the current step).
+ * The step is FL__ADAPT_QUICK after `path` (lstat: inode, size, times, or
+ * its absence) was seen to change since the last call for this
+ * acquisition, and doubles up to `poll` while it does not.  The state
+ * lives in h (adapt_*, zeroed at the start of each acquisition).
+ */
+#define FL__ADAPT_QUICK 0.001
+double fl__adapt_until(struct fl_hold *h, const char *path, double poll, double until);
 
 /* ---- heartbeat.c ------------------------------------------------------- */
 

@@ -461,6 +461,8 @@ static void fl__hold_fresh(struct fl_lock *lk, struct fl_hold *h)
 	h->dev = 0;
 	h->ino = 0;
 	atomic_store(&h->valid_until_ns, 0);
+	h->adapt_step = h->adapt_next = 0;
+	h->adapt_tag = 0;
 	memset(h->priv, 0, fl__hold_size(lk));
 }
 
@@ -528,6 +530,58 @@ static int fl__fall_back(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 	return 0;
 }
 
+/*
+ * Fairness: a bounded bypass.  A waiter is woken when the holder lets go,
+ * but the holder's process, looping, takes the lock again microseconds
+ * later, long before a woken process runs: left alone it can keep the lock
+ * for as long as it loops (the kernel's own flock behaves so).  So a context
+ * that had to wait within the last FL__FAIR_RECENT seconds, and has since
+ * taken the lock FL__FAIR_STREAK times in a row without waiting, pauses for
+ * FL__FAIR_PAUSE after its release before its next try: a woken waiter
+ * takes the lock then, and this context waits its turn like the others.
+ * A pause that let nobody in (the next try won at once: the waiters were
+ * not ready, e.g. on a loaded machine) doubles the streak allowed before
+ * the next one, up to FL__FAIR_MAX, so pauses cost little throughput when
+ * they do not help; one that let a waiter in starts over at the minimum.
+ * Without contention nothing waits, and nothing pauses.  Non-blocking tries
+ * and asynchronous acquires never pause.
+ */
+#define FL__FAIR_STREAK 16
+#define FL__FAIR_MAX 1024
+#define FL__FAIR_RECENT 1.0
+#define FL__FAIR_PAUSE 0.001
+
+static void fl__fair_pause(struct fl_hold *h, double deadline)
+{
+	double now = fl__now_mono(), until = h->fair_released + FL__FAIR_PAUSE;
+
+	if (h->fair_allow < FL__FAIR_STREAK)
+		h->fair_allow = FL__FAIR_STREAK;
+	if (h->fair_streak < h->fair_allow || now - h->fair_waited > FL__FAIR_RECENT ||
+	    now >= until)
+		return;
+	h->fair_streak = 0;
+	h->fair_paused = 1;
+	fl__wait_sleep_until(until < deadline ? until : deadline);
+}
+
+static void fl__fair_note(struct fl_hold *h, int waited)
+{
+	if (h->fair_paused) {
+		h->fair_paused = 0;
+		if (waited)
+			h->fair_allow = FL__FAIR_STREAK;
+		else if (h->fair_allow < FL__FAIR_MAX)
+			h->fair_allow *= 2;
+	}
+	if (waited) {
+		h->fair_waited = fl__now_mono();
+		h->fair_streak = 0;
+	} else {
+		h->fair_streak++;
+	}
+}
+
 static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, double timeout,
 			 struct fl__acq_hook *hook)
 {
@@ -537,7 +591,10 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 	/* A kernel wait cannot be interrupted by a cancel, so a hooked
 	 * (asynchronous) acquire always polls. */
 	int how = (timeout < 0 && o->cancel_check == NULL && hook == NULL) ? FL__BLOCK : FL__TRY;
+	int waited = 0;
 
+	if (timeout != 0 && hook == NULL)
+		fl__fair_pause(h, deadline);
 	for (;;) {
 		int r = h->be->attempt(lk, h, mode, how);
 		if (r == FL__FALLBACK) {
@@ -545,10 +602,13 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 			if (r == 0)
 				continue; /* the first try of the fallback, at once */
 		}
-		if (r == 0)
+		if (r == 0) {
+			fl__fair_note(h, waited);
 			return 0;
+		}
 		if (r != -EAGAIN)
 			return r;
+		waited = 1;
 		if (timeout == 0)
 			return fl__timed_out(lk, timeout);
 		if (o->cancel_check && o->cancel_check(o->cancel_arg))
@@ -566,7 +626,20 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 		h->deadline = deadline;
 		h->wait_checks = o->cancel_check != NULL || hook != NULL;
 		if (hook) {
-			if (hook->pause(hook->arg, h, until)) {
+			double t;
+			int p;
+
+			/* The asynchronous acquire waits on the same wake paths, in
+			 * slices its pause hands out. */
+			while ((p = hook->pause(hook->arg, until, &t)) == FL__PAUSE_WAIT) {
+				if (h->be->wait)
+					h->be->wait(lk, h, t);
+				else
+					fl__wait_sleep_until(t);
+				if (fl__now_mono() < t)
+					break; /* woken by the backend: try now */
+			}
+			if (p == 1) {
 				hook->until = until; /* cancelled, or the thread has other work */
 				return FL__YIELDED;
 			}
@@ -809,10 +882,7 @@ static int fl__acquire_check(fl_lock *lk, enum fl_mode mode, double *timeout)
 		return fl__errf(lk, -ENOTSUP, "%s: shared mode is not supported by this kind",
 				lk->path);
 	}
-	if (isnan(*timeout))
-		*timeout = lk->opt.timeout;
-	if (lk->opt.flags & FL_NONBLOCK)
-		*timeout = 0;
+	*timeout = fl__acquire_timeout(lk, *timeout);
 	return 0;
 }
 
@@ -974,6 +1044,15 @@ int fl__acquire_as(fl_lock *lk, enum fl_mode mode, double timeout, struct fl__ac
 	return fl__acquire_physical(lk, h, mode, tid, timeout, hook);
 }
 
+double fl__acquire_timeout(const struct fl_lock *lk, double timeout)
+{
+	if (isnan(timeout))
+		timeout = lk->opt.timeout;
+	if (lk->opt.flags & FL_NONBLOCK)
+		timeout = 0;
+	return timeout;
+}
+
 FL_EXPORT int fl_acquire(fl_lock *lk, enum fl_mode mode, double timeout)
 {
 	return fl__acquire_as(lk, mode, timeout, NULL);
@@ -1034,8 +1113,10 @@ int fl__release_as(fl_lock *lk, unsigned flags, uint64_t tid)
 
 	pthread_mutex_lock(&lk->mu);
 	h->busy = 0;
-	if (r == 0)
+	if (r == 0) {
 		h->held = 0;
+		h->fair_released = fl__now_mono();
+	}
 	gone = !h->held;
 	if (gone)
 		h->counter = 0;
