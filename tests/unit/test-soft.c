@@ -487,19 +487,19 @@ static void test_soft_break_claim(void **state)
 	snprintf(claim, sizeof(claim), "%s.break", p);
 	gethostname(host, sizeof(host));
 	snprintf(rec, sizeof(rec), "%d\n%s\n", (int)dead_pid(), host);
-	write_file(p, rec, strlen(rec));
+	fl_test_write_file(p, rec, strlen(rec));
 	/* A live breaker: this very process. */
 	snprintf(got, sizeof(got), "%d\n%s\n%s\n", (int)getpid(), host, fl__self_token());
-	write_file(claim, got, strlen(got));
-	lk = open_ok(p, NULL);
+	fl_test_write_file(claim, got, strlen(got));
+	lk = fl_test_open(p, FL_SOFT, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	assert_int_equal(fl_break(p, FL_SOFT, NULL, FL_FORCE, NULL), -EBUSY);
 	assert_non_null(strstr(fl_errmsg(NULL), "another process is breaking it"));
-	read_file(p, got, sizeof(got));
+	fl_test_read_file(p, got, sizeof(got));
 	assert_string_equal(got, rec);
 	/* A breaker that died holding it. */
 	snprintf(got, sizeof(got), "%d\n%s\n", (int)dead_pid(), host);
-	write_file(claim, got, strlen(got));
+	fl_test_write_file(claim, got, strlen(got));
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	assert_int_equal(access(claim, F_OK), -1);
 	d = opendir(dir);
@@ -544,7 +544,7 @@ static void test_soft_breaks_take_turns(void **state)
 	snprintf(p, sizeof(p), "%s/turns.lock", fl_test_dir);
 	gethostname(host, sizeof(host));
 	snprintf(rec, sizeof(rec), "%d\n%s\n", (int)dead_pid(), host);
-	write_file(p, rec, strlen(rec));
+	fl_test_write_file(p, rec, strlen(rec));
 	assert_int_equal(pipe(stop), 0);
 	assert_int_equal(pipe(go), 0);
 	a = fork();
@@ -567,9 +567,9 @@ static void test_soft_breaks_take_turns(void **state)
 	}
 	/* A is inside its rename of the dead marker, claim in hand. */
 	assert_int_equal(read(stop[0], &c, 1), 1);
-	lk = open_ok(p, NULL);
+	lk = fl_test_open(p, FL_SOFT, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
-	read_file(p, got, sizeof(got));
+	fl_test_read_file(p, got, sizeof(got));
 	assert_string_equal(got, rec); /* still the dead marker */
 	assert_int_equal(write(go[1], "g", 1), 1);
 	assert_int_equal(waitpid(a, &st, 0), a);
