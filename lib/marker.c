@@ -4,8 +4,8 @@
  * record with its parents made once (fl__open_mkdir), creating a marker,
  * safe bounded reads (fl__record_read, fl__marker_read), parsing protocol-1
  * records and the UTF-8 check, the judgement "never destroy what is not a
- * marker" (FL__MALFORMED_AGE), breaking by rename, the identity-checked
- * unlink, and the wait for a marker's removal.
+ * marker" (FL__MALFORMED_AGE), breaking by rename under the break claim,
+ * the identity-checked unlink, and the wait for a marker's removal.
  *
  * Markers are written by other processes, other hosts and other programs
  * (Python's filelock), so everything here treats their bytes as untrusted:
