@@ -411,11 +411,15 @@ static void srwl_forget(const struct srwl_handle *s, const char *sub, const char
 /* openat restarted on EINTR (as SA_RESTART would). */
 static int srwl_openat(int dfd, const char *name, int flags, mode_t mode)
 {
-	int fd;
+	double t0 = fl__now_mono();
+	int fd, e;
 
 	do
 		fd = fl__sys.openat(dfd, name, flags, mode);
 	while (fd < 0 && errno == EINTR);
+	e = errno;
+	fl__note_io(t0); /* a stall here is no holder's silence either */
+	errno = e;
 	return fd;
 }
 

@@ -413,7 +413,8 @@ int fl__record_read(int dirfd, const char *name, char *buf, size_t cap, size_t *
  * own clock; while the file server (or our client of it) stalls, the holder
  * cannot refresh, and when it thaws the contender's look may be answered
  * before the holder's queued refresh: a live holder that looked silent for
- * the whole stall.  Every record read notes its own duration: one that took
+ * the whole stall.  Every record read and marker create notes its own
+ * duration (the create is what a contender sits in first): one that took
  * FL__STALL seconds or more marks a stall, and the ledger counts silence
  * only from the end of the last stall this process saw (fl__ledger_silent).
  */

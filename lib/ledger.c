@@ -69,8 +69,10 @@
  * before the holder's queued refresh lands, and the whole stall would have
  * counted as the holder's silence (an NFS server frozen for 1.5 s made a
  * contender evict a live lease holder whose write, blocked in the stall,
- * then went through).  Every record read notes its duration (marker.c,
- * fl__note_io); one of FL__STALL (0.5 s) or more, or a probe that took that
+ * then went through).  Every record read and every exclusive create of a
+ * marker or record notes its duration (marker.c, fl__note_io: a contender
+ * sits through a stall in its create as often as in a read); one of
+ * FL__STALL (0.5 s) or more, or a probe that took that
  * long, marks a stall, and silence counts only from the end of the last
  * stall this process saw.  A stall slept through entirely (a poll interval
  * longer than the stall) is not seen; nor is one shorter than FL__STALL,

@@ -15,9 +15,10 @@
  * the shim's owner files) is read through fl__record_read, which answers
  * NFS's ESTALE (the file was replaced or removed under our open) by opening
  * the name again, three opens at most: the race, never "corrupt" or "gone".
- * Every such read also notes how long it took: one of FL__STALL seconds or
- * more was a stall of the file server or its client, which the ledger
- * (ledger.c) does not count as a holder's silence.  A stale marker is
+ * Every such read, and every exclusive create of a marker, also notes how
+ * long it took: one of FL__STALL seconds or more was a stall of the file
+ * server or its client, which the ledger (ledger.c) does not count as a
+ * holder's silence.  A stale marker is
  * broken under the break claim "<path>.break" (fl__break_file).
  */
 #include "config.h"
@@ -493,10 +494,13 @@ int fl__open_mkdir(const struct fl_lock *lk, const char *path, int flags, mode_t
 
 	*recorded = 0;
 	for (;;) {
+		double t0 = fl__now_mono();
 		int fd = fl__sys.open(path, flags, perm);
+		int e = errno;
+
+		fl__note_io(t0); /* a contender's create sits through a stall too */
 		if (fd >= 0)
 			return fd;
-		int e = errno;
 		if (e == EINTR)
 			continue;
 		if (e == ENOENT && (flags & O_CREAT) && !tried_mkdir) {

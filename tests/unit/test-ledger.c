@@ -13,6 +13,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,6 +323,49 @@ static void test_stall_is_not_silence(void **state)
 	assert_no_probe(p);
 }
 
+/* The same stall met in the contender's exclusive create, the first call
+ * of each try: it is no silence either. */
+static int (*real_open)(const char *, int, ...);
+
+static int stalling_open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+
+	if (flags & O_CREAT) {
+		va_list ap;
+		va_start(ap, flags);
+		mode = (mode_t)va_arg(ap, int);
+		va_end(ap);
+		if (stall_once) {
+			stall_once = 0;
+			usleep(1200 * 1000);
+		}
+	}
+	return real_open(path, flags, mode);
+}
+
+static void test_stall_in_create_is_not_silence(void **state)
+{
+	const char *p = fl_test_path("stalled-create");
+	fl_lock *lk;
+
+	(void)state;
+	lease_marker(p, "1.0");
+	lk = open_kind(p, FL_LEASE, 1.0);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	real_open = fl__sys.open;
+	fl__sys.open = stalling_open;
+	stall_once = 1;
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	assert_int_equal(stall_once, 0);
+	fl__sys.open = real_open;
+	usleep(1100 * 1000);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
+	assert_int_equal(fl_release(lk, 0), 0);
+	fl_close(lk);
+	assert_no_probe(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +377,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_live_holder_survives_fresh_tries, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_ledger_bounded_and_fork, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_stall_is_not_silence, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_stall_in_create_is_not_silence, fl_test_setup, fl_test_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, fl_test_group_setup, fl_test_group_teardown);
