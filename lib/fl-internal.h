@@ -263,12 +263,6 @@ int fl__dir_open(const struct fl_lock *lk, const char *dir, unsigned how);
 /* mkdir -p of lk->dir through fl__dir_open (no creation with
  * FL_NO_CREATE_DIRS).  0 or -errno, already recorded with fl__errf. */
 int fl__mkdir_p(const struct fl_lock *lk);
-/* Creates the temporary `name` in dfd: O_CREAT|O_EXCL|O_NOFOLLOW|O_NONBLOCK|
- * O_CLOEXEC, so it is a new regular file and a FIFO or symlink planted at
- * the name can neither block nor redirect the write.  A regular file or
- * symlink already at the name (a leftover) is unlinked and the create
- * retried once; anything else there is -EEXIST.  Returns the fd or -errno. */
-int fl__tmp_create(int dfd, const char *name, mode_t mode);
 /* Canonical absolute path: realpath of the longest existing prefix of the
  * parent, then the rest lexically normalised, then the final name literally.
  * Returns a malloc'd string or NULL with *err set. */
