@@ -528,7 +528,7 @@ static int lease_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
  * any regular file with a lease record when 0/0); the heartbeat restarts on
  * a descriptor of ours.  -ESTALE: not there, or not that one. */
 static int lease_adopt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev,
-		       ino_t ino)
+		       ino_t ino, pid_t taker)
 {
 	struct lease_hold *lh = (struct lease_hold *)h->priv;
 	struct lease_p2 p2;
@@ -537,6 +537,7 @@ static int lease_adopt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode,
 	int fd, r;
 
 	(void)mode;
+	(void)taker; /* the record at the path is the one lease there is */
 	fd = fl__sys.open(lk->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return errno == ENOENT ? -ESTALE : fl__err(lk, -errno, "open", lk->path);

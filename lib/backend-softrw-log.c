@@ -1428,6 +1428,81 @@ static int srwl_release(struct fl_lock *lk, struct fl_hold *h)
 	return r;
 }
 
+static int srwl_judge(int hfd, const char *tok, double stale, pid_t *pid, char host[256],
+		      double *age, int *alive);
+
+/*
+ * Takes over the membership a process that shares our open file description
+ * holds (the preload shim after fork or execve): the member of the newest
+ * snapshot, as writer for FL_EXCLUSIVE (granted: no reader listed) or reader
+ * for FL_SHARED, whose holder record names the taker (fl__adopt_pid_ok) on
+ * this host.  Its
+ * record is refreshed at once (it then names us) and beaten from then on.
+ * -ESTALE: no such member (evicted, released, someone else's).
+ */
+static int srwl_adopt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev,
+		      ino_t ino, pid_t taker)
+{
+	struct srwl_handle *s = lk->be_data;
+	struct srwl_hold *sh = srwl_hold_of(h);
+	struct fl_srwl_snap latest;
+	struct srwl_dirs d;
+	char me[256];
+	int r, found = 0;
+
+	(void)dev;
+	(void)ino;
+	if (fl__hostname(me, sizeof(me)) != 0)
+		return -ESTALE;
+	memset(sh, 0, sizeof(*sh));
+	pthread_mutex_lock(&s->mu);
+	r = srwl_open_dirs(lk, &d, 0);
+	if (r != 0) {
+		pthread_mutex_unlock(&s->mu);
+		return r == -ENOENT ? -ESTALE : r;
+	}
+	r = srwl_latest(lk, d.gen, &latest);
+	if (r == 0) {
+		size_t n = mode == FL_EXCLUSIVE ? (latest.writer[0] != '\0' && latest.nr == 0)
+						: latest.nr;
+		for (size_t i = 0; i < n && !found; i++) {
+			const char *tok = mode == FL_EXCLUSIVE ? latest.writer : latest.readers[i];
+			char host[256];
+			double age;
+			pid_t pid;
+			int alive;
+
+			(void)srwl_judge(d.holders, tok, lk->opt.stale_threshold, &pid, host, &age,
+					 &alive);
+			if (fl__adopt_pid_ok(pid, taker) && strcmp(host, me) == 0) {
+				memcpy(sh->token, tok, sizeof(sh->token));
+				found = 1;
+			}
+		}
+		if (found) {
+			sh->entered = 1;
+			sh->generation = latest.gen;
+			r = srwl_refresh(lk, d.holders, sh->token);
+			if (r == -ENOENT)
+				found = 0;
+		}
+		fl__srwl_snap_free(&latest);
+	}
+	srwl_close_dirs(&d);
+	pthread_mutex_unlock(&s->mu);
+	if (r != 0 && r != -ENOENT)
+		return r;
+	if (!found) {
+		sh->token[0] = '\0';
+		return -ESTALE;
+	}
+	r = srwl_hb_start(lk, h);
+	if (r != 0)
+		return fl__errf(lk, r, "%s: cannot start the heartbeat thread: %s", lk->path,
+				fl_strerror(r));
+	return 0;
+}
+
 static int srwl_fencing_token(struct fl_lock *lk, struct fl_hold *h, unsigned long long *out)
 {
 	(void)lk;
@@ -1768,4 +1843,5 @@ const struct fl_backend fl__backend_softrw_log = {
 	.brk = srwl_brk,
 	.abandon = srwl_abandon,
 	.fencing_token = srwl_fencing_token,
+	.adopt = srwl_adopt,
 };

@@ -1007,6 +1007,69 @@ static void strict_drop(struct fl_lock *lk, struct fl_hold *h)
 	h->fd = -1;
 }
 
+/*
+ * Takes over the claims a process that shares our open file description
+ * published (the preload shim after fork or execve): the held claim of the
+ * taker (or of this process, whose pid execve keeps; fl__adopt_pid_ok), on
+ * this host, with its intent sibling.  The lock is exclusive, so there is at
+ * most one held claim; anyone else's is not ours (-ESTALE).
+ */
+static int strict_adopt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev,
+			ino_t ino, pid_t taker)
+{
+	struct strict_hold *sh = (struct strict_hold *)h->priv;
+	struct strict_scan sc = { 0 };
+	char coord[4096 + 16], shown[4096 + 32], me[256];
+	const struct strict_claim *held = NULL;
+	int coord_fd, sfd, r;
+
+	(void)mode;
+	(void)dev;
+	(void)ino;
+	if (fl__hostname(me, sizeof(me)) != 0)
+		return -ESTALE;
+	memset(sh, 0, sizeof(*sh));
+	sh->claims_fd = -1;
+	if ((size_t)snprintf(coord, sizeof(coord), "%s.filelock", lk->path) >= sizeof(coord))
+		return fl__errf(lk, -ENAMETOOLONG, "%s: path too long", lk->path);
+	coord_fd = strict_open_dir(lk, lk->path, AT_FDCWD, coord, coord);
+	if (coord_fd < 0)
+		return coord_fd == -ENOENT ? -ESTALE : coord_fd;
+	snprintf(shown, sizeof(shown), "%s/claims", coord);
+	sh->claims_fd = strict_open_dir(lk, lk->path, coord_fd, "claims", shown);
+	fl__sys.close(coord_fd);
+	if (sh->claims_fd < 0) {
+		r = sh->claims_fd;
+		sh->claims_fd = -1;
+		return r == -ENOENT ? -ESTALE : r;
+	}
+	r = strict_scan(lk, lk->path, sh->claims_fd, &sc);
+	for (size_t i = 0; r == 0 && i < sc.n; i++)
+		if (sc.v[i].held)
+			held = &sc.v[i];
+	if (r != 0 || held == NULL || strcmp(held->host, me) != 0 ||
+	    !fl__adopt_pid_ok(held->pid, taker)) {
+		strict_scan_free(&sc);
+		fl__sys.close(sh->claims_fd);
+		sh->claims_fd = -1;
+		return r != 0 ? r : -ESTALE;
+	}
+	memcpy(sh->token, held->token, sizeof(sh->token));
+	sh->have_held = 1;
+	for (size_t i = 0; i < sc.n; i++)
+		if (!sc.v[i].held && strcmp(sc.v[i].token, sh->token) == 0)
+			sh->have_intent = 1;
+	strict_scan_free(&sc);
+	sfd = strict_open_sentinel(lk->path);
+	if (sfd < 0) {
+		fl__sys.close(sh->claims_fd);
+		sh->claims_fd = -1;
+		return -ESTALE;
+	}
+	h->fd = sfd;
+	return 0;
+}
+
 /* Options that mean nothing to this kind are refused, as Python refuses
  * unknown keyword options (TypeError). */
 static int strict_setup(struct fl_lock *lk)
@@ -1252,4 +1315,5 @@ const struct fl_backend fl__backend_strict = {
 	.drop = strict_drop,
 	.inspect = strict_inspect,
 	.brk = strict_break,
+	.adopt = strict_adopt,
 };

@@ -95,8 +95,13 @@ struct fl_backend {
 	/* Optional: take over a lock that this process holds on disk but has no
 	 * hold for (the preload shim after fork or execve).  Sets h->fd etc. as
 	 * attempt would; restarts a heartbeat if the kind has one.  dev/ino name
-	 * the marker expected (0/0: whatever is there).  -ESTALE = not ours. */
-	int (*adopt)(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev, ino_t ino);
+	 * the marker expected (0/0: whatever is there).  taker: the process that
+	 * took the lock (the kernel's record of the shim's flock pin says it),
+	 * 0 when unknown; kinds whose records name their holder's pid (strict,
+	 * soft-rw) adopt only a record of the taker's or ours, on this host.
+	 * -ESTALE = not ours. */
+	int (*adopt)(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev, ino_t ino,
+		     pid_t taker);
 };
 
 /*
@@ -214,7 +219,12 @@ int fl__release_as(struct fl_lock *lk, unsigned flags, uint64_t tid);
  * adopt method (the preload shim re-adopting a marker after fork/execve).
  * Returns 0, -ENOTSUP (the kind cannot adopt), -ESTALE (the marker is not
  * the one expected), or another negative errno. */
-int fl__adopt(struct fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino);
+int fl__adopt(struct fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino, pid_t taker);
+/* For adopt methods: may a record of this host naming `pid` be adopted?  It
+ * names us (execve keeps the pid), or the taker, or, when the taker is not
+ * known (0: the kernel names no pid once the taker is gone), a process that
+ * is gone. */
+int fl__adopt_pid_ok(pid_t pid, pid_t taker);
 /* Frees lk like fl_close but never releases anything on disk (the lock
  * stays held by another process that shares it). */
 void fl__forget(struct fl_lock *lk);

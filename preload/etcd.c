@@ -386,7 +386,7 @@ int flp_etcd_lock(struct flp_ofd *o, int fd, int op)
 		if (o->lk_pid != me)
 			o->lk = NULL;
 	}
-	if (flp_ofd_has_flock(fd, &excl)) {
+	if (flp_ofd_has_flock(fd, &excl, NULL)) {
 		flp_log("flock(%s, %s): this open file description is already locked by another "
 			"process (a fork parent, or the program before execve); an etcd lock belongs "
 			"to the process that took it and cannot be shared (policy line %d); failing "
