@@ -63,8 +63,9 @@
  * descriptor, and the heartbeat registry is empty in a child.
  * Adoption (fl__adopt, for the preload shim): a process that holds the
  * lease through an open file description it inherited (a new image after
- * execve, a fork child) opens the marker, checks it is the one expected and
- * a lease record, touches it and beats it from then on.  A holder pid that
+ * execve; a fork child, which the shim has adopt it in fork's child handler)
+ * opens the marker, checks it is the one expected and a lease record,
+ * touches it and beats it from then on (while the taker lives, both do).  A holder pid that
  * is dead does not make such a lease stale while the shim sees the
  * description still open (fl__soft_pinned, as for soft); it then expires by
  * its mtime like any lease.

@@ -131,7 +131,16 @@
  *
  * Fork and exec.  A fork child's handle is invalid (the front end refuses
  * it); descriptors are O_CLOEXEC and open only during a call.  A lock held
- * across exec is abandoned and evicted after the threshold.
+ * across exec is abandoned and evicted after the threshold, unless it is
+ * adopted.  Adoption (fl__adopt, for the preload shim, whose fork children
+ * and new images share the taker's open file description): the member of
+ * the newest snapshot -- the writer only when no reader is listed (a
+ * pending writer holds nothing), else a reader -- whose holder record names
+ * the taker (fl__adopt_pid_ok) and this host.  The record is refreshed at
+ * once (naming the adopter's pid from then on) and beaten; while the taker
+ * lives it refreshes it too, each rewrite a full record, so readers see one
+ * or the other.  The grant's generation is not known to an adopter: its
+ * fencing token is the generation it adopted at (not lower than the grant).
  *
  * Downsides.  Every transition writes, fsyncs and links a file; waiting is
  * polling; a crashed holder blocks others for max(stale_threshold, lease)

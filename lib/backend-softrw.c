@@ -90,7 +90,14 @@
  * it); the child has no heartbeat, and drop leaves the parent's markers
  * alone.  Descriptors are O_CLOEXEC and only open during a call, so exec
  * leaves nothing behind; a lock held across exec is abandoned and expires
- * after stale_threshold.
+ * after stale_threshold, unless it is adopted.  Adoption (fl__adopt, for
+ * the preload shim, whose fork children and new images share the taker's
+ * open file description): for a writer, P.write when it names the taker
+ * (fl__adopt_pid_ok) and this host and no reader marker is left (otherwise
+ * it is a pending claim, not a held lock); for a reader, a marker
+ * "<uuid>.<pid>" of the same.  Its token is checked by a refresh at once,
+ * then it is beaten as if we had taken it; the taker, while it lives,
+ * beats it too (a second futimens is harmless).
  *
  * Mixed deployments.  Python filelock 4 (and our default protocol) never
  * read these files, nor we theirs.  So that a mixed fleet cannot double-hold

@@ -68,6 +68,12 @@
  * name fl_break() refuses (-EBUSY without FL_FORCE, -EINVAL with it): a
  * strict lock is never broken by guessing which claim is meant.
  *
+ * Adoption (fl__adopt, for the preload shim, whose fork children and new
+ * images share the taker's open file description and must release the
+ * lock when they are its last holder): the held claim, when it names the
+ * taker (fl__adopt_pid_ok) and this host, with its intent sibling.  No age
+ * is involved: a pid names the claim, it never makes one stale.
+ *
  * Leftover private records (a publisher crashed between create and unlink)
  * are swept by scanners once their link count is not 1 or they are older
  * than 2 s; a non-regular private node is a protocol error.
