@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "fl-internal.h"
 #include "sys.h"
 
 char fl_test_dir[PATH_MAX];
@@ -203,4 +204,73 @@ double fl_test_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A forked process that takes path in mode and says so on *ready; it exits
+ * (without releasing: its records stay) when *release is closed. */
+static pid_t adopt_taker(const char *path, enum fl_kind kind, const struct fl_options *o,
+			 enum fl_mode mode, int *release)
+{
+	int ready[2], rel[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe(ready), 0);
+	assert_int_equal(pipe(rel), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		fl_lock *lk = NULL;
+
+		close(ready[0]);
+		close(rel[1]);
+		if (fl_open(&lk, path, kind, o) != 0 || fl_acquire(lk, mode, 10) != 0)
+			_exit(1);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		(void)!read(rel[0], &c, 1);
+		_exit(0); /* no release, no close: as a crash */
+	}
+	close(ready[1]);
+	close(rel[0]);
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	*release = rel[1];
+	return pid;
+}
+
+void fl_test_adopt(const char *path, enum fl_kind kind, const struct fl_options *o,
+		   enum fl_mode mode, double bound)
+{
+	enum fl_mode wrong = mode == FL_SHARED ? FL_EXCLUSIVE : FL_SHARED;
+	fl_lock *lk = NULL, *other = NULL;
+	int rel, st;
+	pid_t t;
+
+	t = adopt_taker(path, kind, o, mode, &rel);
+	assert_int_equal(fl_open(&lk, path, kind, o), 0);
+	assert_int_equal(fl_open(&other, path, kind, o), 0);
+	/* A live process's lock: not ours, whoever we think took it. */
+	assert_int_equal(fl__adopt(lk, mode, 0, 0, 0), -ESTALE);
+	assert_int_equal(fl__adopt(lk, mode, 0, 0, 1), -ESTALE);
+	assert_false(fl_is_locked(lk));
+	close(rel);
+	assert_int_equal(waitpid(t, &st, 0), t);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* Its taker gone: not in the wrong mode, nor for another taker. */
+	if (kind == FL_SOFT_RW)
+		assert_int_equal(fl__adopt(lk, wrong, 0, 0, t), -ESTALE);
+	assert_int_equal(fl__adopt(lk, mode, 0, 0, 1), -ESTALE);
+	/* The taker's: ours now, kept fresh, released by us. */
+	assert_int_equal(fl__adopt(lk, mode, 0, 0, t), 0);
+	assert_true(fl_is_locked(lk));
+	if (bound > 0)
+		usleep((useconds_t)(bound * 2.5 * 1e6));
+	assert_int_equal(fl_acquire(other, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	assert_true(fl_is_valid(lk));
+	assert_int_equal(fl_release(lk, 0), 0);
+	assert_int_equal(fl_acquire(other, FL_EXCLUSIVE, 5), 0);
+	assert_int_equal(fl_release(other, 0), 0);
+	fl_close(other);
+	fl_close(lk);
 }
