@@ -191,15 +191,24 @@ echo "ok: the shim's temporaries have random names: nothing planted at any name 
 
 # A write that fails all the same (a full disk: here a file size limit) as
 # the mutex goes back: the locks taken under it are lost, at once, said so.
+# Twenty separate ranges make our owner file larger than the limit, the
+# mutex (a marker) smaller: the grow takes it, and whichever gives it back
+# (the conflicting request, or the reaper on a slow machine) fails to write.
+ask "many 0 W 10 2 20 1"; [ "$ans" = 0 ] || fail "twenty ranges: $ans"
+handback busy
+before_ranges=$(grep '^[RW] ' "$R/$owner")
+[ "$(echo "$before_ranges" | wc -l)" = 21 ] || fail "the owner file: $before_ranges"
+[ "$(stat -c %s "$R/$owner")" -gt 200 ] || fail "the owner file is too small for the test"
+ask "fsize 200"; [ "$ans" = 0 ] || fail "fsize: $ans"
 ask "s 0 W 5 1"; [ "$ans" = 0 ] || fail "F_SETLK under the mutex: $ans"
-ask "fsize 0"; [ "$ans" = 0 ] || fail "fsize: $ans"
 handback ENOLCK
 ask "fsize -1"; [ "$ans" = 0 ] || fail "fsize: $ans"
 errs
 grep -q "byte-range locks taken since it was taken are lost" "$T/probe.err" ||
 	{ cat "$T/probe.err"; fail "no message about the lost locks"; }
 [ ! -e "$R/mutex" ] || fail "the mutex was kept after the failed write"
-[ "$(grep '^[RW] ' "$R/$owner")" = "W 0 4" ] || fail "the owner file changed although its write failed"
+[ "$(grep '^[RW] ' "$R/$owner")" = "$before_ranges" ] ||
+	fail "the owner file changed although its write failed"
 ask "s 0 W 6 1"; [ "$ans" = ENOLCK ] || fail "F_SETLK after the locks were lost: $ans"
 # A second process can take the lost byte at once (nothing records it).
 out=$(LD_PRELOAD=$SO timeout 30 "$P" do "$PUB/a.db" "$PUB/other" "open rw" "s 0 W 5 1" 2>>"$T/probe.err")
