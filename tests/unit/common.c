@@ -206,37 +206,28 @@ double fl_test_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* A forked process that takes path in mode and says so on *ready; it exits
- * (without releasing: its records stay) when *release is closed. */
-static pid_t adopt_taker(const char *path, enum fl_kind kind, const struct fl_options *o,
-			 enum fl_mode mode, int *release)
+/* A fresh process (fl-holder: no threads inherited from this one) that
+ * holds path in mode; killed (SIGKILL: its records stay) by the caller. */
+static pid_t adopt_taker(struct fl_child *c, const char *path, enum fl_kind kind,
+			 const struct fl_options *o, enum fl_mode mode)
 {
-	int ready[2], rel[2];
-	pid_t pid;
-	char c;
+	char hb[64], st[64], pi[64], line[256];
+	const char *proto = o->soft_rw_protocol == FL_SOFT_RW_LEGACY ? "protocol=legacy"
+								     : "protocol=rw1";
 
-	assert_int_equal(pipe(ready), 0);
-	assert_int_equal(pipe(rel), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		fl_lock *lk = NULL;
-
-		close(ready[0]);
-		close(rel[1]);
-		if (fl_open(&lk, path, kind, o) != 0 || fl_acquire(lk, mode, 10) != 0)
-			_exit(1);
-		if (write(ready[1], "x", 1) != 1)
-			_exit(1);
-		(void)!read(rel[0], &c, 1);
-		_exit(0); /* no release, no close: as a crash */
-	}
-	close(ready[1]);
-	close(rel[0]);
-	assert_int_equal(read(ready[0], &c, 1), 1);
-	close(ready[0]);
-	*release = rel[1];
-	return pid;
+	snprintf(hb, sizeof(hb), "heartbeat_interval=%g", o->heartbeat_interval);
+	snprintf(st, sizeof(st), "stale_threshold=%g", o->stale_threshold);
+	snprintf(pi, sizeof(pi), "poll_interval=%g", o->poll_interval > 0 ? o->poll_interval : 0.01);
+	if (kind == FL_SOFT_RW)
+		fl_holder_start(c, line, sizeof(line), "-t", fl_kind_name(kind), "-w", "10", "-o", hb,
+				"-o", st, "-o", pi, "-o", proto, mode == FL_SHARED ? "-s" : path,
+				mode == FL_SHARED ? path : NULL, NULL);
+	else
+		fl_holder_start(c, line, sizeof(line), "-t", fl_kind_name(kind), "-w", "10", "-o", pi,
+				path, NULL);
+	if (strncmp(line, "ready ", 6) != 0)
+		fail_msg("fl-holder: %s", line);
+	return (pid_t)atoi(line + 6);
 }
 
 void fl_test_adopt(const char *path, enum fl_kind kind, const struct fl_options *o,
@@ -244,19 +235,17 @@ void fl_test_adopt(const char *path, enum fl_kind kind, const struct fl_options 
 {
 	enum fl_mode wrong = mode == FL_SHARED ? FL_EXCLUSIVE : FL_SHARED;
 	fl_lock *lk = NULL, *other = NULL;
-	int rel, st;
+	struct fl_child c;
 	pid_t t;
 
-	t = adopt_taker(path, kind, o, mode, &rel);
+	t = adopt_taker(&c, path, kind, o, mode);
 	assert_int_equal(fl_open(&lk, path, kind, o), 0);
 	assert_int_equal(fl_open(&other, path, kind, o), 0);
 	/* A live process's lock: not ours, whoever we think took it. */
 	assert_int_equal(fl__adopt(lk, mode, 0, 0, 0), -ESTALE);
 	assert_int_equal(fl__adopt(lk, mode, 0, 0, 1), -ESTALE);
 	assert_false(fl_is_locked(lk));
-	close(rel);
-	assert_int_equal(waitpid(t, &st, 0), t);
-	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	fl_child_kill(&c);
 	/* Its taker gone: not in the wrong mode, nor for another taker. */
 	if (kind == FL_SOFT_RW)
 		assert_int_equal(fl__adopt(lk, wrong, 0, 0, t), -ESTALE);

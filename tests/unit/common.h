@@ -61,9 +61,9 @@ int fl_test_as_nobody(int (*fn)(void *), void *arg);
 double fl_test_now(void);
 
 /* fl__adopt (the preload shim's take-over after fork and execve) for a kind
- * whose records name their holder: a forked taker holds `path` in `mode`;
- * while it lives its lock is nobody else's (-ESTALE, the taker unknown or
- * another pid); once it has exited without releasing, a wrong mode is
+ * whose records name their holder: a taker (fl-holder) holds `path` in
+ * `mode`; while it lives its lock is nobody else's (-ESTALE, the taker
+ * unknown or another pid); once it was killed without releasing, a wrong mode is
  * refused and the right one adopted: held (beaten: still held after
  * `bound` * 2.5 seconds), then released for another handle to take. */
 void fl_test_adopt(const char *path, enum fl_kind kind, const struct fl_options *o,
