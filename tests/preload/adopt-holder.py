@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 # adopt-holder.py PATH fork|exec -- run under the shim by adopt.sh.
 #
-# Takes flock(LOCK_EX) on PATH, forks a child that keeps the descriptor and
-# exits.  fd 3 (the "ready" pipe) is inherited by the child, which writes
+# Takes flock(LOCK_EX) on PATH, forks three children that exit at once, then
+# a child that keeps the descriptor, and exits.  fd 3 (the "ready" pipe) is inherited by the child, which writes
 # "child PID" on it and holds it until it exits, so the reader sees EOF only
 # once both processes are gone.  The child waits for a line on stdin, then:
 #   fork   closes the descriptor (its last close releases the lock), exits;
@@ -17,6 +17,13 @@ path, how = sys.argv[1], sys.argv[2]
 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
 fcntl.flock(fd, fcntl.LOCK_EX)
 ready = os.fdopen(3, "w")
+# Short-lived children first: each adopts the lock in fork's handler and is
+# gone at once; the records must still name the taker for the next one.
+for i in range(3):
+    p = os.fork()
+    if p == 0:
+        os._exit(0)
+    os.waitpid(p, 0)
 pid = os.fork()
 if pid == 0:
     if how == "exec":
