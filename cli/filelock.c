@@ -1783,6 +1783,56 @@ static void parse_sub(int argc, char **argv, struct cli *c, struct sub_args *a)
 	c->path = argv[optind];
 }
 
+/* `break` after the look at the target: say what we are about to remove,
+ * then remove it.  r is what the look returned, h what it saw. */
+static int break_lock(const struct target *t, const struct sub_args *a, struct cli *c,
+		      const struct fl_holder *h, int r)
+{
+	char who[640] = "";
+
+	if (r == 0 && h->state != FL_HOLDER_FREE)
+		describe_holder(h, who, sizeof(who));
+	if (strcmp(t->from, "option") != 0)
+		printf("%s: %s: kind %s (%s)\n", prog, esc(t->path), fl_kind_name(t->kind), esc(t->why));
+	if (t->kind == FL_UNIX) {
+		warnx_("%s is the kernel's flock%s%s: it cannot be broken; the kernel releases it "
+		       "when its holder closes the file or exits%s",
+		       t->path, who[0] ? ", held by " : "", who,
+		       who[0] ? "" : " (and nobody holds it now)");
+		return EX_UNAVAILABLE;
+	}
+	r = fl_break(t->path, t->kind, &c->opt, a->force ? FL_FORCE : 0, a->claim);
+	switch (r) {
+	case 0:
+		printf("%s: removed %s lock on %s%s%s\n", prog,
+		       h->state == FL_HOLDER_STALE ? "stale" : a->force ? "live" : "the", esc(t->path),
+		       who[0] ? " held by " : "", who);
+		if (h->detail[0])
+			printf("%s: (%s)\n", prog, esc(h->detail));
+		return 0;
+	case -ENOENT:
+		printf("%s: nothing to break: %s is free\n", prog, esc(t->path));
+		return 0;
+	case -EBUSY:
+		warnx_("%s is held by %s, which is alive; not breaking it (use --force to break "
+		       "a live lock)",
+		       t->path, who[0] ? who : "a live holder");
+		return 1;
+	case -ENOTSUP:
+		die(EX_UNAVAILABLE, "%s", ERRMSG(NULL));
+	case -EINVAL:
+		if (t->kind == FL_STRICT && a->claim == NULL) {
+			warnx_("%s", ERRMSG(NULL));
+			usage_error("(strict claims are broken one at a time: %s break -t strict "
+				    "--force --claim NAME %s)",
+				    prog, t->path);
+		}
+		usage_error("%s", ERRMSG(NULL));
+	default:
+		die(exit_code_for(-r), "%s", ERRMSG(NULL));
+	}
+}
+
 static int subcommand(int argc, char **argv)
 {
 	struct sub_args a;
@@ -1835,49 +1885,7 @@ static int subcommand(int argc, char **argv)
 		return h.state == FL_HOLDER_FREE ? 0 : h.state == FL_HOLDER_STALE ? 2 : 1;
 	}
 
-	/* break: say what we are about to remove, then remove it. */
-	char who[640] = "";
-	if (r == 0 && h.state != FL_HOLDER_FREE)
-		describe_holder(&h, who, sizeof(who));
-	if (strcmp(t.from, "option") != 0)
-		printf("%s: %s: kind %s (%s)\n", prog, esc(t.path), fl_kind_name(t.kind), esc(t.why));
-	if (t.kind == FL_UNIX) {
-		warnx_("%s is the kernel's flock%s%s: it cannot be broken; the kernel releases it "
-		       "when its holder closes the file or exits%s",
-		       t.path, who[0] ? ", held by " : "", who,
-		       who[0] ? "" : " (and nobody holds it now)");
-		return EX_UNAVAILABLE;
-	}
-	r = fl_break(t.path, t.kind, &c.opt, a.force ? FL_FORCE : 0, a.claim);
-	switch (r) {
-	case 0:
-		printf("%s: removed %s lock on %s%s%s\n", prog,
-		       h.state == FL_HOLDER_STALE ? "stale" : a.force ? "live" : "the", esc(t.path),
-		       who[0] ? " held by " : "", who);
-		if (h.detail[0])
-			printf("%s: (%s)\n", prog, esc(h.detail));
-		return 0;
-	case -ENOENT:
-		printf("%s: nothing to break: %s is free\n", prog, esc(t.path));
-		return 0;
-	case -EBUSY:
-		warnx_("%s is held by %s, which is alive; not breaking it (use --force to break "
-		       "a live lock)",
-		       t.path, who[0] ? who : "a live holder");
-		return 1;
-	case -ENOTSUP:
-		die(EX_UNAVAILABLE, "%s", ERRMSG(NULL));
-	case -EINVAL:
-		if (t.kind == FL_STRICT && a.claim == NULL) {
-			warnx_("%s", ERRMSG(NULL));
-			usage_error("(strict claims are broken one at a time: %s break -t strict "
-				    "--force --claim NAME %s)",
-				    prog, t.path);
-		}
-		usage_error("%s", ERRMSG(NULL));
-	default:
-		die(exit_code_for(-r), "%s", ERRMSG(NULL));
-	}
+	return break_lock(&t, &a, &c, &h, r);
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -1887,7 +1895,8 @@ static int subcommand(int argc, char **argv)
  * and a command.  No I/O besides messages; bad usage exits 64 (fuzz-cli
  * drives this).
  */
-static void parse_args(int argc, char **argv, struct cli *c)
+/* The options of the flock(1) form; returns the index of the first operand. */
+static int parse_options(int argc, char **argv, struct cli *c)
 {
 	static const struct option longopts[] = {
 		{ "shared", no_argument, NULL, 's' },
@@ -1907,8 +1916,7 @@ static void parse_args(int argc, char **argv, struct cli *c)
 		KIND_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
-	int o, nargs;
-	char **args;
+	int o;
 
 	memset(c, 0, sizeof(*c));
 	c->kind = FL_UNIX;
@@ -1968,9 +1976,12 @@ static void parse_args(int argc, char **argv, struct cli *c)
 	warn_unused_options(c);
 	if (c->timeout == 0)
 		c->nonblock = 1; /* -w 0 is -n, as in flock(1) */
+	return optind;
+}
 
-	args = argv + optind;
-	nargs = argc - optind;
+/* The operands: FD, or FILE COMMAND [ARG...], or FILE -c COMMAND. */
+static void parse_operands(char **args, int nargs, struct cli *c)
+{
 	if (nargs == 0)
 		usage_error("not enough arguments");
 	if (nargs == 1) {
@@ -2003,6 +2014,13 @@ static void parse_args(int argc, char **argv, struct cli *c)
 	}
 	if (c->unlock)
 		usage_error("--unlock works with the file descriptor form only");
+}
+
+static void parse_args(int argc, char **argv, struct cli *c)
+{
+	int first = parse_options(argc, argv, c);
+
+	parse_operands(argv + first, argc - first, c);
 }
 
 int main(int argc, char **argv)

@@ -61,9 +61,9 @@
  * that arrives after the drain signals again and none is left unseen.
  *
  * Downsides.  An asynchronous wait never blocks in the kernel, because a
- * kernel wait (blocking flock) could not be cancelled or shared; it uses
- * the backend's own wait method (inotify: the same wake-ups as fl_acquire)
- * in slices, and only while no other request wants the thread; a parked
+ * kernel wait (blocking flock) could not be cancelled or shared; the
+ * front end's wait loop waits with the backend's own wait method (inotify:
+ * the same wake-ups as fl_acquire) in slices the pause hands out, and only while no other request wants the thread; a parked
  * request is tried again at its poll interval.  Executors do not
  * survive fork: in the child fl_acquire_async() and fl_async_dispatch()
  * return -ECHILD.
@@ -277,13 +277,14 @@ static int asy_yield_locked(struct fl_async *ex, struct fl_async_req *r, double 
  * or other work wants this thread), 0 once it is time for the next attempt.
  * A kind without a wait method sleeps on ex->work_cv, which a cancel, new
  * work and a new earliest parked request all signal.  A kind with one (an
- * inotify wait) cannot be woken from outside, so it waits in slices of
- * ASY_SLICE and checks in between; a slice that ends early means the lock
- * may have become free, so the next attempt comes at once.
+ * inotify wait) cannot be woken from outside, so the front end's wait loop
+ * waits with it (the same wake paths as fl_acquire) in slices of ASY_SLICE
+ * (FL__PAUSE_WAIT), calling here in between; a slice that ends early means
+ * the lock may have become free, and the wait loop tries at once.
  */
 #define ASY_SLICE 0.05
 
-static int asy_pause(void *arg, struct fl_hold *h, double until)
+static int asy_pause(void *arg, double until, double *slice)
 {
 	struct fl_async_req *r = arg;
 	struct fl_async *ex = r->ex;
@@ -298,16 +299,10 @@ static int asy_pause(void *arg, struct fl_hold *h, double until)
 			break;
 		if ((y = asy_yield_locked(ex, r, now)) != 0)
 			break;
-		if (lk->be->wait) {
-			if (t > now + ASY_SLICE)
-				t = now + ASY_SLICE;
-			pthread_mutex_unlock(&ex->mu);
-			lk->be->wait(lk, h, t);
-			now = fl__now_mono();
-			pthread_mutex_lock(&ex->mu);
-			if (now < t)
-				break; /* woken by the backend: try now */
-			continue;
+		if (fl__be_now(lk)->wait) {
+			*slice = t > now + ASY_SLICE ? now + ASY_SLICE : t;
+			y = FL__PAUSE_WAIT;
+			break;
 		}
 		if (ex->parked.head && ex->parked.head->due < t)
 			t = ex->parked.head->due;
@@ -523,7 +518,6 @@ FL_EXPORT int fl_acquire_async(fl_async *ex, fl_lock *lk, enum fl_mode mode, dou
 			       fl_async_cb cb, void *arg, fl_async_req **req)
 {
 	struct fl_async_req *r;
-	struct fl_options o;
 
 	fl__err_clear();
 	if (req)
@@ -545,11 +539,7 @@ FL_EXPORT int fl_acquire_async(fl_async *ex, fl_lock *lk, enum fl_mode mode, dou
 				"contexts (the lock would be held by a pool thread); open "
 				"the handle with FL_SHARED_CONTEXT",
 				lk->path);
-	o = lk->opt;
-	if (isnan(timeout))
-		timeout = o.timeout;
-	if (o.flags & FL_NONBLOCK)
-		timeout = 0;
+	timeout = fl__acquire_timeout(lk, timeout);
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return fl__errf(lk, -ENOMEM, "fl_acquire_async: out of memory");

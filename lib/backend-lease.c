@@ -55,8 +55,11 @@
  * Breaking is the soft kind's rename-aside + re-verify + unlink.
  *
  * Waiting.  Between attempts a waiter sleeps on inotify for the marker's
- * removal (a release on this host wakes it at once), else for the poll
- * interval (holders on other NFS clients produce no event).
+ * removal (a release on this host wakes it at once), else for an adaptive
+ * step (holders on other NFS clients produce no event): 1 ms after the
+ * marker was seen to change (a new holder, who may be brief), doubling up
+ * to the poll interval while it does not (fl__adapt_until, wait.c), so the
+ * median cross-host hand-off stays under half the interval.
  *
  * Fork.  The child never unlinks the parent's marker and never heartbeats
  * it: the front end routes it through lease_drop, which closes the
@@ -579,7 +582,7 @@ static int lease_adopt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode,
 
 static void lease_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 {
-	(void)h;
+	until = fl__adapt_until(h, lk->path, lk->opt.poll_interval, until);
 	fl__wait_removal(lk->dir, lk->name, fl__path_exists, lk->path, until);
 }
 
@@ -626,7 +629,10 @@ static int lease_setup(struct fl_lock *lk)
 {
 	struct fl_options *o = &lk->opt;
 	char a[40];
+	int r = fl__opt_no_lifetime(lk, "lease_duration");
 
+	if (r != 0)
+		return r;
 	if (o->stale_threshold != 0)
 		return fl__errf(NULL, -EINVAL,
 				"stale_threshold is not used by lease: lease_duration sets when a "

@@ -289,35 +289,23 @@ static int rw_sqlite_err(struct fl_lock *lk, sqlite3 *db, int rc, const char *wh
 static int rw_create(struct fl_lock *lk)
 {
 	mode_t perm = lk->opt.mode == -1 ? 0600 : (mode_t)lk->opt.mode;
-	int fd, e, tried_mkdir = 0;
+	int fd, recorded;
 	struct stat st;
 
-	for (;;) {
-		pthread_mutex_lock(&rw_mu);
-		fd = fl__sys.open(lk->path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC |
-						    O_NOCTTY,
-				  perm);
-		e = errno;
-		if (fd >= 0) {
-			if (lk->opt.mode != -1 && fl__sys.fstat(fd, &st) == 0 &&
-			    (st.st_mode & 07777) != perm)
-				fl__sys.fchmod(fd, perm);
-			fl__sys.close(fd);
-		}
-		pthread_mutex_unlock(&rw_mu);
-		if (fd >= 0 || e == EEXIST)
-			return 0;
-		if (e == EINTR)
-			continue;
-		if (e == ENOENT && !tried_mkdir) {
-			int r = fl__mkdir_p(lk);
-			tried_mkdir = 1;
-			if (r != 0)
-				return r; /* recorded */
-			continue;
-		}
-		return fl__err(lk, -e, "open", lk->path);
+	pthread_mutex_lock(&rw_mu);
+	fd = fl__open_mkdir(lk, lk->path,
+			    O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, perm,
+			    &recorded);
+	if (fd >= 0) {
+		if (lk->opt.mode != -1 && fl__sys.fstat(fd, &st) == 0 &&
+		    (st.st_mode & 07777) != perm)
+			fl__sys.fchmod(fd, perm);
+		fl__sys.close(fd);
 	}
+	pthread_mutex_unlock(&rw_mu);
+	if (fd >= 0 || fd == -EEXIST || recorded)
+		return fd >= 0 || fd == -EEXIST ? 0 : fd;
+	return fl__err(lk, fd, "open", lk->path);
 }
 
 /* sqlite3_exec callback: copies the first column of the first row. */
@@ -480,7 +468,10 @@ static int rw_begin(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, do
 
 static int rw_setup(struct fl_lock *lk)
 {
-	(void)lk;
+	int r = fl__opt_no_lifetime(lk, "their own rules");
+
+	if (r != 0)
+		return r;
 	if (sqlite3_libversion_number() < 3022000)
 		return fl__errf(NULL, -ENOTSUP, "the rw kind needs SQLite >= 3.22, found %s",
 				sqlite3_libversion());

@@ -45,7 +45,11 @@
  * Waiting.  Between attempts a waiter sleeps on inotify for the marker's
  * removal (capped by the poll interval), so a hand-off on one host takes
  * microseconds instead of up to a poll interval; on NFS, removals by other
- * clients raise no event and the wait is plain polling.
+ * clients raise no event and the wait is polling with an adaptive step:
+ * 1 ms after the marker was seen to change (a new holder, who may be
+ * brief), doubling up to the poll interval while it does not
+ * (fl__adapt_until, wait.c), so the median cross-host hand-off stays under
+ * half the interval (bench/bench-cluster-handoff.sh measures it).
  *
  * Differences from Python, all wire-compatible: a contender that just broke a
  * stale marker retries at once instead of reporting contention; the
@@ -153,10 +157,12 @@ static int soft_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 	return 0;
 }
 
-/* Sleeps until the marker goes (inotify) or until `until`; see fl__wait_removal. */
+/* Sleeps until the marker goes (inotify) or until `until` or the end of the
+ * adaptive step (another host's removal raises no event); see
+ * fl__wait_removal and fl__adapt_until. */
 static void soft_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 {
-	(void)h;
+	until = fl__adapt_until(h, lk->path, lk->opt.poll_interval, until);
 	fl__wait_removal(lk->dir, lk->name, fl__path_exists, lk->path, until);
 }
 

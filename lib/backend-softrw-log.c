@@ -1322,28 +1322,16 @@ static int srwl_beat(struct fl_hb *hb)
 
 static int srwl_setup(struct fl_lock *lk)
 {
-	struct fl_options *o = &lk->opt;
 	struct srwl_handle *s;
+	int r = fl__srw_opt_setup(lk);
 
-	if (o->lease_duration != 0)
+	if (r != 0)
+		return r;
+	/* A waiter must look more often than a holder may stay silent. */
+	if (lk->opt.poll_interval >= lk->opt.stale_threshold)
 		return fl__errf(lk, -EINVAL,
-				"lease_duration is only used by the lease kind; soft-rw holders "
-				"expire after stale_threshold");
-	if (o->heartbeat_interval == 0)
-		o->heartbeat_interval = 30.0;
-	if (o->stale_threshold == 0)
-		o->stale_threshold = 3 * o->heartbeat_interval;
-	if (!(o->heartbeat_interval > 0))
-		return fl__errf(lk, -EINVAL, "heartbeat_interval must be positive, got %g",
-				o->heartbeat_interval);
-	if (o->stale_threshold <= o->heartbeat_interval)
-		return fl__errf(lk, -EINVAL,
-				"stale_threshold must exceed heartbeat_interval (%g <= %g)",
-				o->stale_threshold, o->heartbeat_interval);
-	if (!(o->poll_interval > 0) || o->poll_interval >= o->stale_threshold)
-		return fl__errf(lk, -EINVAL,
-				"poll_interval must be positive and less than stale_threshold, got %g",
-				o->poll_interval);
+				"poll_interval must be less than stale_threshold, got %g",
+				lk->opt.poll_interval);
 	if (lk->be_data != NULL || lk->path == NULL)
 		return 0;
 	s = calloc(1, sizeof(*s));

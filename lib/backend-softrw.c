@@ -138,7 +138,6 @@
 
 #define SRW_TOKEN_LEN 32
 #define SRW_STATE_POLL 0.02       /* retry P.state this soon when only it was busy    */
-#define SRW_STATE_MALFORMED 2.0   /* Python's age for breaking a malformed soft marker */
 #define SRW_NAME_MAX 64
 
 /* ---- per-handle data: sidecar paths -------------------------------------- */
@@ -425,23 +424,19 @@ static int srw_state_take(struct fl_lock *lk, int *fdp, struct stat *id)
 	struct srw_handle *s = srw_handle_of(lk);
 	mode_t perm = lk->opt.mode == -1 ? 0666 : (mode_t)lk->opt.mode;
 	char rec[512];
-	int fd, n, r, tries = 0;
+	int fd, n, r, recorded, tries = 0;
 
 	for (;;) {
-		fd = fl__sys.open(s->state_path, flags, perm);
+		fd = fl__open_mkdir(lk, s->state_path, flags, perm, &recorded);
 		if (fd >= 0)
 			break;
-		int e = errno;
-		if (e == EINTR)
-			continue;
+		if (recorded)
+			return fd;
+		int e = -fd;
 		if (++tries > 3)
 			return -EAGAIN;
-		if (e == ENOENT) {
-			r = fl__mkdir_p(lk);
-			if (r != 0)
-				return r; /* recorded */
-			continue;
-		}
+		if (e == ENOENT)
+			continue; /* its parent went again after fl__open_mkdir made it */
 		if (e != EEXIST)
 			return fl__err(lk, -e, "open", s->state_path);
 		{
@@ -461,8 +456,8 @@ static int srw_state_take(struct fl_lock *lk, int *fdp, struct stat *id)
 			if (!brk && srw_lstat(AT_FDCWD, s->state_path, &st) == 0) {
 				double lim = lk->opt.stale_threshold;
 
-				if (!parsed && lim > SRW_STATE_MALFORMED)
-					lim = SRW_STATE_MALFORMED;
+				if (!parsed && lim > FL__MALFORMED_AGE)
+					lim = FL__MALFORMED_AGE;
 				same = srw_observe(s->state_path, AT_FDCWD, s->state_path, &st);
 				if (same >= lim)
 					brk = srw_is_stale(AT_FDCWD, s->state_path, s->state_path, lim,
@@ -820,15 +815,16 @@ static void srw_sweep_dir(struct fl_lock *lk)
 
 /* ---- backend methods ----------------------------------------------------- */
 
-static int srw_setup(struct fl_lock *lk)
+int fl__srw_opt_setup(struct fl_lock *lk)
 {
 	struct fl_options *o = &lk->opt;
-	struct srw_handle *s;
-	size_t pl;
+	int r = fl__opt_no_lifetime(lk, "their own rules");
 
+	if (r != 0)
+		return r;
 	if (o->lease_duration != 0)
 		return fl__errf(lk, -EINVAL,
-				"lease_duration is only used by the lease kind; soft-rw markers "
+				"lease_duration is only used by the lease kind; soft-rw holders "
 				"expire after stale_threshold");
 	if (o->heartbeat_interval == 0)
 		o->heartbeat_interval = 30.0;
@@ -837,13 +833,24 @@ static int srw_setup(struct fl_lock *lk)
 	if (!(o->heartbeat_interval > 0))
 		return fl__errf(lk, -EINVAL, "heartbeat_interval must be positive, got %g",
 				o->heartbeat_interval);
-	if (!(o->poll_interval > 0))
-		return fl__errf(lk, -EINVAL, "poll_interval must be positive, got %g",
-				o->poll_interval);
 	if (o->stale_threshold <= o->heartbeat_interval)
 		return fl__errf(lk, -EINVAL,
 				"stale_threshold must exceed heartbeat_interval (%g <= %g)",
 				o->stale_threshold, o->heartbeat_interval);
+	if (!(o->poll_interval > 0))
+		return fl__errf(lk, -EINVAL, "poll_interval must be positive, got %g",
+				o->poll_interval);
+	return 0;
+}
+
+static int srw_setup(struct fl_lock *lk)
+{
+	struct srw_handle *s;
+	size_t pl;
+	int r = fl__srw_opt_setup(lk);
+
+	if (r != 0)
+		return r;
 	if (lk->be_data != NULL || lk->path == NULL)
 		return 0;
 	s = calloc(1, sizeof(*s));

@@ -80,8 +80,10 @@
  *
  * Waiting.  Between attempts a waiter sleeps on inotify for a removal of a
  * public claim in claims/ (a release on this host wakes it at once; the
- * private records every publication unlinks do not), else for the poll
- * interval.
+ * private records every publication unlinks do not), else for an
+ * adaptive step: 1 ms after claims/ was seen to change (its times move
+ * with every claim made or removed), doubling up to the poll interval
+ * (fl__adapt_until, wait.c).
  *
  * NFS.  O_EXCL create, link() and readdir are coherent on NFSv3/v4 for a
  * directory that the client revalidates; each scan opens the directory anew
@@ -699,7 +701,7 @@ static int strict_sweep_sentinel_privates(struct fl_lock *lk)
 }
 
 #define STRICT_OCCUPANT_GRACE 0.5     /* a directory, symlink, special file   */
-#define STRICT_OCCUPANT_MALFORMED 2.0 /* unparsable content, unchanged        */
+/* Unparsable content, unchanged: FL__MALFORMED_AGE (Python's 2 s). */
 
 /*
  * Something other than the sentinel is at P (Python 4's rule; 3.32.3 and we
@@ -741,7 +743,7 @@ static int strict_occupant(struct fl_lock *lk, struct strict_hold *sh)
 		if (fl__p2_parse(m.buf, m.len, &pid, &lease, &dur) == 0)
 			return -EAGAIN; /* a protocol-2 owner that may be alive */
 		what = "unparsable content";
-		lim = STRICT_OCCUPANT_MALFORMED;
+		lim = FL__MALFORMED_AGE;
 	}
 	if (sh->occ_first == 0 || sh->occ_dev != m.dev || sh->occ_ino != m.ino ||
 	    sh->occ_mtime != m.mtime || sh->occ_len != m.len) {
@@ -827,30 +829,26 @@ static int strict_abandon(struct fl_lock *lk, struct strict_hold *sh, int sentin
 	return r != 0 ? r : ret;
 }
 
-static int strict_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how)
+/* Each try starts afresh, but for what it saw occupy P. */
+static void strict_try_fresh(struct strict_hold *sh)
 {
-	struct strict_hold *sh = (struct strict_hold *)h->priv;
-	mode_t perm = lk->opt.mode == -1 ? 0666 : (mode_t)lk->opt.mode;
-	struct strict_scan sc = { 0 };
-	char coord[4096 + 16], rec[STRICT_RECORD_MAX], intent[STRICT_NAME_MAX],
-	    held[STRICT_NAME_MAX], key[STRICT_NAME_MAX];
-	int coord_fd, sfd, r, n;
-	int have_intent = 0, have_held = 0, others = 0;
-	const char *min = NULL;
+	struct strict_hold keep = *sh;
 
-	(void)mode;
-	(void)how;
-	{
-		/* Each try starts afresh, but for what it saw occupy P. */
-		struct strict_hold keep = *sh;
-		memset(sh, 0, sizeof(*sh));
-		sh->occ_dev = keep.occ_dev;
-		sh->occ_ino = keep.occ_ino;
-		sh->occ_mtime = keep.occ_mtime;
-		sh->occ_len = keep.occ_len;
-		sh->occ_first = keep.occ_first;
-	}
+	memset(sh, 0, sizeof(*sh));
+	sh->occ_dev = keep.occ_dev;
+	sh->occ_ino = keep.occ_ino;
+	sh->occ_mtime = keep.occ_mtime;
+	sh->occ_len = keep.occ_len;
+	sh->occ_first = keep.occ_first;
 	sh->claims_fd = -1;
+}
+
+/* Makes the parents and opens P.filelock/claims into sh->claims_fd. */
+static int strict_open_claims(struct fl_lock *lk, struct strict_hold *sh)
+{
+	char coord[4096 + 16], shown[4096 + 32];
+	int coord_fd, r;
+
 	if ((size_t)snprintf(coord, sizeof(coord), "%s.filelock", lk->path) >= sizeof(coord))
 		return fl__errf(lk, -ENAMETOOLONG, "%s: path too long", lk->path);
 	r = fl__mkdir_p(lk);
@@ -859,92 +857,143 @@ static int strict_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mo
 	coord_fd = strict_open_dir(lk, lk->path, AT_FDCWD, coord, coord);
 	if (coord_fd < 0)
 		return coord_fd;
-	{
-		char shown[4096 + 32];
-		snprintf(shown, sizeof(shown), "%s/claims", coord);
-		sh->claims_fd = strict_open_dir(lk, lk->path, coord_fd, "claims", shown);
-	}
+	snprintf(shown, sizeof(shown), "%s/claims", coord);
+	sh->claims_fd = strict_open_dir(lk, lk->path, coord_fd, "claims", shown);
 	fl__sys.close(coord_fd);
 	if (sh->claims_fd < 0) {
 		r = sh->claims_fd;
 		sh->claims_fd = -1;
 		return r;
 	}
+	return 0;
+}
+
+/* Step 2: a new token, and our intent claim published under it.  0, or
+ * -EAGAIN (the name was taken), or an error (recorded). */
+static int strict_publish_intent(struct fl_lock *lk, struct strict_hold *sh, char *intent,
+				 char *held)
+{
+	mode_t perm = lk->opt.mode == -1 ? 0666 : (mode_t)lk->opt.mode;
+	char rec[STRICT_RECORD_MAX];
+	int n, r;
+
+	fl__random_hex(sh->token);
+	snprintf(intent, STRICT_NAME_MAX, "intent-v1-%s.claim", sh->token);
+	snprintf(held, STRICT_NAME_MAX, "held-v1-%s.claim", sh->token);
+	n = strict_format_record(sh->token, rec, sizeof(rec));
+	if (n < 0)
+		return fl__errf(lk, n, "%s: cannot format the claim record (host name)", lk->path);
+	r = strict_publish(lk, lk->path, sh->claims_fd, "", intent, intent, rec, (size_t)n, perm);
+	if (r == -EEXIST || r == -EAGAIN)
+		return -EAGAIN;
+	if (r == 0)
+		sh->have_intent = 1;
+	return r;
+}
+
+/* Step 3: no held claim, and our intent the smallest name. */
+static int strict_intent_first(const struct strict_scan *sc, const char *intent)
+{
+	const char *min = NULL;
+
+	for (size_t i = 0; i < sc->n; i++) {
+		if (sc->v[i].held)
+			return 0;
+		if (min == NULL || strcmp(sc->v[i].name, min) < 0)
+			min = sc->v[i].name;
+	}
+	return min != NULL && strcmp(min, intent) == 0;
+}
+
+/* Step 4: promote the intent to held by a second hard link. */
+static int strict_promote(struct fl_lock *lk, struct strict_hold *sh, const char *intent,
+			  const char *held)
+{
+	int e;
+
+	if (fl__sys.linkat(sh->claims_fd, intent, sh->claims_fd, held, 0) == 0) {
+		sh->have_held = 1;
+		return 0;
+	}
+	e = errno;
+	if (e == ENOSYS || e == EXDEV || e == EOPNOTSUPP || e == ENOTSUP || e == EPERM)
+		return fl__errf(lk, -ENOSYS,
+				"Invalid strict soft-lock state at %s: filesystem does not support "
+				"atomic no-replace hard-link publication (link: %s)",
+				lk->path, strerror(e));
+	return fl__err(lk, -e, "link", held);
+}
+
+/* Step 5: both our claims present and our key the smallest of all. */
+static int strict_claims_won(const struct strict_scan *sc, const char *token, const char *intent,
+			     const char *held)
+{
+	char key[STRICT_NAME_MAX];
+	int have_intent = 0, have_held = 0;
+
+	snprintf(key, sizeof(key), "v1-%s.claim", token);
+	for (size_t i = 0; i < sc->n; i++) {
+		if (strcmp(sc->v[i].name, intent) == 0)
+			have_intent = 1;
+		else if (strcmp(sc->v[i].name, held) == 0)
+			have_held = 1;
+		else if (strcmp(strict_key(sc->v[i].name), key) <= 0)
+			return 0;
+	}
+	return have_intent && have_held;
+}
+
+/* Steps 1-5 of a claim (see the essay).  0 = the lock is ours, -EAGAIN =
+ * contention, or an error (recorded).  Scans land in *sc. */
+static int strict_claim(struct fl_lock *lk, struct strict_hold *sh, struct strict_scan *sc)
+{
+	char intent[STRICT_NAME_MAX], held[STRICT_NAME_MAX];
+	int r;
+
+	/* 1. Any claim at all: contention. */
+	r = strict_scan(lk, lk->path, sh->claims_fd, sc);
+	if (r != 0 || sc->n > 0)
+		return r != 0 ? r : -EAGAIN;
+	/* 2. Publish our intent. */
+	r = strict_publish_intent(lk, sh, intent, held);
+	if (r != 0)
+		return r;
+	/* 3. No held claim, and ours the smallest name. */
+	r = strict_scan(lk, lk->path, sh->claims_fd, sc);
+	if (r != 0 || !strict_intent_first(sc, intent))
+		return r != 0 ? r : -EAGAIN;
+	/* 4. Promote the intent to held. */
+	r = strict_promote(lk, sh, intent, held);
+	if (r != 0)
+		return r;
+	/* 5. Both ours present and our key the smallest of all. */
+	r = strict_scan(lk, lk->path, sh->claims_fd, sc);
+	if (r != 0 || !strict_claims_won(sc, sh->token, intent, held))
+		return r != 0 ? r : -EAGAIN;
+	return 0;
+}
+
+static int strict_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how)
+{
+	struct strict_hold *sh = (struct strict_hold *)h->priv;
+	struct strict_scan sc = { 0 };
+	int sfd, r;
+
+	(void)mode;
+	(void)how;
+	strict_try_fresh(sh);
+	r = strict_open_claims(lk, sh);
+	if (r != 0)
+		return r;
 	sfd = strict_sentinel(lk, sh);
 	if (sfd < 0)
 		return strict_abandon(lk, sh, -1, sfd);
-
-	/* 1. Any claim at all: contention. */
-	r = strict_scan(lk, lk->path, sh->claims_fd, &sc);
-	if (r != 0 || sc.n > 0)
-		goto fail;
-
-	/* 2. Publish our intent. */
-	fl__random_hex(sh->token);
-	snprintf(intent, sizeof(intent), "intent-v1-%s.claim", sh->token);
-	snprintf(held, sizeof(held), "held-v1-%s.claim", sh->token);
-	n = strict_format_record(sh->token, rec, sizeof(rec));
-	if (n < 0) {
-		r = fl__errf(lk, n, "%s: cannot format the claim record (host name)", lk->path);
-		goto fail;
-	}
-	r = strict_publish(lk, lk->path, sh->claims_fd, "", intent, intent, rec, (size_t)n, perm);
-	if (r == -EEXIST || r == -EAGAIN)
-		r = 0;
-	else if (r == 0)
-		sh->have_intent = 1;
-	if (r != 0 || !sh->have_intent)
-		goto fail;
-
-	/* 3. No held claim, and ours the smallest name. */
-	r = strict_scan(lk, lk->path, sh->claims_fd, &sc);
-	if (r != 0 || sc.n == 0)
-		goto fail;
-	for (size_t i = 0; i < sc.n; i++) {
-		if (sc.v[i].held)
-			goto fail;
-		if (min == NULL || strcmp(sc.v[i].name, min) < 0)
-			min = sc.v[i].name;
-	}
-	if (strcmp(min, intent) != 0)
-		goto fail;
-
-	/* 4. Promote the intent to held by a second hard link. */
-	if (fl__sys.linkat(sh->claims_fd, intent, sh->claims_fd, held, 0) != 0) {
-		int e = errno;
-		if (e == ENOSYS || e == EXDEV || e == EOPNOTSUPP || e == ENOTSUP || e == EPERM)
-			r = fl__errf(
-			    lk, -ENOSYS,
-			    "Invalid strict soft-lock state at %s: filesystem does not support "
-			    "atomic no-replace hard-link publication (link: %s)",
-			    lk->path, strerror(e));
-		else
-			r = fl__err(lk, -e, "link", held);
-		goto fail;
-	}
-	sh->have_held = 1;
-
-	/* 5. Both ours present and our key the smallest of all. */
-	r = strict_scan(lk, lk->path, sh->claims_fd, &sc);
-	if (r != 0)
-		goto fail;
-	snprintf(key, sizeof(key), "v1-%s.claim", sh->token);
-	for (size_t i = 0; i < sc.n; i++) {
-		if (strcmp(sc.v[i].name, intent) == 0)
-			have_intent = 1;
-		else if (strcmp(sc.v[i].name, held) == 0)
-			have_held = 1;
-		else if (strcmp(strict_key(sc.v[i].name), key) <= 0)
-			others = 1;
-	}
-	if (!have_intent || !have_held || others)
-		goto fail;
+	r = strict_claim(lk, sh, &sc);
 	strict_scan_free(&sc);
+	if (r != 0)
+		return strict_abandon(lk, sh, sfd, r);
 	h->fd = sfd;
 	return 0;
-fail:
-	strict_scan_free(&sc);
-	return strict_abandon(lk, sh, sfd, r != 0 ? r : -EAGAIN);
 }
 
 /* 1 while claims/ (arg) holds a public name: someone still claims the lock. */
@@ -973,12 +1022,13 @@ static void strict_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 {
 	char claims[4096 + 32];
 
-	(void)h;
 	if ((size_t)snprintf(claims, sizeof(claims), "%s.filelock/claims", lk->path) >=
 	    sizeof(claims)) {
 		fl__wait_sleep_until(until);
 		return;
 	}
+	/* A claim added or removed changes the directory's times. */
+	until = fl__adapt_until(h, claims, lk->opt.poll_interval, until);
 	fl__wait_removal(claims, NULL, strict_claimed, claims, until);
 }
 
@@ -1081,7 +1131,10 @@ static int strict_adopt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode
 static int strict_setup(struct fl_lock *lk)
 {
 	const struct fl_options *o = &lk->opt;
+	int r = fl__opt_no_lifetime(lk, "manual break only");
 
+	if (r != 0)
+		return r;
 	if (o->lease_duration != 0 || o->heartbeat_interval != 0 || o->stale_threshold != 0)
 		return fl__errf(
 		    NULL, -EINVAL,

@@ -35,6 +35,16 @@
  * blocking flock interrupted by a signal, which a library cannot do
  * safely: it would need a signal number and handler of its own in the
  * caller's process, and a cancel_check would still need a thread to run.
+ * The path from the holder's close to our flock is two system calls long:
+ * the waiter tries flock as soon as its inotify descriptor is readable,
+ * before reading the event, and a waiter that won leaves its watch in
+ * place, removed after its own release (one such watch per thread).  That
+ * puts a hand-off at about twice the kernel's (bench-handoff: the holder's
+ * LOCK_UN before its close, our fstat after the flock, and the event's
+ * delivery are the difference), and contended throughput close to raw
+ * flock's.  Fairness, which the kernel does not give (a releasing process
+ * that loops takes the lock again before a woken waiter runs), comes from
+ * the front end's bounded bypass (lock.c).
  *
  * ENOSYS (Lustre `noflock`, some FUSE and CIFS mounts).  `unix` reports it;
  * `file` falls back to the soft protocol for the rest of the handle's life.
@@ -63,17 +73,11 @@
 /* Per-hold data of the unix and file kinds (zeroed by the front end at the
  * start of each acquisition). */
 struct file_hold {
-	int via_soft;  /* file: this hold used the soft protocol              */
 	int wfd1;      /* a waiter's descriptor kept between tries, plus 1    */
 	int ready;     /* unix_wait already locked wfd1 for the next attempt  */
 	int shared;    /* the mode the waiter asked for                       */
 	double step;   /* the next adaptive poll step, seconds                */
 	double next;   /* when the current step ends (CLOCK_MONOTONIC); 0 = none */
-};
-
-/* Per-handle data of the file kind. */
-struct file_data {
-	atomic_int fell_back;
 };
 
 static int unix_open(struct fl_lock *lk, enum fl_mode mode, int *out)
@@ -82,23 +86,16 @@ static int unix_open(struct fl_lock *lk, enum fl_mode mode, int *out)
 	/* O_NONBLOCK: a FIFO planted at the path must not stall the open. */
 	int flags = acc | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 	mode_t perm = lk->opt.mode == -1 ? 0666 : (mode_t)lk->opt.mode;
-	int fd, tried_mkdir = 0;
+	int fd, recorded;
 	struct stat st;
 
 	for (;;) {
-		fd = fl__sys.open(lk->path, flags, perm);
+		fd = fl__open_mkdir(lk, lk->path, flags, perm, &recorded);
 		if (fd >= 0)
 			break;
-		int e = errno;
-		if (e == EINTR)
-			continue;
-		if (e == ENOENT && !tried_mkdir) {
-			int r = fl__mkdir_p(lk);
-			tried_mkdir = 1;
-			if (r != 0)
-				return r; /* recorded */
-			continue;
-		}
+		if (recorded)
+			return fd;
+		int e = -fd;
 		if (e == ENOENT && fl__sys.stat(lk->dir, &st) == 0)
 			return -EAGAIN; /* FUSE/NFS split LOOKUP+CREATE race: contention */
 		if (e == EACCES && (flags & O_CREAT) && fl__sys.stat(lk->path, &st) == 0) {
@@ -235,6 +232,7 @@ static int unix_release(struct fl_lock *lk, struct fl_hold *h)
 	/* close errors are ignored: the lock is already released (EIO on FUSE). */
 	fl__sys.close(h->fd);
 	h->fd = -1;
+	fl__inotify_unlinger(); /* a watch the winning wait left (unix_wait) */
 	return 0;
 }
 
@@ -344,6 +342,12 @@ static int unix_inspect(const char *path, const struct fl_options *opt, struct f
  * try per poll interval.  The watch is set before one more try on the kept
  * descriptor, so a release between the failed attempt and the watch is not
  * missed; if that try gets the lock, the next attempt reports it.
+ *
+ * The hand-off path is kept short: when the instance becomes readable the
+ * waiter tries flock at once, before reading the event (it is nearly always
+ * the holder's close), and a waiter that won leaves its watch in place
+ * (fl__inotify_linger) to be removed at release.  Events read after a failed
+ * try may postdate it, so any close read is followed by one more try.
  */
 static void unix_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 {
@@ -351,6 +355,7 @@ static void unix_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 			      IN_DONT_FOLLOW;
 	struct file_hold *fh = (struct file_hold *)h->priv;
 	int ifd, wd = -1, fd = fh->wfd1 - 1;
+	int op = (fh->shared ? LOCK_SH : LOCK_EX) | LOCK_NB;
 	double t, now = fl__now_mono();
 
 	/* The step is absolute, so that a caller waiting in slices (async.c)
@@ -367,10 +372,32 @@ static void unix_wait(struct fl_lock *lk, struct fl_hold *h, double until)
 		fl__wait_sleep_until(t);
 		return;
 	}
-	if (fl__sys.flock(fd, (fh->shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
-		fh->ready = 1;
-	else if (fl__inotify_poll(ifd, wd, t, NULL))
-		fh->step = fh->next = 0; /* a close: the lock may move again soon */
+	for (;;) {
+		uint32_t seen;
+
+		if (fl__sys.flock(fd, op) == 0) {
+			fh->ready = 1;
+			fl__inotify_linger(ifd, wd);
+			return;
+		}
+		if (!fl__inotify_ready(ifd, t))
+			break; /* the step ended, or a signal handler ended the wait */
+		if (fl__sys.flock(fd, op) == 0) {
+			fh->ready = 1;
+			fl__inotify_linger(ifd, wd);
+			return;
+		}
+		seen = fl__inotify_take(ifd, wd);
+		if (seen & (IN_DELETE_SELF | IN_MOVE_SELF | IN_Q_OVERFLOW))
+			break; /* the next attempt opens the file again */
+		if (seen & (IN_CLOSE_WRITE | IN_CLOSE_NOWRITE)) {
+			/* The lock may move again soon: the step starts over. */
+			now = fl__now_mono();
+			fh->step = 0.002 < lk->opt.poll_interval ? 0.002 : lk->opt.poll_interval;
+			fh->next = now + 0.001;
+			t = fh->next < until ? fh->next : until;
+		}
+	}
 	fl__inotify_unwatch(ifd, wd);
 }
 
@@ -384,6 +411,12 @@ static void unix_abandon(struct fl_lock *lk, struct fl_hold *h)
 		fl__sys.close(fh->wfd1 - 1); /* drops the lock too if `ready` */
 	fh->wfd1 = 0;
 	fh->ready = 0;
+	fl__inotify_unlinger();
+}
+
+static int unix_setup(struct fl_lock *lk)
+{
+	return fl__opt_no_lifetime(lk, "their own rules");
 }
 
 const struct fl_backend fl__backend_unix = {
@@ -393,6 +426,7 @@ const struct fl_backend fl__backend_unix = {
 	.caps = FL__CAP_SHARED,
 	.hold_size = sizeof(struct file_hold),
 	.default_poll = 0.05,
+	.setup = unix_setup,
 	.attempt = unix_attempt,
 	.wait = unix_wait,
 	.abandon = unix_abandon,
@@ -403,102 +437,38 @@ const struct fl_backend fl__backend_unix = {
 
 /* ---- file: unix with the soft fallback --------------------------------- */
 
-static int file_setup(struct fl_lock *lk)
-{
-	struct file_data *d;
-
-	if (lk->be_data != NULL)
-		return 0;
-	d = calloc(1, sizeof(*d));
-	if (d == NULL)
-		return fl__errf(NULL, -ENOMEM, "out of memory");
-	lk->be_data = d;
-	return 0;
-}
-
-static void file_teardown(struct fl_lock *lk)
-{
-	free(lk->be_data);
-	lk->be_data = NULL;
-}
-
-int fl__file_fell_back(const struct fl_lock *lk)
-{
-	const struct file_data *d = lk->be_data;
-
-	return d != NULL && atomic_load(&((struct file_data *)(uintptr_t)d)->fell_back);
-}
-
+/*
+ * The front end switches a handle to soft (fl__backend_file.fallback) for
+ * good when an attempt returns FL__FALLBACK; from then on its holds use
+ * soft's methods, wait and adopt included.  A hold still waiting on flock
+ * when another thread's try fell back gives up its descriptor and follows.
+ */
 static int file_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how)
 {
-	struct file_data *d = lk->be_data;
-	struct file_hold *fh = (struct file_hold *)h->priv;
 	struct stat st;
-	int fd, r;
+	int fd, r, locked;
 
-	if (!atomic_load(&d->fell_back)) {
-		int locked;
-
-		r = unix_open_try(lk, h, mode, &fd, &locked);
-		if (r != 0)
-			return r;
-		r = unix_attempt_fd(lk, h, mode, how, fd, locked);
-		if (r != -ENOSYS) {
-			fh->via_soft = 0;
-			return r;
-		}
-		if (lk->opt.flags & FL_NO_FALLBACK)
-			return fl__errf(lk, -ENOSYS,
-					"flock(%s): Function not implemented (FL_NO_FALLBACK refuses "
-					"the soft fallback)",
-					lk->path);
-		/* Remove the empty file we created, never a peer's non-empty marker. */
-		if (fl__sys.lstat(lk->path, &st) == 0 && st.st_dev == h->dev && st.st_ino == h->ino &&
-		    S_ISREG(st.st_mode) && st.st_size == 0)
-			fl__sys.unlink(lk->path);
-		atomic_store(&d->fell_back, 1);
+	if (atomic_load(&lk->fell_back)) {
+		unix_abandon(lk, h); /* another thread's try fell back since ours */
+		return FL__FALLBACK;
 	}
-	if (mode == FL_SHARED)
-		return fl__errf(lk, -ENOTSUP,
-				"%s: shared mode is not available after the soft fallback", lk->path);
-	unix_abandon(lk, h); /* another thread's try fell back since ours */
-	fh->via_soft = 1;
-	return fl__backend_soft.attempt(lk, h, mode, how);
-}
-
-static void file_wait(struct fl_lock *lk, struct fl_hold *h, double until)
-{
-	struct file_hold *fh = (struct file_hold *)h->priv;
-
-	if (fh->via_soft)
-		fl__backend_soft.wait(lk, h, until);
-	else
-		unix_wait(lk, h, until);
-}
-
-static void file_abandon(struct fl_lock *lk, struct fl_hold *h)
-{
-	struct file_hold *fh = (struct file_hold *)h->priv;
-
-	if (!fh->via_soft)
-		unix_abandon(lk, h);
-}
-
-static int file_release(struct fl_lock *lk, struct fl_hold *h)
-{
-	struct file_hold *fh = (struct file_hold *)h->priv;
-
-	return fh->via_soft ? fl__backend_soft.release(lk, h) : unix_release(lk, h);
-}
-
-static void file_drop(struct fl_lock *lk, struct fl_hold *h)
-{
-	struct file_hold *fh = (struct file_hold *)h->priv;
-
-	if (fh->via_soft)
-		fl__backend_soft.drop(lk, h);
-	else
-		unix_drop(lk, h);
+	r = unix_open_try(lk, h, mode, &fd, &locked);
+	if (r != 0)
+		return r;
+	r = unix_attempt_fd(lk, h, mode, how, fd, locked);
+	if (r != -ENOSYS)
+		return r;
+	if (lk->opt.flags & FL_NO_FALLBACK)
+		return fl__errf(lk, -ENOSYS,
+				"flock(%s): Function not implemented (FL_NO_FALLBACK refuses "
+				"the soft fallback)",
+				lk->path);
+	/* Remove the empty file we created, never a peer's non-empty marker. */
+	if (fl__sys.lstat(lk->path, &st) == 0 && st.st_dev == h->dev && st.st_ino == h->ino &&
+	    S_ISREG(st.st_mode) && st.st_size == 0)
+		fl__sys.unlink(lk->path);
+	unix_abandon(lk, h);
+	return FL__FALLBACK;
 }
 
 static int file_inspect(const char *path, const struct fl_options *opt, struct fl_holder *out)
@@ -531,13 +501,13 @@ const struct fl_backend fl__backend_file = {
 	.caps = FL__CAP_SHARED,
 	.hold_size = sizeof(struct file_hold),
 	.default_poll = 0.05,
-	.setup = file_setup,
+	.setup = unix_setup,
 	.attempt = file_attempt,
-	.wait = file_wait,
-	.abandon = file_abandon,
-	.release = file_release,
-	.drop = file_drop,
-	.teardown = file_teardown,
+	.wait = unix_wait,
+	.abandon = unix_abandon,
+	.release = unix_release,
+	.drop = unix_drop,
 	.inspect = file_inspect,
 	.brk = file_break,
+	.fallback = &fl__backend_soft,
 };

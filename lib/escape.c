@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * escape.c -- the one escaping function for text meant for a terminal.
+ * escape.c -- the one escaping function for text meant for a terminal,
+ * and the one UTF-8 decoder (fl__utf8_len, also behind fl__utf8_valid).
  *
  * Markers, owner files, claims, records and etcd values are written by
  * whoever can write the lock directory or the cluster; their bytes reach
@@ -14,15 +15,18 @@
 
 #include "escape.h"
 
-/* Length of the well-formed UTF-8 sequence at s (1..4), or 0 when the
- * bytes there are not one (overlong forms, surrogates, > U+10FFFF). */
-static size_t utf8_len(const unsigned char *s)
+size_t fl__utf8_len(const unsigned char *s, size_t avail, unsigned *cpp)
 {
 	size_t n;
 	unsigned cp;
 
-	if (s[0] < 0x80)
+	if (avail == 0)
+		return 0;
+	if (s[0] < 0x80) {
+		if (cpp)
+			*cpp = s[0];
 		return 1;
+	}
 	if (s[0] >= 0xc2 && s[0] <= 0xdf)
 		n = 2, cp = s[0] & 0x1fu;
 	else if (s[0] >= 0xe0 && s[0] <= 0xef)
@@ -31,17 +35,29 @@ static size_t utf8_len(const unsigned char *s)
 		n = 4, cp = s[0] & 0x07u;
 	else
 		return 0;
+	if (n > avail)
+		return 0;
 	for (size_t i = 1; i < n; i++) {
 		if ((s[i] & 0xc0) != 0x80)
-			return 0; /* also stops at the terminating NUL */
+			return 0;
 		cp = cp << 6 | (s[i] & 0x3fu);
 	}
 	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
 	    (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
 		return 0;
-	if (cp >= 0x80 && cp <= 0x9f)
-		return 0; /* C1 controls: CSI is U+009B */
+	if (cpp)
+		*cpp = cp;
 	return n;
+}
+
+/* Length of the printable-as-is UTF-8 sequence at the NUL-terminated s
+ * (1..4), or 0: not well-formed, or a C1 control (CSI is U+009B). */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned cp = 0;
+	size_t n = fl__utf8_len(s, 4, &cp); /* a NUL ends a sequence: never read past it */
+
+	return cp >= 0x80 && cp <= 0x9f ? 0 : n;
 }
 
 char *fl__escape(char *out, size_t cap, const char *s)

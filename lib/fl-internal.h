@@ -102,7 +102,18 @@ struct fl_backend {
 	 * -ESTALE = not ours. */
 	int (*adopt)(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev, ino_t ino,
 		     pid_t taker);
+	/* Optional: the backend a handle switches to for good when `attempt`
+	 * returns FL__FALLBACK (file -> soft where flock(2) is ENOSYS).  From
+	 * then on every method of the handle's holds is the fallback's, and
+	 * fl_kind_of() names its kind.  The fallback must need no per-handle
+	 * data (its setup and teardown are never called). */
+	const struct fl_backend *fallback;
 };
+
+/* What `attempt` returns when this kind cannot work on this filesystem and
+ * the handle must switch to be->fallback (the attempt left nothing behind);
+ * outside the errno range. */
+#define FL__FALLBACK (-5001)
 
 /*
  * One acquisition context.  Contexts are reused: before each first-level
@@ -136,11 +147,22 @@ struct fl_hold {
 	                           none), set by the wait loop before each `wait`  */
 	int wait_checks;        /* the wait loop must regain control every poll
 	                           interval (a cancel_check or an asynchronous hook) */
-	max_align_t priv[];     /* be->hold_size bytes of backend data                 */
+	const struct fl_backend *be; /* the methods of this hold's acquisition: lk->be,
+	                           or its fallback once the handle switched        */
+	double adapt_step;      /* fl__adapt_until: the next poll step (0 = start), */
+	double adapt_next;      /* when the current one ends (CLOCK_MONOTONIC),     */
+	uint64_t adapt_tag;     /* and what the watched object looked like          */
+	double fair_released;   /* fairness (lock.c, kept across acquisitions): when */
+	double fair_waited;     /* this context last released, last had to wait, and */
+	unsigned fair_streak;   /* how many acquisitions since did not wait; how     */
+	unsigned fair_allow;    /* many it may make before a pause (0 = the start),  */
+	int fair_paused;        /* and whether the acquisition in progress paused    */
+	max_align_t priv[];     /* hold_size bytes of backend data (the larger of
+	                           lk->be's and its fallback's)                    */
 };
 
 struct fl_lock {
-	const struct fl_backend *be; /* current backend (FL_FILE may switch to soft)   */
+	const struct fl_backend *be; /* the kind's backend (see also fell_back)         */
 	enum fl_kind kind;           /* kind asked for at fl_open                      */
 	char *path;                  /* canonical absolute path                        */
 	char *dir;                   /* its parent directory                           */
@@ -154,7 +176,15 @@ struct fl_lock {
 	struct fl_hold *holds;       /* contexts with counter > 0 or busy              */
 	void *be_data;               /* per-handle backend data                        */
 	struct fl_lock *reg_next;    /* singleton registry chain                       */
+	atomic_int fell_back;        /* switched to be->fallback for good              */
 };
+
+/* The backend new acquisitions of lk use: lk->be, or its fallback. */
+static inline const struct fl_backend *fl__be_now(const struct fl_lock *lk)
+{
+	return atomic_load(&((struct fl_lock *)(uintptr_t)lk)->fell_back) ? lk->be->fallback
+									    : lk->be;
+}
 
 /* ---- lock.c ---------------------------------------------------------- */
 
@@ -167,8 +197,10 @@ extern const struct fl_backend fl__backend_softrw_log; /* filelock-rw/1   */
 extern const struct fl_backend fl__backend_strict, fl__backend_lease;
 extern const struct fl_backend fl__backend_etcd; /* built when HAVE_ETCD */
 
-/* backend-unix.c: non-zero once an FL_FILE handle fell back to soft (ENOSYS). */
-int fl__file_fell_back(const struct fl_lock *lk);
+/* For a kind's setup: 0 when opt.lifetime is unset (< 0), else -EINVAL
+ * naming how the kind's locks expire instead (`expiry`).  Only the soft
+ * kind takes a lifetime. */
+int fl__opt_no_lifetime(const struct fl_lock *lk, const char *expiry);
 
 /* Non-zero when lk has one context for all threads (FL_SHARED_CONTEXT or an
  * instance-wide rw kind). */
@@ -184,10 +216,13 @@ int fl__shared_ctx(const struct fl_lock *lk);
  *    made), not from the call;
  *  - never waits in the kernel, and checks `cancelled` after each failed
  *    attempt (after the user's cancel_check, whose meaning is unchanged);
- *  - between attempts calls `pause` instead of waiting itself.  pause waits
- *    until `until` (with the backend's wait method or its own sleep) and
- *    returns 0, or returns non-zero early, for a cancel or because the pool
- *    thread has other work;
+ *  - between attempts calls `pause` instead of waiting itself.  pause
+ *    returns 0 once it is time for the next attempt (it may sleep until
+ *    `until` itself), 1 to yield (a cancel, or the pool thread has other
+ *    work), or FL__PAUSE_WAIT with *t <= until: the wait loop then waits
+ *    with the backend's wait method (the wake paths of fl_acquire) until
+ *    *t and calls pause again, or attempts at once if the backend woke
+ *    early;
  *  - never blocks at the context gate (the busy context may belong to a
  *    suspended request of the same pool).
  * Instead of blocking it returns FL__YIELDED and sets `until`, the time to
@@ -200,16 +235,20 @@ int fl__shared_ctx(const struct fl_lock *lk);
  * context stays busy until then.
  */
 #define FL__YIELDED (-5000) /* outside the errno range */
+#define FL__PAUSE_WAIT 2
 struct fl__acq_hook {
 	uint64_t owner;
 	double start;
 	int (*cancelled)(void *arg);
-	int (*pause)(void *arg, struct fl_hold *h, double until);
+	int (*pause)(void *arg, double until, double *t);
 	void *arg;
 	/* out, kept between calls: */
 	double until;
 	struct fl_hold *suspended;
 };
+/* The timeout an acquire uses: the handle's default for FL_TIMEOUT_DEFAULT
+ * (NaN), 0 with FL_NONBLOCK. */
+double fl__acquire_timeout(const struct fl_lock *lk, double timeout);
 /* fl_acquire() with an optional hook (NULL = fl_acquire itself). */
 int fl__acquire_as(struct fl_lock *lk, enum fl_mode mode, double timeout,
 		   struct fl__acq_hook *hook);
@@ -280,6 +319,9 @@ char *fl__canonical(const char *path, int *err);
 /* Writes all of buf; short writes are continued, EINTR retried.  A write that
  * returns 0 is -EIO.  Returns 0 or -errno. */
 int fl__write_all(int fd, const void *buf, size_t len);
+/* Reads until end of file or until cap bytes are in buf, EINTR retried; *len
+ * is what was read (also on error).  Returns 0 or -errno. */
+int fl__read_all(int fd, void *buf, size_t cap, size_t *len);
 /* 32 lowercase hex characters of randomness (getrandom) into buf[33]. */
 void fl__random_hex(char buf[33]);
 /* A process-unique, never-reused id of the calling thread (never 0). */
@@ -399,6 +441,15 @@ int fl__p1_parse(const char *buf, size_t len, struct fl_p1 *out);
  * marker changed (linked back under its name), or -errno from rename. */
 int fl__break_file(const char *path, const struct fl_marker *before);
 
+/* open(path, flags, perm) of a file in lk's directory, EINTR retried; when
+ * it is ENOENT and flags has O_CREAT, lk's missing parents are made once
+ * (fl__mkdir_p) and the open tried again.  Returns the descriptor, or
+ * -errno: the open's (not recorded: what it means is the caller's call),
+ * or with *recorded = 1 the failure to make the parents (recorded).  The
+ * one "open, make the parents once, retry" of the kinds. */
+int fl__open_mkdir(const struct fl_lock *lk, const char *path, int flags, mode_t perm,
+		   int *recorded);
+
 /* Creates lk's marker file: open(O_WRONLY|O_CREAT|O_EXCL|O_TRUNC|O_NOFOLLOW|
  * O_CLOEXEC) with the handle's mode, EINTR retried, missing parents created
  * once.  Returns 0 and *fd, -EEXIST (someone has it), -EACCES/-EISDIR when
@@ -409,6 +460,15 @@ int fl__marker_create(const struct fl_lock *lk, int *fd);
 /* Identity-checked unlink: removes path only when lstat shows (dev, ino).
  * Returns 0 removed, -ESTALE not ours (left alone), or -errno. */
 int fl__unlink_if_same(int dirfd, const char *path, dev_t dev, ino_t ino);
+
+/* Sleeps until `until` (CLOCK_MONOTONIC) or until inotify sees the entry
+ * `name` of `dir` (any entry if NULL) removed or renamed away; returns at
+ * once when busy(arg) (may be NULL) returns 0 once the watch is set.  The
+ * shared wait of the marker kinds (soft, lease, strict, soft-rw). */
+void fl__wait_removal(const char *dir, const char *name, int (*busy)(void *), void *arg,
+		      double until);
+/* A `busy` callback for fl__wait_removal: lstat(path) succeeds. */
+int fl__path_exists(void *path);
 
 /* ---- ledger.c ---------------------------------------------------------- */
 
@@ -439,6 +499,12 @@ void fl__ledger_forget(const char *key);
 unsigned fl__ledger_probes(void);
 
 /* ---- backend-softrw.c -------------------------------------------------- */
+
+/* The options rules both soft-rw protocols share (their setup's first
+ * step): defaults heartbeat_interval 30 s and stale_threshold 3 x that;
+ * stale_threshold > heartbeat_interval > 0, poll_interval > 0;
+ * lease_duration and lifetime refused.  0 or -EINVAL. */
+int fl__srw_opt_setup(struct fl_lock *lk);
 
 /* Parses a soft-rw marker "token\npid\nhost\n*" by Python's rules (32
  * lowercase hex digits, pid 1..2^31-1 without leading zeros, host of 1..253
@@ -490,13 +556,6 @@ int fl__strict_claim_parse(const char *name, const char *buf, size_t len, struct
 
 /* Python's repr() of a float ("30.0", "0.6", "1e-05"); returns the length. */
 int fl__py_float_repr(double v, char *buf, size_t cap);
-/* Sleeps until `until` (CLOCK_MONOTONIC) or until inotify sees the entry
- * `name` of `dir` (any entry if NULL) removed or renamed away; returns at
- * once when busy(arg) (may be NULL) returns 0 once the watch is set. */
-/* A `busy` callback for fl__wait_removal: lstat(path) succeeds. */
-int fl__path_exists(void *path);
-void fl__wait_removal(const char *dir, const char *name, int (*busy)(void *), void *arg,
-		      double until);
 /* Parses a protocol-2 record (Python's parse_marker).  0 or -EBADMSG;
  * *duration is NaN when the record has none. */
 int fl__p2_parse(const char *buf, size_t len, pid_t *pid, int *is_lease, double *duration);
@@ -513,6 +572,19 @@ int fl__inotify_watch(int ifd, const char *path, uint32_t mask);
 void fl__inotify_drain(int ifd);
 /* Removes a watch added by fl__inotify_watch (wd < 0: nothing). */
 void fl__inotify_unwatch(int ifd, int wd);
+/* Instead of removing it, leaves a watch of the calling thread's instance
+ * in place until fl__inotify_unlinger, the thread's next fl__inotify_watch
+ * or its exit (one per thread at most): a wait that won the lock leaves
+ * the removal, a system call, off the hand-off path. */
+void fl__inotify_linger(int ifd, int wd);
+/* Removes the calling thread's lingering watch, if any. */
+void fl__inotify_unlinger(void);
+/* Sleeps until the instance has events queued (1) or `until` or a
+ * registered wait's signal (0); reads nothing. */
+int fl__inotify_ready(int ifd, double until);
+/* Reads every queued event; returns the union of the masks of watch wd's
+ * events (IN_IGNORED left out), with IN_Q_OVERFLOW when events were lost. */
+uint32_t fl__inotify_take(int ifd, int wd);
 /* Sleeps until `until` (CLOCK_MONOTONIC) or an event of watch `wd`: one on
  * the entry `name` of a watched directory, or when name is NULL any event of
  * the watch except on hidden entries (a leading '.': strict's private
@@ -548,6 +620,16 @@ void fl__wait_intr_set(struct fl__wait_intr *wi);
 int fl__wait_intr_fired(void);
 /* fl__sleep_until, ended early by a registered wait's signals. */
 void fl__wait_sleep_until(double until);
+/*
+ * The adaptive poll step of a wait, for changes no notification reports
+ * (other NFS clients): returns min(until, the end of the current step).
+ * The step is FL__ADAPT_QUICK after `path` (lstat: inode, size, times, or
+ * its absence) was seen to change since the last call for this
+ * acquisition, and doubles up to `poll` while it does not.  The state
+ * lives in h (adapt_*, zeroed at the start of each acquisition).
+ */
+#define FL__ADAPT_QUICK 0.001
+double fl__adapt_until(struct fl_hold *h, const char *path, double poll, double until);
 
 /* ---- heartbeat.c ------------------------------------------------------- */
 

@@ -74,23 +74,14 @@ static ssize_t fl__read_small(const char *path, char *buf, size_t cap)
 {
 	int fd = fl__sys.open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	size_t got = 0;
+	int r;
 
 	if (fd < 0)
 		return -errno;
-	while (got + 1 < cap) {
-		ssize_t n = fl__sys.read(fd, buf + got, cap - 1 - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			fl__sys.close(fd);
-			return -e;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
+	r = fl__read_all(fd, buf, cap - 1, &got);
 	fl__sys.close(fd);
+	if (r != 0)
+		return r;
 	buf[got] = '\0';
 	return (ssize_t)got;
 }

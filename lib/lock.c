@@ -2,9 +2,12 @@
 /*
  * lock.c -- the public API front end, shared by every kind.
  *
- * It is divided into: kind table; options (defaults, validation, singleton
- * comparison); the singleton registry; the per-thread self-deadlock registry;
- * contexts (struct fl_hold); the wait loop; the public entry points.
+ * It is divided into: kind table; options (kind-independent validation and
+ * defaults, singleton comparison; each kind's own rules are its setup's);
+ * the singleton registry; the per-thread self-deadlock registry; contexts
+ * (struct fl_hold); the wait loop, with the switch to a kind's fallback
+ * (FL__FALLBACK); the public entry points, an acquisition in named steps.
+ * It learns about kinds only through their struct fl_backend.
  *
  * State machine of one context, stated once here:
  *
@@ -138,6 +141,12 @@ static int fl__opt_copy(struct fl_options *dst, const struct fl_options *src)
 	(FL_NONBLOCK | FL_SHARED_CONTEXT | FL_SINGLETON | FL_NO_SINGLETON | FL_NO_FALLBACK |     \
 	 FL_NO_CREATE_DIRS)
 
+/*
+ * The rules every kind shares: each value is in its type's range and the
+ * defaults every kind uses are filled in.  What a value means to a kind,
+ * and whether the kind takes it at all (lifetime, lease_duration, ...), is
+ * the business of that kind's setup.
+ */
 static int fl__opt_validate(const struct fl_backend *be, const char *path, struct fl_options *o)
 {
 	const char *kind = fl__kind_names[be->kind];
@@ -151,14 +160,6 @@ static int fl__opt_validate(const struct fl_backend *be, const char *path, struc
 		o->poll_interval = be->default_poll;
 	if (isnan(o->lifetime) || isinf(o->lifetime))
 		return fl__errf(NULL, -EINVAL, "lifetime must be finite, got %g [%s]", o->lifetime,
-				kind);
-	if (o->lifetime >= 0 && be->kind != FL_SOFT)
-		return fl__errf(NULL, -EINVAL,
-				"lifetime is only supported by the soft kind (%s locks expire by %s) [%s]",
-				kind,
-				be->kind == FL_LEASE ? "lease_duration"
-				: be->kind == FL_STRICT ? "manual break only"
-							: "their own rules",
 				kind);
 	if (o->mode != -1 && (o->mode < 0 || o->mode > 07777))
 		return fl__errf(NULL, -EINVAL, "mode must be -1 or 0..07777, got %#o [%s]",
@@ -185,6 +186,17 @@ static int fl__opt_validate(const struct fl_backend *be, const char *path, struc
 		o->soft_rw_protocol = FL_SOFT_RW_RW1;
 	(void)path;
 	return 0;
+}
+
+int fl__opt_no_lifetime(const struct fl_lock *lk, const char *expiry)
+{
+	const char *kind = fl__kind_names[lk->be->kind];
+
+	if (lk->opt.lifetime < 0)
+		return 0;
+	return fl__errf(NULL, -EINVAL,
+			"lifetime is only supported by the soft kind (%s locks expire by %s) [%s]",
+			kind, expiry, kind);
 }
 
 /*
@@ -430,14 +442,39 @@ static struct fl_hold *fl__hold_find(const struct fl_lock *lk, uint64_t tid)
 	return NULL;
 }
 
+/* Bytes of backend data in each hold of lk: room for its fallback's too. */
+static size_t fl__hold_size(const struct fl_lock *lk)
+{
+	size_t n = lk->be->hold_size;
+
+	if (lk->be->fallback && lk->be->fallback->hold_size > n)
+		n = lk->be->fallback->hold_size;
+	return n;
+}
+
+/* Fresh backend state for the next acquisition (or adoption) through h,
+ * with the methods of the backend the handle uses now. */
+static void fl__hold_fresh(struct fl_lock *lk, struct fl_hold *h)
+{
+	h->be = fl__be_now(lk);
+	h->fd = -1;
+	h->dev = 0;
+	h->ino = 0;
+	atomic_store(&h->valid_until_ns, 0);
+	h->adapt_step = h->adapt_next = 0;
+	h->adapt_tag = 0;
+	memset(h->priv, 0, fl__hold_size(lk));
+}
+
 static struct fl_hold *fl__hold_new(struct fl_lock *lk, uint64_t tid)
 {
-	struct fl_hold *h = calloc(1, sizeof(*h) + lk->be->hold_size);
+	struct fl_hold *h = calloc(1, sizeof(*h) + fl__hold_size(lk));
 
 	if (h == NULL)
 		return NULL;
 	h->tid = fl__shared_ctx(lk) ? 0 : tid;
 	h->fd = -1;
+	h->be = fl__be_now(lk);
 	h->lk = lk;
 	h->next = lk->holds;
 	lk->holds = h;
@@ -474,6 +511,77 @@ static int fl__hook_cancelled(const struct fl__acq_hook *hook)
 	return hook != NULL && hook->cancelled(hook->arg);
 }
 
+/*
+ * The kind cannot work here (its attempt returned FL__FALLBACK): the handle
+ * switches to the kind's fallback for good and h continues with it.
+ */
+static int fl__fall_back(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode)
+{
+	const struct fl_backend *to = lk->be->fallback;
+
+	if (to == NULL || h->be != lk->be)
+		return fl__errf(lk, -EIO, "%s: the %s kind asked for a fallback it does not have",
+				lk->path, h->be->name);
+	atomic_store(&lk->fell_back, 1);
+	if (mode == FL_SHARED && !(to->caps & FL__CAP_SHARED))
+		return fl__errf(lk, -ENOTSUP, "%s: shared mode is not available after the %s fallback",
+				lk->path, to->name);
+	fl__hold_fresh(lk, h);
+	return 0;
+}
+
+/*
+ * Fairness: a bounded bypass.  A waiter is woken when the holder lets go,
+ * but the holder's process, looping, takes the lock again microseconds
+ * later, long before a woken process runs: left alone it can keep the lock
+ * for as long as it loops (the kernel's own flock behaves so).  So a context
+ * that had to wait within the last FL__FAIR_RECENT seconds, and has since
+ * taken the lock FL__FAIR_STREAK times in a row without waiting, pauses for
+ * FL__FAIR_PAUSE after its release before its next try: a woken waiter
+ * takes the lock then, and this context waits its turn like the others.
+ * A pause that let nobody in (the next try won at once: the waiters were
+ * not ready, e.g. on a loaded machine) doubles the streak allowed before
+ * the next one, up to FL__FAIR_MAX, so pauses cost little throughput when
+ * they do not help; one that let a waiter in starts over at the minimum.
+ * Without contention nothing waits, and nothing pauses.  Non-blocking tries
+ * and asynchronous acquires never pause.
+ */
+#define FL__FAIR_STREAK 16
+#define FL__FAIR_MAX 1024
+#define FL__FAIR_RECENT 1.0
+#define FL__FAIR_PAUSE 0.001
+
+static void fl__fair_pause(struct fl_hold *h, double deadline)
+{
+	double now = fl__now_mono(), until = h->fair_released + FL__FAIR_PAUSE;
+
+	if (h->fair_allow < FL__FAIR_STREAK)
+		h->fair_allow = FL__FAIR_STREAK;
+	if (h->fair_streak < h->fair_allow || now - h->fair_waited > FL__FAIR_RECENT ||
+	    now >= until)
+		return;
+	h->fair_streak = 0;
+	h->fair_paused = 1;
+	fl__wait_sleep_until(until < deadline ? until : deadline);
+}
+
+static void fl__fair_note(struct fl_hold *h, int waited)
+{
+	if (h->fair_paused) {
+		h->fair_paused = 0;
+		if (waited)
+			h->fair_allow = FL__FAIR_STREAK;
+		else if (h->fair_allow < FL__FAIR_MAX)
+			h->fair_allow *= 2;
+	}
+	if (waited) {
+		h->fair_waited = fl__now_mono();
+		h->fair_streak = 0;
+	} else {
+		h->fair_streak++;
+	}
+}
+
 static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, double timeout,
 			 struct fl__acq_hook *hook)
 {
@@ -483,13 +591,24 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 	/* A kernel wait cannot be interrupted by a cancel, so a hooked
 	 * (asynchronous) acquire always polls. */
 	int how = (timeout < 0 && o->cancel_check == NULL && hook == NULL) ? FL__BLOCK : FL__TRY;
+	int waited = 0;
 
+	if (timeout != 0 && hook == NULL)
+		fl__fair_pause(h, deadline);
 	for (;;) {
-		int r = lk->be->attempt(lk, h, mode, how);
-		if (r == 0)
+		int r = h->be->attempt(lk, h, mode, how);
+		if (r == FL__FALLBACK) {
+			r = fl__fall_back(lk, h, mode);
+			if (r == 0)
+				continue; /* the first try of the fallback, at once */
+		}
+		if (r == 0) {
+			fl__fair_note(h, waited);
 			return 0;
+		}
 		if (r != -EAGAIN)
 			return r;
+		waited = 1;
 		if (timeout == 0)
 			return fl__timed_out(lk, timeout);
 		if (o->cancel_check && o->cancel_check(o->cancel_arg))
@@ -507,12 +626,25 @@ static int fl__wait_loop(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 		h->deadline = deadline;
 		h->wait_checks = o->cancel_check != NULL || hook != NULL;
 		if (hook) {
-			if (hook->pause(hook->arg, h, until)) {
+			double t;
+			int p;
+
+			/* The asynchronous acquire waits on the same wake paths, in
+			 * slices its pause hands out. */
+			while ((p = hook->pause(hook->arg, until, &t)) == FL__PAUSE_WAIT) {
+				if (h->be->wait)
+					h->be->wait(lk, h, t);
+				else
+					fl__wait_sleep_until(t);
+				if (fl__now_mono() < t)
+					break; /* woken by the backend: try now */
+			}
+			if (p == 1) {
 				hook->until = until; /* cancelled, or the thread has other work */
 				return FL__YIELDED;
 			}
-		} else if (lk->be->wait) {
-			lk->be->wait(lk, h, until);
+		} else if (h->be->wait) {
+			h->be->wait(lk, h, until);
 		} else {
 			fl__wait_sleep_until(until);
 		}
@@ -591,6 +723,51 @@ static int fl__root_dir_check(const struct fl_backend *be, const char *path, con
 	return r == -ENOENT ? 0 : r;
 }
 
+/* A new handle of be on the canonical path canon (taken over), with the
+ * resolved options o, set up by the backend.  NULL with *err on failure
+ * (canon freed).  Caller holds fl__reg_mu. */
+static struct fl_lock *fl__lock_new(const struct fl_backend *be, enum fl_kind kind, char *canon,
+				    const struct fl_options *o, int singleton, int *err)
+{
+	struct fl_lock *lk = calloc(1, sizeof(*lk));
+	pthread_condattr_t ca;
+	int r;
+
+	if (lk == NULL) {
+		free(canon);
+		*err = fl__errf(NULL, -ENOMEM, "fl_open: out of memory");
+		return NULL;
+	}
+	lk->be = be;
+	lk->kind = kind;
+	lk->path = canon;
+	lk->name = strrchr(canon, '/') + 1;
+	lk->dir = strndup(canon, (size_t)(lk->name - canon > 1 ? lk->name - canon - 1 : 1));
+	lk->opt = *o;
+	lk->pid = fl__pid();
+	lk->refs = 1;
+	lk->singleton = singleton;
+	pthread_mutex_init(&lk->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&lk->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	r = lk->dir == NULL ? -ENOMEM : 0;
+	if (r == 0 && be->setup)
+		r = be->setup(lk);
+	if (r == 0)
+		return lk;
+	if (be->teardown)
+		be->teardown(lk);
+	pthread_mutex_destroy(&lk->mu);
+	pthread_cond_destroy(&lk->cv);
+	free(lk->dir);
+	free(lk->path);
+	free(lk);
+	*err = r;
+	return NULL;
+}
+
 FL_EXPORT int fl_open(fl_lock **out, const char *path, enum fl_kind kind,
 		      const struct fl_options *opt)
 {
@@ -646,41 +823,9 @@ FL_EXPORT int fl_open(fl_lock **out, const char *path, enum fl_kind kind,
 			return 0;
 		}
 	}
-	lk = calloc(1, sizeof(*lk));
+	lk = fl__lock_new(be, kind, canon, &o, singleton, &r);
 	if (lk == NULL) {
 		pthread_mutex_unlock(&fl__reg_mu);
-		free(canon);
-		return fl__errf(NULL, -ENOMEM, "fl_open: out of memory");
-	}
-	lk->be = be;
-	lk->kind = kind;
-	lk->path = canon;
-	lk->name = strrchr(canon, '/') + 1;
-	lk->dir = strndup(canon, (size_t)(lk->name - canon > 1 ? lk->name - canon - 1 : 1));
-	lk->opt = o;
-	lk->pid = fl__pid();
-	lk->refs = 1;
-	lk->singleton = singleton;
-	pthread_mutex_init(&lk->mu, NULL);
-	{
-		pthread_condattr_t ca;
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&lk->cv, &ca);
-		pthread_condattr_destroy(&ca);
-	}
-	r = lk->dir == NULL ? -ENOMEM : 0;
-	if (r == 0 && be->setup)
-		r = be->setup(lk);
-	if (r != 0) {
-		pthread_mutex_unlock(&fl__reg_mu);
-		if (be->teardown)
-			be->teardown(lk);
-		pthread_mutex_destroy(&lk->mu);
-		pthread_cond_destroy(&lk->cv);
-		free(lk->dir);
-		free(lk->path);
-		free(lk);
 		return r;
 	}
 	if (singleton) {
@@ -707,14 +852,20 @@ static int fl__cv_wait(struct fl_lock *lk, double until)
 	return pthread_cond_timedwait(&lk->cv, &lk->mu, &ts);
 }
 
-int fl__acquire_as(fl_lock *lk, enum fl_mode mode, double timeout, struct fl__acq_hook *hook)
+/*
+ * An acquisition, in named steps:
+ *  1. fl__acquire_check: the handle, the mode and the effective timeout;
+ *  2. fl__gate_enter: the context of the calling thread (or the shared
+ *     one), waiting while another thread sharing it is mid-transition;
+ *     a held context just counts one more level;
+ *  3. fl__self_deadlock: a blocking acquire of a path this thread holds
+ *     through another handle would never return;
+ *  4. fl__acquire_physical: the wait loop, then fl__gate_leave records the
+ *     result.  A yielded asynchronous acquisition (FL__YIELDED) is resumed
+ *     here, at step 4, by its next call.
+ */
+static int fl__acquire_check(fl_lock *lk, enum fl_mode mode, double *timeout)
 {
-	uint64_t tid = hook ? hook->owner : fl__thread_uid();
-	struct fl_hold *h;
-	double gate_deadline;
-	int r;
-
-	fl__err_clear();
 	if (lk == NULL)
 		return fl__errf(NULL, -EINVAL, "fl_acquire: lock is NULL");
 	if (lk->pid != fl__pid())
@@ -723,45 +874,74 @@ int fl__acquire_as(fl_lock *lk, enum fl_mode mode, double timeout, struct fl__ac
 				lk->path);
 	if (mode != FL_EXCLUSIVE && mode != FL_SHARED)
 		return fl__errf(lk, -EINVAL, "%s: unknown mode %d", lk->path, (int)mode);
-	if (mode == FL_SHARED && !(lk->be->caps & FL__CAP_SHARED))
+	if (mode == FL_SHARED && !(fl__be_now(lk)->caps & FL__CAP_SHARED)) {
+		if (atomic_load(&lk->fell_back))
+			return fl__errf(lk, -ENOTSUP,
+					"%s: shared mode is not available after the %s fallback",
+					lk->path, lk->be->fallback->name);
 		return fl__errf(lk, -ENOTSUP, "%s: shared mode is not supported by this kind",
 				lk->path);
-	if (isnan(timeout))
-		timeout = lk->opt.timeout;
-	if (lk->opt.flags & FL_NONBLOCK)
-		timeout = 0;
-	gate_deadline = timeout < 0 ? INFINITY : (hook ? hook->start : fl__now_mono()) + timeout;
-
-	if (hook && hook->suspended) {
-		/* Resume a yielded acquisition: h is still busy and its backend
-		 * state (kept across attempts) intact.  Even when cancelled it
-		 * makes the loop's first attempt: a backend's wait may already
-		 * have obtained the lock (rw), which only an attempt reports. */
-		h = hook->suspended;
-		hook->suspended = NULL;
-		goto wait;
 	}
-	pthread_mutex_lock(&lk->mu);
-	for (;;) {
-		h = fl__hold_find(lk, tid);
-		if (h == NULL || (!h->busy))
-			break;
-		if (hook) {
-			/* Never block a pool thread here: the context may be busy
-			 * with a suspended request that needs a thread to finish. */
-			double now = fl__now_mono();
+	*timeout = fl__acquire_timeout(lk, *timeout);
+	return 0;
+}
 
-			pthread_mutex_unlock(&lk->mu);
-			if (fl__hook_cancelled(hook))
-				return fl__errf(lk, -ECANCELED, "%s: asynchronous acquire cancelled",
-						lk->path);
-			if (now >= gate_deadline)
-				return fl__timed_out(lk, timeout);
-			hook->until = now + lk->opt.poll_interval;
-			if (hook->until > gate_deadline)
-				hook->until = gate_deadline;
-			return FL__YIELDED;
-		}
+/* Returned by fl__gate_enter when it counted one more level of a held lock. */
+#define FL__RECURSED 1
+
+/* A context of lk is busy: an asynchronous acquire never blocks its pool
+ * thread here (the context may be busy with a suspended request that needs
+ * a thread to finish), it yields until the next poll.  Called with lk->mu
+ * held; returns with it released. */
+static int fl__gate_yield(struct fl_lock *lk, double timeout, double gate_deadline,
+			  struct fl__acq_hook *hook)
+{
+	double now = fl__now_mono();
+
+	pthread_mutex_unlock(&lk->mu);
+	if (fl__hook_cancelled(hook))
+		return fl__errf(lk, -ECANCELED, "%s: asynchronous acquire cancelled", lk->path);
+	if (now >= gate_deadline)
+		return fl__timed_out(lk, timeout);
+	hook->until = now + lk->opt.poll_interval;
+	if (hook->until > gate_deadline)
+		hook->until = gate_deadline;
+	return FL__YIELDED;
+}
+
+/* A held context takes one more level, in the mode it is held in. */
+static int fl__gate_recurse(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, uint64_t tid)
+{
+	if (h->mode != mode)
+		return fl__errf(lk, -EDEADLK, "%s: cannot %s a held lock (held %s, asked %s)",
+				lk->path, mode == FL_EXCLUSIVE ? "upgrade" : "downgrade",
+				h->mode == FL_EXCLUSIVE ? "exclusive" : "shared",
+				mode == FL_EXCLUSIVE ? "exclusive" : "shared");
+	if (fl__is_rw(lk) && mode == FL_EXCLUSIVE && h->writer != tid)
+		return fl__errf(lk, -EDEADLK,
+				"%s: the write lock of this handle is held by another thread",
+				lk->path);
+	h->counter++;
+	return FL__RECURSED;
+}
+
+/*
+ * Step 2.  Returns 0 with *hp busy and fresh (the caller acquires it
+ * physically), FL__RECURSED (one more level counted, nothing to do),
+ * FL__YIELDED, or a negative errno.
+ */
+static int fl__gate_enter(struct fl_lock *lk, enum fl_mode mode, uint64_t tid, double timeout,
+			  struct fl__acq_hook *hook, struct fl_hold **hp)
+{
+	double gate_deadline =
+	    timeout < 0 ? INFINITY : (hook ? hook->start : fl__now_mono()) + timeout;
+	struct fl_hold *h;
+	int r;
+
+	pthread_mutex_lock(&lk->mu);
+	while ((h = fl__hold_find(lk, tid)) != NULL && h->busy) {
+		if (hook)
+			return fl__gate_yield(lk, timeout, gate_deadline, hook);
 		/* Another thread sharing this context is mid-transition. */
 		if (fl__cv_wait(lk, gate_deadline) == ETIMEDOUT) {
 			pthread_mutex_unlock(&lk->mu);
@@ -769,22 +949,9 @@ int fl__acquire_as(fl_lock *lk, enum fl_mode mode, double timeout, struct fl__ac
 		}
 	}
 	if (h != NULL && h->counter > 0) {
-		if (h->mode != mode) {
-			pthread_mutex_unlock(&lk->mu);
-			return fl__errf(lk, -EDEADLK, "%s: cannot %s a held lock (held %s, asked %s)",
-					lk->path, mode == FL_EXCLUSIVE ? "upgrade" : "downgrade",
-					h->mode == FL_EXCLUSIVE ? "exclusive" : "shared",
-					mode == FL_EXCLUSIVE ? "exclusive" : "shared");
-		}
-		if (fl__is_rw(lk) && mode == FL_EXCLUSIVE && h->writer != tid) {
-			pthread_mutex_unlock(&lk->mu);
-			return fl__errf(lk, -EDEADLK,
-					"%s: the write lock of this handle is held by another thread",
-					lk->path);
-		}
-		h->counter++;
+		r = fl__gate_recurse(lk, h, mode, tid);
 		pthread_mutex_unlock(&lk->mu);
-		return 0;
+		return r;
 	}
 	if (h == NULL && (h = fl__hold_new(lk, tid)) == NULL) {
 		pthread_mutex_unlock(&lk->mu);
@@ -792,34 +959,17 @@ int fl__acquire_as(fl_lock *lk, enum fl_mode mode, double timeout, struct fl__ac
 	}
 	h->busy = 1;
 	/* A reused context starts each acquisition with fresh backend state. */
-	h->fd = -1;
-	h->dev = 0;
-	h->ino = 0;
-	atomic_store(&h->valid_until_ns, 0);
-	memset(h->priv, 0, lk->be->hold_size);
+	fl__hold_fresh(lk, h);
 	pthread_mutex_unlock(&lk->mu);
+	*hp = h;
+	return 0;
+}
 
-	/* An asynchronous acquire blocks no thread of the owner, which may
-	 * release the other handle later: no self-deadlock is possible. */
-	if (timeout < 0 && hook == NULL) {
-		const struct fl_lock *other = fl__dl_conflict(lk, tid);
-		if (other != NULL) {
-			r = fl__errf(lk, -EDEADLK,
-				     "Deadlock: lock '%s' is already held by a different handle in this "
-				     "thread. Use FL_SINGLETON to enable reentrant locking across handles",
-				     lk->path);
-			goto done;
-		}
-	}
-wait:
-	r = fl__wait_loop(lk, h, mode, timeout, hook);
-	if (r == FL__YIELDED) {
-		hook->suspended = h; /* stays busy until resumed */
-		return r;
-	}
-	if (r != 0 && lk->be->abandon)
-		lk->be->abandon(lk, h);
-done:
+/* Ends the busy edge of h (acquire or adopt) with result r: on success h
+ * holds the lock at level 1 for tid.  Returns r. */
+static int fl__gate_leave(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, uint64_t tid,
+			  int r)
+{
 	pthread_mutex_lock(&lk->mu);
 	h->busy = 0;
 	if (r == 0) {
@@ -837,6 +987,72 @@ done:
 	return r;
 }
 
+/* Step 3.  An asynchronous acquire blocks no thread of the owner, which may
+ * release the other handle later: no self-deadlock is possible. */
+static int fl__self_deadlock(struct fl_lock *lk, uint64_t tid, double timeout,
+			     const struct fl__acq_hook *hook)
+{
+	if (timeout >= 0 || hook != NULL || fl__dl_conflict(lk, tid) == NULL)
+		return 0;
+	return fl__errf(lk, -EDEADLK,
+			"Deadlock: lock '%s' is already held by a different handle in this "
+			"thread. Use FL_SINGLETON to enable reentrant locking across handles",
+			lk->path);
+}
+
+/* Step 4: h is busy.  A yielded acquisition keeps h busy and its backend
+ * state for the resume; any other failure undoes the partial claim. */
+static int fl__acquire_physical(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode,
+				uint64_t tid, double timeout, struct fl__acq_hook *hook)
+{
+	int r = fl__wait_loop(lk, h, mode, timeout, hook);
+
+	if (r == FL__YIELDED) {
+		hook->suspended = h; /* stays busy until resumed */
+		return r;
+	}
+	if (r != 0 && h->be->abandon)
+		h->be->abandon(lk, h);
+	return fl__gate_leave(lk, h, mode, tid, r);
+}
+
+int fl__acquire_as(fl_lock *lk, enum fl_mode mode, double timeout, struct fl__acq_hook *hook)
+{
+	uint64_t tid = hook ? hook->owner : fl__thread_uid();
+	struct fl_hold *h = NULL;
+	int r;
+
+	fl__err_clear();
+	r = fl__acquire_check(lk, mode, &timeout);
+	if (r != 0)
+		return r;
+	if (hook && hook->suspended) {
+		/* Resume a yielded acquisition: h is still busy and its backend
+		 * state (kept across attempts) intact.  Even when cancelled it
+		 * makes the loop's first attempt: a backend's wait may already
+		 * have obtained the lock (rw), which only an attempt reports. */
+		h = hook->suspended;
+		hook->suspended = NULL;
+		return fl__acquire_physical(lk, h, mode, tid, timeout, hook);
+	}
+	r = fl__gate_enter(lk, mode, tid, timeout, hook, &h);
+	if (r != 0)
+		return r == FL__RECURSED ? 0 : r;
+	r = fl__self_deadlock(lk, tid, timeout, hook);
+	if (r != 0)
+		return fl__gate_leave(lk, h, mode, tid, r);
+	return fl__acquire_physical(lk, h, mode, tid, timeout, hook);
+}
+
+double fl__acquire_timeout(const struct fl_lock *lk, double timeout)
+{
+	if (isnan(timeout))
+		timeout = lk->opt.timeout;
+	if (lk->opt.flags & FL_NONBLOCK)
+		timeout = 0;
+	return timeout;
+}
+
 FL_EXPORT int fl_acquire(fl_lock *lk, enum fl_mode mode, double timeout)
 {
 	return fl__acquire_as(lk, mode, timeout, NULL);
@@ -845,7 +1061,7 @@ FL_EXPORT int fl_acquire(fl_lock *lk, enum fl_mode mode, double timeout)
 /* The physical release of h.  Caller does not hold lk->mu; h->busy is set. */
 static int fl__release_hold(struct fl_lock *lk, struct fl_hold *h)
 {
-	return lk->be->release(lk, h);
+	return h->be->release(lk, h);
 }
 
 int fl__release_as(fl_lock *lk, unsigned flags, uint64_t tid)
@@ -897,8 +1113,10 @@ int fl__release_as(fl_lock *lk, unsigned flags, uint64_t tid)
 
 	pthread_mutex_lock(&lk->mu);
 	h->busy = 0;
-	if (r == 0)
+	if (r == 0) {
 		h->held = 0;
+		h->fair_released = fl__now_mono();
+	}
 	gone = !h->held;
 	if (gone)
 		h->counter = 0;
@@ -950,12 +1168,12 @@ static void fl__close(fl_lock *lk, int release)
 		lk->holds = h->next;
 		if (h->held) {
 			if (mine) {
-				if (lk->be->release(lk, h) != 0 && lk->be->drop)
-					lk->be->drop(lk, h);
+				if (h->be->release(lk, h) != 0 && h->be->drop)
+					h->be->drop(lk, h);
 				fl__dl_remove(h);
 			} else {
-				if (lk->be->drop)
-					lk->be->drop(lk, h);
+				if (h->be->drop)
+					h->be->drop(lk, h);
 				if (lk->pid == fl__pid())
 					fl__dl_remove(h); /* abandoned, not released */
 			}
@@ -988,7 +1206,7 @@ int fl__adopt(fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino, pid_t taker)
 
 	if (lk == NULL || lk->pid != fl__pid())
 		return -EINVAL;
-	if (lk->be->adopt == NULL)
+	if (fl__be_now(lk)->adopt == NULL)
 		return fl__errf(lk, -ENOTSUP, "%s: this kind cannot adopt a held lock", lk->path);
 	pthread_mutex_lock(&lk->mu);
 	h = fl__hold_find(lk, tid);
@@ -1001,23 +1219,11 @@ int fl__adopt(fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino, pid_t taker)
 		return -ENOMEM;
 	}
 	h->busy = 1;
+	fl__hold_fresh(lk, h);
 	pthread_mutex_unlock(&lk->mu);
-	r = lk->be->adopt(lk, h, mode, dev, ino, taker);
-	pthread_mutex_lock(&lk->mu);
-	h->busy = 0;
-	if (r == 0) {
-		h->counter = 1;
-		h->mode = mode;
-		h->writer = tid;
-		h->held = 1;
-		atomic_store(&h->compromised, 0);
-	}
+	r = h->be->adopt ? h->be->adopt(lk, h, mode, dev, ino, taker) : -ENOTSUP;
 	/* A failed adoption leaves an idle hold, reused next time (as acquire). */
-	pthread_cond_broadcast(&lk->cv);
-	pthread_mutex_unlock(&lk->mu);
-	if (r == 0)
-		fl__dl_add(h, tid);
-	return r;
+	return fl__gate_leave(lk, h, mode, tid, r);
 }
 
 /* The hold of the calling thread, for the const query functions. */
@@ -1079,9 +1285,7 @@ FL_EXPORT int fl_is_valid(const fl_lock *lk)
 
 FL_EXPORT enum fl_kind fl_kind_of(const fl_lock *lk)
 {
-	if (lk->be == &fl__backend_file && fl__file_fell_back(lk))
-		return FL_SOFT;
-	return lk->be->kind;
+	return fl__be_now(lk)->kind;
 }
 
 FL_EXPORT const char *fl_path(const fl_lock *lk)
@@ -1098,13 +1302,13 @@ FL_EXPORT int fl_fencing_token(const fl_lock *lk, unsigned long long *out)
 	fl__err_clear();
 	if (lk == NULL || out == NULL)
 		return fl__errf(NULL, -EINVAL, "fl_fencing_token: bad arguments");
-	if (lk->be->fencing_token == NULL)
+	if (fl__be_now(lk)->fencing_token == NULL)
 		return fl__errf(lk, -ENOTSUP, "%s: this kind has no fencing tokens", lk->path);
 	if (lk->pid != fl__pid())
 		return fl__errf(lk, -ENOLCK, "%s: handle was inherited across fork", lk->path);
 	pthread_mutex_lock(&m->mu);
 	h = fl__hold_find(lk, fl__thread_uid());
-	r = h && h->counter > 0 ? lk->be->fencing_token(m, h, out) : -ENOLCK;
+	r = h && h->counter > 0 && h->be->fencing_token ? h->be->fencing_token(m, h, out) : -ENOLCK;
 	pthread_mutex_unlock(&m->mu);
 	if (r != 0)
 		return fl__errf(lk, r, "%s: no fencing token (the lock is not held here)", lk->path);

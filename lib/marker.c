@@ -1,6 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * marker.c -- safe reading, parsing and breaking of lock markers.
+ * marker.c -- the marker primitives every marker kind shares: opening a
+ * record with its parents made once (fl__open_mkdir), creating a marker,
+ * safe bounded reads (fl__record_read, fl__marker_read), parsing protocol-1
+ * records and the UTF-8 check, the judgement "never destroy what is not a
+ * marker" (FL__MALFORMED_AGE), breaking by rename, the identity-checked
+ * unlink, and the wait for a marker's removal.
  *
  * Markers are written by other processes, other hosts and other programs
  * (Python's filelock), so everything here treats their bytes as untrusted:
@@ -23,6 +28,7 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "fl-internal.h"
 
 const char fl__strict_sentinel[] = "1\nfilelock-strict-v1\0\n0\n";
@@ -38,32 +44,21 @@ unsigned long fl__estale_retries(void)
 static int record_read_once(int dirfd, const char *name, char *buf, size_t cap, size_t *len,
 			    struct stat *st, int *fdp)
 {
-	size_t got = 0;
-	int fd;
+	int fd, r = 0;
 
 	*len = 0;
 	fd = fl__sys.openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return -errno;
-	if (fl__sys.fstat(fd, st) != 0) {
-		int e = errno;
+	if (fl__sys.fstat(fd, st) != 0)
+		r = -errno;
+	else if (S_ISREG(st->st_mode))
+		r = fl__read_all(fd, buf, cap, len);
+	if (r != 0) {
+		*len = 0;
 		fl__sys.close(fd);
-		return -e;
+		return r;
 	}
-	while (S_ISREG(st->st_mode) && got < cap) {
-		ssize_t n = fl__sys.read(fd, buf + got, cap - got);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			int e = errno;
-			fl__sys.close(fd);
-			return -e;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	*len = got;
 	if (fdp)
 		*fdp = fd;
 	else
@@ -193,38 +188,9 @@ static int fl__py_linebreak(unsigned char c)
 /* Strict UTF-8 validation (Python's decoder rejects overlongs and surrogates). */
 int fl__utf8_valid(const unsigned char *s, size_t n)
 {
-	size_t i = 0;
-
-	while (i < n) {
-		unsigned char c = s[i];
-		size_t k;
-		uint32_t cp;
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		} else if (c >= 0xc2 && c <= 0xdf) {
-			k = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			k = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			k = 3;
-			cp = c & 0x07;
-		} else {
+	for (size_t i = 0, k; i < n; i += k)
+		if ((k = fl__utf8_len(s + i, n - i, NULL)) == 0)
 			return 0;
-		}
-		for (size_t j = 1; j <= k; j++) {
-			if (i + j >= n || (s[i + j] & 0xc0) != 0x80)
-				return 0;
-			cp = (cp << 6) | (s[i + j] & 0x3f);
-		}
-		if ((k == 2 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-		    (k == 3 && (cp < 0x10000 || cp > 0x10ffff)))
-			return 0;
-		i += k + 1;
-	}
 	return 1;
 }
 
@@ -387,40 +353,55 @@ int fl__path_exists(void *path)
 	return fl__sys.lstat(path, &st) == 0;
 }
 
+int fl__open_mkdir(const struct fl_lock *lk, const char *path, int flags, mode_t perm,
+		   int *recorded)
+{
+	int tried_mkdir = 0;
+
+	*recorded = 0;
+	for (;;) {
+		int fd = fl__sys.open(path, flags, perm);
+		if (fd >= 0)
+			return fd;
+		int e = errno;
+		if (e == EINTR)
+			continue;
+		if (e == ENOENT && (flags & O_CREAT) && !tried_mkdir) {
+			int r = fl__mkdir_p(lk);
+			tried_mkdir = 1;
+			if (r != 0) {
+				*recorded = 1;
+				return r;
+			}
+			continue;
+		}
+		return -e;
+	}
+}
+
 int fl__marker_create(const struct fl_lock *lk, int *out)
 {
 	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_TRUNC | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY;
 	mode_t perm = lk->opt.mode == -1 ? 0666 : (mode_t)lk->opt.mode;
-	int tried_mkdir = 0;
+	struct stat st;
+	int recorded, fd = fl__open_mkdir(lk, lk->path, flags, perm, &recorded);
 
-	for (;;) {
-		int fd = fl__sys.open(lk->path, flags, perm);
-		if (fd >= 0) {
-			*out = fd;
-			return 0;
-		}
-		int e = errno;
-		if (e == EINTR)
-			continue;
-		if (e == ENOENT && !tried_mkdir) {
-			int r = fl__mkdir_p(lk);
-			tried_mkdir = 1;
-			if (r != 0)
-				return r; /* recorded */
-			continue;
-		}
-		if (e != EEXIST)
-			return fl__err(lk, -e, "open", lk->path);
-		/* Python's writability check, done only now that the path is taken:
-		 * a read-only file or a directory can never become our marker. */
-		struct stat st;
-		if (fl__sys.lstat(lk->path, &st) != 0)
-			return -EEXIST;
-		if (!(st.st_mode & S_IWUSR))
-			return fl__errf(lk, -EACCES,
-					"%s: Permission denied (the lock file is read-only)", lk->path);
-		if (S_ISDIR(st.st_mode))
-			return fl__errf(lk, -EISDIR, "%s: Is a directory", lk->path);
-		return -EEXIST;
+	if (fd >= 0) {
+		*out = fd;
+		return 0;
 	}
+	if (recorded)
+		return fd;
+	if (fd != -EEXIST)
+		return fl__err(lk, fd, "open", lk->path);
+	/* Python's writability check, done only now that the path is taken:
+	 * a read-only file or a directory can never become our marker. */
+	if (fl__sys.lstat(lk->path, &st) != 0)
+		return -EEXIST;
+	if (!(st.st_mode & S_IWUSR))
+		return fl__errf(lk, -EACCES, "%s: Permission denied (the lock file is read-only)",
+				lk->path);
+	if (S_ISDIR(st.st_mode))
+		return fl__errf(lk, -EISDIR, "%s: Is a directory", lk->path);
+	return -EEXIST;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * sys.c -- the syscall table (see sys.h).  This is the only file of lib/ that
- * names the libc I/O functions; everything else calls fl__sys.X().
+ * sys.c -- the syscall table (see sys.h).  Every file-system call of lib/
+ * goes through it (fl__sys.X()); the only libc I/O named elsewhere is
+ * async.c's wake-up descriptor (an eventfd or a pipe, no file) and the
+ * inotify calls of wait.c.
  */
 #include "config.h"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * util.c -- clocks, paths, whole writes, randomness, thread ids and fork
+ * util.c -- clocks, paths, whole reads and writes, randomness, thread ids and fork
  * bookkeeping shared by the front end and the backends.
  */
 #include "config.h"
@@ -336,6 +336,27 @@ int fl__write_all(int fd, const void *buf, size_t len)
 		p += n;
 		len -= (size_t)n;
 	}
+	return 0;
+}
+
+int fl__read_all(int fd, void *buf, size_t cap, size_t *len)
+{
+	char *p = buf;
+	size_t got = 0;
+
+	while (got < cap) {
+		ssize_t n = fl__sys.read(fd, p + got, cap - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			*len = got;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	*len = got;
 	return 0;
 }
 

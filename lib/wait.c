@@ -24,6 +24,17 @@
  *
  * Fork.  A child inherits the parent's instance (the same queue): the
  * cache remembers the process that created it, and a child makes its own.
+ *
+ * A watch that outlives its wait.  A unix waiter that won leaves its watch
+ * in place (fl__inotify_linger) so that removing it is not on the hand-off
+ * path; it goes at the holder's release, at the thread's next watch, or
+ * with the instance: one per thread at most, and only ever removed through
+ * the instance that made it (a fork child never touches the parent's).
+ *
+ * The adaptive step.  Releases on other NFS clients raise no event, so a
+ * marker kind's wait is also bounded by fl__adapt_until: 1 ms after the
+ * watched path was seen to change (a new holder, who may be brief),
+ * doubling up to the poll interval while it does not.
  */
 #include "config.h"
 
@@ -56,6 +67,9 @@ struct fl__ino {
 
 static __thread struct fl__ino fl__ino_tls = { -1, 0, 0, 0 };
 
+/* The watch a won wait left in place (fl__inotify_linger), or -1. */
+static __thread int fl__linger_wd = -1;
+
 static void fl__ino_destroy(void *p)
 {
 	struct fl__ino *c = p;
@@ -69,6 +83,16 @@ static void fl__ino_destroy(void *p)
 static void fl__ino_init(void)
 {
 	fl__ino_key_ok = pthread_key_create(&fl__ino_key, fl__ino_destroy) == 0;
+}
+
+/* c->fd still names the instance this process made (the program may have
+ * closed it and reused the number). */
+static int fl__ino_ours(const struct fl__ino *c)
+{
+	struct stat st;
+
+	return c->fd >= 0 && c->pid == fl__pid() && fl__sys.fstat(c->fd, &st) == 0 &&
+	       st.st_dev == c->dev && st.st_ino == c->ino;
 }
 
 int fl__inotify_get(void)
@@ -90,6 +114,7 @@ int fl__inotify_get(void)
 	if (c->fd < 0) {
 		if (!fl__ino_key_ok)
 			return -1; /* no destructor: do not leak one per thread */
+		fl__linger_wd = -1; /* it lived in the instance we forgot */
 		c->fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
 		if (c->fd < 0)
 			return -1;
@@ -118,9 +143,38 @@ int fl__inotify_watch(int ifd, const char *path, uint32_t mask)
 {
 	int wd = inotify_add_watch(ifd, path, mask);
 
+	if (fl__linger_wd >= 0 && ifd == fl__ino_tls.fd) {
+		/* Adding a watch on the same inode gave its descriptor back:
+		 * this wait owns it now.  Otherwise one lingering watch at most. */
+		if (fl__linger_wd != wd)
+			inotify_rm_watch(ifd, fl__linger_wd);
+		fl__linger_wd = -1;
+	}
 	if (wd >= 0)
 		fl__inotify_drain(ifd);
 	return wd;
+}
+
+void fl__inotify_linger(int ifd, int wd)
+{
+	if (wd < 0 || ifd != fl__ino_tls.fd) {
+		fl__inotify_unwatch(ifd, wd);
+		return;
+	}
+	if (fl__linger_wd >= 0 && fl__linger_wd != wd)
+		inotify_rm_watch(ifd, fl__linger_wd);
+	fl__linger_wd = wd;
+}
+
+void fl__inotify_unlinger(void)
+{
+	int wd = fl__linger_wd;
+
+	if (wd < 0)
+		return;
+	fl__linger_wd = -1;
+	if (fl__ino_ours(&fl__ino_tls))
+		inotify_rm_watch(fl__ino_tls.fd, wd);
 }
 
 void fl__inotify_unwatch(int ifd, int wd)
@@ -195,6 +249,42 @@ void fl__wait_sleep_until(double until)
 		fl__wait_poll(NULL, 0, until);
 }
 
+int fl__inotify_ready(int ifd, double until)
+{
+	struct pollfd pfd = { .fd = ifd, .events = POLLIN };
+
+	while (fl__now_mono() < until && !fl__wait_intr_fired()) {
+		int r = fl__wait_poll(&pfd, 1, until);
+
+		if (r > 0)
+			return 1;
+		if (r < 0 && errno != EINTR)
+			return 0;
+	}
+	return 0;
+}
+
+uint32_t fl__inotify_take(int ifd, int wd)
+{
+	uint32_t seen = 0;
+	char buf[4096] __attribute__((aligned(8)));
+	ssize_t n;
+
+	while ((n = fl__sys.read(ifd, buf, sizeof(buf))) > 0) {
+		for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
+			struct inotify_event ev;
+
+			memcpy(&ev, buf + off, sizeof(ev));
+			off += (ssize_t)(sizeof(ev) + ev.len);
+			if (ev.mask & IN_Q_OVERFLOW)
+				seen |= IN_Q_OVERFLOW; /* events were lost */
+			else if (ev.wd == wd && !(ev.mask & IN_IGNORED))
+				seen |= ev.mask;
+		}
+	}
+	return seen;
+}
+
 int fl__inotify_poll_match(int ifd, double until,
 			   int (*match)(void *arg, int wd, uint32_t mask, const char *name),
 			   void *arg)
@@ -250,4 +340,40 @@ int fl__inotify_poll(int ifd, int wd, double until, const char *name)
 	struct fl__one_watch w = { wd, name };
 
 	return fl__inotify_poll_match(ifd, until, fl__one_match, &w);
+}
+
+/* ---- the adaptive poll step -------------------------------------------- */
+
+static uint64_t fl__adapt_mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+	return h;
+}
+
+double fl__adapt_until(struct fl_hold *h, const char *path, double poll, double until)
+{
+	double now = fl__now_mono(), t;
+	uint64_t tag = 1;
+	struct stat st;
+
+	if (fl__sys.lstat(path, &st) == 0) {
+		tag = fl__adapt_mix(tag, (uint64_t)st.st_ino);
+		tag = fl__adapt_mix(tag, (uint64_t)st.st_size);
+		tag = fl__adapt_mix(tag, (uint64_t)st.st_mtim.tv_sec * 1000000000ULL +
+						 (uint64_t)st.st_mtim.tv_nsec);
+		tag = fl__adapt_mix(tag, (uint64_t)st.st_ctim.tv_sec * 1000000000ULL +
+						 (uint64_t)st.st_ctim.tv_nsec);
+	}
+	if (tag != h->adapt_tag || h->adapt_step <= 0) {
+		/* Something moved (or the first wait): the lock may move again soon. */
+		h->adapt_tag = tag;
+		h->adapt_step = FL__ADAPT_QUICK;
+		h->adapt_next = 0;
+	}
+	if (h->adapt_next <= now) {
+		h->adapt_next = now + h->adapt_step;
+		h->adapt_step = h->adapt_step * 2 < poll ? h->adapt_step * 2 : poll;
+	}
+	t = h->adapt_next;
+	return t < until ? t : until;
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dotlock.c -- heartbeats for the dotlocks this process created.
+ * dotlock.c -- dotlock rules: breaking a stale dotlock when an exclusive
+ * create finds one (the open hooks call flp_open_dotlock), and heartbeats
+ * for the dotlocks this process created.
  *
  * A dotlock (git's index.lock, procmail's, any O_CREAT|O_EXCL lock file) is
  * held for as long as its creator needs it: seconds or hours for a git
@@ -10,10 +12,11 @@
  * heartbeat_interval, the shim of the creating process keeps the file's
  * mtime fresh, so its age says how long its creator has been silent and
  * stale_threshold can be short:
- *  - hooks.c calls flp_dl_created() after an exclusive create succeeded on
- *    a path whose rule has a heartbeat; we remember the absolute path and
- *    the file's identity (dev, ino) and register a beat with the process's
- *    heartbeat thread (lib/heartbeat.c);
+ *  - flp_dotlock_created() (below) calls flp_dl_created() after an
+ *    exclusive create succeeded on a path whose rule has a heartbeat; we
+ *    remember the absolute path and the file's identity (dev, ino) and
+ *    register a beat with the process's heartbeat thread
+ *    (fl_shim_beat_start: lib/heartbeat.c's one thread);
  *  - each beat, under dl_mu, looks the name up in a descriptor of the
  *    directory (opened O_DIRECTORY|O_NOFOLLOW when the file was created, so
  *    nobody can redirect the touch by swapping a directory on the path)
@@ -28,8 +31,9 @@
  *  - the beats end with the process (exit, crash, or exec, which replaces
  *    the image; the lock file then ages).  A fork child beats nothing: the
  *    file is its parent's.
- * Contenders (hooks.c, flp_dotlock_stale) judge such a rule's files by the
- * ledger (lib/ledger.c): unchanged for stale_threshold by their own watch
+ * Contenders (flp_dotlock_recover below, through the library's
+ * fl_shim_dotlock_break_stale) judge such a rule's files by the ledger
+ * (lib/ledger.c): unchanged for stale_threshold by their own watch
  * or, at first sight, by the file server's clock, never by their wall
  * clock.  Transient errors (ESTALE, EIO) are retried at the next beat for
  * as long as the file is there.
@@ -42,11 +46,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fl-internal.h"
+#include "fl-shim.h"
+#include "flp-real.h"
 #include "flp.h"
+#include "sys.h"
 
 struct flp_dl {
-	struct fl_hb hb; /* first: the heartbeat hands us back this pointer */
+	struct fl_shim_beat *beat; /* NULL: none (could not start)           */
 	struct flp_dl *next;
 	dev_t dev;
 	ino_t ino;
@@ -75,9 +81,9 @@ static void dl_init(void)
 	fl__atfork_child(dl_child);
 }
 
-static int dl_beat(struct fl_hb *hb)
+static int dl_beat(void *arg)
 {
-	struct flp_dl *d = (struct flp_dl *)(void *)hb;
+	struct flp_dl *d = arg;
 	struct stat st;
 	int r = 0;
 
@@ -115,7 +121,7 @@ static void dl_reap(void)
 	pthread_mutex_unlock(&dl_mu);
 	while ((d = gone) != NULL) {
 		gone = d->next;
-		fl__hb_remove(&d->hb); /* returns once no beat of d runs */
+		fl_shim_beat_stop(d->beat); /* returns once no beat of d runs */
 		fl__sys.close(d->dfd);
 		free(d);
 	}
@@ -153,20 +159,20 @@ void flp_dl_created(const char *abs, dev_t dev, ino_t ino, double interval)
 	}
 	d->dev = dev;
 	d->ino = ino;
-	d->hb.interval = interval;
-	d->hb.give_up = 1e9; /* transient errors: keep trying while the file is ours */
-	d->hb.beat = dl_beat;
 	pthread_mutex_lock(&dl_mu);
 	d->next = dl_list;
 	dl_list = d;
 	atomic_fetch_add(&flp_dl_count, 1);
+	/* Started under dl_mu, so the entry has its handle before a reap can
+	 * see it dead; the beat itself runs later on the heartbeat thread.
+	 * Transient errors: keep trying while the file is ours. */
+	d->beat = fl_shim_beat_start(interval, 1e9, dl_beat, d);
+	if (d->beat == NULL)
+		d->dead = 1;
 	pthread_mutex_unlock(&dl_mu);
-	if (fl__hb_add(&d->hb) != 0) {
+	if (d->beat == NULL) {
 		flp_log("%s: cannot start the heartbeat thread: this dotlock gets no heartbeat",
 			abs);
-		pthread_mutex_lock(&dl_mu);
-		d->dead = 1;
-		pthread_mutex_unlock(&dl_mu);
 		return;
 	}
 	FLP_TRACE("%s: created under a dotlock rule; refreshing it every %g s", abs, interval);
@@ -188,4 +194,89 @@ void flp_dl_leaving(int dirfd, const char *path)
 	pthread_mutex_unlock(&dl_mu);
 	dl_reap(); /* also those whose beat found them gone or replaced */
 	errno = e;
+}
+
+/* ---- the open side: recovering and registering dotlocks ---------------- */
+
+/* The absolute normalised path that (dirfd, path) names, lexically. */
+static int flp_abs_path(int dirfd, const char *path, char *out, size_t cap)
+{
+	char base[4096], joined[8192];
+
+	if (path[0] == '/')
+		return flp_normalize(path, out, cap);
+	if (dirfd == AT_FDCWD) {
+		if (getcwd(base, sizeof(base)) == NULL)
+			return -errno;
+	} else if (flp_fd_path(dirfd, base, sizeof(base)) < 0) {
+		return -EBADF;
+	}
+	if ((size_t)snprintf(joined, sizeof(joined), "%s/%s", base, path) >= sizeof(joined))
+		return -ENAMETOOLONG;
+	return flp_normalize(joined, out, cap);
+}
+
+/* After EEXIST from an exclusive create: 1 when a stale dotlock was broken
+ * (the caller retries once), 0 otherwise.  errno is preserved. */
+int flp_dotlock_recover(int dirfd, const char *path)
+{
+	char abs[4096];
+	const struct flp_rule *rule;
+	int e = errno, broke = 0;
+
+	if (flp_needs_init() || flp_pol.n == 0)
+		return 0;
+	flp_depth++;
+	if (flp_abs_path(dirfd, path, abs, sizeof(abs)) == 0 &&
+	    (rule = flp_policy_match(&flp_pol, abs)) != NULL && rule->kind == FLP_DOTLOCK &&
+	    fl_shim_dotlock_break_stale(abs, rule->stale_threshold,
+					rule->heartbeat_interval > 0)) {
+		FLP_TRACE("open(%s, O_EXCL): recovered a stale dotlock (policy line %d)", abs,
+			  rule->line);
+		broke = 1;
+	}
+	flp_depth--;
+	errno = e;
+	return broke;
+}
+
+/* After an exclusive create made fd: under a dotlock rule with a heartbeat,
+ * keep the new file fresh for as long as it is ours (dotlock.c). */
+void flp_dotlock_created(int dirfd, const char *path, int fd)
+{
+	static atomic_int any = -1; /* a dotlock rule has a heartbeat (the policy is immutable) */
+	char abs[4096];
+	const struct flp_rule *rule;
+	struct stat st;
+	int e = errno, v;
+
+	if (flp_needs_init() || flp_pol.n == 0)
+		return;
+	v = atomic_load_explicit(&any, memory_order_relaxed);
+	if (v < 0) {
+		v = 0;
+		for (size_t i = 0; i < flp_pol.n; i++)
+			if (flp_pol.rules[i].kind == FLP_DOTLOCK &&
+			    flp_pol.rules[i].heartbeat_interval > 0)
+				v = 1;
+		atomic_store_explicit(&any, v, memory_order_relaxed);
+	}
+	if (!v)
+		return;
+	flp_depth++;
+	if (flp_abs_path(dirfd, path, abs, sizeof(abs)) == 0 &&
+	    (rule = flp_policy_match(&flp_pol, abs)) != NULL && rule->kind == FLP_DOTLOCK &&
+	    rule->heartbeat_interval > 0 && fl__sys.fstat(fd, &st) == 0)
+		flp_dl_created(abs, st.st_dev, st.st_ino, rule->heartbeat_interval);
+	flp_depth--;
+	errno = e;
+}
+
+int flp_open_dotlock(int dirfd, const char *path, int flags, mode_t mode, int fd)
+{
+	if (fd < 0 && errno == EEXIST && flp_dotlock_recover(dirfd, path))
+		fd = real_openat(dirfd, path, flags, mode);
+	if (fd >= 0)
+		flp_dotlock_created(dirfd, path, fd);
+	return fd;
 }

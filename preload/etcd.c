@@ -100,7 +100,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "fl-internal.h"
+#include "fl-shim.h"
 #include "flp.h"
 #include "proclocks.h"
 

@@ -9,7 +9,16 @@
  * fdtable.c  maps descriptors to the open file description (OFD) state the
  *            shim keeps for locked files;
  * hooks.c    the exported wrappers, the only code with default visibility;
- * dotlock.c  heartbeats for the dotlocks this process created.
+ * ofd.c      the flock lock of an OFD: classification, the marker and the
+ *            kernel's pin, the last close, fork, execve and exit;
+ * rlock.c    byte-range locks (fcntl, lockf) emulated with owner files, and
+ *            the signal rules of every blocking wait;
+ * ranges.c   byte-range arithmetic (pure);
+ * dotlock.c  dotlock rules: stale dotlocks broken on create, heartbeats for
+ *            the dotlocks this process created;
+ * etcd.c     rules of kind etcd, through the full library loaded at run time.
+ * flp-real.h holds the real calls hooks.c, ofd.c and dotlock.c make.  What
+ * the shim uses of lib/ is declared in lib/fl-shim.h.
  */
 #ifndef FLP_H
 #define FLP_H
@@ -318,27 +327,53 @@ void flp_rl_before_exec(void) FLP_HIDDEN;
  * 0.  Both adjust flp_depth around the moments a handler may run. */
 void flp_wait_signals(sigset_t *orig, const sigset_t *restore) FLP_HIDDEN;
 int flp_wait_sleep(double secs) FLP_HIDDEN;
-/* For the library's signal-aware waits (struct fl__wait_intr): whether a
+/* For the library's signal-aware waits (struct fl_shim_signals): whether a
  * pending signal (eintr 0) or the handler that just ran (eintr 1) ends the
  * wait, by flp_wait_sleep's rule. */
 int flp_wait_ended(void *arg, int eintr) FLP_HIDDEN;
 /* FILELOCK_PRELOAD_STATS=1: one line of counts on stderr. */
 void flp_rl_stats(void) FLP_HIDDEN;
 
-/* ---- hooks.c ---------------------------------------------------------- */
+/* ---- ofd.c ------------------------------------------------------------ */
 
 /* lib/'s fl__soft_pinned veto (see hooks.c). */
 int flp_soft_pinned(const char *marker) FLP_HIDDEN;
 void flp_atfork_child(void) FLP_HIDDEN;
 void flp_atfork_register(void) FLP_HIDDEN;
 void flp_at_exit(void) FLP_HIDDEN;
-/* At start: adopt the byte-range locks held before execve (see hooks.c). */
+/* At start: adopt the byte-range locks held before execve (see ofd.c). */
 void flp_adopt_inherited(void) FLP_HIDDEN;
 /* Shared with etcd.c.  Does the OFD behind fd hold a flock (fdinfo)? */
 int flp_ofd_has_flock(int fd, int *exclusive, pid_t *pid) FLP_HIDDEN;
 /* The kernel part of a lock: the pin, or the real flock with also_native.
  * Caller holds o->mu and has raised flp_depth.  0 or a positive errno. */
 int flp_kernel_lock(struct flp_ofd *o, int fd, int what, int nb, double deadline) FLP_HIDDEN;
+/* The path of descriptor fd (readlink of /proc/self/fd/N); its length or -1. */
+ssize_t flp_fd_path(int fd, char *buf, size_t cap) FLP_HIDDEN;
+/* FILELOCK_PRELOAD_DEBUG=2: why `call` on fd was left alone. */
+void flp_trace_passthrough(const char *call, int fd) FLP_HIDDEN;
+/* The OFD state of fd when a rule matches its path (classifying it on first
+ * use), else NULL with *err 0 (not ours) or non-zero (fail the call). */
+struct flp_ofd *flp_lookup(int fd, int *err) FLP_HIDDEN;
+/* LOCK_UN / LOCK_SH / LOCK_EX on o.  Caller holds o->mu.  0 or a positive
+ * errno. */
+int flp_unlock(struct flp_ofd *o, int fd) FLP_HIDDEN;
+int flp_lock(struct flp_ofd *o, int fd, int op) FLP_HIDDEN;
+/* A close while this process holds byte-range locks (flp-real.h). */
+void flp_rl_closing_slow(int fd) FLP_HIDDEN;
+/* Before fd is closed: forget it.  Returns the OFD whose last descriptor
+ * this was, for flp_closed() after the real close, or NULL. */
+struct flp_ofd *flp_closing(int fd) FLP_HIDDEN;
+void flp_closed(struct flp_ofd *o) FLP_HIDDEN;
+/* Before fork (pthread_atfork, posix_spawn): descriptors become maybe-shared. */
+void flp_atfork_prepare(void) FLP_HIDDEN;
+/* Before execve: byte-range state kept in memory is written. */
+void flp_before_exec(void) FLP_HIDDEN;
+
+/* ---- hooks.c ---------------------------------------------------------- */
+
+/* close(fd) through the shim, from the exit handler. */
+int flp_close_slow(int fd) FLP_HIDDEN;
 
 /* ---- dotlock.c --------------------------------------------------------- */
 
@@ -348,6 +383,14 @@ void flp_dl_created(const char *abs, dev_t dev, ino_t ino, double interval) FLP_
 /* This process is about to rename or unlink (dirfd, path): if that is one of
  * the files above, stop refreshing it first.  errno is preserved. */
 void flp_dl_leaving(int dirfd, const char *path) FLP_HIDDEN;
+/* After an open with O_CREAT|O_EXCL on a path (fd its result): recovers a
+ * stale dotlock and retries once, or registers the new one for heartbeats.
+ * Returns the descriptor. */
+int flp_open_dotlock(int dirfd, const char *path, int flags, mode_t mode, int fd) FLP_HIDDEN;
+/* Its two halves, for fopen: after EEXIST, 1 when a stale dotlock was
+ * broken (retry once; errno preserved); after a create, the heartbeat. */
+int flp_dotlock_recover(int dirfd, const char *path) FLP_HIDDEN;
+void flp_dotlock_created(int dirfd, const char *path, int fd) FLP_HIDDEN;
 /* How many dotlocks are being refreshed (the hooks skip the work at 0). */
 extern atomic_int flp_dl_count FLP_HIDDEN;
 

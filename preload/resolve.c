@@ -40,7 +40,8 @@
 #include <unistd.h>
 
 #include "escape.h"
-#include "fl-internal.h"
+#include "fl-shim.h"
+#include "sys.h"
 #include "flp.h"
 
 struct flp_real flp_real;

@@ -61,8 +61,11 @@
  * mutex makes check-then-write atomic against every other grow, on every
  * host, because its O_EXCL create (or link, for strict) is atomic at the
  * server.  A conflict ends F_SETLK with EAGAIN; F_SETLKW drops the mutex,
- * sleeps (backing off from 1 ms to the rule's poll_interval) and tries
- * again.  An owner file that becomes empty is unlinked.
+ * sleeps until an owner file in the directory is rewritten or removed
+ * (the library's wait engine: inotify, and a poll backing off from 1 ms to
+ * the rule's poll_interval for changes no event shows, another host's)
+ * and tries again; a wait for the mutex wakes when it is given back.  An
+ * owner file that becomes empty is unlinked.
  *
  * Lingering.  A grow does not give the mutex back while the process still
  * holds locks on the file: SQLite's transaction is a burst of about nine
@@ -175,13 +178,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "fl-internal.h"
+#include "fl-shim.h"
 #include "flp.h"
 #include "sys.h"
 
@@ -199,10 +203,8 @@ struct rl_dirent64 {
 	char d_name[];
 };
 
-/* One owner's locks on one file, as on disk.  The heartbeat comes first so
- * that the beat finds its owner by a cast. */
+/* One owner's locks on one file, as on disk. */
 struct flp_rowner {
-	struct fl_hb hb;       /* heartbeat (lease and soft-rw rules)            */
 	struct flp_rset set;   /* what the owner file says (empty: no file)      */
 	char name[RL_NAME_MAX];
 	int ofd;               /* 0 for the process's POSIX owner, else n        */
@@ -212,7 +214,7 @@ struct flp_rowner {
 	ino_t fino;
 	atomic_int lost;       /* our file vanished (evicted); the beat sets it  */
 	int dirty;             /* set differs from the file (lingering holder)   */
-	int hb_on;
+	struct fl_shim_beat *beat; /* heartbeat (lease, soft-rw rules); NULL: none */
 	struct flp_rfile *rf;
 };
 
@@ -503,9 +505,9 @@ out:
 
 /* ---- heartbeat ------------------------------------------------------------ */
 
-static int rl_beat(struct fl_hb *hb)
+static int rl_beat(void *arg)
 {
-	struct flp_rowner *ow = (struct flp_rowner *)(void *)hb;
+	struct flp_rowner *ow = arg;
 	char path[4096 + RL_NAME_MAX + 8];
 
 	snprintf(path, sizeof(path), "%s/%s", ow->rf->dir, ow->name);
@@ -527,17 +529,14 @@ static void rl_hb_sync(struct flp_rfile *rf, struct flp_rowner *ow)
 {
 	const struct flp_rule *r = rf->rule;
 
-	if (ow->fino && !ow->hb_on && rf->bound > 0) {
-		memset(&ow->hb, 0, sizeof(ow->hb));
-		ow->hb.interval = r->heartbeat_interval > 0 ? r->heartbeat_interval : rf->bound / 3;
-		ow->hb.give_up = rf->bound;
-		ow->hb.beat = rl_beat;
+	if (ow->fino && ow->beat == NULL && rf->bound > 0) {
 		ow->rf = rf;
-		if (fl__hb_add(&ow->hb) == 0)
-			ow->hb_on = 1;
-	} else if (ow->fino == 0 && ow->hb_on) {
-		fl__hb_remove(&ow->hb);
-		ow->hb_on = 0;
+		ow->beat = fl_shim_beat_start(r->heartbeat_interval > 0 ? r->heartbeat_interval
+									 : rf->bound / 3,
+					      rf->bound, rl_beat, ow);
+	} else if (ow->fino == 0 && ow->beat != NULL) {
+		fl_shim_beat_stop(ow->beat);
+		ow->beat = NULL;
 	}
 }
 
@@ -685,7 +684,7 @@ static void rl_put(struct flp_rfile *rf)
 	pthread_mutex_lock(&rl_mu);
 	if (--rf->refs == 0 && pthread_mutex_trylock(&rf->mu) == 0) {
 		if (!atomic_load(&rf->held) && rf->posix.set.n == 0 && rf->posix.fino == 0 &&
-		    !rf->posix.hb_on && !rf->posix.dirty) {
+		    rf->posix.beat == NULL && !rf->posix.dirty) {
 			for (pp = &rl_files; *pp; pp = &(*pp)->next)
 				if (*pp == rf) {
 					*pp = rf->next;
@@ -887,7 +886,7 @@ int flp_wait_sleep(double secs)
 	return r;
 }
 
-/* The library's signal-aware wait (struct fl__wait_intr) asks this: does a
+/* The library's signal-aware wait (struct fl_shim_signals) asks this: does a
  * pending signal (eintr 0), or the handler that just ran (eintr 1), end the
  * wait?  The same rule as flp_wait_sleep. */
 int flp_wait_ended(void *arg, int eintr)
@@ -903,37 +902,61 @@ int flp_wait_ended(void *arg, int eintr)
 	return rl_any_interrupts(NULL, orig);
 }
 
+static int rl_never_ends(void *arg, int eintr)
+{
+	(void)arg;
+	(void)eintr;
+	return 0;
+}
+
+/* One try at the directory mutex, for the wait engine. */
+static int rl_mutex_try(void *arg)
+{
+	struct flp_rfile *rf = arg;
+	int r;
+
+	RL_OP(2); /* create + write */
+	r = fl_acquire(rf->mtx, FL_EXCLUSIVE, 0);
+	if (r == -ETIMEDOUT) {
+		atomic_fetch_add_explicit(&rl_mutex_waits, 1, memory_order_relaxed);
+		return -EAGAIN;
+	}
+	if (r != 0)
+		flp_log("fcntl(%s): %s; failing with ENOLCK", rf->path, fl_errmsg(rf->mtx));
+	return r;
+}
+
 /*
  * Takes the directory mutex before `deadline` (CLOCK_MONOTONIC).  Returns
  * 0, -ETIMEDOUT, -EINTR (only when `intr`: a signal handler ran while we
- * waited), or another -errno (reported on stderr).
+ * waited), or another -errno (reported on stderr).  The engine wakes when
+ * the mutex file is removed (its holder gave it back) and polls from
+ * 0.5 ms up to 10 ms: the mutex is held for milliseconds, and strict's
+ * mutex, a permanent sentinel, shows no removal.  Inside an F_SETLKW wait
+ * this reads that wait's watch of the same directory.
  */
 static int rl_mutex_lock(struct flp_rfile *rf, double deadline, int intr)
 {
-	double back = 0.0005, cap;
+	struct fl_shim_signals sig = { rl_wait_mask, intr ? flp_wait_ended : rl_never_ends, NULL,
+				       &flp_depth };
+	struct fl_shim_wait w = {
+		.attempt = rl_mutex_try,
+		.arg = rf,
+		.watch = rf->rule->kind == FLP_STRICT ? NULL : rf->dir,
+		.mask = IN_DELETE | IN_MOVED_FROM,
+		.name = "mutex",
+		.deadline = deadline,
+		.first = 0.0005,
+		.sig = &sig,
+	};
 	int r;
 
 	if ((r = rl_mutex_open(rf)) != 0)
 		return r;
-	cap = rf->mtx->opt.poll_interval > 0 ? rf->mtx->opt.poll_interval : 0.05;
-	if (cap > 0.01)
-		cap = 0.01; /* held for milliseconds: poll it faster than a lock */
-	for (;;) {
-		RL_OP(2); /* create + write */
-		r = fl_acquire(rf->mtx, FL_EXCLUSIVE, 0);
-		if (r == 0)
-			return 0;
-		if (r != -ETIMEDOUT) {
-			flp_log("fcntl(%s): %s; failing with ENOLCK", rf->path, fl_errmsg(rf->mtx));
-			return r;
-		}
-		atomic_fetch_add_explicit(&rl_mutex_waits, 1, memory_order_relaxed);
-		if (fl__now_mono() >= deadline)
-			return -ETIMEDOUT;
-		if (flp_wait_sleep(back) == EINTR && intr)
-			return -EINTR;
-		back = back * 2 < cap ? back * 2 : cap;
-	}
+	w.poll = fl_shim_poll_interval(rf->mtx);
+	if (w.poll > 0.01)
+		w.poll = 0.01; /* held for milliseconds: poll it faster than a lock */
+	return fl_shim_wait_for(&w);
 }
 
 static void rl_mutex_unlock(struct flp_rfile *rf)
@@ -955,7 +978,6 @@ static int rl_stale(struct flp_rfile *rf, int dfd, const struct rl_peer *p,
 		    const struct stat *st)
 {
 	double bound = rf->bound;
-	struct fl_seen seen;
 	char key[sizeof(rf->dir) + RL_NAME_MAX + 1];
 
 	if (!p->malformed && strcmp(p->host, rl_host) == 0) {
@@ -983,8 +1005,7 @@ static int rl_stale(struct flp_rfile *rf, int dfd, const struct rl_peer *p,
 	if (bound <= 0 || (size_t)snprintf(key, sizeof(key), "%s/%s", rf->dir, p->name) >=
 				  sizeof(key))
 		return 0;
-	fl__seen_of(&seen, st);
-	return fl__ledger_silent(key, dfd, p->name, &seen) >= bound;
+	return fl_shim_silent_for(key, dfd, p->name, st) >= bound;
 }
 
 static void rl_peers_free(struct rl_peer *v, size_t n)
@@ -1095,10 +1116,98 @@ static void rl_tmp_sweep(struct flp_rfile *rf, int dfd, const struct rl_names *t
  * out; with `evict` (the caller holds the mutex) their files are removed.  A
  * malformed file counts as a write lock on the whole file.  0 or -errno.
  */
+/* Removes the file of the gone owner p (still the inode st shows) and its
+ * temporary, and says so.  1 removed, 0 left (changed meanwhile). */
+static int rl_evict(struct flp_rfile *rf, int dfd, const struct rl_peer *p, const struct stat *st,
+		    struct rl_names *gone)
+{
+	int e = fl__unlink_if_same(dfd, p->name, st->st_dev, st->st_ino);
+
+	RL_OP(1);
+	if (e != 0 && e != -ENOENT)
+		return 0;
+	rl_names_add(gone, p->name); /* its temporaries: rl_tmp_sweep */
+	flp_log("%s/%s: %s; removed it", rf->dir, p->name,
+		p->malformed ? "not a valid owner file and unchanged too long"
+		: strcmp(p->host, rl_host) == 0 ? "its process is gone"
+						: "its heartbeat stopped (host down or frozen)");
+	return 1;
+}
+
+/*
+ * Reads the owner file `name` of dfd into *p.  Returns 0 when p is an owner
+ * to count (a malformed file counts as a write lock on the whole file), 1
+ * when there is none (released meanwhile; gone, and with `evict` removed),
+ * or -errno.  Only with 0 does p hold memory (p->set).
+ */
+static int rl_peer_read(struct flp_rfile *rf, int dfd, const char *name, int evict,
+			struct rl_peer *p, struct rl_names *gone)
+{
+	struct stat st;
+	char *buf;
+	size_t len;
+	int e;
+
+	e = rl_read(dfd, name, &buf, &len, &st);
+	if (e == -ENOENT)
+		return 1; /* released meanwhile */
+	memset(p, 0, sizeof(*p));
+	memcpy(p->name, name, strlen(name) + 1); /* < RL_NAME_MAX: checked */
+	if (e == 0) {
+		if (flp_rl_parse(buf, len, p->host, sizeof(p->host), &p->pid, &p->ofd, &p->set) != 0)
+			p->malformed = 1;
+		free(buf);
+	} else if (e == -EBADMSG || e == -ELOOP || e == -EFBIG) {
+		p->malformed = 1; /* a symlink, FIFO, directory or huge file */
+		if (fl__sys.fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+			memset(&st, 0, sizeof(st));
+	} else {
+		return e;
+	}
+	if (p->malformed) {
+		flp_rset_clear(&p->set);
+		if (flp_rset_apply(&p->set, 0, FLP_OFF_MAX, F_WRLCK) != 0) {
+			flp_rset_free(&p->set);
+			return -ENOMEM;
+		}
+	}
+	if (rl_stale(rf, dfd, p, &st)) {
+		/* F_GETLK: an owner that is gone holds nothing (the kernel
+		 * forgets a dead process's locks at once); the next grow
+		 * removes its file. */
+		if (!evict || rl_evict(rf, dfd, p, &st, gone)) {
+			flp_rset_free(&p->set);
+			return 1;
+		}
+	}
+	if (p->malformed && evict)
+		FLP_TRACE("%s/%s: not a valid owner file; counted as a write lock on the "
+			  "whole file until it is removed",
+			  rf->dir, p->name);
+	return 0;
+}
+
+/* Appends *p to v[n] (growing cap).  0 or -ENOMEM (p's memory freed). */
+static int rl_peer_push(struct rl_peer **v, size_t *n, size_t *cap, struct rl_peer *p)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 8;
+		struct rl_peer *nv = realloc(*v, nc * sizeof(**v));
+		if (nv == NULL) {
+			flp_rset_free(&p->set);
+			return -ENOMEM;
+		}
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = *p;
+	return 0;
+}
+
 static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_peer **out,
 		   size_t *nout, int *self_seen)
 {
-	struct rl_peer *v = NULL;
+	struct rl_peer *v = NULL, p;
 	struct rl_names tmps = { 0 }, gone = { 0 };
 	size_t n = 0, cap = 0;
 	char *dbuf;
@@ -1117,7 +1226,7 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 		fl__sys.close(dfd);
 		return -ENOMEM;
 	}
-	for (;;) {
+	while (r == 0) {
 		long got = syscall(SYS_getdents64, dfd, dbuf, RL_DIRBUF);
 		if (got < 0 && errno == EINTR)
 			continue;
@@ -1127,13 +1236,8 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 		}
 		if (got == 0)
 			break;
-		for (long off = 0; off < got;) {
+		for (long off = 0; off < got && r == 0;) {
 			const struct rl_dirent64 *de = (const struct rl_dirent64 *)(void *)(dbuf + off);
-			struct rl_peer *p;
-			struct stat st;
-			char *buf;
-			size_t len;
-			int e;
 
 			off += de->d_reclen;
 			if (strcmp(de->d_name, self) == 0) {
@@ -1147,75 +1251,12 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 			}
 			if (!rl_is_owner_name(de->d_name) || strlen(de->d_name) >= RL_NAME_MAX)
 				continue;
-			e = rl_read(dfd, de->d_name, &buf, &len, &st);
-			if (e == -ENOENT)
-				continue; /* released meanwhile */
-			if (n == cap) {
-				struct rl_peer *nv;
-				cap = cap ? cap * 2 : 8;
-				nv = realloc(v, cap * sizeof(*v));
-				if (nv == NULL) {
-					if (e == 0)
-						free(buf);
-					r = -ENOMEM;
-					break;
-				}
-				v = nv;
-			}
-			p = &v[n];
-			memset(p, 0, sizeof(*p));
-			memcpy(p->name, de->d_name, strlen(de->d_name) + 1); /* < RL_NAME_MAX: checked */
-			if (e == 0) {
-				if (flp_rl_parse(buf, len, p->host, sizeof(p->host), &p->pid, &p->ofd,
-						 &p->set) != 0)
-					p->malformed = 1;
-				free(buf);
-			} else if (e == -EBADMSG || e == -ELOOP || e == -EFBIG) {
-				p->malformed = 1; /* a symlink, FIFO, directory or huge file */
-				if (fl__sys.fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-					memset(&st, 0, sizeof(st));
-			} else {
-				r = e;
-				flp_rset_free(&p->set);
-				break;
-			}
-			if (p->malformed) {
-				flp_rset_clear(&p->set);
-				if (flp_rset_apply(&p->set, 0, FLP_OFF_MAX, F_WRLCK) != 0) {
-					flp_rset_free(&p->set);
-					r = -ENOMEM;
-					break;
-				}
-			}
-			if (!evict && rl_stale(rf, dfd, p, &st)) {
-				/* F_GETLK: an owner that is gone holds nothing (the kernel
-				 * forgets a dead process's locks at once); the next grow
-				 * removes its file. */
-				flp_rset_free(&p->set);
-				continue;
-			}
-			if (evict && rl_stale(rf, dfd, p, &st)) {
-				e = fl__unlink_if_same(dfd, p->name, st.st_dev, st.st_ino);
-				RL_OP(1);
-				if (e == 0 || e == -ENOENT) {
-					rl_names_add(&gone, p->name);
-					flp_log("%s/%s: %s; removed it", rf->dir, p->name,
-						p->malformed ? "not a valid owner file and unchanged too long"
-						: strcmp(p->host, rl_host) == 0
-						    ? "its process is gone"
-						    : "its heartbeat stopped (host down or frozen)");
-					flp_rset_free(&p->set);
-					continue;
-				}
-			}
-			if (p->malformed && evict)
-				FLP_TRACE("%s/%s: not a valid owner file; counted as a write lock on the "
-					  "whole file until it is removed",
-					  rf->dir, p->name);
-			n++;
+			r = rl_peer_read(rf, dfd, de->d_name, evict, &p, &gone);
+			if (r == 0)
+				r = rl_peer_push(&v, &n, &cap, &p);
+			else if (r == 1)
+				r = 0;
 		}
-		if (r != 0)
-			break;
 	}
 	free(dbuf);
 	if (tmps.n)
@@ -1281,9 +1322,9 @@ static int rl_commit(struct flp_rfile *rf, struct flp_rowner *ow, const struct f
 	/* A release of everything unlinks the owner file: stop its heartbeat
 	 * first, or a beat between the unlink and the stop finds the file gone
 	 * and marks the locks lost, and the next grow fails with ENOLCK. */
-	if (next->n == 0 && ow->hb_on) {
-		fl__hb_remove(&ow->hb);
-		ow->hb_on = 0;
+	if (next->n == 0 && ow->beat != NULL) {
+		fl_shim_beat_stop(ow->beat);
+		ow->beat = NULL;
 	}
 	/* After an eviction only releases reach here; they must not bring
 	 * the owner file back. */
@@ -1674,204 +1715,303 @@ static const char *rl_typename(short t)
 	return t == F_RDLCK ? "F_RDLCK" : t == F_WRLCK ? "F_WRLCK" : t == F_UNLCK ? "F_UNLCK" : "?";
 }
 
-static int rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
-{
-	int is_ofd = cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW || cmd == F_OFD_GETLK;
-	int wait = cmd == F_SETLKW || cmd == F_OFD_SETLKW;
-	const struct flp_rule *rule = o->rule;
+/* One fcntl lock command on its way (rl_fcntl's steps share it). */
+struct rl_req {
+	struct flp_ofd *o;
+	int fd, cmd, is_ofd, wait;
+	struct flock *fl;
+	int64_t start, end;         /* the range, inclusive               */
 	struct flp_rfile *rf;
-	struct flp_rowner *ow;
-	struct flp_rset next = { 0 };
-	int64_t start, end, cur = 0, size = 0;
-	double deadline, poll, back = 0.001;
+	struct flp_rowner *ow;      /* the owner whose locks change        */
+	struct flp_rset next;       /* scratch: the owner's set after it   */
+	double deadline;            /* F_SETLKW's (the rule's timeout)     */
+};
+
+/* The argument checks, in the kernel's order (fs/locks.c): F_GETLK looks
+ * at the type first; F_SETLK at the range, then the type, the access mode
+ * and, for OFD locks, l_pid.  An F_OFD_GETLK with l_pid set is refused
+ * after the range.  0 or a positive errno. */
+static int rl_check(struct rl_req *q)
+{
+	struct flock *fl = q->fl;
+	int64_t cur = 0, size = 0;
 	int r, acc;
 
-	atomic_fetch_add_explicit(&rl_calls, 1, memory_order_relaxed);
 	/* An O_PATH descriptor takes no lock command at all. */
-	if (fcntl(fd, F_GETFL) & O_PATH)
+	if (fcntl(q->fd, F_GETFL) & O_PATH)
 		return EBADF;
 	if (fl == NULL)
 		return EFAULT;
-	/* Checks in the kernel's order (fs/locks.c): F_GETLK looks at the type
-	 * first; F_SETLK at the range, then the type, the access mode and, for
-	 * OFD locks, l_pid.  An F_OFD_GETLK with l_pid set is refused after
-	 * the range. */
-	if ((cmd == F_GETLK || cmd == F_OFD_GETLK) && fl->l_type != F_RDLCK &&
+	if ((q->cmd == F_GETLK || q->cmd == F_OFD_GETLK) && fl->l_type != F_RDLCK &&
 	    fl->l_type != F_WRLCK)
 		return EINVAL;
 	if (fl->l_whence == SEEK_CUR)
-		cur = lseek(fd, 0, SEEK_CUR);
+		cur = lseek(q->fd, 0, SEEK_CUR);
 	if (fl->l_whence == SEEK_END) {
 		struct stat st;
-		if (fstat(fd, &st) != 0)
+		if (fstat(q->fd, &st) != 0)
 			return errno;
 		size = st.st_size;
 	}
-	r = flp_range_from_flock(fl->l_whence, fl->l_start, fl->l_len, cur, size, &start, &end);
+	r = flp_range_from_flock(fl->l_whence, fl->l_start, fl->l_len, cur, size, &q->start,
+				 &q->end);
 	if (r != 0)
 		return -r;
 	if (fl->l_type != F_RDLCK && fl->l_type != F_WRLCK && fl->l_type != F_UNLCK)
 		return EINVAL;
-	if (cmd != F_GETLK && cmd != F_OFD_GETLK && fl->l_type != F_UNLCK) {
+	if (q->cmd != F_GETLK && q->cmd != F_OFD_GETLK && fl->l_type != F_UNLCK) {
 		/* The kernel wants a readable descriptor for a read lock, a
 		 * writable one for a write lock. */
-		acc = fcntl(fd, F_GETFL) & O_ACCMODE;
+		acc = fcntl(q->fd, F_GETFL) & O_ACCMODE;
 		if ((fl->l_type == F_RDLCK && acc == O_WRONLY) ||
 		    (fl->l_type == F_WRLCK && acc == O_RDONLY))
 			return EBADF;
 	}
-	if (is_ofd && fl->l_pid != 0)
+	if (q->is_ofd && fl->l_pid != 0)
 		return EINVAL;
+	return 0;
+}
+
+/* The owner of the request: the open file description's (OFD locks, named
+ * on first use) or the process's.  Caller holds rf->mu.  NULL: ENOMEM. */
+static struct flp_rowner *rl_owner_of(struct rl_req *q)
+{
+	struct flp_rowner *ow;
+
+	if (!q->is_ofd) {
+		ow = &q->rf->posix;
+		if (ow->name[0] == '\0')
+			rl_owner_name(ow);
+		return ow;
+	}
+	pthread_mutex_lock(&rl_mu);
+	if (q->o->rown == NULL) {
+		q->o->rown = calloc(1, sizeof(*q->o->rown));
+		if (q->o->rown) {
+			q->o->rown->ofd = (int)++rl_ofd_seq;
+			rl_owner_name(q->o->rown);
+		}
+	}
+	ow = q->o->rown;
+	pthread_mutex_unlock(&rl_mu);
+	return ow;
+}
+
+/* F_GETLK / F_OFD_GETLK.  Called with rf->mu held, which it drops. */
+static int rl_getlk(struct rl_req *q)
+{
+	const struct flp_rule *rule = q->o->rule;
+	struct flp_rfile *rf = q->rf;
+	struct flock *fl = q->fl;
+	int took = 0, r;
+
+	/* Another process that holds the mutex may hold locks its file does
+	 * not show yet: ask under the mutex. */
+	if (!atomic_load(&rf->held) && rl_mutex_present(rf)) {
+		double dl = fl__now_mono() + (rule->timeout >= 0 ? rule->timeout : 10.0);
+		r = rl_mutex_lock(rf, dl, 0);
+		took = r == 0;
+	}
+	r = rl_test(rf, q->ow, q->start, q->end, fl->l_type, fl);
+	if (took)
+		rl_mutex_unlock(rf);
+	pthread_mutex_unlock(&rf->mu);
+	if (r < 0) {
+		flp_log("fcntl(%s, %s): cannot read %s: %s; failing with ENOLCK", q->o->path,
+			rl_cmdname(q->cmd), rf->dir, strerror(-r));
+		return ENOLCK;
+	}
+	if (r == 0)
+		fl->l_type = F_UNLCK;
+	FLP_TRACE("fcntl(%d, %s) on %s: %s", q->fd, rl_cmdname(q->cmd), q->o->path,
+		  r ? "conflict" : "free");
+	return 0;
+}
+
+/* A request that only gives up locks (never waits).  Called with rf->mu
+ * held, which it drops.  0 or ENOLCK. */
+static int rl_shrink(struct rl_req *q)
+{
+	struct flp_rfile *rf = q->rf;
+	int r;
+
+	if (rl_drops_write(&q->ow->set, q->start, q->end))
+		rl_cache_release(rf, q->fd);
+	r = rl_set(rf, q->ow, &q->next);
+	pthread_mutex_unlock(&rf->mu);
+	FLP_TRACE("fcntl(%d, %s, %s %lld..%lld) on %s: %s", q->fd, rl_cmdname(q->cmd),
+		  rl_typename(q->fl->l_type), (long long)q->start, (long long)q->end, q->o->path,
+		  r ? "failed" : "released");
+	return r ? ENOLCK : 0;
+}
+
+/* One try at a request that takes or widens locks: 0, -EAGAIN (a
+ * conflicting lock), -ETIMEDOUT / -EINTR (the mutex), or another -errno. */
+static int rl_try(void *arg)
+{
+	struct rl_req *q = arg;
+	const struct flp_rule *rule = q->o->rule;
+	struct flp_rfile *rf = q->rf;
+	struct flp_rowner *ow = q->ow;
+	short type = q->fl->l_type;
+	/* A non-blocking call still waits for the mutex (it is not the lock),
+	 * but not forever: a mutex whose holder crashed on a host we never
+	 * evict would hang it. */
+	double mdl = q->wait ? q->deadline
+			     : fl__now_mono() + (rule->timeout >= 0 ? rule->timeout : 10.0);
+	int r;
+
+	pthread_mutex_lock(&rf->mu);
+	/* Another thread may have changed our locks meanwhile. */
+	if (flp_rset_copy(&q->next, &ow->set) != 0 ||
+	    flp_rset_apply(&q->next, q->start, q->end, type) != 0) {
+		r = -ENOMEM;
+	} else if (flp_rset_unchanged_by(&ow->set, q->start, q->end, type)) {
+		r = 0;
+	} else if (rf->contended && !atomic_load(&rf->held) && !rl_mutex_present(rf) &&
+		   rl_test(rf, ow, q->start, q->end, type, NULL) > 0) {
+		/* Busy a moment ago, and a conflicting lock is in a file we
+		 * just read: it existed at that moment, so EAGAIN is the
+		 * kernel's answer, without the mutex.  A retry loop (SQLite's
+		 * busy handler, a waiter) then reads instead of creating and
+		 * removing the mutex each time.  Owners that look gone are not
+		 * counted here; the grow removes them.  Only while nobody
+		 * holds the mutex: a holder's file may still show locks it has
+		 * since given up. */
+		r = -EAGAIN;
+	} else {
+		r = rl_grow(rf, ow, &q->next, q->start, q->end, type, mdl, q->wait);
+		rf->contended = r == -EAGAIN;
+	}
+	pthread_mutex_unlock(&rf->mu);
+	/* A waiter's mutex wait ends at its own deadline: the engine then
+	 * reports the timeout. */
+	if (r == -ETIMEDOUT && q->wait)
+		r = -EAGAIN;
+	return r;
+}
+
+/* Not the mutex: every try that takes and drops it would wake us again. */
+static int rl_wakes(void *arg, const char *entry)
+{
+	(void)arg;
+	return strcmp(entry, "mutex") != 0 && strcmp(entry, "strict-mutex") != 0;
+}
+
+/*
+ * F_SETLKW: the library's wait engine tries until granted, woken when an
+ * owner file in the lock directory is rewritten or removed (a holder that
+ * gives up locks does that before it drops the mutex; our own hidden
+ * temporaries and the mutex, which our tries take too, do not wake it),
+ * polling from 1 ms up to the rule's poll interval for changes no event
+ * shows (another host's).  Signals end it as they end the kernel's wait
+ * (flp_wait_ended).
+ */
+static int rl_wait(struct rl_req *q)
+{
+	const struct flp_rule *rule = q->o->rule;
+	struct fl_shim_signals sig = { rl_wait_mask, flp_wait_ended, NULL, &flp_depth };
+	struct fl_shim_wait w = {
+		.attempt = rl_try,
+		.arg = q,
+		.watch = q->rf->dir,
+		.mask = IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM,
+		.name = NULL,
+		.wakes = rl_wakes,
+		.deadline = q->deadline,
+		.first = 0.001,
+		.poll = rule->poll_interval > 0 ? rule->poll_interval : 0.05,
+		.sig = &sig,
+	};
+	int r = fl_shim_wait_for(&w);
+
+	if (r == -ETIMEDOUT) {
+		flp_log("fcntl(%s, %s): timed out after %gs (policy line %d); failing with ENOLCK",
+			q->o->path, rl_cmdname(q->cmd), rule->timeout, rule->line);
+		r = -ENOLCK;
+	}
+	return r;
+}
+
+/* F_SETLK / F_SETLKW that takes or widens locks.  0 or a positive errno. */
+static int rl_setlk(struct rl_req *q)
+{
+	int r;
+
+	if (q->wait) {
+		r = rl_wait(q);
+	} else {
+		r = rl_try(q);
+		if (r == -ETIMEDOUT)
+			flp_log("fcntl(%s, %s): the mutex %s stayed taken; failing with EAGAIN",
+				q->o->path, rl_cmdname(q->cmd),
+				q->rf->mtx ? fl_path(q->rf->mtx) : q->rf->dir);
+		if (r == -ETIMEDOUT)
+			r = -EAGAIN;
+	}
+	flp_rset_free(&q->next);
+	if (r == 0)
+		rl_cache_acquire(q->rf, q->fd);
+	FLP_TRACE("fcntl(%d, %s, %s %lld..%lld) on %s: %s", q->fd, rl_cmdname(q->cmd),
+		  rl_typename(q->fl->l_type), (long long)q->start, (long long)q->end, q->o->path,
+		  r == 0 ? "acquired" : strerror(-r));
+	/* Only what fcntl(2) itself can answer; any other failure of ours
+	 * (ENOMEM, EIO, EEXIST for a node planted at our temporary, ...) is
+	 * ENOLCK, with the reason on stderr. */
+	if (r == 0 || r == -EAGAIN || r == -EINTR || r == -EINVAL || r == -EBADF ||
+	    r == -EDEADLK || r == -EOVERFLOW || r == -ENOLCK)
+		return -r;
+	return ENOLCK;
+}
+
+static int rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
+{
+	struct rl_req q = { .o = o, .fd = fd, .cmd = cmd, .fl = fl };
+	const struct flp_rule *rule = o->rule;
+	struct flp_rfile *rf;
+	int r;
+
+	atomic_fetch_add_explicit(&rl_calls, 1, memory_order_relaxed);
+	q.is_ofd = cmd == F_OFD_SETLK || cmd == F_OFD_SETLKW || cmd == F_OFD_GETLK;
+	q.wait = cmd == F_SETLKW || cmd == F_OFD_SETLKW;
+	if ((r = rl_check(&q)) != 0)
+		return r;
 	pthread_once(&rl_host_once, rl_host_init);
-	rf = rl_file(o, fd);
+	q.rf = rf = rl_file(o, fd);
 	if (rf == NULL)
 		return ENOLCK;
 
 	pthread_mutex_lock(&rf->mu);
 	if (!rf->adopted)
 		rl_adopt(rf);
-	if (is_ofd) {
-		pthread_mutex_lock(&rl_mu);
-		if (o->rown == NULL) {
-			o->rown = calloc(1, sizeof(*o->rown));
-			if (o->rown) {
-				o->rown->ofd = (int)++rl_ofd_seq;
-				rl_owner_name(o->rown);
-			}
-		}
-		pthread_mutex_unlock(&rl_mu);
-		ow = o->rown;
-		if (ow == NULL) {
-			pthread_mutex_unlock(&rf->mu);
-			return ENOLCK;
-		}
-	} else {
-		ow = &rf->posix;
-		if (ow->name[0] == '\0')
-			rl_owner_name(ow);
-	}
-
-	if (cmd == F_GETLK || cmd == F_OFD_GETLK) {
-		/* Another process that holds the mutex may hold locks its file
-		 * does not show yet: ask under the mutex. */
-		int took = 0;
-		if (!atomic_load(&rf->held) && rl_mutex_present(rf)) {
-			double dl = fl__now_mono() + (rule->timeout >= 0 ? rule->timeout : 10.0);
-			r = rl_mutex_lock(rf, dl, 0);
-			took = r == 0;
-		}
-		r = rl_test(rf, ow, start, end, fl->l_type, fl);
-		if (took)
-			rl_mutex_unlock(rf);
+	q.ow = rl_owner_of(&q);
+	if (q.ow == NULL) {
 		pthread_mutex_unlock(&rf->mu);
-		if (r < 0) {
-			flp_log("fcntl(%s, %s): cannot read %s: %s; failing with ENOLCK", o->path,
-				rl_cmdname(cmd), rf->dir, strerror(-r));
-			return ENOLCK;
-		}
-		if (r == 0)
-			fl->l_type = F_UNLCK;
-		FLP_TRACE("fcntl(%d, %s) on %s: %s", fd, rl_cmdname(cmd), o->path,
-			  r ? "conflict" : "free");
-		return 0;
+		return ENOLCK;
 	}
-
-	if (flp_rset_unchanged_by(&ow->set, start, end, fl->l_type)) {
+	if (cmd == F_GETLK || cmd == F_OFD_GETLK)
+		return rl_getlk(&q);
+	if (flp_rset_unchanged_by(&q.ow->set, q.start, q.end, fl->l_type)) {
 		pthread_mutex_unlock(&rf->mu);
 		return 0;
 	}
-	if (flp_rset_copy(&next, &ow->set) != 0 ||
-	    flp_rset_apply(&next, start, end, fl->l_type) != 0 || next.n > FLP_RL_MAX_RANGES) {
+	if (flp_rset_copy(&q.next, &q.ow->set) != 0 ||
+	    flp_rset_apply(&q.next, q.start, q.end, fl->l_type) != 0 ||
+	    q.next.n > FLP_RL_MAX_RANGES) {
 		/* Past the cap our own file would read as malformed: the
 		 * kernel's answer to too many record locks is ENOLCK too. */
 		pthread_mutex_unlock(&rf->mu);
-		flp_rset_free(&next);
+		flp_rset_free(&q.next);
 		return ENOLCK;
 	}
-	if (flp_rset_shrinks(&next, &ow->set)) {
-		if (rl_drops_write(&ow->set, start, end))
-			rl_cache_release(rf, fd);
-		r = rl_set(rf, ow, &next);
-		pthread_mutex_unlock(&rf->mu);
-		flp_rset_free(&next);
-		FLP_TRACE("fcntl(%d, %s, %s %lld..%lld) on %s: %s", fd, rl_cmdname(cmd),
-			  rl_typename(fl->l_type), (long long)start, (long long)end, o->path,
-			  r ? "failed" : "released");
-		return r ? ENOLCK : 0;
+	if (flp_rset_shrinks(&q.next, &q.ow->set)) {
+		r = rl_shrink(&q);
+		flp_rset_free(&q.next);
+		return r;
 	}
 	pthread_mutex_unlock(&rf->mu);
-
-	deadline = wait && rule->timeout >= 0 ? fl__now_mono() + rule->timeout : INFINITY;
-	poll = rule->poll_interval > 0 ? rule->poll_interval : 0.05;
-	for (;;) {
-		/* A non-blocking call still waits for the mutex (it is not the
-		 * lock), but not forever: a mutex whose holder crashed on a host
-		 * we never evict would hang it. */
-		double mdl = wait ? deadline
-				  : fl__now_mono() + (rule->timeout >= 0 ? rule->timeout : 10.0);
-
-		pthread_mutex_lock(&rf->mu);
-		/* Another thread may have changed our locks meanwhile. */
-		if (flp_rset_copy(&next, &ow->set) != 0 ||
-		    flp_rset_apply(&next, start, end, fl->l_type) != 0) {
-			r = -ENOMEM;
-		} else if (flp_rset_unchanged_by(&ow->set, start, end, fl->l_type)) {
-			r = 0;
-		} else if (rf->contended && !atomic_load(&rf->held) && !rl_mutex_present(rf) &&
-			   rl_test(rf, ow, start, end, fl->l_type, NULL) > 0) {
-			/* Busy a moment ago, and a conflicting lock is in a file
-			 * we just read: it existed at that moment, so EAGAIN is
-			 * the kernel's answer, without the mutex.  A retry loop
-			 * (SQLite's busy handler, a waiter) then reads instead of
-			 * creating and removing the mutex each time.  Owners that
-			 * look gone are not counted here; the grow removes them.
-			 * Only while nobody holds the mutex: a holder's file may
-			 * still show locks it has since given up. */
-			r = -EAGAIN;
-		} else {
-			r = rl_grow(rf, ow, &next, start, end, fl->l_type, mdl, wait);
-			rf->contended = r == -EAGAIN;
-		}
-		pthread_mutex_unlock(&rf->mu);
-		if (r == 0 || (r != -EAGAIN && r != -ETIMEDOUT))
-			break;
-		if (!wait) {
-			if (r == -ETIMEDOUT)
-				flp_log("fcntl(%s, %s): the mutex %s stayed taken; failing "
-					"with EAGAIN",
-					o->path, rl_cmdname(cmd),
-					rf->mtx ? fl_path(rf->mtx) : rf->dir);
-			r = -EAGAIN;
-			break;
-		}
-		if (fl__now_mono() >= deadline) {
-			flp_log("fcntl(%s, %s): timed out after %gs (policy line %d); failing with "
-				"ENOLCK",
-				o->path, rl_cmdname(cmd), rule->timeout, rule->line);
-			r = -ENOLCK;
-			break;
-		}
-		if (flp_wait_sleep(back) == EINTR) {
-			r = -EINTR;
-			break;
-		}
-		back = back * 2 < poll ? back * 2 : poll;
-	}
-	flp_rset_free(&next);
-	if (r == 0)
-		rl_cache_acquire(rf, fd);
-	FLP_TRACE("fcntl(%d, %s, %s %lld..%lld) on %s: %s", fd, rl_cmdname(cmd),
-		  rl_typename(fl->l_type), (long long)start, (long long)end, o->path,
-		  r == 0 ? "acquired" : strerror(-r));
-	if (r == -ETIMEDOUT)
-		return EAGAIN;
-	/* Only what fcntl(2) itself can answer; any other failure of ours
-	 * (ENOMEM, EIO, EEXIST for a node planted at our temporary, ...) is
-	 * ENOLCK, with the reason on stderr. */
-	if (r == 0 || r == -EAGAIN || r == -EINTR || r == -EINVAL || r == -EBADF ||
-	    r == -EDEADLK || r == -EOVERFLOW)
-		return -r;
-	return ENOLCK;
+	q.deadline = q.wait && rule->timeout >= 0 ? fl__now_mono() + rule->timeout : INFINITY;
+	return rl_setlk(&q);
 }
 
 int flp_rl_fcntl(struct flp_ofd *o, int fd, int cmd, struct flock *fl)
@@ -1954,8 +2094,8 @@ void flp_rl_ofd_last_close(struct flp_ofd *o)
 		rl_release_all(o->rf, ow, "last descriptor of the open file description");
 		pthread_mutex_unlock(&o->rf->mu);
 	}
-	if (ow->hb_on && ow->creator == fl__pid())
-		fl__hb_remove(&ow->hb);
+	if (ow->beat != NULL && ow->creator == fl__pid())
+		fl_shim_beat_stop(ow->beat);
 	flp_rset_free(&ow->set);
 	free(ow);
 	o->rown = NULL;
@@ -2002,14 +2142,14 @@ void flp_rl_atfork_child(void)
 	/* OFD owners are shared with the parent, whose heartbeat keeps them. */
 	for (struct flp_ofd *o = flp_ofds; o; o = o->next)
 		if (o->rown)
-			o->rown->hb_on = 0;
+			o->rown->beat = NULL; /* the parent's (not beating here) */
 	atomic_store(&flp_rl_posix_held, 0);
 	for (struct flp_rfile *rf = rl_files; rf; rf = rf->next) {
 		rf->mu = init;
 		/* POSIX locks are not inherited; the parent's owner file stays. */
 		flp_rset_clear(&rf->posix.set);
 		rf->posix.name[0] = '\0';
-		rf->posix.hb_on = 0;
+		rf->posix.beat = NULL;
 		rf->posix.lost = 0;
 		rf->posix.dirty = 0;
 		rf->posix.fino = 0;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz-etcd.c -- the etcd kind's reading of what a cluster (or anything
- * listening at an endpoint) sends back: a reply judged by etcd_reply (JSON
+ * listening at an endpoint) sends back: a reply judged by fl__etcd_reply (JSON
  * or not, gateway error or answer), the keys of a range reply decoded and
  * judged as a lock queue, a transaction's nested range, a lease's TTL, the
  * holder record in a key's value, and the watch stream fed in two chunks.
@@ -19,7 +19,7 @@ static const char base[] = "/filelock/tmp/x.lock/";
 static void judge(struct json_object *range)
 {
 	static struct etcd_hold p;
-	struct json_object *kvs = json_get(range, "kvs");
+	struct json_object *kvs = fl__etcd_json_get(range, "kvs");
 	size_t n = kvs && json_object_is_type(kvs, json_type_array) ? json_object_array_length(kvs)
 								       : 0;
 
@@ -35,7 +35,7 @@ static void judge(struct json_object *range)
 		/* The first key found is ours: judge the queue from it. */
 		if (i == 0)
 			snprintf(p.key, sizeof(p.key), "%s", kv.name);
-		if (kv.value64 && b64_dec(kv.value64, rec, sizeof(rec)) > 0)
+		if (kv.value64 && fl__etcd_b64_dec(kv.value64, rec, sizeof(rec)) > 0)
 			(void)fl__p1_parse(rec, strlen(rec), &p1);
 	}
 	for (int mode = 0; mode < 2; mode++) {
@@ -61,25 +61,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(body, data, size);
 	body[size] = '\0';
 
-	r = etcd_reply(size ? body : NULL, 200, &j, &gateway, &code, what, sizeof(what));
+	r = fl__etcd_reply(size ? body : NULL, 200, &j, &gateway, &code, what, sizeof(what));
 	if ((r == 0) != (j != NULL) || (r != 0 && strlen(what) >= sizeof(what)) || r > 0)
 		abort();
 	if (j != NULL) {
 		judge(j);
-		rs = json_get(j, "responses");
+		rs = fl__etcd_json_get(j, "responses");
 		if (rs && json_object_is_type(rs, json_type_array))
 			for (size_t i = 0; i < json_object_array_length(rs) && i < 8; i++) {
 				struct json_object *x =
-					json_get(json_object_array_get_idx(rs, i), "response_range");
+					fl__etcd_json_get(json_object_array_get_idx(rs, i), "response_range");
 				if (x)
 					judge(x);
 			}
-		(void)json_i64(json_get(j, "result"), "TTL");
-		(void)json_i64(json_get(j, "header"), "revision");
+		(void)fl__etcd_json_i64(fl__etcd_json_get(j, "result"), "TTL");
+		(void)fl__etcd_json_i64(fl__etcd_json_get(j, "header"), "revision");
 		json_object_put(j);
 	}
 	/* Any other status is never an answer. */
-	if (etcd_reply(size ? body : NULL, 503, &j, &gateway, &code, what, sizeof(what)) == 0)
+	if (fl__etcd_reply(size ? body : NULL, 503, &j, &gateway, &code, what, sizeof(what)) == 0)
 		abort();
 
 	/* The watch stream, cut in two where the first byte says. */

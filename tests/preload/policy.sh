@@ -61,6 +61,25 @@ grep -q "$T/unmounted: No such file or directory (creating missing lock director
 # are excluded even from a shared lock; without it only a shared pin is held.
 shim flock "$T/x.both" -c "[ -f '$T/x.both.lock' ] && ! env -u LD_PRELOAD flock -s -n '$T/x.both' true" ||
 	fail "also_native=yes: no kernel exclusive lock"
+# also_native: a waiter for the kernel's lock, held by a program without the
+# shim, is handed the lock when that program closes it, and ends with EINTR
+# when flock(1)'s timer fires (-w: its handler has no SA_RESTART).
+mkfifo "$T/nat-ready" "$T/nat-go" || exit 99
+env -u LD_PRELOAD flock "$T/y.both" -c "echo held > '$T/nat-ready'; read x < '$T/nat-go'" &
+FLP_PIDS="$FLP_PIDS $!"
+NATHOLDER=$!
+read -r x < "$T/nat-ready"
+start=$(date +%s)
+shim flock -w 1 "$T/y.both" true && fail "also_native: flock -w 1 got a lock held in the kernel"
+[ $(( $(date +%s) - start )) -lt 10 ] || fail "also_native: flock -w 1 did not stop waiting"
+[ ! -e "$T/y.both.lock" ] || fail "also_native: the marker stayed after the interrupted wait"
+shim flock "$T/y.both" -c "echo got > '$T/nat-got'" &
+FLP_PIDS="$FLP_PIDS $!"
+WAITER=$!
+echo go > "$T/nat-go"
+wait "$NATHOLDER" || fail "also_native: the holder exited $?"
+wait "$WAITER" || fail "also_native: the waiter exited $?"
+[ "$(cat "$T/nat-got")" = got ] || fail "also_native: the waiter did not get the lock"
 shim flock "$T/x.lck" -c "env -u LD_PRELOAD flock -s -n '$T/x.lck' true &&
 	! env -u LD_PRELOAD flock -x -n '$T/x.lck' true" ||
 	fail "without also_native: expected only a shared kernel pin"

@@ -206,6 +206,45 @@ double fl_test_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+fl_lock *fl_test_open(const char *path, enum fl_kind kind, const struct fl_options *o)
+{
+	fl_lock *lk = NULL;
+	int r = fl_open(&lk, path, kind, o);
+
+	if (r != 0)
+		fprintf(stderr, "fl_open(%s): %s\n", path, fl_errmsg(NULL));
+	assert_int_equal(r, 0);
+	assert_non_null(lk);
+	return lk;
+}
+
+void fl_test_write_file(const char *path, const char *data, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, n), (ssize_t)n);
+	close(fd);
+}
+
+void fl_test_write_str(const char *path, const char *s)
+{
+	fl_test_write_file(path, s, strlen(s));
+}
+
+size_t fl_test_read_file(const char *path, char *buf, size_t cap)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	assert_true(fd >= 0);
+	n = read(fd, buf, cap - 1);
+	close(fd);
+	assert_true(n >= 0);
+	buf[n] = '\0';
+	return (size_t)n;
+}
+
 /* A fresh process (fl-holder: no threads inherited from this one) that
  * holds path in mode; killed (SIGKILL: its records stay) by the caller. */
 static pid_t adopt_taker(struct fl_child *c, const char *path, enum fl_kind kind,

@@ -60,6 +60,16 @@ int fl_test_as_nobody(int (*fn)(void *), void *arg);
 /* Monotonic seconds. */
 double fl_test_now(void);
 
+/* fl_open that must succeed (the library's message is printed if not). */
+fl_lock *fl_test_open(const char *path, enum fl_kind kind, const struct fl_options *o);
+/* Creates or truncates path (0644) and writes n bytes of data; asserts. */
+void fl_test_write_file(const char *path, const char *data, size_t n);
+/* The same with a NUL-terminated string. */
+void fl_test_write_str(const char *path, const char *s);
+/* Reads up to cap - 1 bytes of path into buf, NUL-terminated; asserts.
+ * Returns the length. */
+size_t fl_test_read_file(const char *path, char *buf, size_t cap);
+
 /* fl__adopt (the preload shim's take-over after fork and execve) for a kind
  * whose records name their holder: a taker (fl-holder) holds `path` in
  * `mode`; while it lives its lock is nobody else's (-ESTALE, the taker

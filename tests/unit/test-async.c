@@ -24,17 +24,10 @@
 
 #include <cmocka.h>
 
+#include "common.h"
 #include "filelock.h"
 
 static char tmpdir[256];
-
-static double now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void path_of(char *buf, size_t len, const char *name)
 {
@@ -416,7 +409,7 @@ static void run_many(enum fl_kind kind, const char *tag)
 	static struct many_arg args[NPATHS][PER_PATH];
 	fl_async *ex;
 	int total = 0;
-	double t0 = now_mono();
+	double t0 = fl_test_now();
 
 	memset(&m, 0, sizeof(m));
 	assert_int_equal(fl_async_new(&ex, 4), 0);
@@ -475,7 +468,7 @@ static void run_many(enum fl_kind kind, const char *tag)
 	}
 	fl_async_free(ex);
 	print_message("[ INFO     ] %s: %d async acquires on %d paths, 4 threads: %.3f s\n", tag,
-		      NPATHS * PER_PATH, NPATHS, now_mono() - t0);
+		      NPATHS * PER_PATH, NPATHS, fl_test_now() - t0);
 }
 
 static void test_many_soft(void **state)
@@ -602,10 +595,10 @@ static void cancel_during_process(enum fl_kind kind, const char *name)
 	h = hold_in_child(name, kind);
 	assert_int_equal(fl_acquire_async(ex, lk, FL_EXCLUSIVE, -1, on_done, &d, &req), 0);
 	probe_wait(&w);
-	t0 = now_mono();
+	t0 = fl_test_now();
 	assert_int_equal(fl_async_cancel(req), 0);
 	/* Without the cancel hook it would sleep out the 10 s poll interval. */
-	assert_true(now_mono() - t0 < 2.0);
+	assert_true(fl_test_now() - t0 < 2.0);
 	run_until(ex, &d);
 	assert_int_equal(d.result, -ECANCELED);
 	assert_false(fl_is_locked(lk));
@@ -656,15 +649,15 @@ static void test_cancel_at_gate(void **state)
 	run_until(ex, &d3);
 	assert_int_equal(d3.result, 0);
 	assert_int_equal(fl_release(free_lk, 0), 0);
-	t0 = now_mono();
+	t0 = fl_test_now();
 	assert_int_equal(fl_async_cancel(r2), 0);
-	assert_true(now_mono() - t0 < 2.0);
+	assert_true(fl_test_now() - t0 < 2.0);
 	run_until(ex, &d2);
 	assert_int_equal(d2.result, -ECANCELED);
 	assert_int_equal(d1.called, 0); /* r1 still waits */
 	probe_go(&w);
 	assert_int_equal(fl_async_cancel(r1), 0);
-	assert_true(now_mono() - t0 < 2.0);
+	assert_true(fl_test_now() - t0 < 2.0);
 	run_until(ex, &d1);
 	assert_int_equal(d1.result, -ECANCELED);
 	assert_false(fl_is_locked(lk));

@@ -19,18 +19,6 @@
 
 #include "common.h"
 
-static fl_lock *open_ok(const char *path, enum fl_kind kind, const struct fl_options *o)
-{
-	fl_lock *lk = NULL;
-	int r = fl_open(&lk, path, kind, o);
-
-	if (r != 0)
-		fprintf(stderr, "fl_open: %s\n", fl_errmsg(NULL));
-	assert_int_equal(r, 0);
-	assert_non_null(lk);
-	return lk;
-}
-
 static void test_core_options_defaults(void **state)
 {
 	struct fl_options o;
@@ -119,7 +107,7 @@ static void test_core_kind_names(void **state)
 static void test_core_reentrant_counter(void **state)
 {
 	const char *p = fl_test_path("reent");
-	fl_lock *lk = open_ok(p, FL_SOFT, NULL);
+	fl_lock *lk = fl_test_open(p, FL_SOFT, NULL);
 
 	assert_int_equal(fl_is_locked(lk), 0);
 	for (unsigned i = 1; i <= 5; i++) {
@@ -145,7 +133,7 @@ static void test_core_parents_created(void **state)
 
 	for (int k = FL_FILE; k <= FL_SOFT; k++) {
 		snprintf(p, sizeof(p), "%s/k%d/a/b/c.lock", fl_test_dir, k);
-		lk = open_ok(p, (enum fl_kind)k, NULL);
+		lk = fl_test_open(p, (enum fl_kind)k, NULL);
 		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 		assert_string_equal(fl_path(lk), p);
 		fl_close(lk);
@@ -171,7 +159,7 @@ static void test_core_no_create_dirs(void **state)
 		o.lease_duration = k == FL_LEASE ? 30 : 0;
 		snprintf(d, sizeof(d), "%s/nocreate-k%d", fl_test_dir, k);
 		snprintf(p, sizeof(p), "%s/a/c.lock", d);
-		lk = open_ok(p, (enum fl_kind)k, &o);
+		lk = fl_test_open(p, (enum fl_kind)k, &o);
 		int r = fl_acquire(lk, FL_EXCLUSIVE, 0);
 		if (r != -ENOENT)
 			fail_msg("kind %d: %d %s", k, r, fl_errmsg(lk));
@@ -192,7 +180,7 @@ static void test_core_created_dir_modes(void **state)
 	fl_lock *lk;
 
 	snprintf(p, sizeof(p), "%s/m/n/x.lock", fl_test_dir);
-	lk = open_ok(p, FL_SOFT, NULL);
+	lk = fl_test_open(p, FL_SOFT, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	fl_close(lk);
 	snprintf(p, sizeof(p), "%s/m", fl_test_dir);
@@ -223,7 +211,7 @@ static void test_core_root_refuses_foreign_dir(void **state)
 	assert_int_equal(fl_open(&lk, p, FL_UNIX, NULL), -ENOLCK);
 	assert_int_equal(fl_break(p, FL_SOFT, NULL, FL_FORCE, NULL), -ENOLCK);
 	assert_int_equal(chmod(d, 01777), 0); /* sticky: fine */
-	lk = open_ok(p, FL_SOFT, NULL);
+	lk = fl_test_open(p, FL_SOFT, NULL);
 	fl_close(lk);
 	assert_int_equal(chmod(d, 0755), 0);
 	assert_int_equal(chown(d, 65534, 65534), 0); /* owned by another user */
@@ -245,20 +233,20 @@ static void test_core_canonical_path(void **state)
 	o.flags = FL_SINGLETON;
 	snprintf(real, sizeof(real), "%s/realdir/x.lock", fl_test_dir);
 	snprintf(link, sizeof(link), "%s/linkdir/./x.lock", fl_test_dir);
-	a = open_ok(real, FL_UNIX, &o);
-	b = open_ok(link, FL_UNIX, &o);
+	a = fl_test_open(real, FL_UNIX, &o);
+	b = fl_test_open(link, FL_UNIX, &o);
 	assert_ptr_equal(a, b); /* parent symlinks resolve: one key */
 	assert_string_equal(fl_path(b), real);
 	assert_int_equal(chdir(fl_test_dir), 0);
 	snprintf(rel, sizeof(rel), "realdir/../realdir/x.lock");
-	c = open_ok(rel, FL_UNIX, &o);
+	c = fl_test_open(rel, FL_UNIX, &o);
 	assert_ptr_equal(a, c);
 	fl_close(a);
 	fl_close(b);
 	fl_close(c);
 	/* A missing parent is normalised lexically. */
 	snprintf(rel, sizeof(rel), "nope/./deeper/../x.lock");
-	c = open_ok(rel, FL_UNIX, NULL);
+	c = fl_test_open(rel, FL_UNIX, NULL);
 	snprintf(real, sizeof(real), "%s/nope/x.lock", fl_test_dir);
 	assert_string_equal(fl_path(c), real);
 	fl_close(c);
@@ -273,10 +261,10 @@ static void test_core_singleton(void **state)
 	fl_options_init(&o);
 	o.flags = FL_SINGLETON;
 	o.timeout = 3;
-	a = open_ok(p, FL_SOFT, &o);
-	b = open_ok(p, FL_SOFT, &o);
+	a = fl_test_open(p, FL_SOFT, &o);
+	b = fl_test_open(p, FL_SOFT, &o);
 	assert_ptr_equal(a, b);
-	c = open_ok(p, FL_UNIX, &o); /* another kind: another object */
+	c = fl_test_open(p, FL_UNIX, &o); /* another kind: another object */
 	assert_ptr_not_equal(a, c);
 	o2 = o;
 	o2.timeout = 7;
@@ -295,8 +283,8 @@ static void test_core_singleton(void **state)
 	fl_close(a); /* the last reference force-releases */
 	assert_int_equal(access(p, F_OK), -1);
 	/* Without FL_SINGLETON, a new handle each time. */
-	a = open_ok(p, FL_SOFT, NULL);
-	b = open_ok(p, FL_SOFT, NULL);
+	a = fl_test_open(p, FL_SOFT, NULL);
+	b = fl_test_open(p, FL_SOFT, NULL);
 	assert_ptr_not_equal(a, b);
 	fl_close(a);
 	fl_close(b);
@@ -309,8 +297,8 @@ static void test_core_self_deadlock(void **state)
 
 	for (int k = FL_FILE; k <= FL_SOFT; k++) {
 		const char *p = fl_test_path("dl");
-		a = open_ok(p, (enum fl_kind)k, NULL);
-		b = open_ok(p, (enum fl_kind)k, NULL);
+		a = fl_test_open(p, (enum fl_kind)k, NULL);
+		b = fl_test_open(p, (enum fl_kind)k, NULL);
 		assert_int_equal(fl_acquire(a, FL_EXCLUSIVE, -1), 0);
 		assert_int_equal(fl_acquire(b, FL_EXCLUSIVE, -1), -EDEADLK);
 		assert_non_null(strstr(fl_errmsg(b), "FL_SINGLETON"));
@@ -341,8 +329,8 @@ static void test_core_deadlock_with_cancel_check(void **state)
 	fl_options_init(&o);
 	o.cancel_check = cancel_after;
 	o.cancel_arg = &calls;
-	a = open_ok(p, FL_SOFT, NULL);
-	b = open_ok(p, FL_SOFT, &o);
+	a = fl_test_open(p, FL_SOFT, NULL);
+	b = fl_test_open(p, FL_SOFT, &o);
 	assert_int_equal(fl_acquire(a, FL_EXCLUSIVE, -1), 0);
 	assert_int_equal(fl_acquire(b, FL_EXCLUSIVE, -1), -EDEADLK);
 	assert_int_equal(calls, 0);
@@ -365,7 +353,7 @@ static void test_core_cancel_check(void **state)
 	o.cancel_check = cancel_after;
 	o.cancel_arg = &calls;
 	o.poll_interval = 0.01;
-	lk = open_ok(p, FL_SOFT, &o);
+	lk = fl_test_open(p, FL_SOFT, &o);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, -1), -ECANCELED);
 	assert_int_equal(calls, 3);
 	assert_int_equal(fl_is_locked(lk), 0);
@@ -373,7 +361,7 @@ static void test_core_cancel_check(void **state)
 	assert_int_equal(fl_child_finish(&h), 0);
 	/* Never called when the lock is free. */
 	calls = 0;
-	lk = open_ok(p, FL_SOFT, &o);
+	lk = fl_test_open(p, FL_SOFT, &o);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, -1), 0);
 	assert_int_equal(calls, 0);
 	fl_close(lk);
@@ -393,7 +381,7 @@ static void test_core_timeouts(void **state)
 	fl_options_init(&o);
 	o.poll_interval = 0.02;
 	o.timeout = 0.2;
-	lk = open_ok(p, FL_SOFT, &o);
+	lk = fl_test_open(p, FL_SOFT, &o);
 	t0 = fl_test_now();
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, FL_TIMEOUT_DEFAULT), -ETIMEDOUT);
 	el = fl_test_now() - t0;
@@ -412,12 +400,12 @@ static void test_core_timeouts(void **state)
 	fl_close(lk);
 	/* FL_NONBLOCK wins over any timeout. */
 	o.flags = FL_NONBLOCK;
-	lk = open_ok(p, FL_SOFT, &o);
+	lk = fl_test_open(p, FL_SOFT, &o);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, -1), -ETIMEDOUT);
 	fl_close(lk);
 	/* A blocking-forever waiter gets it once the holder lets go. */
 	o.flags = 0;
-	lk = open_ok(p, FL_SOFT, &o);
+	lk = fl_test_open(p, FL_SOFT, &o);
 	fl_child_say(&h, "release");
 	fl_child_line(&h, line, sizeof(line));
 	assert_string_equal(line, "released 0");
@@ -452,7 +440,7 @@ static void test_core_thread_contexts(void **state)
 	for (int k = FL_FILE; k <= FL_SOFT; k++) {
 		const char *p = fl_test_path("threads");
 		/* Thread-local (default): another thread is excluded. */
-		t.lk = open_ok(p, (enum fl_kind)k, NULL);
+		t.lk = fl_test_open(p, (enum fl_kind)k, NULL);
 		assert_int_equal(fl_acquire(t.lk, FL_EXCLUSIVE, 0), 0);
 		pthread_create(&th, NULL, thr_try, &t);
 		pthread_join(th, NULL);
@@ -463,7 +451,7 @@ static void test_core_thread_contexts(void **state)
 		/* Shared context: another thread is reentrant. */
 		fl_options_init(&o);
 		o.flags = FL_SHARED_CONTEXT;
-		t.lk = open_ok(p, (enum fl_kind)k, &o);
+		t.lk = fl_test_open(p, (enum fl_kind)k, &o);
 		assert_int_equal(fl_acquire(t.lk, FL_EXCLUSIVE, 0), 0);
 		pthread_create(&th, NULL, thr_try, &t);
 		pthread_join(th, NULL);
@@ -504,7 +492,7 @@ static void test_core_threads_exclude(void **state)
 	for (int k = FL_UNIX; k <= FL_SOFT; k++) {
 		const char *p = fl_test_path("thrash");
 		shared_counter = 0;
-		lk = open_ok(p, (enum fl_kind)k, &o);
+		lk = fl_test_open(p, (enum fl_kind)k, &o);
 		for (int i = 0; i < NTHREADS; i++)
 			pthread_create(&th[i], NULL, thr_increment, lk);
 		for (int i = 0; i < NTHREADS; i++)
@@ -517,13 +505,13 @@ static void test_core_threads_exclude(void **state)
 static void test_core_mode_rules(void **state)
 {
 	const char *p = fl_test_path("modes");
-	fl_lock *lk = open_ok(p, FL_SOFT, NULL);
+	fl_lock *lk = fl_test_open(p, FL_SOFT, NULL);
 
 	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), -ENOTSUP);
 	assert_non_null(strstr(fl_errmsg(lk), "shared mode is not supported"));
 	assert_int_equal(fl_acquire(lk, (enum fl_mode)7, 0), -EINVAL);
 	fl_close(lk);
-	lk = open_ok(p, FL_UNIX, NULL);
+	lk = fl_test_open(p, FL_UNIX, NULL);
 	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), 0);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EDEADLK);
 	assert_non_null(strstr(fl_errmsg(lk), "upgrade"));
@@ -540,7 +528,7 @@ static void test_core_fork_child(void **state)
 {
 	for (int k = FL_FILE; k <= FL_SOFT; k++) {
 		const char *p = fl_test_path("fork");
-		fl_lock *lk = open_ok(p, (enum fl_kind)k, NULL);
+		fl_lock *lk = fl_test_open(p, (enum fl_kind)k, NULL);
 		struct fl_child h;
 		char line[256];
 		int st, fds[2];
@@ -582,7 +570,7 @@ static void test_core_errmsg_per_thread(void **state)
 
 	assert_int_equal(fl_open(&lk, "", FL_SOFT, NULL), -ENOENT);
 	assert_non_null(strstr(fl_errmsg(NULL), "canonicalize()"));
-	lk = open_ok(fl_test_path("msg"), FL_SOFT, NULL);
+	lk = fl_test_open(fl_test_path("msg"), FL_SOFT, NULL);
 	assert_string_equal(fl_errmsg(lk), ""); /* no failure on this handle yet */
 	fl_close(lk);
 }

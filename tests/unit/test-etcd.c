@@ -20,14 +20,6 @@
 
 static char prefix[64];
 
-static double mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void nap(double s)
 {
 	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
@@ -122,9 +114,9 @@ static void test_unreachable(void **state)
 	opts(&o, 3);
 	o.etcd_endpoints = "127.0.0.1:1,http://127.0.0.1:2/";
 	assert_int_equal(fl_open(&lk, fl_test_path("unreach"), FL_ETCD, &o), 0);
-	t0 = mono();
+	t0 = fl_test_now();
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 5), -ECONNREFUSED);
-	assert_true(mono() - t0 < 3);
+	assert_true(fl_test_now() - t0 < 3);
 	assert_non_null(strstr(fl_errmsg(lk), "http://127.0.0.1:1:"));
 	assert_non_null(strstr(fl_errmsg(lk), "http://127.0.0.1:2:"));
 	assert_non_null(strstr(fl_errmsg(lk), "[etcd]"));
@@ -177,7 +169,7 @@ static void *waiter_main(void *arg)
 	char c = 0;
 
 	w->rc = fl_acquire(w->lk, w->mode, w->timeout);
-	w->done = mono();
+	w->done = fl_test_now();
 	if (write(w->acked[1], &c, 1) != 1)
 		abort();
 	if (read(w->go[0], &c, 1) != 1)
@@ -233,7 +225,7 @@ static void test_readers_writers(void **state)
 	assert_int_equal(fl_acquire(r3, FL_SHARED, 0.5), -ETIMEDOUT);
 	assert_int_equal(fl_release(r1, 0), 0);
 	assert_int_equal(fl_acquire(r1, FL_SHARED, 0), -ETIMEDOUT);
-	rel = mono();
+	rel = fl_test_now();
 	assert_int_equal(fl_release(r2, 0), 0);
 	{
 		char c;

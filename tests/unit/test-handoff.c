@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -313,6 +314,95 @@ static void test_unix_timeout_and_cancel(void **state)
 	holder_finish(&hd);
 }
 
+/*
+ * Fairness: a process that had to wait, then keeps releasing and taking the
+ * lock again in a tight loop, still lets a waiting process in (a bounded
+ * bypass; the kernel's flock alone would let the loop keep it).  The loop
+ * starts once the waiter has failed an attempt (its cancel_check says so)
+ * and counts its acquisitions; the waiter records the count when it gets in.
+ */
+static int say_waiting(void *arg)
+{
+	int *fd = arg;
+
+	if (*fd >= 0) {
+		if (write(*fd, "w", 1) != 1)
+			_exit(4);
+		close(*fd);
+		*fd = -1;
+	}
+	return 0;
+}
+
+static void fair_bypass(enum fl_kind kind)
+{
+	const char *path = fl_test_path("fair");
+	long *sh = mmap(NULL, 2 * sizeof(long), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			-1, 0);
+	struct holder hd;
+	struct trigger t = { .hd = &hd, .at = 1 };
+	int p[2], st;
+	fl_lock *lk;
+	pid_t b;
+	char c;
+
+	assert_true(sh != MAP_FAILED);
+	sh[0] = 0;  /* the loop's acquisitions */
+	sh[1] = -1; /* sh[0] when the waiter got in */
+	holder_start(&hd, path, kind);
+	lk = waiter_open(path, kind, &t);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 25), 0); /* waited for hd */
+	holder_finish(&hd);
+	assert_int_equal(pipe(p), 0);
+	b = fork();
+	assert_true(b >= 0);
+	if (b == 0) {
+		fl_lock *w;
+		struct fl_options o;
+
+		close(p[0]);
+		fl_options_init(&o);
+		o.flags = FL_NO_SINGLETON;
+		o.cancel_check = say_waiting;
+		o.cancel_arg = &p[1];
+		if (fl_open(&w, path, kind, &o) != 0)
+			_exit(1);
+		if (fl_acquire(w, FL_EXCLUSIVE, 20) != 0)
+			_exit(2);
+		sh[1] = __atomic_load_n(&sh[0], __ATOMIC_SEQ_CST);
+		_exit(fl_release(w, 0) == 0 ? 0 : 3);
+	}
+	close(p[1]);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	close(p[0]);
+	for (int i = 0; i < 20000 && __atomic_load_n(&sh[1], __ATOMIC_SEQ_CST) < 0; i++) {
+		assert_int_equal(fl_release(lk, 0), 0);
+		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 20), 0);
+		__atomic_add_fetch(&sh[0], 1, __ATOMIC_SEQ_CST);
+	}
+	assert_int_equal(fl_release(lk, 0), 0);
+	assert_int_equal(waitpid(b, &st, 0), b);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	print_message("fairness %s: the waiter got in after %ld acquisitions of the loop\n",
+		      kind == FL_UNIX ? "unix" : "soft", sh[1]);
+	assert_true(sh[1] >= 0 && sh[1] < 2000); /* 16 and a pause, unless the machine is loaded */
+	fl_close(lk);
+	munmap(sh, 2 * sizeof(long));
+}
+
+static void test_unix_fair(void **state)
+{
+	(void)state;
+	fair_bypass(FL_UNIX);
+}
+
+static void test_soft_fair(void **state)
+{
+	(void)state;
+	fair_bypass(FL_SOFT);
+}
+
 /* The asynchronous acquire uses the same wake paths. */
 static void async_cb(fl_lock *lk, int result, void *arg)
 {
@@ -376,6 +466,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rw_writer_after_writer, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_rw_writer_after_reader, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_unix_unlock_without_close, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_unix_fair, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_soft_fair, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_unix_timeout_and_cancel, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_async_unix_wakes_on_close, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_async_soft_wakes_on_removal, fl_test_setup, fl_test_teardown),

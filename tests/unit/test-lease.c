@@ -37,28 +37,6 @@ static fl_lock *open_lease(const char *path, double duration)
 	return lk;
 }
 
-static void write_file(const char *p, const char *data, size_t n)
-{
-	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, n), (ssize_t)n);
-	close(fd);
-}
-
-static size_t read_file(const char *p, char *buf, size_t cap)
-{
-	int fd = open(p, O_RDONLY);
-	ssize_t n;
-
-	assert_true(fd >= 0);
-	n = read(fd, buf, cap - 1);
-	close(fd);
-	assert_true(n >= 0);
-	buf[n] = '\0';
-	return (size_t)n;
-}
-
 /* Sets a node's mtime `ago` seconds in the past (negative: the future). */
 static void set_age(const char *p, double ago)
 {
@@ -117,7 +95,7 @@ static void test_lease_record_bytes(void **state)
 	gethostname(host, sizeof(host));
 	assert_int_equal(fl__start_token(getpid(), tok, sizeof(tok)), 0);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
-	read_file(p, buf, sizeof(buf));
+	fl_test_read_file(p, buf, sizeof(buf));
 	t = strstr(buf, "token=");
 	assert_non_null(t);
 	t += 6;
@@ -129,7 +107,7 @@ static void test_lease_record_bytes(void **state)
 	assert_string_equal(buf, want);
 	/* Default duration: Python writes repr(30.0). */
 	assert_int_equal(fl_acquire(lk30, FL_EXCLUSIVE, 0), 0);
-	read_file(p2, buf, sizeof(buf));
+	fl_test_read_file(p2, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "\nduration=30.0\n"));
 	fl_close(lk);
 	fl_close(lk30);
@@ -336,7 +314,7 @@ static void test_lease_foreign_records(void **state)
 	gethostname(host, sizeof(host));
 	/* The strict sentinel: never broken, however old. */
 	p = fl_test_path("sentinel");
-	write_file(p, "1\nfilelock-strict-v1\0\n0\n", 24);
+	fl_test_write_file(p, "1\nfilelock-strict-v1\0\n0\n", 24);
 	set_age(p, 3600);
 	lk = open_lease(p, 0.2);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0.5), -ETIMEDOUT);
@@ -345,7 +323,7 @@ static void test_lease_foreign_records(void **state)
 	/* A protocol-2 owner of another mode: never broken by age. */
 	p = fl_test_path("othermode");
 	snprintf(rec, sizeof(rec), "filelock/2\npid=1\nhost=elsewhere\nmode=exclusive\n");
-	write_file(p, rec, strlen(rec));
+	fl_test_write_file(p, rec, strlen(rec));
 	set_age(p, 3600);
 	lk = open_lease(p, 0.2);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0.5), -ETIMEDOUT);
@@ -358,14 +336,14 @@ static void test_lease_foreign_records(void **state)
 	waitpid(dead, &st, 0);
 	p = fl_test_path("p1dead");
 	snprintf(rec, sizeof(rec), "%d\n%s\n", (int)dead, host);
-	write_file(p, rec, strlen(rec));
+	fl_test_write_file(p, rec, strlen(rec));
 	lk = open_lease(p, 30);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	fl_close(lk);
 
 	/* A protocol-1 marker from another host: never. */
 	p = fl_test_path("p1other");
-	write_file(p, "1\nelsewhere\n", 12);
+	fl_test_write_file(p, "1\nelsewhere\n", 12);
 	set_age(p, 3600);
 	lk = open_lease(p, 0.2);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0.5), -ETIMEDOUT);
@@ -376,7 +354,7 @@ static void test_lease_foreign_records(void **state)
 	snprintf(rec, sizeof(rec),
 		 "filelock/2\npid=%d\nhost=%s\nmode=lease\ntoken=abc\nduration=30.0\n", (int)dead,
 		 host);
-	write_file(p, rec, strlen(rec));
+	fl_test_write_file(p, rec, strlen(rec));
 	lk = open_lease(p, 30);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	fl_close(lk);
@@ -392,17 +370,17 @@ static void test_lease_malformed_after_2s(void **state)
 
 	/* Unparsable: contention for 2 s on our clock (the wall-clock age is
 	 * irrelevant), then refused as not a marker and left alone. */
-	write_file(p, "not a marker\n", 13);
+	fl_test_write_file(p, "not a marker\n", 13);
 	set_age(p, -3600); /* in the server's future: only our own watch can age it */
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0.5), -ETIMEDOUT);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 5), -EEXIST);
 	assert_true(fl_test_now() - t0 >= 2.0);
 	assert_non_null(strstr(fl_errmsg(lk), "not a lease lock marker"));
-	read_file(p, buf, sizeof(buf));
+	fl_test_read_file(p, buf, sizeof(buf));
 	assert_string_equal(buf, "not a marker\n");
 	assert_int_equal(fl_break(p, FL_LEASE, NULL, FL_FORCE, NULL), -EEXIST);
 	/* Empty: a crash between create and write; broken after 2 s. */
-	write_file(p, "", 0);
+	fl_test_write_file(p, "", 0);
 	t0 = fl_test_now();
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 5), 0);
 	assert_true(fl_test_now() - t0 >= 2.0);
@@ -443,7 +421,7 @@ static void test_lease_record_parsing(void **state)
 		const char *p = fl_test_path("parse");
 		struct fl_holder who;
 
-		write_file(p, t[i].rec, strlen(t[i].rec));
+		fl_test_write_file(p, t[i].rec, strlen(t[i].rec));
 		memset(&who, 0, sizeof(who));
 		who.size = sizeof(who);
 		assert_int_equal(fl_inspect(p, FL_LEASE, &o, &who), 0);
@@ -463,12 +441,12 @@ static void test_lease_hostile_nodes(void **state)
 	char buf[64];
 	fl_lock *lk;
 
-	write_file(target, "precious\n", 9);
+	fl_test_write_file(target, "precious\n", 9);
 	assert_int_equal(symlink(target, sym), 0);
 	lk = open_lease(sym, 30);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EEXIST); /* never a marker */
 	fl_close(lk);
-	read_file(target, buf, sizeof(buf));
+	fl_test_read_file(target, buf, sizeof(buf));
 	assert_string_equal(buf, "precious\n");
 
 	assert_int_equal(mkfifo(fifo, 0644), 0);

@@ -24,15 +24,6 @@
 #include "common.h"
 #include "fl-internal.h"
 
-static void write_file(const char *p, const char *data)
-{
-	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
-	close(fd);
-}
-
 /* Sets p's mtime `ago` seconds in the past: what the server stamped when
  * its holder last refreshed it. */
 static void set_age(const char *p, double ago)
@@ -54,7 +45,7 @@ static void lease_marker(const char *p, const char *dur)
 		 "filelock/2\npid=4242\nhost=elsewhere.invalid\nmode=lease\ntoken=%032x\n"
 		 "duration=%s\n",
 		 7, dur);
-	write_file(p, rec);
+	fl_test_write_str(p, rec);
 }
 
 static fl_lock *open_kind_proto(const char *path, enum fl_kind kind, double bound, int proto)
@@ -169,7 +160,7 @@ static void test_softrw_legacy_one_try(void **state)
 	snprintf(rd, sizeof(rd), "%s.readers", p);
 	snprintf(r, sizeof(r), "%s/%032x.4242", rd, 9);
 	/* A crashed writer on another host: a reader gets in at one try. */
-	write_file(w, "0123456789abcdef0123456789abcdef\n4242\nelsewhere.invalid\n");
+	fl_test_write_str(w, "0123456789abcdef0123456789abcdef\n4242\nelsewhere.invalid\n");
 	set_age(w, 10);
 	lk = open_kind_proto(p, FL_SOFT_RW, 2.0, FL_SOFT_RW_LEGACY);
 	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), 0);
@@ -177,7 +168,7 @@ static void test_softrw_legacy_one_try(void **state)
 	fl_close(lk);
 	/* A crashed reader: a writer gets in at one try. */
 	assert_true(mkdir(rd, 0700) == 0 || errno == EEXIST);
-	write_file(r, "fedcba9876543210fedcba9876543210\n4242\nelsewhere.invalid\n");
+	fl_test_write_str(r, "fedcba9876543210fedcba9876543210\n4242\nelsewhere.invalid\n");
 	set_age(r, 10);
 	lk = open_kind_proto(p, FL_SOFT_RW, 2.0, FL_SOFT_RW_LEGACY);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);

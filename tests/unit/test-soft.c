@@ -24,36 +24,6 @@
 #include "common.h"
 #include "fl-internal.h"
 
-static fl_lock *open_ok(const char *path, const struct fl_options *o)
-{
-	fl_lock *lk = NULL;
-
-	assert_int_equal(fl_open(&lk, path, FL_SOFT, o), 0);
-	return lk;
-}
-
-static void write_file(const char *p, const char *data, size_t n)
-{
-	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, n), (ssize_t)n);
-	close(fd);
-}
-
-static size_t read_file(const char *p, char *buf, size_t cap)
-{
-	int fd = open(p, O_RDONLY);
-	ssize_t n;
-
-	assert_true(fd >= 0);
-	n = read(fd, buf, cap - 1);
-	close(fd);
-	assert_true(n >= 0);
-	buf[n] = '\0';
-	return (size_t)n;
-}
-
 /* Sets a node's mtime `ago` seconds in the past (negative: future). */
 static void age(const char *p, double ago)
 {
@@ -83,11 +53,11 @@ static void test_soft_marker_bytes(void **state)
 {
 	const char *p = fl_test_path("bytes");
 	char buf[512], want[512], host[256], tok[96];
-	fl_lock *lk = open_ok(p, NULL);
+	fl_lock *lk = fl_test_open(p, FL_SOFT, NULL);
 	struct stat st;
 
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
-	read_file(p, buf, sizeof(buf));
+	fl_test_read_file(p, buf, sizeof(buf));
 	gethostname(host, sizeof(host));
 	assert_int_equal(fl__start_token(getpid(), tok, sizeof(tok)), 0);
 	snprintf(want, sizeof(want), "%d\n%s\n%s\n", (int)getpid(), host, tok);
@@ -137,7 +107,7 @@ static void test_soft_killed_holder_recovered(void **state)
 	assert_true(strncmp(line, "ready", 5) == 0);
 	fl_options_init(&o);
 	o.poll_interval = 0.01;
-	lk = open_ok(p, &o);
+	lk = fl_test_open(p, FL_SOFT, &o);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	fl_child_kill(&h);
 	assert_int_equal(access(p, F_OK), 0); /* the crash left its marker */
@@ -153,11 +123,11 @@ static void test_soft_other_host_never_broken(void **state)
 	fl_lock *lk;
 
 	snprintf(rec, sizeof(rec), "%d\nanother-host.example\n12345\n", (int)dead_pid());
-	write_file(p, rec, strlen(rec));
+	fl_test_write_file(p, rec, strlen(rec));
 	age(p, 3600);
-	lk = open_ok(p, NULL);
+	lk = fl_test_open(p, FL_SOFT, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0.1), -ETIMEDOUT);
-	read_file(p, buf, sizeof(buf));
+	fl_test_read_file(p, buf, sizeof(buf));
 	assert_string_equal(buf, rec);
 	{
 		struct fl_holder who = { .size = sizeof(who) };
@@ -177,26 +147,26 @@ static void test_soft_recycled_pid(void **state)
 {
 	const char *p = fl_test_path("recycled");
 	char rec[512], host[256], tok[96];
-	fl_lock *lk = open_ok(p, NULL);
+	fl_lock *lk = fl_test_open(p, FL_SOFT, NULL);
 
 	gethostname(host, sizeof(host));
 	/* Our parent is alive; a wrong start token proves the pid was recycled. */
 	snprintf(rec, sizeof(rec), "%d\n%s\n999\n", (int)getppid(), host);
-	write_file(p, rec, strlen(rec));
+	fl_test_write_file(p, rec, strlen(rec));
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	assert_int_equal(fl_release(lk, 0), 0);
 	/* The right token: alive, never broken. */
 	assert_int_equal(fl__start_token(getppid(), tok, sizeof(tok)), 0);
 	snprintf(rec, sizeof(rec), "%d\n%s\n%s\n", (int)getppid(), host, tok);
-	write_file(p, rec, strlen(rec));
+	fl_test_write_file(p, rec, strlen(rec));
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	/* No token: pid-only liveness, alive. */
 	snprintf(rec, sizeof(rec), "%d\n%s\n", (int)getppid(), host);
-	write_file(p, rec, strlen(rec));
+	fl_test_write_file(p, rec, strlen(rec));
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	/* No token, dead pid: broken. */
 	snprintf(rec, sizeof(rec), "%d\n%s\n", (int)dead_pid(), host);
-	write_file(p, rec, strlen(rec));
+	fl_test_write_file(p, rec, strlen(rec));
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	fl_close(lk);
 }
@@ -212,8 +182,8 @@ static void test_soft_malformed_after_2s(void **state)
 	/* Empty: a peer crashed between create and write; broken after 2 s. */
 	{
 		const char *p = fl_test_path("empty");
-		write_file(p, "", 0);
-		lk = open_ok(p, NULL);
+		fl_test_write_file(p, "", 0);
+		lk = fl_test_open(p, FL_SOFT, NULL);
 		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 		age(p, 3);
 		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
@@ -223,14 +193,14 @@ static void test_soft_malformed_after_2s(void **state)
 	 * marker: refused, never broken (stricter than Python). */
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		const char *p = fl_test_path("malformed");
-		write_file(p, bad[i], strlen(bad[i]));
-		lk = open_ok(p, NULL);
+		fl_test_write_file(p, bad[i], strlen(bad[i]));
+		lk = fl_test_open(p, FL_SOFT, NULL);
 		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 		age(p, 3);
 		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EEXIST);
 		assert_non_null(strstr(fl_errmsg(lk), "not a soft lock marker"));
 		assert_int_equal(fl_break(p, FL_SOFT, NULL, FL_FORCE, NULL), -EEXIST);
-		read_file(p, buf, sizeof(buf));
+		fl_test_read_file(p, buf, sizeof(buf));
 		assert_string_equal(buf, bad[i]);
 		fl_close(lk);
 		unlink(p);
@@ -241,9 +211,9 @@ static void test_soft_malformed_after_2s(void **state)
 		char *big = malloc(1 << 20);
 		struct stat st;
 		memset(big, '7', 1 << 20);
-		write_file(p, big, 1 << 20);
+		fl_test_write_file(p, big, 1 << 20);
 		free(big);
-		lk = open_ok(p, NULL);
+		lk = fl_test_open(p, FL_SOFT, NULL);
 		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, -1), -EEXIST);
 		assert_non_null(strstr(fl_errmsg(lk), "larger than any lock marker"));
 		assert_int_equal(fl_break(p, FL_SOFT, NULL, FL_FORCE, NULL), -EEXIST);
@@ -258,9 +228,9 @@ static void test_soft_strict_sentinel_never_broken(void **state)
 	const char *p = fl_test_path("sentinel");
 	fl_lock *lk;
 
-	write_file(p, fl__strict_sentinel, FL__STRICT_SENTINEL_LEN);
+	fl_test_write_file(p, fl__strict_sentinel, FL__STRICT_SENTINEL_LEN);
 	age(p, 3600);
-	lk = open_ok(p, NULL);
+	lk = fl_test_open(p, FL_SOFT, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	assert_int_equal(access(p, F_OK), 0);
 	assert_int_equal(fl_break(p, FL_SOFT, NULL, FL_FORCE, NULL), -EBUSY);
@@ -277,22 +247,22 @@ static void test_soft_hostile_nodes(void **state)
 	 * alone (Python renames them away after 2 s); the target is never
 	 * touched. */
 	target = fl_test_path("target");
-	write_file(target, "precious", 8);
+	fl_test_write_file(target, "precious", 8);
 	p = fl_test_path("symlink");
 	assert_int_equal(symlink(target, p), 0);
-	lk = open_ok(p, NULL);
+	lk = fl_test_open(p, FL_SOFT, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, -1), -EEXIST);
 	age(p, 3);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, -1), -EEXIST);
 	assert_int_equal(fl_break(p, FL_SOFT, NULL, FL_FORCE, NULL), -EEXIST);
 	fl_close(lk);
 	assert_int_equal(readlink(p, buf, sizeof(buf)) > 0, 1);
-	read_file(target, buf, sizeof(buf));
+	fl_test_read_file(target, buf, sizeof(buf));
 	assert_string_equal(buf, "precious");
 	/* FIFO: never blocks the reader. */
 	p = fl_test_path("fifo");
 	assert_int_equal(mkfifo(p, 0644), 0);
-	lk = open_ok(p, NULL);
+	lk = fl_test_open(p, FL_SOFT, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EEXIST);
 	age(p, 3);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EEXIST);
@@ -305,7 +275,7 @@ static void test_soft_hostile_nodes(void **state)
 		p = fl_test_path("sock");
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", p);
 		if (strlen(p) < sizeof(sa.sun_path) && bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-			lk = open_ok(p, NULL);
+			lk = fl_test_open(p, FL_SOFT, NULL);
 			assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EEXIST);
 			fl_close(lk);
 			assert_int_equal(access(p, F_OK), 0);
@@ -315,7 +285,7 @@ static void test_soft_hostile_nodes(void **state)
 	/* Directory: a clear error. */
 	p = fl_test_path("dir");
 	mkdir(p, 0755);
-	lk = open_ok(p, NULL);
+	lk = fl_test_open(p, FL_SOFT, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, -1), -EISDIR);
 	assert_non_null(strstr(fl_errmsg(lk), "Is a directory [soft]"));
 	fl_close(lk);
@@ -345,7 +315,7 @@ static void test_soft_readonly(void **state)
 	const char *p = fl_test_path("ro");
 	char sub[4096];
 
-	write_file(p, "1\nx\n", 4);
+	fl_test_write_file(p, "1\nx\n", 4);
 	chmod(p, 0444);
 	assert_int_equal(fl_test_as_nobody(readonly_child, (void *)(uintptr_t)p), 0);
 	snprintf(sub, sizeof(sub), "%s/rodir", fl_test_dir);
@@ -367,7 +337,7 @@ static void test_soft_lifetime(void **state)
 	assert_true(strncmp(line, "ready", 5) == 0);
 	fl_options_init(&o);
 	o.lifetime = 60;
-	lk = open_ok(p, &o);
+	lk = fl_test_open(p, FL_SOFT, &o);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	age(p, 120); /* a live holder past its lifetime is broken anyway */
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
@@ -397,7 +367,7 @@ static void test_soft_write_faults(void **state)
 {
 	const char *p = fl_test_path("faults");
 	char buf[512], want[512];
-	fl_lock *lk = open_ok(p, NULL);
+	fl_lock *lk = fl_test_open(p, FL_SOFT, NULL);
 
 	real_write = fl__sys.write;
 	fl__sys.write = fault_write;
@@ -412,7 +382,7 @@ static void test_soft_write_faults(void **state)
 	assert_int_equal(access(p, F_OK), -1);
 	write_mode = 2;
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
-	read_file(p, buf, sizeof(buf));
+	fl_test_read_file(p, buf, sizeof(buf));
 	assert_true(fl__p1_format(want, sizeof(want)) > 0);
 	assert_string_equal(buf, want);
 	fl_close(lk);
@@ -422,14 +392,14 @@ static void test_soft_release_spares_successor(void **state)
 {
 	const char *p = fl_test_path("successor");
 	char buf[64];
-	fl_lock *lk = open_ok(p, NULL);
+	fl_lock *lk = fl_test_open(p, FL_SOFT, NULL);
 
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	/* Our marker was broken and a successor created its own. */
 	assert_int_equal(unlink(p), 0);
-	write_file(p, "successor", 9);
+	fl_test_write_file(p, "successor", 9);
 	assert_int_equal(fl_release(lk, 0), 0);
-	read_file(p, buf, sizeof(buf));
+	fl_test_read_file(p, buf, sizeof(buf));
 	assert_string_equal(buf, "successor");
 	fl_close(lk);
 }
@@ -464,7 +434,7 @@ static void test_soft_inspect_and_break(void **state)
 	assert_int_equal(access(p, F_OK), -1);
 	/* A live holder broken by force. */
 	snprintf(rec, sizeof(rec), "%d\n%s\n", (int)getppid(), host);
-	write_file(p, rec, strlen(rec));
+	fl_test_write_file(p, rec, strlen(rec));
 	assert_int_equal(fl_break(p, FL_SOFT, NULL, FL_FORCE, NULL), 0);
 	assert_int_equal(access(p, F_OK), -1);
 }
@@ -480,8 +450,8 @@ static void test_soft_break_leaves_no_break_files(void **state)
 	strcat(sub, "/x.lock");
 	gethostname(host, sizeof(host));
 	snprintf(rec, sizeof(rec), "%d\n%s\n", (int)dead_pid(), host);
-	write_file(sub, rec, strlen(rec));
-	lk = open_ok(sub, NULL);
+	fl_test_write_file(sub, rec, strlen(rec));
+	lk = fl_test_open(sub, FL_SOFT, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	fl_close(lk);
 	{

@@ -644,15 +644,6 @@ static void test_stopped_long_reader_compromised(void **state)
 
 /* ---- .state ----------------------------------------------------------- */
 
-static void write_file(const char *path, const char *data)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, strlen(data)), (ssize_t)strlen(data));
-	close(fd);
-}
-
 static void test_orphaned_state(void **state)
 {
 	fl_lock *lk = open_lock(HB, STALE);
@@ -668,7 +659,7 @@ static void test_orphaned_state(void **state)
 	mkdir(tdir, 0700);
 	snprintf(rec, sizeof(rec), "%s/sub", tdir);
 	mkdir(rec, 0777);
-	write_file(sidecar(".state"), "4242\nanother-host.example\n");
+	fl_test_write_str(sidecar(".state"), "4242\nanother-host.example\n");
 	t0 = fl__now_mono();
 	assert_int_equal(fl_acquire(lk, FL_SHARED, 0.2), -ETIMEDOUT); /* Python would wait forever */
 	assert_int_equal(fl_acquire(lk, FL_SHARED, 10), 0);
@@ -685,7 +676,7 @@ static void test_orphaned_state(void **state)
 	waitpid(dead, &s, 0);
 	gethostname(host, sizeof(host));
 	snprintf(rec, sizeof(rec), "%d\n%s\n", (int)dead, host);
-	write_file(sidecar(".state"), rec);
+	fl_test_write_str(sidecar(".state"), rec);
 	t0 = fl__now_mono();
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 10), 0);
 	assert_true(fl__now_mono() - t0 < STALE);
@@ -750,7 +741,7 @@ static void test_clock_skew(void **state)
 
 	/* A dead writer whose marker carries a future mtime (Python would never
 	 * evict it): evicted after stale_threshold of no change. */
-	write_file(sidecar(".write"), "0123456789abcdef0123456789abcdef\n99999\nelsewhere\n");
+	fl_test_write_str(sidecar(".write"), "0123456789abcdef0123456789abcdef\n99999\nelsewhere\n");
 	ts[0].tv_sec = ts[1].tv_sec = time(NULL) + 600;
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
 	assert_int_equal(utimensat(AT_FDCWD, sidecar(".write"), ts, 0), 0);
@@ -764,7 +755,7 @@ static void test_clock_skew(void **state)
 	 * evicted at the first sight of its inode, at the latest after
 	 * stale_threshold of our own watch (when its inode number was reused
 	 * from a marker this process saw before). */
-	write_file(sidecar(".write"), "0123456789abcdef0123456789abcdef\n99999\nelsewhere\n");
+	fl_test_write_str(sidecar(".write"), "0123456789abcdef0123456789abcdef\n99999\nelsewhere\n");
 	ts[0].tv_sec = ts[1].tv_sec = time(NULL) - 3600;
 	assert_int_equal(utimensat(AT_FDCWD, sidecar(".write"), ts, 0), 0);
 	t0 = fl__now_mono();
@@ -802,11 +793,11 @@ static void test_hostile_nodes(void **state)
 	snprintf(p, sizeof(p), "%s/link.2", sidecar(".readers"));
 	assert_int_equal(symlink(sidecar(".write"), p), 0);
 	snprintf(p, sizeof(p), "%s/junk.3", sidecar(".readers"));
-	write_file(p, "\x01\x02 not a marker");
+	fl_test_write_str(p, "\x01\x02 not a marker");
 	snprintf(p, sizeof(p), "%s/dir.4", sidecar(".readers"));
 	assert_int_equal(mkdir(p, 0700), 0);
 	snprintf(p, sizeof(p), "%s/.hidden", sidecar(".readers"));
-	write_file(p, "x");
+	fl_test_write_str(p, "x");
 	/* The writer breaks the FIFO at .write and every garbage reader entry
 	 * once unchanged for stale_threshold; it never hangs. */
 	t0 = fl__now_mono();
@@ -890,7 +881,7 @@ static void test_heartbeat_reports_loss(void **state)
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	assert_true(fl_is_valid(lk));
 	unlink(sidecar(".write"));
-	write_file(sidecar(".write"), "ffffffffffffffffffffffffffffffff\n1\nother\n");
+	fl_test_write_str(sidecar(".write"), "ffffffffffffffffffffffffffffffff\n1\nother\n");
 	assert_int_equal(read(fds[0], &c, 1), 1);
 	assert_int_equal(c, '0' + FL_COMPROMISE_REPLACED);
 	assert_false(fl_is_valid(lk));

@@ -23,36 +23,6 @@
 #include "common.h"
 #include "fl-internal.h"
 
-static fl_lock *open_ok(const char *path, const struct fl_options *o)
-{
-	fl_lock *lk = NULL;
-
-	assert_int_equal(fl_open(&lk, path, FL_STRICT, o), 0);
-	return lk;
-}
-
-static void write_file(const char *p, const char *data, size_t n)
-{
-	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-	assert_true(fd >= 0);
-	assert_int_equal(write(fd, data, n), (ssize_t)n);
-	close(fd);
-}
-
-static size_t read_file(const char *p, char *buf, size_t cap)
-{
-	int fd = open(p, O_RDONLY);
-	ssize_t n;
-
-	assert_true(fd >= 0);
-	n = read(fd, buf, cap - 1);
-	close(fd);
-	assert_true(n >= 0);
-	buf[n] = '\0';
-	return (size_t)n;
-}
-
 /* Lists the entries of dir (without . and ..), sorted, into names. */
 static int list_dir(const char *dir, char names[][128], int cap)
 {
@@ -96,12 +66,12 @@ static void test_strict_exact_bytes(void **state)
 {
 	const char *p = fl_test_path("bytes");
 	char cd[4200], names[8][128], buf[2048], want[2048], f[8800], tok[33];
-	fl_lock *lk = open_ok(p, NULL);
+	fl_lock *lk = fl_test_open(p, FL_STRICT, NULL);
 	struct stat st;
 
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	/* The sentinel: exactly 24 bytes, with a NUL inside. */
-	assert_int_equal(read_file(p, buf, sizeof(buf)), 24);
+	assert_int_equal(fl_test_read_file(p, buf, sizeof(buf)), 24);
 	assert_memory_equal(buf, "1\nfilelock-strict-v1\0\n0\n", 24);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0644);
@@ -117,13 +87,13 @@ static void test_strict_exact_bytes(void **state)
 	my_record(tok, want, sizeof(want));
 	for (int i = 0; i < 2; i++) {
 		snprintf(f, sizeof(f), "%s/%s", cd, names[i]);
-		read_file(f, buf, sizeof(buf));
+		fl_test_read_file(f, buf, sizeof(buf));
 		assert_string_equal(buf, want);
 	}
 	/* Release: both claims go, the sentinel and directories stay. */
 	assert_int_equal(fl_release(lk, 0), 0);
 	assert_int_equal(list_dir(cd, names, 8), 0);
-	assert_int_equal(read_file(p, buf, sizeof(buf)), 24);
+	assert_int_equal(fl_test_read_file(p, buf, sizeof(buf)), 24);
 	/* Reacquiring reuses the sentinel. */
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	fl_close(lk);
@@ -161,7 +131,7 @@ static void test_strict_counter(void **state)
 static void test_strict_excludes_handles_and_threads(void **state)
 {
 	const char *p = fl_test_path("excl");
-	fl_lock *a = open_ok(p, NULL), *b = open_ok(p, NULL);
+	fl_lock *a = fl_test_open(p, FL_STRICT, NULL), *b = fl_test_open(p, FL_STRICT, NULL);
 
 	assert_int_equal(fl_acquire(a, FL_EXCLUSIVE, 0), 0);
 	assert_int_equal(fl_acquire(b, FL_EXCLUSIVE, 0), -ETIMEDOUT);
@@ -189,7 +159,7 @@ static void test_strict_crashed_holder_needs_manual_break(void **state)
 	fl_holder_start(&h, line, sizeof(line), "-t", "strict", p, NULL);
 	assert_true(strncmp(line, "ready", 5) == 0);
 	hp = h.pid;
-	lk = open_ok(p, NULL);
+	lk = fl_test_open(p, FL_STRICT, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	/* A live holder's claim is not broken without force. */
 	claims_dir(p, cd, sizeof(cd));
@@ -227,7 +197,7 @@ static void test_strict_break_dead_owner_without_force(void **state)
 	const char *p = fl_test_path("deadbrk");
 	char line[256], cd[4200], names[8][128];
 	struct fl_child h;
-	fl_lock *lk = open_ok(p, NULL);
+	fl_lock *lk = fl_test_open(p, FL_STRICT, NULL);
 
 	fl_holder_start(&h, line, sizeof(line), "-t", "strict", p, NULL);
 	assert_true(strncmp(line, "ready", 5) == 0);
@@ -244,7 +214,7 @@ static void test_strict_break_dead_owner_without_force(void **state)
 /* Expects acquire to fail closed with -EPROTO and `why` in the message. */
 static void expect_proto(const char *p, const char *why)
 {
-	fl_lock *lk = open_ok(p, NULL);
+	fl_lock *lk = fl_test_open(p, FL_STRICT, NULL);
 
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EPROTO);
 	if (strstr(fl_errmsg(lk), why) == NULL)
@@ -278,7 +248,7 @@ static void test_strict_malformed_claims_fail_closed(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const char *p = fl_test_path("malformed");
 		char cd[4200], f[4400];
-		fl_lock *lk = open_ok(p, NULL);
+		fl_lock *lk = fl_test_open(p, FL_STRICT, NULL);
 
 		/* Create the layout, then plant the bad claim. */
 		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
@@ -286,7 +256,7 @@ static void test_strict_malformed_claims_fail_closed(void **state)
 		claims_dir(p, cd, sizeof(cd));
 		snprintf(f, sizeof(f), "%s/%s", cd, cases[i].name);
 		n = snprintf(good, sizeof(good), "filelock-strict-v1\n%s\n1\n%s\n\n", tok, hex);
-		write_file(f, cases[i].rec ? cases[i].rec : good,
+		fl_test_write_file(f, cases[i].rec ? cases[i].rec : good,
 			   cases[i].rec ? strlen(cases[i].rec) : (size_t)n);
 		expect_proto(p, cases[i].why);
 		/* The bad state is left for a human: nothing was removed. */
@@ -318,7 +288,7 @@ static void test_strict_noncanonical_records(void **state)
 	for (size_t i = 0; i < sizeof(fmt) / sizeof(fmt[0]) + 3; i++) {
 		const char *p = fl_test_path("noncanon");
 		char cd[4200], f[4400];
-		fl_lock *lk = open_ok(p, NULL);
+		fl_lock *lk = fl_test_open(p, FL_STRICT, NULL);
 		int n;
 
 		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
@@ -341,7 +311,7 @@ static void test_strict_noncanonical_records(void **state)
 		else
 			n = snprintf(rec, sizeof(rec), "filelock-strict-v1\n%s\n4242\n2009\n\n",
 				     tok); /* host " \t": whitespace */
-		write_file(f, rec, (size_t)n);
+		fl_test_write_file(f, rec, (size_t)n);
 		/* Uppercase hex only differs when the host has letters a-f. */
 		if (i == sizeof(fmt) / sizeof(fmt[0]) && strcmp(hex, uhex) == 0)
 			continue;
@@ -371,7 +341,7 @@ static void test_strict_symlinks_fail_closed(void **state)
 	expect_proto(p2, "is not a real directory");
 
 	/* A claim that is a symlink to a good record. */
-	lk = open_ok(p3, NULL);
+	lk = fl_test_open(p3, FL_STRICT, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	fl_close(lk);
 	snprintf(a, sizeof(a), "%s.filelock/claims/held-v1-0123456789abcdef0123456789abcdef.claim",
@@ -392,7 +362,7 @@ static void test_strict_symlinks_fail_closed(void **state)
 	snprintf(a, sizeof(a), "%s.filelock", p4);
 	assert_int_equal(mkdir(a, 0777), 0);
 	snprintf(b, sizeof(b), "%s/claims", a);
-	write_file(b, "x", 1);
+	fl_test_write_file(b, "x", 1);
 	expect_proto(p4, "is not a real directory");
 }
 
@@ -400,11 +370,11 @@ static void test_strict_foreign_sentinel_is_contention(void **state)
 {
 	const char *p = fl_test_path("foreign");
 	char cd[4200], names[4][128];
-	fl_lock *lk = open_ok(p, NULL);
+	fl_lock *lk = fl_test_open(p, FL_STRICT, NULL);
 
 	/* A soft marker whose owner may be alive (another host's) at the path:
 	 * a holder, waited for, never touched. */
-	write_file(p, "1\nother\n", 8);
+	fl_test_write_file(p, "1\nother\n", 8);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0.6), -ETIMEDOUT);
 	claims_dir(p, cd, sizeof(cd));
@@ -424,16 +394,16 @@ static void test_strict_foreign_sentinel_is_contention(void **state)
 		assert_int_equal(fl__hostname(host, sizeof(host)), 0);
 		n = snprintf(rec, sizeof(rec), "%d\n%s\n", (int)dead, host);
 		unlink(p);
-		write_file(p, rec, (size_t)n);
+		fl_test_write_file(p, rec, (size_t)n);
 		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 5), -EPROTO);
 		assert_non_null(strstr(fl_errmsg(lk), "has exited"));
 		unlink(p);
-		write_file(p, "garbage", 7);
+		fl_test_write_file(p, "garbage", 7);
 		t0 = fl_test_now();
 		assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 10), -EPROTO);
 		assert_true(fl_test_now() - t0 >= 2.0);
 		assert_non_null(strstr(fl_errmsg(lk), "unparsable content"));
-		assert_int_equal(read_file(p, rec, sizeof(rec)), 7);
+		assert_int_equal(fl_test_read_file(p, rec, sizeof(rec)), 7);
 	}
 	unlink(p);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
@@ -449,20 +419,20 @@ static void test_strict_hostile_sentinel(void **state)
 	char buf[64];
 	fl_lock *lk;
 
-	write_file(target, "1\nfilelock-strict-v1\0\n0\n", 24);
+	fl_test_write_file(target, "1\nfilelock-strict-v1\0\n0\n", 24);
 	assert_int_equal(symlink(target, sym), 0);
-	lk = open_ok(sym, NULL);
+	lk = fl_test_open(sym, FL_STRICT, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	fl_close(lk);
-	assert_int_equal(read_file(target, buf, sizeof(buf)), 24);
+	assert_int_equal(fl_test_read_file(target, buf, sizeof(buf)), 24);
 
 	assert_int_equal(mkfifo(fifo, 0644), 0);
-	lk = open_ok(fifo, NULL);
+	lk = fl_test_open(fifo, FL_STRICT, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	fl_close(lk);
 
 	assert_int_equal(mkdir(dir, 0755), 0);
-	lk = open_ok(dir, NULL);
+	lk = fl_test_open(dir, FL_STRICT, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	/* A waiting acquire refuses it after 0.5 s (Python 4), untouched. */
 	{
@@ -501,7 +471,7 @@ static void start_waiter(struct fl_child *w, const char *path, const char *const
 static void test_strict_release_wakes_waiter(void **state)
 {
 	const char *p = fl_test_path("wake");
-	fl_lock *lk = open_ok(p, NULL);
+	fl_lock *lk = fl_test_open(p, FL_STRICT, NULL);
 	char line[256], cd[4200];
 	struct fl_child w;
 	double t0;
@@ -541,7 +511,7 @@ static void test_strict_no_hard_links(void **state)
 {
 	const char *p = fl_test_path("nolink");
 	char names[8][128];
-	fl_lock *lk = open_ok(p, NULL);
+	fl_lock *lk = fl_test_open(p, FL_STRICT, NULL);
 
 	fl__sys.linkat = linkat_eperm;
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ENOSYS);
@@ -561,7 +531,7 @@ static void test_strict_private_records_swept(void **state)
 	const char *p = fl_test_path("sweep");
 	char cd[4200], f[4400], names[8][128];
 	struct timespec ts[2];
-	fl_lock *lk = open_ok(p, NULL);
+	fl_lock *lk = fl_test_open(p, FL_STRICT, NULL);
 
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	assert_int_equal(fl_release(lk, 0), 0);
@@ -571,7 +541,7 @@ static void test_strict_private_records_swept(void **state)
 		 "%s/.intent-v1-0123456789abcdef0123456789abcdef.claim.private-v1-"
 		 "00000000000000000000000000000000.tmp",
 		 cd);
-	write_file(f, "x", 1);
+	fl_test_write_file(f, "x", 1);
 	clock_gettime(CLOCK_REALTIME, &ts[0]);
 	ts[0].tv_sec -= 10;
 	ts[1] = ts[0];
@@ -581,10 +551,10 @@ static void test_strict_private_records_swept(void **state)
 		 "%s/.intent-v1-0123456789abcdef0123456789abcdef.claim.private-v1-"
 		 "11111111111111111111111111111111.tmp",
 		 cd);
-	write_file(f, "x", 1);
+	fl_test_write_file(f, "x", 1);
 	/* Unrelated dot files are none of our business. */
 	snprintf(f, sizeof(f), "%s/.nfs0000", cd);
-	write_file(f, "x", 1);
+	fl_test_write_file(f, "x", 1);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	fl_close(lk);
 	assert_int_equal(list_dir(cd, names, 8), 2);
@@ -604,7 +574,7 @@ static void test_strict_fork_child_keeps_parent_claims(void **state)
 {
 	const char *p = fl_test_path("fork");
 	char cd[4200], names[8][128];
-	fl_lock *lk = open_ok(p, NULL);
+	fl_lock *lk = fl_test_open(p, FL_STRICT, NULL);
 	pid_t pid;
 	int st;
 
@@ -639,11 +609,11 @@ static void test_strict_options(void **state)
 	assert_int_equal(fl_open(&lk, p, FL_STRICT, &o), -EINVAL);
 	fl_options_init(&o);
 	o.flags = FL_SINGLETON;
-	lk = open_ok(p, &o);
+	lk = fl_test_open(p, FL_STRICT, &o);
 	assert_int_equal(fl_acquire(lk, FL_SHARED, 0), -ENOTSUP);
 	fl_close(lk);
 	/* Releasing an unheld strict lock is a no-op, as in Python. */
-	lk = open_ok(p, NULL);
+	lk = fl_test_open(p, FL_STRICT, NULL);
 	assert_int_equal(fl_release(lk, 0), 0);
 	fl_close(lk);
 }
@@ -654,7 +624,7 @@ static void test_strict_missing_parents_created(void **state)
 	fl_lock *lk;
 
 	snprintf(p, sizeof(p), "%s/a/b/c.lock", fl_test_dir);
-	lk = open_ok(p, NULL);
+	lk = fl_test_open(p, FL_STRICT, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	fl_close(lk);
 	assert_int_equal(access(p, F_OK), 0);

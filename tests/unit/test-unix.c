@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,14 +20,6 @@
 
 #include "common.h"
 #include "fl-internal.h"
-
-static fl_lock *open_ok(const char *path, enum fl_kind kind, const struct fl_options *o)
-{
-	fl_lock *lk = NULL;
-
-	assert_int_equal(fl_open(&lk, path, kind, o), 0);
-	return lk;
-}
 
 /* N processes x M increments of one counter file end with exactly N*M. */
 static void run_counter(const char *kind, int nproc, int iters)
@@ -86,7 +79,7 @@ static void test_unix_file_kept_and_content(void **state)
 	assert_int_equal(write(fd, "data", 4), 4);
 	close(fd);
 	chmod(p, 0640);
-	lk = open_ok(p, FL_UNIX, NULL);
+	lk = fl_test_open(p, FL_UNIX, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	fd = open(p, O_RDONLY);
 	assert_int_equal(read(fd, buf, sizeof(buf)), 4);
@@ -120,14 +113,14 @@ static void test_unix_mode(void **state)
 	umask(077);
 	fl_options_init(&o);
 	o.mode = 0640;
-	lk = open_ok(p, FL_UNIX, &o);
+	lk = fl_test_open(p, FL_UNIX, &o);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0640); /* exact, umask ignored */
 	fl_close(lk);
 	umask(022);
 	p = fl_test_path("mode");
-	lk = open_ok(p, FL_UNIX, NULL);
+	lk = fl_test_open(p, FL_UNIX, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 0644); /* umask decides */
@@ -142,7 +135,7 @@ static void test_unix_hostile_paths(void **state)
 	/* A directory. */
 	p = fl_test_path("dir");
 	mkdir(p, 0755);
-	lk = open_ok(p, FL_UNIX, NULL);
+	lk = fl_test_open(p, FL_UNIX, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -EISDIR);
 	assert_non_null(strstr(fl_errmsg(lk), "open("));
 	assert_non_null(strstr(fl_errmsg(lk), "Is a directory [unix]"));
@@ -150,14 +143,14 @@ static void test_unix_hostile_paths(void **state)
 	/* A symlink is never followed. */
 	p = fl_test_path("link");
 	assert_int_equal(symlink("/etc/passwd", p), 0);
-	lk = open_ok(p, FL_FILE, NULL);
+	lk = fl_test_open(p, FL_FILE, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ELOOP);
 	assert_non_null(strstr(fl_errmsg(lk), "[file]"));
 	fl_close(lk);
 	/* A FIFO neither hangs nor is locked. */
 	p = fl_test_path("fifo");
 	assert_int_equal(mkfifo(p, 0644), 0);
-	lk = open_ok(p, FL_UNIX, NULL);
+	lk = fl_test_open(p, FL_UNIX, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, -1), -EINVAL);
 	assert_non_null(strstr(fl_errmsg(lk), "a FIFO"));
 	assert_int_equal(fl_acquire(lk, FL_SHARED, -1), -EINVAL);
@@ -214,7 +207,7 @@ static int flock_eintr(int fd, int op)
 static void test_unix_eintr_retried(void **state)
 {
 	const char *p = fl_test_path("eintr");
-	fl_lock *lk = open_ok(p, FL_UNIX, NULL);
+	fl_lock *lk = fl_test_open(p, FL_UNIX, NULL);
 
 	real_flock = fl__sys.flock;
 	fl__sys.flock = flock_eintr;
@@ -244,7 +237,7 @@ static void test_unix_unlinked_inode_retried(void **state)
 {
 	const char *p = fl_test_path("unlinked");
 	struct stat st, fst;
-	fl_lock *lk = open_ok(p, FL_UNIX, NULL);
+	fl_lock *lk = fl_test_open(p, FL_UNIX, NULL);
 	struct fl_holder who = { .size = sizeof(who) };
 
 	real_flock = fl__sys.flock;
@@ -286,20 +279,20 @@ static void test_file_enosys_fallback(void **state)
 
 	fl__sys.flock = flock_enosys;
 	/* unix reports ENOSYS. */
-	lk = open_ok(p, FL_UNIX, NULL);
+	lk = fl_test_open(p, FL_UNIX, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ENOSYS);
 	assert_non_null(strstr(fl_errmsg(lk), "flock("));
 	fl_close(lk);
 	/* file with FL_NO_FALLBACK refuses. */
 	fl_options_init(&o);
 	o.flags = FL_NO_FALLBACK;
-	lk = open_ok(p, FL_FILE, &o);
+	lk = fl_test_open(p, FL_FILE, &o);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ENOSYS);
 	assert_non_null(strstr(fl_errmsg(lk), "FL_NO_FALLBACK"));
 	fl_close(lk);
 	/* file falls back to soft: the marker is a protocol-1 record. */
 	unlink(p);
-	lk = open_ok(p, FL_FILE, NULL);
+	lk = fl_test_open(p, FL_FILE, NULL);
 	assert_int_equal(fl_kind_of(lk), FL_FILE);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
 	assert_int_equal(fl_kind_of(lk), FL_SOFT);
@@ -316,6 +309,90 @@ static void test_file_enosys_fallback(void **state)
 	fl_close(lk);
 }
 
+/*
+ * A file handle that fell back to soft is a soft handle: it waits on soft's
+ * wake-up (inotify on the marker's directory), not by polling, and it can
+ * adopt a marker.  The waiter's poll interval is 60 s and its timeout 10 s,
+ * so only the wake-up can hand it the lock in time.  The holder is told to
+ * release at the waiter's first look at the marker's path, which comes
+ * after its first try failed to create the marker (the create's check of
+ * what is there): from then on only a wake-up, or a look from the wait
+ * once it watches, can notice the release before the timeout.
+ */
+static const char *fb_path;
+static pthread_t fb_waiter;
+static int fb_lstats, fb_armed = -1, fb_pipe[2];
+
+static int fb_lstat(const char *path, struct stat *st)
+{
+	if (pthread_equal(pthread_self(), fb_waiter) && strcmp(path, fb_path) == 0 &&
+	    ++fb_lstats == fb_armed)
+		assert_int_equal(write(fb_pipe[1], "x", 1), 1);
+	return lstat(path, st);
+}
+
+static void *fb_releaser(void *arg)
+{
+	struct fl_child *h = arg;
+	char c;
+
+	if (read(fb_pipe[0], &c, 1) == 1)
+		fl_child_say(h, "release");
+	return NULL;
+}
+
+static void test_file_fallback_is_soft(void **state)
+{
+	const char *p = fl_test_path("fbwait");
+	struct fl_options o;
+	struct fl_child h;
+	pthread_t rel;
+	char line[256];
+	fl_lock *lk, *lk2;
+	double t0, took;
+
+	fl_holder_start(&h, line, sizeof(line), "-t", "soft", p, NULL);
+	assert_true(strncmp(line, "ready", 5) == 0);
+	fl__sys.flock = flock_enosys;
+	fl_options_init(&o);
+	o.poll_interval = 60;
+	lk = fl_test_open(p, FL_FILE, &o);
+	/* The first try falls back. */
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	assert_int_equal(fl_kind_of(lk), FL_SOFT);
+	fb_path = fl_path(lk);
+	fb_waiter = pthread_self();
+	fb_lstats = 0;
+	fb_armed = 1;
+	fl__sys.lstat = fb_lstat;
+	assert_int_equal(pipe(fb_pipe), 0);
+	assert_int_equal(pthread_create(&rel, NULL, fb_releaser, &h), 0);
+	t0 = fl_test_now();
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 10), 0);
+	took = fl_test_now() - t0;
+	assert_int_equal(pthread_join(rel, NULL), 0);
+	close(fb_pipe[0]);
+	close(fb_pipe[1]);
+	fl__sys.lstat = lstat;
+	fb_armed = -1;
+	fl_child_line(&h, line, sizeof(line));
+	assert_true(strncmp(line, "released 0", 10) == 0);
+	assert_int_equal(fl_child_finish(&h), 0);
+	assert_true(took < 5.0); /* woken, not polled: the poll interval is 60 s */
+
+	/* Adopt: a second fallen-back handle takes over the held marker. */
+	assert_int_equal(fl_open(&lk2, p, FL_FILE, NULL), 0);
+	assert_int_equal(fl_acquire(lk2, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	assert_int_equal(fl_kind_of(lk2), FL_SOFT);
+	fl__forget(lk); /* the marker stays, held by no handle */
+	assert_int_equal(fl__adopt(lk2, FL_EXCLUSIVE, 0, 0, 0), 0);
+	assert_true(fl_is_locked(lk2));
+	assert_int_equal(fl_release(lk2, 0), 0);
+	assert_int_equal(access(p, F_OK), -1);
+	fl_close(lk2);
+	fl__sys_reset();
+}
+
 static void test_file_enosys_never_unlinks_peer_marker(void **state)
 {
 	const char *p = fl_test_path("peer");
@@ -327,7 +404,7 @@ static void test_file_enosys_never_unlinks_peer_marker(void **state)
 	fl_holder_start(&h, line, sizeof(line), "-t", "soft", p, NULL);
 	assert_true(strncmp(line, "ready", 5) == 0);
 	fl__sys.flock = flock_enosys;
-	lk = open_ok(p, FL_FILE, NULL);
+	lk = fl_test_open(p, FL_FILE, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	assert_int_equal(access(p, F_OK), 0); /* the peer's marker survived */
 	fl_close(lk);
@@ -373,7 +450,7 @@ static void test_unix_shared_vs_exclusive(void **state)
 	const char *p = fl_test_path("shx");
 	struct fl_child h;
 	char line[256];
-	fl_lock *lk = open_ok(p, FL_UNIX, NULL);
+	fl_lock *lk = fl_test_open(p, FL_UNIX, NULL);
 
 	fl_holder_start(&h, line, sizeof(line), "-t", "unix", "-s", p, NULL);
 	assert_true(strncmp(line, "ready", 5) == 0);
@@ -390,7 +467,7 @@ static void test_unix_killed_holder_releases(void **state)
 	const char *p = fl_test_path("killed");
 	struct fl_child h;
 	char line[256];
-	fl_lock *lk = open_ok(p, FL_UNIX, NULL);
+	fl_lock *lk = fl_test_open(p, FL_UNIX, NULL);
 
 	fl_holder_start(&h, line, sizeof(line), "-t", "unix", p, NULL);
 	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), -ETIMEDOUT);
@@ -412,6 +489,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unix_unlinked_inode_retried, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_file_enosys_fallback, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_file_enosys_never_unlinks_peer_marker, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_file_fallback_is_soft, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_unix_inspect_and_break, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_unix_shared_vs_exclusive, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_unix_killed_holder_releases, fl_test_setup, fl_test_teardown),
