@@ -1111,13 +1111,9 @@ static void rl_tmp_sweep(struct flp_rfile *rf, int dfd, const struct rl_names *t
 	}
 }
 
-/*
- * Reads every owner file of rf except `self`.  Owners found gone are left
- * out; with `evict` (the caller holds the mutex) their files are removed.  A
- * malformed file counts as a write lock on the whole file.  0 or -errno.
- */
-/* Removes the file of the gone owner p (still the inode st shows) and its
- * temporary, and says so.  1 removed, 0 left (changed meanwhile). */
+/* Removes the file of the gone owner p (still the inode st shows), names it
+ * in `gone` (its temporaries: rl_tmp_sweep), and says so.  1 removed, 0
+ * left (changed meanwhile). */
 static int rl_evict(struct flp_rfile *rf, int dfd, const struct rl_peer *p, const struct stat *st,
 		    struct rl_names *gone)
 {
@@ -1204,6 +1200,12 @@ static int rl_peer_push(struct rl_peer **v, size_t *n, size_t *cap, struct rl_pe
 	return 0;
 }
 
+/*
+ * Reads every owner file of rf except `self`.  Owners found gone are left
+ * out; with `evict` (the caller holds the mutex) their files are removed.  A
+ * malformed file counts as a write lock on the whole file.  0 or -errno.
+ * Temporaries it finds that are provably ours are removed (rl_tmp_sweep).
+ */
 static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_peer **out,
 		   size_t *nout, int *self_seen)
 {
