@@ -68,7 +68,7 @@
  * (our pin) and the marker exists (soft-rw: always looked for), the lock is
  * re-adopted; the pid that fdinfo line names is the taker (0 once it is
  * gone: then a record of a dead process of this host is taken as the
- * taker's, fl__adopt_pid_ok).  The state thus travels in the kernel and on
+ * taker's, as fl__adopt says).  The state thus travels in the kernel and on
  * disk, not in the environment, so it survives programs that rebuild their
  * environment (shells, env -i).  The soft and strict kinds have no
  * heartbeat to restart.  lease and soft-rw locks are adopted at once
