@@ -1332,6 +1332,7 @@ struct range_owner {
 	double age; /* seconds since the file last changed (its heartbeat) */
 	dev_t dev;
 	ino_t ino;
+	uid_t uid;
 	struct flp_rset set;
 };
 
@@ -1361,6 +1362,7 @@ static int range_owner_read(int dfd, const char *name, struct range_owner *o)
 	}
 	o->dev = st.st_dev;
 	o->ino = st.st_ino;
+	o->uid = st.st_uid;
 	{
 		struct timespec now;
 		clock_gettime(CLOCK_REALTIME, &now);
@@ -1495,6 +1497,40 @@ static void print_ranges_human(const char *dir, const struct range_owner *v, siz
 	}
 }
 
+/* The temporaries a dead owner left (".tmp.<name>.<32 hex>", or ".tmp.<name>"
+ * as older versions named them; a crash between create and rename leaves
+ * one): removed when they are a regular file with one link, of the owner
+ * file's user.  What anyone else put at such a name stays. */
+static void break_range_tmps(int dfd, const struct range_owner *o)
+{
+	size_t nl = strlen(o->name);
+	struct dirent *de;
+	DIR *d;
+	int fd = dup(dfd);
+
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		const char *s = de->d_name;
+		struct stat st;
+
+		if (strncmp(s, ".tmp.", 5) != 0 || strncmp(s + 5, o->name, nl) != 0)
+			continue;
+		s += 5 + nl;
+		if (*s != '\0' && !(s[0] == '.' && strlen(s + 1) == 32 &&
+				     strspn(s + 1, "0123456789abcdef") == 32))
+			continue;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != o->uid)
+			continue;
+		(void)fl__unlink_if_same(dfd, de->d_name, st.st_dev, st.st_ino);
+	}
+	closedir(d);
+}
+
 /* break: removes the owner files whose owner is provably gone (this host,
  * its process dead or its pid recycled), if still the file we read.  Never
  * a live owner's, never another host's (whose liveness only its heartbeat
@@ -1509,7 +1545,6 @@ static int break_range_owners(const char *dir, const struct range_owner *v, size
 		return 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct range_owner *o = &v[i];
-		char tmp[256 + 8];
 		int r;
 
 		if (o->malformed || o->alive != 0)
@@ -1519,8 +1554,7 @@ static int break_range_owners(const char *dir, const struct range_owner *v, size
 			warnx_("cannot remove %s/%s: %s", dir, o->name, strerror(-r));
 			continue;
 		}
-		snprintf(tmp, sizeof(tmp), ".tmp.%s", o->name);
-		(void)unlinkat(dfd, tmp, 0);
+		break_range_tmps(dfd, o);
 		printf("%s: removed the byte-range locks of dead pid %d (%s/%s)\n", prog,
 		       (int)o->pid, esc(dir), esc(o->name));
 		removed++;

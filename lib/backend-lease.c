@@ -87,8 +87,9 @@
  * descriptor, and the heartbeat registry is empty in a child.
  * Adoption (fl__adopt, for the preload shim): a process that holds the
  * lease through an open file description it inherited (a new image after
- * execve, a fork child) opens the marker, checks it is the one expected and
- * a lease record, touches it and beats it from then on.  A holder pid that
+ * execve; a fork child, which the shim has adopt it in fork's child handler)
+ * opens the marker, checks it is the one expected and a lease record,
+ * touches it and beats it from then on (while the taker lives, both do).  A holder pid that
  * is dead does not make such a lease stale while the shim sees the
  * description still open (fl__soft_pinned, as for soft); it then expires by
  * its mtime like any lease.
@@ -552,7 +553,7 @@ static int lease_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
  * any regular file with a lease record when 0/0); the heartbeat restarts on
  * a descriptor of ours.  -ESTALE: not there, or not that one. */
 static int lease_adopt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev,
-		       ino_t ino)
+		       ino_t ino, pid_t taker)
 {
 	struct lease_hold *lh = (struct lease_hold *)h->priv;
 	struct lease_p2 p2;
@@ -561,6 +562,7 @@ static int lease_adopt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode,
 	int fd, r;
 
 	(void)mode;
+	(void)taker; /* the record at the path is the one lease there is */
 	fd = fl__sys.open(lk->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return errno == ENOENT ? -ESTALE : fl__err(lk, -errno, "open", lk->path);

@@ -204,12 +204,13 @@ static void soft_drop(struct fl_lock *lk, struct fl_hold *h)
 /* The marker must still be the one this process (or the image before its
  * execve, or its fork parent) created: same inode when the caller knows it. */
 static int soft_adopt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev,
-		      ino_t ino)
+		      ino_t ino, pid_t taker)
 {
 	struct stat st;
 	int fd;
 
 	(void)mode;
+	(void)taker;
 	fd = fl__sys.open(lk->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
 		return errno == ENOENT ? -ESTALE : fl__err(lk, -errno, "open", lk->path);

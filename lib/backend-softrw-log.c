@@ -133,7 +133,20 @@
  *
  * Fork and exec.  A fork child's handle is invalid (the front end refuses
  * it); descriptors are O_CLOEXEC and open only during a call.  A lock held
- * across exec is abandoned and evicted after the threshold.
+ * across exec is abandoned and evicted after the threshold, unless it is
+ * adopted.  Adoption (fl__adopt, for the preload shim, whose fork children
+ * and new images share the taker's open file description): the member of
+ * the newest snapshot -- the writer only when no reader is listed (a
+ * pending writer holds nothing), else a reader -- whose holder record names
+ * the taker (fl__adopt_pid_ok) and this host.  The record is refreshed at
+ * once and beaten, still naming the taker's pid (srwl_hold.pid), so that
+ * every process sharing the description finds it so (fork children one
+ * after another, an image after execve); while the taker lives it
+ * refreshes it too, each rewrite a full record, so readers see one or the
+ * other.  A record so kept names a pid that may be gone: fl_inspect and
+ * fl_break (one look, without the shim's knowledge of the description)
+ * then judge it dead.  The grant's generation is not known to an adopter: its
+ * fencing token is the generation it adopted at (not lower than the grant).
  *
  * Downsides.  Every transition writes, fsyncs and links a file; waiting is
  * polling; a crashed holder blocks others for max(stale_threshold, lease)
@@ -287,9 +300,10 @@ static int srwl_encode(const struct fl_srwl_snap *s, char **out, size_t *len)
 	return 0;
 }
 
-/* Our holder record (Python's encode_holder); its length or -errno. */
+/* Our holder record (Python's encode_holder), naming pid (0: us); its
+ * length or -errno. */
 static int srwl_holder_format(char *buf, size_t cap, const char *token, const char *nonce,
-			      double lease)
+			      double lease, pid_t pid)
 {
 	char host[512], ls[40];
 	int r = fl__hostname(host, sizeof(host)), n;
@@ -298,7 +312,7 @@ static int srwl_holder_format(char *buf, size_t cap, const char *token, const ch
 		return r;
 	fl__py_float_repr(lease, ls, sizeof(ls));
 	n = snprintf(buf, cap, SRWL_PROTO "\ntoken=%s\npid=%d\nhost=%s\nlease=%s\nnonce=%s\n", token,
-		     (int)fl__pid(), host, ls, nonce);
+		     (int)(pid > 0 ? pid : fl__pid()), host, ls, nonce);
 	if (n < 0 || (size_t)n >= cap)
 		return -ENAMETOOLONG;
 	return n;
@@ -350,6 +364,8 @@ struct srwl_handle {
 struct srwl_hold {
 	struct fl_hb hb;
 	char token[SRWL_TOK + 1]; /* "" until the first attempt publishes it    */
+	pid_t pid;                /* the pid our record names (0: ours; adopted:
+				     the taker's, whoever beats it)         */
 	int entered;
 	unsigned long long generation; /* grant generation                       */
 	unsigned long long waited_gen; /* newest generation srwl_wait last saw   */
@@ -998,20 +1014,20 @@ out:
 
 /* ---- the participant ----------------------------------------------------- */
 
-static int srwl_record(struct fl_lock *lk, const char *token, char *buf, size_t cap)
+static int srwl_record(struct fl_lock *lk, const char *token, pid_t pid, char *buf, size_t cap)
 {
 	char nonce[SRWL_TOK + 1];
 
 	fl__random_hex(nonce);
-	return srwl_holder_format(buf, cap, token, nonce, lk->opt.stale_threshold);
+	return srwl_holder_format(buf, cap, token, nonce, lk->opt.stale_threshold, pid);
 }
 
 /* Rewrites our holder record from offset 0 with a fresh nonce.  0, -ENOENT
  * (it is gone), -errno. */
-static int srwl_refresh(struct fl_lock *lk, int hfd, const char *token)
+static int srwl_refresh(struct fl_lock *lk, int hfd, const char *token, pid_t pid)
 {
 	char rec[1024];
-	int n = srwl_record(lk, token, rec, sizeof(rec)), fd, r;
+	int n = srwl_record(lk, token, pid, rec, sizeof(rec)), fd, r;
 
 	if (n < 0)
 		return n;
@@ -1026,7 +1042,7 @@ static int srwl_refresh(struct fl_lock *lk, int hfd, const char *token)
 static int srwl_create_holder(struct fl_lock *lk, int hfd, const char *token)
 {
 	char rec[1024];
-	int n = srwl_record(lk, token, rec, sizeof(rec));
+	int n = srwl_record(lk, token, 0, rec, sizeof(rec));
 
 	return n < 0 ? n : srwl_create(hfd, token, rec, (size_t)n, 0);
 }
@@ -1128,7 +1144,7 @@ static int srwl_advance(struct fl_lock *lk, struct srwl_hold *sh, struct srwl_di
 			return r;
 		/* Keep the claim fresh; the snapshot says whether we are in. */
 		sh->entered = srwl_is_member(&latest, sh->token);
-		r = srwl_refresh(lk, d->holders, sh->token);
+		r = srwl_refresh(lk, d->holders, sh->token, sh->pid);
 		if (r == -ENOENT) {
 			r = srwl_create_holder(lk, d->holders, sh->token);
 			if (r == -EEXIST)
@@ -1270,6 +1286,7 @@ static int srwl_leave(struct fl_lock *lk, struct srwl_hold *sh, int keep)
 	if (r != 0 && keep)
 		return r;
 	sh->token[0] = '\0';
+	sh->pid = 0;
 	sh->entered = 0;
 	sh->generation = 0;
 	return r;
@@ -1293,7 +1310,7 @@ static int srwl_beat(struct fl_hb *hb)
 		pthread_mutex_unlock(&s->mu);
 		return r == -ENOENT ? FL_COMPROMISE_EVICTED : r;
 	}
-	r = srwl_refresh(lk, d.holders, sh->token);
+	r = srwl_refresh(lk, d.holders, sh->token, sh->pid);
 	if (r == -ENOENT)
 		r = FL_COMPROMISE_EVICTED;
 	if (r == 0 && srwl_latest(lk, d.gen, &latest) == 0) {
@@ -1420,6 +1437,83 @@ static int srwl_release(struct fl_lock *lk, struct fl_hold *h)
 	if (r != 0 && atomic_load(&h->compromised) == 0)
 		srwl_hb_start(lk, h);
 	return r;
+}
+
+static int srwl_judge(int hfd, const char *tok, double stale, pid_t *pid, char host[256],
+		      double *age, int *alive);
+
+/*
+ * Takes over the membership a process that shares our open file description
+ * holds (the preload shim after fork or execve): the member of the newest
+ * snapshot, as writer for FL_EXCLUSIVE (granted: no reader listed) or reader
+ * for FL_SHARED, whose holder record names the taker (fl__adopt_pid_ok) on
+ * this host.  Its record is refreshed at once and beaten from then on,
+ * still naming the taker, so that every process sharing the description
+ * finds it so (fork children one after another, an image after execve).
+ * -ESTALE: no such member (evicted, released, someone else's).
+ */
+static int srwl_adopt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev,
+		      ino_t ino, pid_t taker)
+{
+	struct srwl_handle *s = lk->be_data;
+	struct srwl_hold *sh = srwl_hold_of(h);
+	struct fl_srwl_snap latest;
+	struct srwl_dirs d;
+	char me[256];
+	int r, found = 0;
+
+	(void)dev;
+	(void)ino;
+	if (fl__hostname(me, sizeof(me)) != 0)
+		return -ESTALE;
+	memset(sh, 0, sizeof(*sh));
+	pthread_mutex_lock(&s->mu);
+	r = srwl_open_dirs(lk, &d, 0);
+	if (r != 0) {
+		pthread_mutex_unlock(&s->mu);
+		return r == -ENOENT ? -ESTALE : r;
+	}
+	r = srwl_latest(lk, d.gen, &latest);
+	if (r == 0) {
+		size_t n = mode == FL_EXCLUSIVE ? (latest.writer[0] != '\0' && latest.nr == 0)
+						: latest.nr;
+		for (size_t i = 0; i < n && !found; i++) {
+			const char *tok = mode == FL_EXCLUSIVE ? latest.writer : latest.readers[i];
+			char host[256];
+			double age;
+			pid_t pid;
+			int alive;
+
+			(void)srwl_judge(d.holders, tok, lk->opt.stale_threshold, &pid, host, &age,
+					 &alive);
+			if (fl__adopt_pid_ok(pid, taker) && strcmp(host, me) == 0) {
+				memcpy(sh->token, tok, sizeof(sh->token));
+				sh->pid = pid;
+				found = 1;
+			}
+		}
+		if (found) {
+			sh->entered = 1;
+			sh->generation = latest.gen;
+			r = srwl_refresh(lk, d.holders, sh->token, sh->pid);
+			if (r == -ENOENT)
+				found = 0;
+		}
+		fl__srwl_snap_free(&latest);
+	}
+	srwl_close_dirs(&d);
+	pthread_mutex_unlock(&s->mu);
+	if (r != 0 && r != -ENOENT)
+		return r;
+	if (!found) {
+		sh->token[0] = '\0';
+		return -ESTALE;
+	}
+	r = srwl_hb_start(lk, h);
+	if (r != 0)
+		return fl__errf(lk, r, "%s: cannot start the heartbeat thread: %s", lk->path,
+				fl_strerror(r));
+	return 0;
 }
 
 static int srwl_fencing_token(struct fl_lock *lk, struct fl_hold *h, unsigned long long *out)
@@ -1762,4 +1856,5 @@ const struct fl_backend fl__backend_softrw_log = {
 	.brk = srwl_brk,
 	.abandon = srwl_abandon,
 	.fencing_token = srwl_fencing_token,
+	.adopt = srwl_adopt,
 };

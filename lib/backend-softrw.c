@@ -93,7 +93,14 @@
  * it); the child has no heartbeat, and drop leaves the parent's markers
  * alone.  Descriptors are O_CLOEXEC and only open during a call, so exec
  * leaves nothing behind; a lock held across exec is abandoned and expires
- * after stale_threshold.
+ * after stale_threshold, unless it is adopted.  Adoption (fl__adopt, for
+ * the preload shim, whose fork children and new images share the taker's
+ * open file description): for a writer, P.write when it names the taker
+ * (fl__adopt_pid_ok) and this host and no reader marker is left (otherwise
+ * it is a pending claim, not a held lock); for a reader, a marker
+ * "<uuid>.<pid>" of the same.  Its token is checked by a refresh at once,
+ * then it is beaten as if we had taken it; the taker, while it lives,
+ * beats it too (a second futimens is harmless).
  *
  * Mixed deployments.  Python filelock 4 (and our default protocol) never
  * read these files, nor we theirs.  So that a mixed fleet cannot double-hold
@@ -1221,6 +1228,93 @@ keep:
 	return r;
 }
 
+/* Is rec a marker of the taker's (or ours: execve keeps the pid) on this host? */
+static int srw_adoptable(const struct srw_rec *rec, pid_t taker, const char *me)
+{
+	return fl__adopt_pid_ok(rec->pid, taker) && strcmp(rec->host, me) == 0;
+}
+
+/*
+ * Takes over the marker a process that shares our open file description
+ * holds (the preload shim after fork or execve): for FL_EXCLUSIVE, P.write
+ * when it is the taker's (fl__adopt_pid_ok) on this host and no reader is
+ * left (else it is a pending writer's claim, not a held lock); for
+ * FL_SHARED, a reader marker "<uuid>.<pid>" of the same.  Then beats it, as
+ * the taker did.  -ESTALE: none is ours (gone, evicted, someone else's).
+ */
+static int srw_adopt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev,
+		     ino_t ino, pid_t taker)
+{
+	struct srw_handle *s = srw_handle_of(lk);
+	struct srw_hold *sh = srw_hold_of(h);
+	struct srw_rec rec;
+	struct fl_marker m;
+	char me[256];
+	int r, found = 0;
+
+	(void)dev;
+	(void)ino;
+	if (fl__hostname(me, sizeof(me)) != 0)
+		return -ESTALE;
+	memset(sh, 0, sizeof(*sh));
+	if (mode == FL_EXCLUSIVE) {
+		r = srw_read(AT_FDCWD, s->write_path, &m, &rec);
+		if (r < 0 && r != -ENOENT)
+			return fl__err(lk, r, "read", s->write_path);
+		found = r == 1 && srw_adoptable(&rec, taker, me);
+		if (found) {
+			/* Readers left: P.write is a pending writer's claim. */
+			struct srw_rec rr;
+			char **names;
+			size_t n = 0;
+			int dfd = fl__sys.open(s->readers_path,
+					       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			names = dfd >= 0 ? srw_list(dfd, &n) : NULL;
+			for (size_t i = 0; names && i < n && found; i++)
+				if (strlen(names[i]) > 33 && strchr(names[i], '.') == names[i] + 32 &&
+				    strchr(names[i] + 33, '.') == NULL &&
+				    srw_read(dfd, names[i], &m, &rr) == 1)
+					found = 0;
+			srw_free_list(names, n);
+			if (dfd >= 0)
+				fl__sys.close(dfd);
+		}
+	} else {
+		char **names;
+		size_t n = 0;
+		int dfd = fl__sys.open(s->readers_path,
+				       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		if (dfd < 0)
+			return errno == ENOENT ? -ESTALE : fl__err(lk, -errno, "open", s->readers_path);
+		names = srw_list(dfd, &n);
+		for (size_t i = 0; names && i < n && !found; i++) {
+			const char *dot = strrchr(names[i], '.');
+			if (dot == NULL || strlen(names[i]) >= sizeof(sh->name) ||
+			    srw_read(dfd, names[i], &m, &rec) != 1 || !srw_adoptable(&rec, taker, me) ||
+			    atol(dot + 1) != (long)rec.pid)
+				continue;
+			snprintf(sh->name, sizeof(sh->name), "%s", names[i]);
+			found = 1;
+		}
+		srw_free_list(names, n);
+		fl__sys.close(dfd);
+		sh->is_reader = 1;
+	}
+	if (!found)
+		return -ESTALE;
+	memcpy(sh->token, rec.token, sizeof(sh->token));
+	sh->hb.h = h;
+	r = srw_beat(&sh->hb);
+	if (r != 0) /* fresh at once; a marker that changed under us is not ours */
+		return r > 0 ? -ESTALE : fl__err(lk, r, "refresh", lk->path);
+	r = srw_hb_start(lk, h);
+	if (r != 0)
+		return fl__errf(lk, r, "%s: cannot start the heartbeat thread: %s", lk->path,
+				fl_strerror(r));
+	return 0;
+}
+
 static void srw_drop(struct fl_lock *lk, struct fl_hold *h)
 {
 	/* Fork child: no descriptor is kept, the registry is already empty, and
@@ -1598,4 +1692,5 @@ const struct fl_backend fl__backend_softrw = {
 	.inspect = srw_inspect,
 	.brk = srw_brk,
 	.abandon = srw_abandon,
+	.adopt = srw_adopt,
 };

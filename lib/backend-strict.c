@@ -68,6 +68,12 @@
  * name fl_break() refuses (-EBUSY without FL_FORCE, -EINVAL with it): a
  * strict lock is never broken by guessing which claim is meant.
  *
+ * Adoption (fl__adopt, for the preload shim, whose fork children and new
+ * images share the taker's open file description and must release the
+ * lock when they are its last holder): the held claim, when it names the
+ * taker (fl__adopt_pid_ok) and this host, with its intent sibling.  No age
+ * is involved: a pid names the claim, it never makes one stale.
+ *
  * Leftover private records (a publisher crashed between create and unlink)
  * are swept by scanners once their link count is not 1 or they are older
  * than 2 s; a non-regular private node is a protocol error.
@@ -1057,6 +1063,69 @@ static void strict_drop(struct fl_lock *lk, struct fl_hold *h)
 	h->fd = -1;
 }
 
+/*
+ * Takes over the claims a process that shares our open file description
+ * published (the preload shim after fork or execve): the held claim of the
+ * taker (or of this process, whose pid execve keeps; fl__adopt_pid_ok), on
+ * this host, with its intent sibling.  The lock is exclusive, so there is at
+ * most one held claim; anyone else's is not ours (-ESTALE).
+ */
+static int strict_adopt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev,
+			ino_t ino, pid_t taker)
+{
+	struct strict_hold *sh = (struct strict_hold *)h->priv;
+	struct strict_scan sc = { 0 };
+	char coord[4096 + 16], shown[4096 + 32], me[256];
+	const struct strict_claim *held = NULL;
+	int coord_fd, sfd, r;
+
+	(void)mode;
+	(void)dev;
+	(void)ino;
+	if (fl__hostname(me, sizeof(me)) != 0)
+		return -ESTALE;
+	memset(sh, 0, sizeof(*sh));
+	sh->claims_fd = -1;
+	if ((size_t)snprintf(coord, sizeof(coord), "%s.filelock", lk->path) >= sizeof(coord))
+		return fl__errf(lk, -ENAMETOOLONG, "%s: path too long", lk->path);
+	coord_fd = strict_open_dir(lk, lk->path, AT_FDCWD, coord, coord);
+	if (coord_fd < 0)
+		return coord_fd == -ENOENT ? -ESTALE : coord_fd;
+	snprintf(shown, sizeof(shown), "%s/claims", coord);
+	sh->claims_fd = strict_open_dir(lk, lk->path, coord_fd, "claims", shown);
+	fl__sys.close(coord_fd);
+	if (sh->claims_fd < 0) {
+		r = sh->claims_fd;
+		sh->claims_fd = -1;
+		return r == -ENOENT ? -ESTALE : r;
+	}
+	r = strict_scan(lk, lk->path, sh->claims_fd, &sc);
+	for (size_t i = 0; r == 0 && i < sc.n; i++)
+		if (sc.v[i].held)
+			held = &sc.v[i];
+	if (r != 0 || held == NULL || strcmp(held->host, me) != 0 ||
+	    !fl__adopt_pid_ok(held->pid, taker)) {
+		strict_scan_free(&sc);
+		fl__sys.close(sh->claims_fd);
+		sh->claims_fd = -1;
+		return r != 0 ? r : -ESTALE;
+	}
+	memcpy(sh->token, held->token, sizeof(sh->token));
+	sh->have_held = 1;
+	for (size_t i = 0; i < sc.n; i++)
+		if (!sc.v[i].held && strcmp(sc.v[i].token, sh->token) == 0)
+			sh->have_intent = 1;
+	strict_scan_free(&sc);
+	sfd = strict_open_sentinel(lk->path);
+	if (sfd < 0) {
+		fl__sys.close(sh->claims_fd);
+		sh->claims_fd = -1;
+		return -ESTALE;
+	}
+	h->fd = sfd;
+	return 0;
+}
+
 /* Options that mean nothing to this kind are refused, as Python refuses
  * unknown keyword options (TypeError). */
 static int strict_setup(struct fl_lock *lk)
@@ -1305,4 +1374,5 @@ const struct fl_backend fl__backend_strict = {
 	.drop = strict_drop,
 	.inspect = strict_inspect,
 	.brk = strict_break,
+	.adopt = strict_adopt,
 };

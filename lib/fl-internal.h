@@ -95,8 +95,13 @@ struct fl_backend {
 	/* Optional: take over a lock that this process holds on disk but has no
 	 * hold for (the preload shim after fork or execve).  Sets h->fd etc. as
 	 * attempt would; restarts a heartbeat if the kind has one.  dev/ino name
-	 * the marker expected (0/0: whatever is there).  -ESTALE = not ours. */
-	int (*adopt)(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev, ino_t ino);
+	 * the marker expected (0/0: whatever is there).  taker: the process that
+	 * took the lock (the kernel's record of the shim's flock pin says it),
+	 * 0 when unknown; kinds whose records name their holder's pid (strict,
+	 * soft-rw) adopt only a record of the taker's or ours, on this host.
+	 * -ESTALE = not ours. */
+	int (*adopt)(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, dev_t dev, ino_t ino,
+		     pid_t taker);
 	/* Optional: the backend a handle switches to for good when `attempt`
 	 * returns FL__FALLBACK (file -> soft where flock(2) is ENOSYS).  From
 	 * then on every method of the handle's holds is the fallback's, and
@@ -253,7 +258,12 @@ int fl__release_as(struct fl_lock *lk, unsigned flags, uint64_t tid);
  * adopt method (the preload shim re-adopting a marker after fork/execve).
  * Returns 0, -ENOTSUP (the kind cannot adopt), -ESTALE (the marker is not
  * the one expected), or another negative errno. */
-int fl__adopt(struct fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino);
+int fl__adopt(struct fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino, pid_t taker);
+/* For adopt methods: may a record of this host naming `pid` be adopted?  It
+ * names us (execve keeps the pid), or the taker, or, when the taker is not
+ * known (0: the kernel names no pid once the taker is gone), a process that
+ * is gone. */
+int fl__adopt_pid_ok(pid_t pid, pid_t taker);
 /* Frees lk like fl_close but never releases anything on disk (the lock
  * stays held by another process that shares it). */
 void fl__forget(struct fl_lock *lk);
@@ -302,12 +312,6 @@ int fl__dir_open(const struct fl_lock *lk, const char *dir, unsigned how);
 /* mkdir -p of lk->dir through fl__dir_open (no creation with
  * FL_NO_CREATE_DIRS).  0 or -errno, already recorded with fl__errf. */
 int fl__mkdir_p(const struct fl_lock *lk);
-/* Creates the temporary `name` in dfd: O_CREAT|O_EXCL|O_NOFOLLOW|O_NONBLOCK|
- * O_CLOEXEC, so it is a new regular file and a FIFO or symlink planted at
- * the name can neither block nor redirect the write.  A regular file or
- * symlink already at the name (a leftover) is unlinked and the create
- * retried once; anything else there is -EEXIST.  Returns the fd or -errno. */
-int fl__tmp_create(int dfd, const char *name, mode_t mode);
 /* Canonical absolute path: realpath of the longest existing prefix of the
  * parent, then the rest lexically normalised, then the final name literally.
  * Returns a malloc'd string or NULL with *err set. */

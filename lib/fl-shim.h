@@ -63,10 +63,9 @@ int fl__record_read(int dirfd, const char *name, char *buf, size_t cap, size_t *
 		    struct stat *st, int *fdp);
 /* ESTALE replies answered by re-opening (the shim's statistics line). */
 unsigned long fl__estale_retries(void);
-/* Creates a temporary that is a new regular file (O_EXCL|O_NOFOLLOW|
- * O_NONBLOCK; a leftover regular file or symlink is replaced once): owner
- * files are written to a temporary and renamed.  fd or -errno. */
-int fl__tmp_create(int dfd, const char *name, mode_t mode);
+/* 32 lowercase hex characters from getrandom into buf[33]: owner files are
+ * written to a temporary of a random name and renamed (rlock.c). */
+void fl__random_hex(char buf[33]);
 /* Writes all of buf (short writes continued, EINTR retried).  0 or -errno. */
 int fl__write_all(int fd, const void *buf, size_t len);
 /* Removes path only when it is still (dev, ino): evicting a dead owner's
@@ -107,9 +106,12 @@ void fl_shim_beat_stop(struct fl_shim_beat *b);
 
 /* Makes lk hold the lock in `mode` without an attempt: a marker this process
  * holds on disk but has no hold for (after fork or execve).  dev/ino name the
- * marker expected (0/0: whatever is there).  0, -ENOTSUP, -ESTALE (not the
- * one expected), or -errno. */
-int fl__adopt(fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino);
+ * marker expected (0/0: whatever is there); taker is the process that took
+ * the lock (the pid the kernel's record of our flock pin names; 0 when it is
+ * gone): kinds whose records name their holder (strict, soft-rw) adopt only
+ * the taker's, ours, or, taker unknown, a dead process's, on this host.  0,
+ * -ENOTSUP, -ESTALE (not the one expected), or -errno. */
+int fl__adopt(fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino, pid_t taker);
 /* Frees lk like fl_close but releases nothing: the lock stays with another
  * process that shares the open file description. */
 void fl__forget(fl_lock *lk);

@@ -1189,7 +1189,16 @@ static void fl__close(fl_lock *lk, int release)
 	free(lk);
 }
 
-int fl__adopt(fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino)
+int fl__adopt_pid_ok(pid_t pid, pid_t taker)
+{
+	if (pid <= 0)
+		return 0;
+	if (pid == fl__pid())
+		return 1;
+	return taker > 0 ? pid == taker : fl__pid_alive(pid) == 0;
+}
+
+int fl__adopt(fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino, pid_t taker)
 {
 	struct fl_hold *h;
 	uint64_t tid = fl__thread_uid();
@@ -1212,7 +1221,7 @@ int fl__adopt(fl_lock *lk, enum fl_mode mode, dev_t dev, ino_t ino)
 	h->busy = 1;
 	fl__hold_fresh(lk, h);
 	pthread_mutex_unlock(&lk->mu);
-	r = h->be->adopt ? h->be->adopt(lk, h, mode, dev, ino) : -ENOTSUP;
+	r = h->be->adopt ? h->be->adopt(lk, h, mode, dev, ino, taker) : -ENOTSUP;
 	/* A failed adoption leaves an idle hold, reused next time (as acquire). */
 	return fl__gate_leave(lk, h, mode, tid, r);
 }

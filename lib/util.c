@@ -192,33 +192,6 @@ int fl__mkdir_p(const struct fl_lock *lk)
 	return fl__dir_open(lk, lk->dir, how);
 }
 
-int fl__tmp_create(int dfd, const char *name, mode_t mode)
-{
-	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
-			  O_NOCTTY;
-
-	for (int tries = 0;; tries++) {
-		struct stat st;
-		int fd = fl__sys.openat(dfd, name, flags, mode);
-
-		if (fd >= 0)
-			return fd; /* O_CREAT|O_EXCL made it: a new regular file */
-		if (errno == EINTR)
-			continue;
-		if (errno != EEXIST || tries > 0)
-			return -errno;
-		/* A leftover (a crash between create and rename), or a node
-		 * planted there: remove it only if unlinking cannot hurt --
-		 * unlinkat never follows, so a regular file or a symlink. */
-		if (fl__sys.fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-			continue; /* gone meanwhile */
-		if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode))
-			return -EEXIST;
-		if (fl__sys.unlinkat(dfd, name, 0) != 0 && errno != ENOENT)
-			return -errno;
-	}
-}
-
 /* Appends the lexically normalised components of `rest` to buf (an absolute
  * directory).  Returns 0 or -ENAMETOOLONG. */
 static int fl__append_norm(char *buf, size_t cap, const char *rest)

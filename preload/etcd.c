@@ -47,7 +47,14 @@
  * What cannot work, and what happens instead.  An etcd lease belongs to the
  * process that took it: its heartbeat thread keeps it alive, and neither a
  * fork child nor a new image after execve can take it over (the library has
- * no adopt for etcd; the lease would have to be handed over by id, alive).
+ * no adopt for etcd).  Handing it on is possible in principle -- etcd keeps
+ * a lease alive for whoever sends LeaseKeepAlive with its id and valid
+ * credentials -- but not safely here: a fork child would have to build a
+ * new client (connections, TLS, an auth token) inside fork's handler, and
+ * a new image would have to find the lease id and our key's revision on
+ * the server and prove they are its taker's, with nothing on this host
+ * that another user could not imitate; a wrong guess keeps a dead
+ * holder's lease alive forever.
  * The kernel, on the other hand, gives a flock to the open file description,
  * which fork and execve share.  The shim never lets the two views produce
  * two holders silently:
@@ -386,7 +393,7 @@ int flp_etcd_lock(struct flp_ofd *o, int fd, int op)
 		if (o->lk_pid != me)
 			o->lk = NULL;
 	}
-	if (flp_ofd_has_flock(fd, &excl)) {
+	if (flp_ofd_has_flock(fd, &excl, NULL)) {
 		flp_log("flock(%s, %s): this open file description is already locked by another "
 			"process (a fork parent, or the program before execve); an etcd lock belongs "
 			"to the process that took it and cannot be shared (policy line %d); failing "

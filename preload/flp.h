@@ -272,6 +272,8 @@ struct flp_ofd {
 	int pinned;                /* we hold a kernel flock on the OFD                */
 	fl_lock *lk;               /* library handle; valid only in lk_pid             */
 	pid_t lk_pid;
+	pid_t taker;               /* took the lock (0: unknown, gone); for adoption   */
+	int mode_known;            /* mode is what was taken (not after execve)        */
 	dev_t mdev;                /* marker identity (0/0 unknown: re-adopted)        */
 	ino_t mino;
 	int wal;                   /* a SQLite "-shm" file: byte ranges refused        */
@@ -342,7 +344,7 @@ void flp_at_exit(void) FLP_HIDDEN;
 /* At start: adopt the byte-range locks held before execve (see ofd.c). */
 void flp_adopt_inherited(void) FLP_HIDDEN;
 /* Shared with etcd.c.  Does the OFD behind fd hold a flock (fdinfo)? */
-int flp_ofd_has_flock(int fd, int *exclusive) FLP_HIDDEN;
+int flp_ofd_has_flock(int fd, int *exclusive, pid_t *pid) FLP_HIDDEN;
 /* The kernel part of a lock: the pin, or the real flock with also_native.
  * Caller holds o->mu and has raised flp_depth.  0 or a positive errno. */
 int flp_kernel_lock(struct flp_ofd *o, int fd, int what, int nb, double deadline) FLP_HIDDEN;

@@ -60,20 +60,27 @@
  *
  * fork and execve.  A fork child inherits the table; its library handles
  * belong to the parent (the library refuses them), so the child re-adopts
- * the marker (fl__adopt, checking it is still the same inode) when it must
- * release.  A new image after execve starts with an empty table: a
- * descriptor it inherited is classified on first use, and if the kernel
- * reports (in /proc/self/fdinfo) that this very OFD holds a flock and the
- * marker exists, the lock is re-adopted.  The state thus travels in the
- * kernel and on disk, not in the environment, so it survives programs that
- * rebuild their environment (shells, env -i).  The soft and strict kinds
- * have no heartbeat to restart.  A lease is adopted at once by a new image
- * that inherits it (flp_keep_alive: the heartbeat goes on there), and a
- * lease whose taker is dead is not stale while a description of the file is
- * still open (the pin, as for soft).  A lease kept only by a fork child
- * whose parent closes or exits, and any soft-rw lock kept by a fork child or
- * a new image, still stop being refreshed and expire (soft-rw's backend has
- * no adopt method).  The exec family is wrapped only to write the byte-range
+ * the lock (fl__adopt) when it must release: the marker of the inode we
+ * took (soft, lease), or the records the taker published (strict, soft-rw:
+ * the OFD's `taker`, on this host).  A new image after execve starts with an
+ * empty table: a descriptor it inherited is classified on first use, and if
+ * the kernel reports (in /proc/self/fdinfo) that this very OFD holds a flock
+ * (our pin) and the marker exists (soft-rw: always looked for), the lock is
+ * re-adopted; the pid that fdinfo line names is the taker (0 once it is
+ * gone: then a record of a dead process of this host is taken as the
+ * taker's, as fl__adopt says).  The state thus travels in the kernel and on
+ * disk, not in the environment, so it survives programs that rebuild their
+ * environment (shells, env -i).  The soft and strict kinds have no
+ * heartbeat to restart.  lease and soft-rw locks are adopted at once
+ * (flp_keep_alive, a heartbeat of their own) by a new image that inherits
+ * them and, in fork's child handler, by a fork child (flp_adopt_forked): the
+ * kernel keeps the flock for as long as any process keeps the description,
+ * and so the markers must stay fresh whichever process outlives the others;
+ * while several live, each refreshes them.  A lease whose taker is dead is
+ * not stale while a description of the file is still open on this host
+ * (the pin, as for soft).  A soft-rw lock inherited through execve has no
+ * known mode: the taker's writer record is looked for first, then a
+ * reader's.  The exec family is wrapped only to write the byte-range
  * state a lingering mutex keeps in memory first (rlock.c); posix_spawn and
  * posix_spawnp only to mark descriptors maybe-shared, as fork's handler
  * does (their file actions run in the child, whose image starts afresh).

@@ -78,7 +78,7 @@ void flp_trace_passthrough(const char *call, int fd)
 }
 
 /* Does this OFD hold a flock?  /proc/self/fdinfo lists the locks it owns. */
-int flp_ofd_has_flock(int fd, int *exclusive)
+int flp_ofd_has_flock(int fd, int *exclusive, pid_t *pid)
 {
 	char path[64], buf[4096];
 	struct fl__proc_lock pl;
@@ -98,6 +98,8 @@ int flp_ofd_has_flock(int fd, int *exclusive)
 	for (p = buf; fl__fdinfo_next_lock(&p, &pl);) {
 		if (strcmp(pl.type, "FLOCK") == 0) {
 			*exclusive = strcmp(pl.mode, "WRITE") == 0;
+			if (pid) /* the taker; 0 once it is gone */
+				*pid = pl.pid > 0 ? (pid_t)pl.pid : 0;
 			return 1;
 		}
 	}
@@ -211,9 +213,11 @@ struct flp_ofd *flp_lookup(int fd, int *err)
 		}
 		/* etcd: a lease cannot be re-adopted (see etcd.c). */
 		if (inherited && flp_lib_kind(rule->kind) >= 0 && rule->kind != FLP_ETCD &&
-		    flp_ofd_has_flock(fd, &excl)) {
+		    flp_ofd_has_flock(fd, &excl, &o->taker)) {
 			struct stat ms;
-			if (lstat(o->marker, &ms) == 0) {
+			/* soft-rw's files are beside the marker path, never at it;
+			 * its adopt method finds them (flp_keep_alive). */
+			if (rule->kind == FLP_SOFT_RW || lstat(o->marker, &ms) == 0) {
 				/* Taken before execve (or by the image that passed us fd). */
 				o->req = rule->also_native && !excl ? LOCK_SH : LOCK_EX;
 				o->pinned = 1;
@@ -307,10 +311,44 @@ static void flp_forget_foreign(struct flp_ofd *o)
 }
 
 /*
- * A lease held through a description this image inherited (taken before
- * execve): adopt it now, so that its heartbeat goes on here instead of
- * stopping with the image that took it.  soft and strict have no heartbeat
- * (they are adopted when released); soft-rw cannot adopt yet.
+ * Makes o->lk (this process's) hold what o's description holds on disk,
+ * through the kind's adopt method: the marker of the inode we took (mdev/
+ * mino) or, for kinds whose records name their holder, the record of the
+ * taker (o->taker) on this host.  A soft-rw lock inherited through execve
+ * has no known mode: its writer, else a reader, is looked for.  Caller
+ * holds o->mu.  0 or a negative errno (-ESTALE: nothing there is ours).
+ */
+static int flp_adopt(struct flp_ofd *o)
+{
+	int r;
+
+	if (o->lk == NULL) {
+		if (flp_lib_open(o, &o->lk) != 0) {
+			o->lk = NULL;
+			return -ENOLCK;
+		}
+		o->lk_pid = fl__pid();
+	}
+	if (o->rule->kind == FLP_LEASE)
+		o->mode = FL_EXCLUSIVE;
+	r = fl__adopt(o->lk, o->mode, o->mdev, o->mino, o->taker);
+	if (r == -ESTALE && !o->mode_known && o->rule->kind == FLP_SOFT_RW) {
+		o->mode = o->mode == FL_EXCLUSIVE ? FL_SHARED : FL_EXCLUSIVE;
+		r = fl__adopt(o->lk, o->mode, o->mdev, o->mino, o->taker);
+	}
+	if (r == 0)
+		o->mode_known = 1;
+	return r;
+}
+
+/*
+ * A lock whose kind has a heartbeat (lease, soft-rw), held through a
+ * description this process did not take it through: inherited by this
+ * image (taken before execve), or shared with the fork parent that took it
+ * (flp_adopt_forked).  Adopt it now, so that its heartbeat goes on here
+ * whatever the taker does next (exit, close): the kernel keeps the lock for
+ * as long as any process keeps the description, so must we.  soft and
+ * strict have no heartbeat: they are adopted when released.
  */
 static void flp_keep_alive(struct flp_ofd *o)
 {
@@ -318,22 +356,17 @@ static void flp_keep_alive(struct flp_ofd *o)
 
 	pthread_mutex_lock(&o->mu);
 	flp_forget_foreign(o);
-	if (o->req && o->rule->kind == FLP_LEASE && (o->lk == NULL || !fl_is_locked(o->lk))) {
-		if (o->lk == NULL && flp_lib_open(o, &o->lk) != 0) {
-			o->lk = NULL;
-		} else {
-			o->lk_pid = fl__pid();
-			r = fl__adopt(o->lk, FL_EXCLUSIVE, 0, 0);
-			if (r == 0) {
-				o->mode = FL_EXCLUSIVE;
-				FLP_TRACE("%s: adopted the lease %s; its heartbeat goes on in this "
-					  "process",
-					  o->path, o->marker);
-			} else {
-				flp_log("%s: cannot adopt the lease %s held before execve (%s); it "
-					"expires within lease_duration",
-					o->path, o->marker, fl_strerror(r));
-			}
+	if (o->req && (o->rule->kind == FLP_LEASE || o->rule->kind == FLP_SOFT_RW) &&
+	    (o->lk == NULL || !fl_is_locked(o->lk))) {
+		r = flp_adopt(o);
+		if (r == 0) {
+			FLP_TRACE("%s: adopted the %s lock %s; its heartbeat goes on in this "
+				  "process",
+				  o->path, flp_kind_name(o->rule->kind), o->marker);
+		} else if (r != -ENOLCK) {
+			flp_log("%s: cannot adopt the %s lock %s held through a description this "
+				"process inherited (%s); it expires within the rule's bound",
+				o->path, flp_kind_name(o->rule->kind), o->marker, fl_strerror(r));
 		}
 	}
 	pthread_mutex_unlock(&o->mu);
@@ -351,14 +384,9 @@ static void flp_release_marker(struct flp_ofd *o)
 	flp_forget_foreign(o);
 	if (o->lk == NULL || !fl_is_locked(o->lk)) {
 		/* Held through a fork parent or the image before execve: adopt. */
-		if (o->lk == NULL) {
-			if (flp_lib_open(o, &o->lk) != 0) {
-				o->lk = NULL;
-				goto out;
-			}
-			o->lk_pid = fl__pid();
-		}
-		r = fl__adopt(o->lk, o->mode, o->mdev, o->mino);
+		r = flp_adopt(o);
+		if (r == -ENOLCK)
+			goto out;
 		if (r != 0) {
 			FLP_TRACE("%s: marker %s is no longer ours (%s); nothing to release", o->path,
 				  o->marker, fl_strerror(r));
@@ -575,6 +603,8 @@ int flp_lock(struct flp_ofd *o, int fd, int op)
 		}
 	}
 	o->mode = mode;
+	o->mode_known = 1;
+	o->taker = fl__pid();
 	o->req = what;
 	r = flp_kernel_lock(o, fd, what, nb, deadline);
 	if (r) {
@@ -720,10 +750,31 @@ void flp_before_exec(void)
 	errno = e;
 }
 
+/*
+ * A fork child shares its parent's open file descriptions, and with them
+ * the kernel's flocks: a lock whose kind has a heartbeat must be kept alive
+ * here too, or it expires once the parent stops beating it (exits, closes
+ * its copy) while this child still holds it (the daemon pattern).  Both
+ * beat it while both live; the release by either ends it for both, as
+ * LOCK_UN on a shared description does.  Runs in fork's child handler,
+ * after the library's (registered first), once the table is usable.
+ */
+static void flp_adopt_forked(void)
+{
+	if (flp_pol.n == 0 || flp_pol_broken)
+		return;
+	flp_depth++;
+	for (struct flp_ofd *o = flp_ofds; o; o = o->next)
+		if (o->req && o->refs && (o->rule->kind == FLP_LEASE || o->rule->kind == FLP_SOFT_RW))
+			flp_keep_alive(o);
+	flp_depth--;
+}
+
 void flp_atfork_child(void)
 {
 	flp_fd_child_reset();
 	flp_rl_atfork_child();
+	flp_adopt_forked();
 }
 
 void flp_atfork_register(void)

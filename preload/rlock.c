@@ -27,15 +27,23 @@
  *   R <start> <end>               one line per range, sorted, end inclusive
  *   W <start> <end>               (9223372036854775807: to end of file)
  *
- * and is only ever replaced whole (written to ".tmp.<name>", renamed over),
- * so readers see one version or the next, never half of one (while its
- * process holds the mutex it may lag behind: see Lingering).  Both steps go
- * through one O_PATH|O_DIRECTORY|O_NOFOLLOW descriptor of the directory,
- * and the temporary is created O_EXCL|O_NOFOLLOW|O_NONBLOCK (fl__tmp_create):
- * a FIFO planted at its name once hung a non-blocking F_SETLK of root's in
- * open() while it held the mutex; now the write fails at once (ENOLCK for
- * a call that writes; a deferred write loses the locks it carried: see
- * Lingering), and a leftover file or symlink is unlinked and replaced.  Owner files are read
+ * and is only ever replaced whole (written to ".tmp.<name>.<32 random hex>",
+ * renamed over), so readers see one version or the next, never half of one
+ * (while its process holds the mutex it may lag behind: see Lingering).
+ * Both steps go through one O_PATH|O_DIRECTORY|O_NOFOLLOW descriptor of the
+ * directory, and the temporary is created O_EXCL|O_NOFOLLOW|O_NONBLOCK
+ * under a name drawn from getrandom for each write (rl_tmp_create).  The
+ * name used to be ".tmp.<name>": a FIFO planted there once hung a
+ * non-blocking F_SETLK of root's in open() while it held the mutex, and
+ * later, with O_EXCL, made every write fail, so that another user could
+ * make a lingering holder lose its locks at will.  Nobody can know a random
+ * name before it exists; one that is taken anyway is left alone and another
+ * drawn.  A crash between create and rename leaves a temporary: a grow's
+ * scan removes those provably ours (our POSIX owner's, an evicted owner's,
+ * a dead local POSIX owner's; a regular file of our user with one link),
+ * and nothing else (rl_tmp_sweep).  A write that fails all the same (a
+ * full disk, a quota) fails the call that writes with ENOLCK; a deferred
+ * write loses the locks it carried (see Lingering).  Owner files are read
  * up to FLP_RL_MAX_BYTES and parsed in linear time, at most
  * FLP_RL_MAX_RANGES lines (a 40,000-range file planted by another user cost
  * every lock call 5.9 s when each line was merged into the list); beyond
@@ -90,7 +98,7 @@
  * finds its lease on the mutex expired (it was paused past it) does not
  * write what it took meanwhile: those locks are lost, as an evicted owner
  * file's (below).  So are they when the file cannot be written as the
- * mutex goes back (a FIFO another user planted at the temporary's name):
+ * mutex goes back (a full disk, a quota):
  * keeping the mutex until the write works would let that user wedge the
  * directory, and execve cannot wait.  The mutex goes back with the file
  * as it was; stderr says so; the grow that gave it back (on a conflict)
@@ -182,6 +190,8 @@
 #include "sys.h"
 
 #define RL_NAME_MAX 240
+#define RL_TMP_PREFIX ".tmp."
+#define RL_TMP_MAX (RL_NAME_MAX + 48)
 #define RL_DIRBUF 32768
 
 /* What getdents64 returns (the kernel's struct linux_dirent64). */
@@ -368,13 +378,69 @@ static int rl_read(int dfd, const char *name, char **out, size_t *len, struct st
 	return 0;
 }
 
+/*
+ * A new temporary for the owner file `owner`: ".tmp.<owner>.<32 random hex>",
+ * created O_CREAT|O_EXCL|O_NOFOLLOW|O_NONBLOCK, so it is a new regular file
+ * of ours whatever another user planted; its name is unknown to anyone
+ * before it exists, and a name that is taken (a FIFO, a symlink, a file
+ * someone guessed or copied from a listing) is left alone: we draw another.
+ * The name goes to tmp.  A descriptor or -errno.
+ */
+static int rl_tmp_create(int dfd, const char *owner, char *tmp, size_t cap)
+{
+	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC |
+			  O_NOCTTY;
+
+	for (int tries = 0; tries < 8; tries++) {
+		char hex[33];
+		int fd;
+
+		fl__random_hex(hex);
+		if ((size_t)snprintf(tmp, cap, "%s%s.%s", RL_TMP_PREFIX, owner, hex) >= cap)
+			return -ENAMETOOLONG;
+		do
+			fd = fl__sys.openat(dfd, tmp, flags, 0644);
+		while (fd < 0 && errno == EINTR);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST)
+			return -errno;
+	}
+	return -EEXIST;
+}
+
+/*
+ * The owner name a temporary belongs to, into out: ".tmp.<owner>.<32 hex>"
+ * (or ".tmp.<owner>", as written before the names were random).  0, or -1
+ * when `name` is not a temporary.
+ */
+static int rl_tmp_owner(const char *name, char *out, size_t cap)
+{
+	size_t pl = sizeof(RL_TMP_PREFIX) - 1, n = strlen(name);
+	const char *o = name + pl, *dot;
+	size_t ol;
+
+	if (n <= pl || strncmp(name, RL_TMP_PREFIX, pl) != 0)
+		return -1;
+	ol = n - pl;
+	dot = strrchr(o, '.');
+	if (dot && strlen(dot + 1) == 32 && strspn(dot + 1, "0123456789abcdef") == 32 &&
+	    strchr(dot, '@') == NULL)
+		ol = (size_t)(dot - o);
+	if (ol == 0 || ol >= cap)
+		return -1;
+	memcpy(out, o, ol);
+	out[ol] = '\0';
+	return rl_is_owner_name(out) ? 0 : -1;
+}
+
 /* Writes ow's owner file (or unlinks it when empty).  0 or -errno.  Every
  * step is relative to one descriptor of the lock directory, and the
- * temporary is a new regular file (fl__tmp_create): a FIFO or symlink
- * planted at its name can neither block nor redirect the write. */
+ * temporary is a new regular file of a random name (rl_tmp_create): a FIFO
+ * or symlink planted anywhere can neither block nor redirect the write. */
 static int rl_write(struct flp_rfile *rf, struct flp_rowner *ow, const struct flp_rset *next)
 {
-	char tmp[RL_NAME_MAX + 8];
+	char tmp[RL_TMP_MAX];
 	char stackbuf[4096], *buf = stackbuf;
 	struct flp_rset saved = ow->set;
 	struct stat st;
@@ -406,14 +472,11 @@ static int rl_write(struct flp_rfile *rf, struct flp_rowner *ow, const struct fl
 	ow->set = saved;
 	if (n < 0)
 		goto out;
-	snprintf(tmp, sizeof(tmp), ".tmp.%s", ow->name);
 	RL_OP(2); /* create + write */
-	fd = fl__tmp_create(dfd, tmp, 0644);
+	fd = rl_tmp_create(dfd, ow->name, tmp, sizeof(tmp));
 	if (fd < 0) {
-		if (fd == -EEXIST)
-			flp_log("%s/%s: something that is neither a file nor a symbolic link is in "
-				"the way of our temporary file; remove it",
-				rf->dir, tmp);
+		flp_log("%s: cannot create a temporary file for our owner file %s: %s", rf->dir,
+			ow->name, strerror(-fd));
 		n = fd;
 		goto out;
 	}
@@ -952,23 +1015,114 @@ static void rl_peers_free(struct rl_peer *v, size_t n)
 	free(v);
 }
 
-/*
- * Reads every owner file of rf except `self`.  Owners found gone are left
- * out; with `evict` (the caller holds the mutex) their files are removed.  A
- * malformed file counts as a write lock on the whole file.  0 or -errno.
- */
-/* Removes the file of the gone owner p (still the inode st shows) and its
- * temporary, and says so.  1 removed, 0 left (changed meanwhile). */
-static int rl_evict(struct flp_rfile *rf, int dfd, const struct rl_peer *p, const struct stat *st)
+/* A few names (temporaries seen by a scan, owners it evicted). */
+struct rl_names {
+	char **v;
+	size_t n, cap;
+};
+
+static void rl_names_add(struct rl_names *l, const char *name)
 {
-	char tmp[RL_NAME_MAX + 8];
+	char *d;
+
+	if (l->n == l->cap) {
+		size_t nc = l->cap ? l->cap * 2 : 4;
+		char **nv = realloc(l->v, nc * sizeof(*nv));
+		if (nv == NULL)
+			return; /* only a cleanup is missed */
+		l->v = nv;
+		l->cap = nc;
+	}
+	d = strdup(name);
+	if (d)
+		l->v[l->n++] = d;
+}
+
+static void rl_names_free(struct rl_names *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Is `owner` (an owner file's name) a process of this host that is gone?
+ * Judged by the name alone: p.<pid>.<token>@<host>, o.<pid>.<token>.<n>@<host>. */
+static int rl_name_dead_here(const char *owner)
+{
+	char h[80], token[96];
+	const char *t, *at, *dot;
+	long pid;
+	char *end;
+
+	pthread_once(&rl_host_once, rl_host_init);
+	rl_name_host(h, sizeof(h), rl_host);
+	at = strchr(owner, '@');
+	if (at == NULL || strcmp(at + 1, h) != 0)
+		return 0;
+	pid = strtol(owner + 2, &end, 10);
+	if (end == owner + 2 || *end != '.' || pid <= 0 || pid > INT_MAX)
+		return 0;
+	t = end + 1;
+	dot = owner[0] == 'o' ? memchr(t, '.', (size_t)(at - t)) : NULL;
+	if ((size_t)((dot ? dot : at) - t) == 0 || (size_t)((dot ? dot : at) - t) >= sizeof(token))
+		return 0;
+	memcpy(token, t, (size_t)((dot ? dot : at) - t));
+	token[(dot ? dot : at) - t] = '\0';
+	return fl__owner_is_stale((pid_t)pid, rl_host, token);
+}
+
+/*
+ * Removes the temporaries a scan found that are provably leftovers of ours:
+ * a crash between a temporary's create and its rename leaves one.  Provably
+ * ours means all of: the name of a temporary of our own POSIX owner (only we
+ * write it, and the caller holds rf->mu, so none of ours is in flight), of
+ * an owner this scan evicted, or of a POSIX owner of this host whose process
+ * is gone (an OFD owner's file may be written by a fork child of its
+ * creator); a regular file with one link; created by our user.  Anything else
+ * -- another user's file, FIFO or symlink at any such name, a temporary of
+ * a live owner -- is left alone.
+ */
+static void rl_tmp_sweep(struct flp_rfile *rf, int dfd, const struct rl_names *tmps,
+			 const struct rl_names *gone)
+{
+	for (size_t i = 0; i < tmps->n; i++) {
+		char owner[RL_NAME_MAX];
+		struct stat st;
+		int ours = 0;
+
+		if (rl_tmp_owner(tmps->v[i], owner, sizeof(owner)) != 0)
+			continue;
+		if (rf->posix.name[0] && strcmp(owner, rf->posix.name) == 0)
+			ours = 1;
+		for (size_t j = 0; !ours && j < gone->n; j++)
+			ours = strcmp(owner, gone->v[j]) == 0;
+		if (!ours && owner[0] == 'p')
+			ours = rl_name_dead_here(owner);
+		if (!ours)
+			continue;
+		RL_OP(1);
+		if (fl__sys.fstatat(dfd, tmps->v[i], &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != geteuid())
+			continue;
+		RL_OP(1);
+		if (fl__unlink_if_same(dfd, tmps->v[i], st.st_dev, st.st_ino) == 0)
+			FLP_TRACE("%s/%s: removed a leftover temporary file", rf->dir, tmps->v[i]);
+	}
+}
+
+/* Removes the file of the gone owner p (still the inode st shows), names it
+ * in `gone` (its temporaries: rl_tmp_sweep), and says so.  1 removed, 0
+ * left (changed meanwhile). */
+static int rl_evict(struct flp_rfile *rf, int dfd, const struct rl_peer *p, const struct stat *st,
+		    struct rl_names *gone)
+{
 	int e = fl__unlink_if_same(dfd, p->name, st->st_dev, st->st_ino);
 
 	RL_OP(1);
 	if (e != 0 && e != -ENOENT)
 		return 0;
-	snprintf(tmp, sizeof(tmp), ".tmp.%s", p->name);
-	(void)fl__sys.unlinkat(dfd, tmp, 0);
+	rl_names_add(gone, p->name); /* its temporaries: rl_tmp_sweep */
 	flp_log("%s/%s: %s; removed it", rf->dir, p->name,
 		p->malformed ? "not a valid owner file and unchanged too long"
 		: strcmp(p->host, rl_host) == 0 ? "its process is gone"
@@ -983,7 +1137,7 @@ static int rl_evict(struct flp_rfile *rf, int dfd, const struct rl_peer *p, cons
  * or -errno.  Only with 0 does p hold memory (p->set).
  */
 static int rl_peer_read(struct flp_rfile *rf, int dfd, const char *name, int evict,
-			struct rl_peer *p)
+			struct rl_peer *p, struct rl_names *gone)
 {
 	struct stat st;
 	char *buf;
@@ -1017,7 +1171,7 @@ static int rl_peer_read(struct flp_rfile *rf, int dfd, const char *name, int evi
 		/* F_GETLK: an owner that is gone holds nothing (the kernel
 		 * forgets a dead process's locks at once); the next grow
 		 * removes its file. */
-		if (!evict || rl_evict(rf, dfd, p, &st)) {
+		if (!evict || rl_evict(rf, dfd, p, &st, gone)) {
 			flp_rset_free(&p->set);
 			return 1;
 		}
@@ -1046,10 +1200,17 @@ static int rl_peer_push(struct rl_peer **v, size_t *n, size_t *cap, struct rl_pe
 	return 0;
 }
 
+/*
+ * Reads every owner file of rf except `self`.  Owners found gone are left
+ * out; with `evict` (the caller holds the mutex) their files are removed.  A
+ * malformed file counts as a write lock on the whole file.  0 or -errno.
+ * Temporaries it finds that are provably ours are removed (rl_tmp_sweep).
+ */
 static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_peer **out,
 		   size_t *nout, int *self_seen)
 {
 	struct rl_peer *v = NULL, p;
+	struct rl_names tmps = { 0 }, gone = { 0 };
 	size_t n = 0, cap = 0;
 	char *dbuf;
 	int dfd, r = 0;
@@ -1085,9 +1246,14 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 				*self_seen = 1;
 				continue;
 			}
+			if (evict && de->d_name[0] == '.' &&
+			    strncmp(de->d_name, RL_TMP_PREFIX, sizeof(RL_TMP_PREFIX) - 1) == 0) {
+				rl_names_add(&tmps, de->d_name);
+				continue;
+			}
 			if (!rl_is_owner_name(de->d_name) || strlen(de->d_name) >= RL_NAME_MAX)
 				continue;
-			r = rl_peer_read(rf, dfd, de->d_name, evict, &p);
+			r = rl_peer_read(rf, dfd, de->d_name, evict, &p, &gone);
 			if (r == 0)
 				r = rl_peer_push(&v, &n, &cap, &p);
 			else if (r == 1)
@@ -1095,6 +1261,10 @@ static int rl_scan(struct flp_rfile *rf, const char *self, int evict, struct rl_
 		}
 	}
 	free(dbuf);
+	if (tmps.n)
+		rl_tmp_sweep(rf, dfd, &tmps, &gone);
+	rl_names_free(&tmps);
+	rl_names_free(&gone);
 	fl__sys.close(dfd);
 	RL_OP(n);
 	if (r != 0) {
@@ -1205,8 +1375,8 @@ static void rl_cache_drop(struct flp_rfile *rf)
 
 /*
  * Gives the lingering mutex back: writes the POSIX owner's file if it
- * changed, then releases the mutex.  A write that fails (a FIFO another
- * user planted at the temporary's name, a full disk) cannot be retried
+ * changed, then releases the mutex.  A write that fails (a full disk, a
+ * quota; no longer anything another user plants: rl_tmp_create) cannot be retried
  * until it works: the mutex would stay ours for as long as the obstacle
  * does, wedging every other process's grows, and not at all across
  * execve.  So the locks taken under the mutex are lost, as an evicted

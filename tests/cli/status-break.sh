@@ -195,6 +195,16 @@ printf 'filelock-ranges 1\nhost %s\npid %s\ntoken x\nowner posix\nW 5 5\nR 20 92
 printf 'filelock-ranges 1\nhost elsewhere\npid 7\ntoken y\nowner ofd 2\nW 0 9\n' \
 	>"$R.lock.ranges/o.7.y.2@elsewhere"
 printf 'not an owner file\n' >"$R.lock.ranges/p.8.z@elsewhere"
+# Temporaries: the dead owner's leftovers (random and old fixed name) go
+# with it; a FIFO and a symlink at its temporary names, and a live owner's
+# temporary, stay.
+h1=0123456789abcdef0123456789abcdef h2=fedcba9876543210fedcba9876543210
+rtmp=$R.lock.ranges/.tmp.p.$dead.x@$host
+printf 'filelock-ranges 1\n' >"$rtmp.$h1"
+printf 'filelock-ranges 1\n' >"$rtmp"
+mkfifo "$rtmp.$h2"
+ln -s "$T/r.dat" "$rtmp.00112233445566778899aabbccddeeff"
+printf 'filelock-ranges 1\n' >"$R.lock.ranges/.tmp.o.7.y.2@elsewhere.$h1"
 expect_rc 0 "ranges: status (the marker is free)" "$FL_CLI" status -t soft "$R.lock"
 expect_grep "host $host, pid $dead, process lock, alive no, .*: W 5-5 R 20-" "$T/out" \
 	"ranges: status lists the dead local owner and its ranges"
@@ -217,5 +227,10 @@ expect_grep "removed the byte-range locks of dead pid $dead" "$T/out" "ranges: b
 	[ -e "$R.lock.ranges/p.8.z@elsewhere" ] &&
 	pass "ranges: break removed the dead owner's file only" ||
 	fail "ranges: break removed the wrong files: $(ls "$R.lock.ranges" | tr '\n' ' ')"
+[ ! -e "$rtmp.$h1" ] && [ ! -e "$rtmp" ] && [ -p "$rtmp.$h2" ] &&
+	[ -L "$rtmp.00112233445566778899aabbccddeeff" ] &&
+	[ -e "$R.lock.ranges/.tmp.o.7.y.2@elsewhere.$h1" ] &&
+	pass "ranges: break removed the dead owner's temporaries, nothing else" ||
+	fail "ranges: break and temporaries: $(ls -a "$R.lock.ranges" | tr '\n' ' ')"
 
 finish

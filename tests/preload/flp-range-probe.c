@@ -48,6 +48,8 @@
  *   sigr              SIGUSR1 handler with SA_RESTART, which writes
  *                     "signal" on stdout each time it runs (servers only)
  *   pid               -> "pid N"
+ *   fsize N           RLIMIT_FSIZE N bytes (-1: none), SIGXFSZ ignored:
+ *                     writes fail with EFBIG, as on a full disk
  *   exec              execve this program, keeping the descriptors; the
  *                     new image answers "pid N"
  *   cloexec K         set FD_CLOEXEC (the slot is forgotten)
@@ -73,6 +75,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -457,6 +460,16 @@ static int run_cmd(char *line, char *ans, size_t cap, int out)
 		snprintf(ans, cap, "%s", errname(r < 0 ? errno : 0));
 	} else if (!strcmp(av[0], "pid")) {
 		snprintf(ans, cap, "pid %d", (int)getpid());
+	} else if (!strcmp(av[0], "fsize") && ac == 2) {
+		/* A file size limit (-1: none): the next write of a new file
+		 * fails with EFBIG, as on a full disk, without killing us. */
+		struct rlimit rl;
+		signal(SIGXFSZ, SIG_IGN);
+		r = getrlimit(RLIMIT_FSIZE, &rl);
+		rl.rlim_cur = atoll(av[1]) < 0 ? rl.rlim_max : (rlim_t)atoll(av[1]);
+		if (r == 0)
+			r = setrlimit(RLIMIT_FSIZE, &rl);
+		snprintf(ans, cap, "%s", errname(r < 0 ? errno : 0));
 	} else if (!strcmp(av[0], "exec")) {
 		exec_self();
 		snprintf(ans, cap, "exec: %s", strerror(errno));

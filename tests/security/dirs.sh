@@ -8,12 +8,13 @@
 #  2. a symlinked parent planted by nobody, pointing at a root directory
 #     that holds root's own one-hour-old non-marker file at the lock name:
 #     refused; and reached directly, the file is not a marker: refused;
-#  3. the shim as root (LD_PRELOAD): a FIFO, a regular file and a symlink
-#     planted by nobody at the temporary file's name in a sticky ranges
-#     directory: non-blocking F_SETLK answers at once (ENOLCK for the
-#     FIFO, success after removing the leftover file or symlink, whose
-#     target is untouched); a ranges directory made 0777 by nobody: ENOLCK
-#     at once;
+#  3. the shim as root (LD_PRELOAD): FIFOs, regular files and symlinks
+#     planted by nobody at every temporary file name nobody can know (the
+#     old fixed names, names of the random form) in a sticky ranges
+#     directory: every F_SETLK succeeds at once, nothing planted is
+#     touched, root's own leftovers are swept; a write failing anyway (a
+#     file size limit) loses the locks at once; a ranges directory made
+#     0777 by nobody: ENOLCK at once;
 #  4. an owner file of 40,000 ranges, and one over the 4 MiB cap, planted
 #     by nobody: F_SETLK answers in well under a second each (it took 5.9 s);
 #  5. a data file and a directory at the lock path of each marker kind,
@@ -110,7 +111,19 @@ printf 'database bytes\n' >"$PUB/a.db"
 dbsum=$(sum "$PUB/a.db")
 mkdir -m 1777 "$PUB/a.db.lock.ranges" || exit 99
 chmod 1777 "$PUB/a.db.lock.ranges"
-coproc PROBE { LD_PRELOAD=$SO timeout 120 "$P" serve "$PUB/a.db" "$PUB/other" 2>"$T/probe.err"; }
+# The probe's stderr is a pipe (a file size limit below must not stop its
+# messages), read here: every line goes to probe.err.
+mkfifo "$T/errfifo" || exit 99
+coproc PROBE { LD_PRELOAD=$SO timeout 120 "$P" serve "$PUB/a.db" "$PUB/other" 2>"$T/errfifo"; }
+exec {EF}<"$T/errfifo"
+: >"$T/probe.err"
+errs() { # what the probe has written so far (before its last answer)
+	local l
+	while read -t 0 -u "$EF"; do
+		IFS= read -r -t 5 -u "$EF" l || break
+		printf '%s\n' "$l" >>"$T/probe.err"
+	done
+}
 ask() { # one command, one answer, bounded
 	printf '%s\n' "$1" >&"${PROBE[1]}"
 	IFS= read -r -t 30 ans <&"${PROBE[0]}" || fail "no answer to '$1' (hung?)"
@@ -128,48 +141,85 @@ handback() { # $1: the expected answer of the conflicting request
 }
 ask "s 0 W 0 1"; [ "$ans" = 0 ] || fail "first F_SETLK: $ans"
 handback busy
-owner=$(cd "$PUB/a.db.lock.ranges" && ls | grep '^p\.') || fail "no owner file"
-grep -qx "W 0 0" "$PUB/a.db.lock.ranges/$owner" || fail "the owner file misses W 0 0"
-asnobody mkfifo -m 666 "$PUB/a.db.lock.ranges/.tmp.$owner" || exit 99
-# The grow itself only takes the mutex; the write that meets the FIFO is
-# the hand-back: it must neither hang nor leave us holding a lock that no
-# file records.  The locks taken under the mutex are lost, and said so.
-ask "s 0 W 1 1"; [ "$ans" = 0 ] || fail "F_SETLK under the mutex: $ans"
+R=$PUB/a.db.lock.ranges
+owner=$(cd "$R" && ls | grep '^p\.') || fail "no owner file"
+ofd=$(cd "$R" && ls | grep '^o\.') || fail "no OFD owner file"
+grep -qx "W 0 0" "$R/$owner" || fail "the owner file misses W 0 0"
+# Every temporary name nobody can know or guess: the fixed names of both
+# owners (as they were), and names of the random form, as if copied from a
+# listing.  A FIFO, a symlink to root's file and nobody's regular files.
+h1=0123456789abcdef0123456789abcdef h2=fedcba9876543210fedcba9876543210
+h3=00112233445566778899aabbccddeeff
+host=${owner#*@}
+asnobody mkfifo -m 666 "$R/.tmp.$owner" || exit 99
+asnobody ln -s "$T/precious" "$R/.tmp.$ofd" || exit 99
+asnobody sh -c "printf x >'$R/.tmp.$owner.$h1'" || exit 99
+asnobody mkfifo -m 666 "$R/.tmp.$owner.$h2" || exit 99
+asnobody ln -s "$T/precious" "$R/.tmp.$ofd.$h3" || exit 99
+# ... and nobody's file at the temporary name of a dead owner of this host.
+asnobody sh -c "printf x >'$R/.tmp.p.1.1@$host.$h1'" || exit 99
+planted() { (cd "$R" && stat -c '%n %F %U %s %i %N' .tmp.* | sort); }
+psum=$(sum "$T/precious")
+before=$(planted)
+[ "$(echo "$before" | wc -l)" = 6 ] || fail "planting: $before"
+for i in 1 2 3; do
+	ask "s 0 W $i 1"; [ "$ans" = 0 ] || fail "F_SETLK $i beside the planted temporaries: $ans"
+	handback busy # the owner file is written as the mutex goes back
+done
+grep -qx "W 0 3" "$R/$owner" || { cat "$R/$owner"; fail "the owner file misses W 0 3"; }
+ask "os 1 W 101 1"; [ "$ans" = 0 ] || fail "OFD F_SETLK beside the planted temporaries: $ans"
+grep -qx "W 100 101" "$R/$ofd" || { cat "$R/$ofd"; fail "the OFD owner file misses W 100 101"; }
+[ "$(planted)" = "$before" ] || fail "something nobody planted was touched: $(planted)"
+[ "$(sum "$T/precious")" = "$psum" ] || fail "the symlinks' target was written"
+[ -z "$(find "$R" -name '.tmp.*' -user root)" ] || fail "root left temporaries: $(ls -a "$R")"
+errs
+if grep -q "lost\|cannot create a temporary" "$T/probe.err"; then
+	cat "$T/probe.err"; fail "the planted names disturbed the writes"
+fi
+# Leftovers provably ours (a crash between create and rename): our own
+# owner's and a dead local owner's, root's regular files: the next grow
+# removes them; nobody's files at the same names stay.
+printf 'filelock-ranges 1\n' >"$R/.tmp.$owner.$h3"
+printf 'filelock-ranges 1\n' >"$R/.tmp.p.1.1@$host.$h2"
+ask "s 0 W 4 1"; [ "$ans" = 0 ] || fail "F_SETLK with leftovers: $ans"
+handback busy
+[ ! -e "$R/.tmp.$owner.$h3" ] || fail "our own leftover temporary was not removed"
+[ ! -e "$R/.tmp.p.1.1@$host.$h2" ] || fail "a dead owner's leftover temporary was not removed"
+[ "$(planted)" = "$before" ] || fail "the sweep touched something of nobody's: $(planted)"
+grep -qx "W 0 4" "$R/$owner" || fail "the owner file misses W 0 4"
+echo "ok: the shim's temporaries have random names: nothing planted at any name an attacker knows blocks a write or is touched; our leftovers are swept"
+
+# A write that fails all the same (a full disk: here a file size limit) as
+# the mutex goes back: the locks taken under it are lost, at once, said so.
+# Twenty separate ranges make our owner file larger than the limit, the
+# mutex (a marker) smaller: the grow takes it, and whichever gives it back
+# (the conflicting request, or the reaper on a slow machine) fails to write.
+ask "many 0 W 10 2 20 1"; [ "$ans" = 0 ] || fail "twenty ranges: $ans"
+handback busy
+before_ranges=$(grep '^[RW] ' "$R/$owner")
+[ "$(echo "$before_ranges" | wc -l)" = 21 ] || fail "the owner file: $before_ranges"
+[ "$(stat -c %s "$R/$owner")" -gt 200 ] || fail "the owner file is too small for the test"
+ask "fsize 200"; [ "$ans" = 0 ] || fail "fsize: $ans"
+ask "s 0 W 5 1"; [ "$ans" = 0 ] || fail "F_SETLK under the mutex: $ans"
 handback ENOLCK
-grep -q "neither a file nor a symbolic link is in the way of our temporary" "$T/probe.err" ||
-	{ cat "$T/probe.err"; fail "no message about the planted FIFO"; }
+ask "fsize -1"; [ "$ans" = 0 ] || fail "fsize: $ans"
+errs
 grep -q "byte-range locks taken since it was taken are lost" "$T/probe.err" ||
 	{ cat "$T/probe.err"; fail "no message about the lost locks"; }
-[ -p "$PUB/a.db.lock.ranges/.tmp.$owner" ] || fail "root removed nobody's FIFO"
-[ ! -e "$PUB/a.db.lock.ranges/mutex" ] || fail "the mutex was kept after the failed write"
-[ "$(grep '^[RW] ' "$PUB/a.db.lock.ranges/$owner")" = "W 0 0" ] ||
+[ ! -e "$R/mutex" ] || fail "the mutex was kept after the failed write"
+[ "$(grep '^[RW] ' "$R/$owner")" = "$before_ranges" ] ||
 	fail "the owner file changed although its write failed"
-ask "s 0 W 2 1"; [ "$ans" = ENOLCK ] || fail "F_SETLK after the locks were lost: $ans"
+ask "s 0 W 6 1"; [ "$ans" = ENOLCK ] || fail "F_SETLK after the locks were lost: $ans"
 # A second process can take the lost byte at once (nothing records it).
-out=$(LD_PRELOAD=$SO timeout 30 "$P" do "$PUB/a.db" "$PUB/other" "open rw" "s 0 W 1 1" 2>>"$T/probe.err")
+out=$(LD_PRELOAD=$SO timeout 30 "$P" do "$PUB/a.db" "$PUB/other" "open rw" "s 0 W 5 1" 2>>"$T/probe.err")
 [ "$out" = "slot 0
 0" ] || fail "another process and the lost lock: $(echo $out)"
 ask "s 0 U 0 0"; [ "$ans" = 0 ] || fail "unlock after the loss: $ans"
-[ ! -e "$PUB/a.db.lock.ranges/$owner" ] || fail "the owner file outlived the unlock"
-rm -f "$PUB/a.db.lock.ranges/.tmp.$owner"
-# Leftovers that are a regular file or a symlink are replaced, never
-# written through, at the hand-back as at any write.
-asnobody sh -c "printf x >'$PUB/a.db.lock.ranges/.tmp.$owner'" || exit 99
-ask "s 0 W 2 1"; [ "$ans" = 0 ] || fail "F_SETLK over a leftover temporary file: $ans"
-handback busy
-grep -qx "W 2 2" "$PUB/a.db.lock.ranges/$owner" || fail "the owner file misses W 2 2"
-[ ! -e "$PUB/a.db.lock.ranges/.tmp.$owner" ] || fail "the leftover temporary is still there"
-asnobody ln -s "$T/precious" "$PUB/a.db.lock.ranges/.tmp.$owner" || exit 99
-psum=$(sum "$T/precious")
-ask "s 0 W 3 1"; [ "$ans" = 0 ] || fail "F_SETLK over a planted symlink: $ans"
-handback busy
-[ "$(sum "$T/precious")" = "$psum" ] || fail "the symlink's target was written"
-[ ! -e "$PUB/a.db.lock.ranges/.tmp.$owner" ] && [ ! -L "$PUB/a.db.lock.ranges/.tmp.$owner" ] ||
-	fail "the planted temporary is still there"
-grep -qx "W 2 3" "$PUB/a.db.lock.ranges/$owner" || fail "the owner file misses W 2 3"
-ask "s 0 U 0 0"; [ "$ans" = 0 ] || fail "unlock: $ans"
+[ ! -e "$R/$owner" ] || fail "the owner file outlived the unlock"
 ask "os 1 U 0 0"; [ "$ans" = 0 ] || fail "OFD unlock: $ans"
-echo "ok: the shim's temporaries: a FIFO at the hand-back loses the locks at once, never hangs; leftovers are replaced"
+[ "$(planted)" = "$before" ] || fail "something nobody planted was touched: $(planted)"
+(cd "$R" && rm -f .tmp.*)
+echo "ok: a failed write at the mutex's hand-back loses the locks at once, never hangs"
 
 # ---- 4. oversized owner files ---------------------------------------------------
 big=$PUB/a.db.lock.ranges/p.1.1@elsewhere

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "fl-internal.h"
 #include "sys.h"
 
 char fl_test_dir[PATH_MAX];
@@ -242,4 +243,62 @@ size_t fl_test_read_file(const char *path, char *buf, size_t cap)
 	assert_true(n >= 0);
 	buf[n] = '\0';
 	return (size_t)n;
+}
+
+/* A fresh process (fl-holder: no threads inherited from this one) that
+ * holds path in mode; killed (SIGKILL: its records stay) by the caller. */
+static pid_t adopt_taker(struct fl_child *c, const char *path, enum fl_kind kind,
+			 const struct fl_options *o, enum fl_mode mode)
+{
+	char hb[64], st[64], pi[64], line[256];
+	const char *proto = o->soft_rw_protocol == FL_SOFT_RW_LEGACY ? "protocol=legacy"
+								     : "protocol=rw1";
+
+	snprintf(hb, sizeof(hb), "heartbeat_interval=%g", o->heartbeat_interval);
+	snprintf(st, sizeof(st), "stale_threshold=%g", o->stale_threshold);
+	snprintf(pi, sizeof(pi), "poll_interval=%g", o->poll_interval > 0 ? o->poll_interval : 0.01);
+	if (kind == FL_SOFT_RW)
+		fl_holder_start(c, line, sizeof(line), "-t", fl_kind_name(kind), "-w", "10", "-o", hb,
+				"-o", st, "-o", pi, "-o", proto, mode == FL_SHARED ? "-s" : path,
+				mode == FL_SHARED ? path : NULL, NULL);
+	else
+		fl_holder_start(c, line, sizeof(line), "-t", fl_kind_name(kind), "-w", "10", "-o", pi,
+				path, NULL);
+	if (strncmp(line, "ready ", 6) != 0)
+		fail_msg("fl-holder: %s", line);
+	return (pid_t)atoi(line + 6);
+}
+
+void fl_test_adopt(const char *path, enum fl_kind kind, const struct fl_options *o,
+		   enum fl_mode mode, double bound)
+{
+	enum fl_mode wrong = mode == FL_SHARED ? FL_EXCLUSIVE : FL_SHARED;
+	fl_lock *lk = NULL, *other = NULL;
+	struct fl_child c;
+	pid_t t;
+
+	t = adopt_taker(&c, path, kind, o, mode);
+	assert_int_equal(fl_open(&lk, path, kind, o), 0);
+	assert_int_equal(fl_open(&other, path, kind, o), 0);
+	/* A live process's lock: not ours, whoever we think took it. */
+	assert_int_equal(fl__adopt(lk, mode, 0, 0, 0), -ESTALE);
+	assert_int_equal(fl__adopt(lk, mode, 0, 0, 1), -ESTALE);
+	assert_false(fl_is_locked(lk));
+	fl_child_kill(&c);
+	/* Its taker gone: not in the wrong mode, nor for another taker. */
+	if (kind == FL_SOFT_RW)
+		assert_int_equal(fl__adopt(lk, wrong, 0, 0, t), -ESTALE);
+	assert_int_equal(fl__adopt(lk, mode, 0, 0, 1), -ESTALE);
+	/* The taker's: ours now, kept fresh, released by us. */
+	assert_int_equal(fl__adopt(lk, mode, 0, 0, t), 0);
+	assert_true(fl_is_locked(lk));
+	if (bound > 0)
+		usleep((useconds_t)(bound * 2.5 * 1e6));
+	assert_int_equal(fl_acquire(other, FL_EXCLUSIVE, 0), -ETIMEDOUT);
+	assert_true(fl_is_valid(lk));
+	assert_int_equal(fl_release(lk, 0), 0);
+	assert_int_equal(fl_acquire(other, FL_EXCLUSIVE, 5), 0);
+	assert_int_equal(fl_release(other, 0), 0);
+	fl_close(other);
+	fl_close(lk);
 }

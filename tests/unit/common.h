@@ -70,4 +70,13 @@ void fl_test_write_str(const char *path, const char *s);
  * Returns the length. */
 size_t fl_test_read_file(const char *path, char *buf, size_t cap);
 
+/* fl__adopt (the preload shim's take-over after fork and execve) for a kind
+ * whose records name their holder: a taker (fl-holder) holds `path` in
+ * `mode`; while it lives its lock is nobody else's (-ESTALE, the taker
+ * unknown or another pid); once it was killed without releasing, a wrong mode is
+ * refused and the right one adopted: held (beaten: still held after
+ * `bound` * 2.5 seconds), then released for another handle to take. */
+void fl_test_adopt(const char *path, enum fl_kind kind, const struct fl_options *o,
+		   enum fl_mode mode, double bound);
+
 #endif

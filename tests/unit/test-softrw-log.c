@@ -566,6 +566,17 @@ static void test_inspect_break(void **state)
 	fl_close(lk);
 }
 
+/* fl__adopt: a dead taker's writer and reader memberships (common.c). */
+static void test_adopt(void **state)
+{
+	struct fl_options o;
+
+	(void)state;
+	opts(&o);
+	fl_test_adopt(fl_test_path("adopt-w.lock"), FL_SOFT_RW, &o, FL_EXCLUSIVE, 0.6);
+	fl_test_adopt(fl_test_path("adopt-r.lock"), FL_SOFT_RW, &o, FL_SHARED, 0.6);
+}
+
 static void test_options(void **state)
 {
 	const char *path = fl_test_path("opt.lock");
@@ -620,6 +631,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_beats, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_mixed_refusal, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_inspect_break, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_adopt, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_options, fl_test_setup, fl_test_teardown),
 	};
 

@@ -1137,10 +1137,25 @@ static void tsan_reexec(char **argv)
 #endif
 }
 
+/* fl__adopt: a dead taker's P.write and reader marker (common.c). */
+static void test_adopt(void **state)
+{
+	char w[600], r[600];
+	struct fl_options o;
+
+	(void)state;
+	opts(&o, 0.2, 0.6);
+	snprintf(w, sizeof(w), "%s.w", lpath);
+	snprintf(r, sizeof(r), "%s.r", lpath);
+	fl_test_adopt(w, FL_SOFT_RW, &o, FL_EXCLUSIVE, 0.6);
+	fl_test_adopt(r, FL_SOFT_RW, &o, FL_SHARED, 0.6);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adopt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_layout_and_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readers_overlap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writers_counter, setup, teardown),

@@ -630,6 +630,18 @@ static void test_strict_missing_parents_created(void **state)
 	assert_int_equal(access(p, F_OK), 0);
 }
 
+/* fl__adopt: a dead taker's held claim (common.c). */
+static void test_strict_adopt(void **state)
+{
+	struct fl_options o;
+
+	(void)state;
+	fl_options_init(&o);
+	o.poll_interval = 0.01;
+	o.flags = FL_NO_SINGLETON;
+	fl_test_adopt(fl_test_path("adopt.lock"), FL_STRICT, &o, FL_EXCLUSIVE, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -648,6 +660,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_strict_private_records_swept, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_strict_fork_child_keeps_parent_claims, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_strict_options, fl_test_setup, fl_test_teardown),
+		cmocka_unit_test_setup_teardown(test_strict_adopt, fl_test_setup, fl_test_teardown),
 		cmocka_unit_test_setup_teardown(test_strict_missing_parents_created, fl_test_setup, fl_test_teardown),
 	};
 	return cmocka_run_group_tests_name("strict", tests, fl_test_group_setup, fl_test_group_teardown);

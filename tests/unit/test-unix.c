@@ -385,7 +385,7 @@ static void test_file_fallback_is_soft(void **state)
 	assert_int_equal(fl_acquire(lk2, FL_EXCLUSIVE, 0), -ETIMEDOUT);
 	assert_int_equal(fl_kind_of(lk2), FL_SOFT);
 	fl__forget(lk); /* the marker stays, held by no handle */
-	assert_int_equal(fl__adopt(lk2, FL_EXCLUSIVE, 0, 0), 0);
+	assert_int_equal(fl__adopt(lk2, FL_EXCLUSIVE, 0, 0, 0), 0);
 	assert_true(fl_is_locked(lk2));
 	assert_int_equal(fl_release(lk2, 0), 0);
 	assert_int_equal(access(p, F_OK), -1);
