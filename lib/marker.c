@@ -311,9 +311,11 @@ static int marker_unchanged(const struct fl_marker *before, const struct fl_mark
  * left: a breaker that stops (SIGSTOP, swap) for over 5 s between its
  * re-read and its rename while another takes the claim over.  Claims live
  * for a few calls, so this is far rarer than the race the claim closes.
- * What is there but not a regular file is not a claim of ours: it is
- * neither honoured nor removed, and the break goes on without one (as it
- * does when a stale claim sits in a sticky directory we may not clean).
+ * What is there but is not a regular file holding such a record (a FIFO, a
+ * symlink, somebody's data) is not a claim of ours: it is neither honoured
+ * nor removed, and the break goes on without one (as it does when a stale
+ * claim sits in a sticky directory we may not clean).  An empty file is a
+ * claim not written yet: honoured, and removed only after the silence.
  */
 #define FL__BREAK_CLAIM_AGE 5.0
 
@@ -329,7 +331,7 @@ static int break_claim_take(const char *claim, int *fdp, struct stat *id)
 	for (;;) {
 		struct fl_marker c;
 		struct fl_p1 p1;
-		int fd = fl__sys.open(claim, flags, 0644), n, stale;
+		int fd = fl__sys.open(claim, flags, 0644), n, stale, is_rec;
 
 		if (fd >= 0) {
 			n = fl__p1_format(rec, sizeof(rec));
@@ -354,8 +356,12 @@ static int break_claim_take(const char *claim, int *fdp, struct stat *id)
 			continue;
 		if (!c.regular)
 			return 1; /* not a claim of ours: nothing to honour or remove */
-		stale = !c.malformed && fl__p1_parse(c.buf, c.len, &p1) == 0 &&
-			fl__owner_is_stale(p1.pid, p1.host, p1.token);
+		is_rec = !c.malformed && fl__p1_parse(c.buf, c.len, &p1) == 0;
+		if (!is_rec && c.len > 0)
+			return 1; /* data, not a claim: never honoured nor removed */
+		/* An empty file is a claim whose breaker has not written it yet
+		 * (or died before it did): it is removed only after the silence. */
+		stale = is_rec && fl__owner_is_stale(p1.pid, p1.host, p1.token);
 		if (!stale) {
 			struct fl_seen seen = { c.dev, c.ino, c.mtime, (long long)c.len,
 						fl__seen_tag(c.buf, c.len) };

@@ -510,6 +510,14 @@ static void test_soft_break_claim(void **state)
 	closedir(d);
 	assert_int_equal(n, 1); /* our marker alone */
 	assert_int_equal(fl_release(lk, 0), 0);
+	/* Data at the claim's name is no claim: neither honoured (the dead
+	 * holder's marker is broken) nor touched. */
+	fl_test_write_file(p, rec, strlen(rec));
+	fl_test_write_file(claim, "precious data\n", 14);
+	assert_int_equal(fl_acquire(lk, FL_EXCLUSIVE, 0), 0);
+	fl_test_read_file(claim, got, sizeof(got));
+	assert_string_equal(got, "precious data\n");
+	assert_int_equal(fl_release(lk, 0), 0);
 	fl_close(lk);
 }
 
