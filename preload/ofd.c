@@ -764,9 +764,22 @@ static void flp_adopt_forked(void)
 	if (flp_pol.n == 0 || flp_pol_broken)
 		return;
 	flp_depth++;
-	for (struct flp_ofd *o = flp_ofds; o; o = o->next)
-		if (o->req && o->refs && (o->rule->kind == FLP_LEASE || o->rule->kind == FLP_SOFT_RW))
-			flp_keep_alive(o);
+	for (struct flp_ofd *o = flp_ofds; o; o = o->next) {
+		if (!o->req || !o->refs ||
+		    (o->rule->kind != FLP_LEASE && o->rule->kind != FLP_SOFT_RW))
+			continue;
+		/* A description another thread of the parent was working on at
+		 * the fork (a blocking flock, a LOCK_UN) has its mutex locked
+		 * for good here: skip it rather than hang this child; it is
+		 * adopted when this child releases it. */
+		if (pthread_mutex_trylock(&o->mu) != 0) {
+			FLP_TRACE("%s: busy in another thread at fork; not adopted in the child",
+				  o->path);
+			continue;
+		}
+		pthread_mutex_unlock(&o->mu); /* the child has one thread */
+		flp_keep_alive(o);
+	}
 	flp_depth--;
 }
 
