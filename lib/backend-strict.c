@@ -76,7 +76,11 @@
  *
  * Leftover private records (a publisher crashed between create and unlink)
  * are swept by scanners once their link count is not 1 or they are older
- * than 2 s; a non-regular private node is a protocol error.
+ * than 2 s both by the scanner's clock and by the file server's (the
+ * ledger's probe: skew between hosts cannot make a fresh record look old);
+ * a publisher whose private record was swept meanwhile (its write or link
+ * meets ESTALE/ENOENT) just tries again; a non-regular private node is a
+ * protocol error.
  *
  * Waiting.  Between attempts a waiter sleeps on inotify for a removal of a
  * public claim in claims/ (a release on this host wakes it at once; the
@@ -365,8 +369,12 @@ static int strict_format_record(const char *token, char *buf, size_t cap)
 
 /*
  * Removes a leftover private record if its publisher is done with it (link
- * count not 1: it was published) or it is older than the grace.  A node that
- * is not a regular file is a protocol error.
+ * count not 1: it was published) or it is older than the grace both by its
+ * mtime against our clock and by the ledger (the file server's clock on a
+ * first sight, our own watch after): a host whose clock runs ahead of the
+ * server's would otherwise see every record just created as old and pull it
+ * from under its publisher.  A node that is not a regular file is a
+ * protocol error.
  */
 static int strict_reclaim_private(const struct fl_lock *lk, const char *path, int dirfd,
 				  const char *name)
@@ -380,8 +388,22 @@ static int strict_reclaim_private(const struct fl_lock *lk, const char *path, in
 		snprintf(why, sizeof(why), "%.200s is not a regular private record", name);
 		return strict_proto(lk, path, NULL, why);
 	}
-	if (st.st_nlink == 1 && fl__now_wall() - fl__mtime(&st) < STRICT_PRIVATE_GRACE)
-		return 0;
+	if (st.st_nlink == 1) {
+		char key[4096 + STRICT_NAME_MAX + 64];
+		struct fl_seen seen;
+
+		/* Young by our clock: kept, as Python keeps it.  Old by our
+		 * clock: confirmed by the ledger, which judges a first sight by
+		 * the file server's clock (a probe beside it) and later ones by
+		 * our own watch. */
+		if (fl__now_wall() - fl__mtime(&st) < STRICT_PRIVATE_GRACE)
+			return 0;
+		fl__seen_of(&seen, &st);
+		if ((size_t)snprintf(key, sizeof(key), "%s//%s", path, name) >= sizeof(key) ||
+		    fl__ledger_silent(key, dirfd, name, &seen) < STRICT_PRIVATE_GRACE)
+			return 0;
+		fl__ledger_forget(key);
+	}
 	if (fl__sys.unlinkat(dirfd, name, 0) != 0 && errno != ENOENT && errno != EACCES &&
 	    errno != EPERM)
 		return fl__err(lk, -errno, "unlink", name);
@@ -570,6 +592,10 @@ static int strict_publish(const struct fl_lock *lk, const char *path, int dirfd,
 		return r;
 	}
 	r = fl__write_all(fd, rec, len);
+	if (r == -ESTALE || r == -ENOENT) {
+		r = -EAGAIN; /* a sweeper took our private record: just contention */
+		goto out;
+	}
 	if (r != 0) {
 		r = fl__err(lk, r, "write", priv);
 		goto out;
