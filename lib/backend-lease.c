@@ -472,6 +472,23 @@ static int lease_beat(struct fl_hb *hb)
 	return 0;
 }
 
+/* The heartbeat of a lease held through h: refresh every heartbeat_interval,
+ * valid for lease_duration.  Python gives up once lease_duration -
+ * heartbeat_interval passed since the last success; the heartbeat counts
+ * from the first failure, which comes one interval after that success.  A
+ * quarter interval of slack keeps a beat that runs a hair early from
+ * postponing the report by a whole interval. */
+static void lease_hb_init(const struct fl_lock *lk, struct fl_hold *h, struct lease_hold *lh)
+{
+	lh->hb.interval = lk->opt.heartbeat_interval;
+	lh->hb.valid_for = lk->opt.lease_duration;
+	lh->hb.give_up = lk->opt.lease_duration - 2.25 * lk->opt.heartbeat_interval;
+	if (lh->hb.give_up < 0)
+		lh->hb.give_up = 0;
+	lh->hb.beat = lease_beat;
+	lh->hb.h = h;
+}
+
 static int lease_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode, int how)
 {
 	struct lease_hold *lh = (struct lease_hold *)h->priv;
@@ -517,18 +534,7 @@ static int lease_attempt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mod
 		h->fd = fd;
 		h->dev = st.st_dev;
 		h->ino = st.st_ino;
-		lh->hb.interval = lk->opt.heartbeat_interval;
-		lh->hb.valid_for = lk->opt.lease_duration;
-		/* Python gives up once lease_duration - heartbeat_interval passed since
-		 * the last success; the heartbeat counts from the first failure, which
-		 * comes one interval after that success.  A quarter interval of slack
-		 * keeps a beat that runs a hair early from postponing the report by a
-		 * whole interval. */
-		lh->hb.give_up = lk->opt.lease_duration - 2.25 * lk->opt.heartbeat_interval;
-		if (lh->hb.give_up < 0)
-			lh->hb.give_up = 0;
-		lh->hb.beat = lease_beat;
-		lh->hb.h = h;
+		lease_hb_init(lk, h, lh);
 		r = fl__hb_add(&lh->hb);
 		if (r != 0) {
 			h->fd = -1;
@@ -582,13 +588,7 @@ static int lease_adopt(struct fl_lock *lk, struct fl_hold *h, enum fl_mode mode,
 	h->fd = fd;
 	h->dev = st.st_dev;
 	h->ino = st.st_ino;
-	lh->hb.interval = lk->opt.heartbeat_interval;
-	lh->hb.valid_for = lk->opt.lease_duration;
-	lh->hb.give_up = lk->opt.lease_duration - 2.25 * lk->opt.heartbeat_interval;
-	if (lh->hb.give_up < 0)
-		lh->hb.give_up = 0;
-	lh->hb.beat = lease_beat;
-	lh->hb.h = h;
+	lease_hb_init(lk, h, lh);
 	/* Fresh at once: the image before us may have stopped beating a while
 	 * ago (a same-host contender judges by the mtime too). */
 	(void)fl__sys.futimens(fd, NULL);
