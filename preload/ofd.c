@@ -796,6 +796,35 @@ void flp_atfork_register(void)
 }
 
 /*
+ * The descriptors of this process (at most cap, from /proc/self/fd) that
+ * may hold a lock taken elsewhere (UNKNOWN: inherited, or shared with a
+ * child), and with `locked` also those whose OFD we locked.  Returns how
+ * many were put in fds.
+ */
+static int flp_open_fds(int *fds, int cap, int locked)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = 0;
+
+	while (d && (de = readdir(d)) != NULL && n < cap) {
+		char *end;
+		long fd = strtol(de->d_name, &end, 10);
+		uintptr_t v;
+
+		if (*end != '\0' || end == de->d_name || fd == dirfd(d))
+			continue;
+		v = flp_fd_get((int)fd);
+		if (v == FLP_FD_UNKNOWN ||
+		    (locked && FLP_FD_IS_OFD(v) && ((struct flp_ofd *)v)->req))
+			fds[n++] = (int)fd;
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/*
  * At start.  POSIX byte-range locks survive execve, and the kernel releases
  * them when the new image closes ANY descriptor of the file, or exits, even
  * if it never made a lock call.  After execve such locks can only be on a
@@ -807,23 +836,12 @@ void flp_atfork_register(void)
  */
 void flp_adopt_inherited(void)
 {
-	int fds[256], n = 0;
-	DIR *d;
-	struct dirent *de;
+	int fds[256], n;
 
 	if (flp_pol.n == 0 || flp_pol_broken)
 		return;
 	flp_depth++;
-	d = opendir("/proc/self/fd");
-	while (d && (de = readdir(d)) != NULL && n < (int)(sizeof(fds) / sizeof(fds[0]))) {
-		char *end;
-		long fd = strtol(de->d_name, &end, 10);
-		if (*end == '\0' && end != de->d_name && fd != dirfd(d) &&
-		    flp_fd_get((int)fd) == FLP_FD_UNKNOWN)
-			fds[n++] = (int)fd;
-	}
-	if (d)
-		closedir(d);
+	n = flp_open_fds(fds, (int)(sizeof(fds) / sizeof(fds[0])), 0);
 	for (int i = 0; i < n; i++) {
 		struct flp_ofd *o;
 		int err;
@@ -845,9 +863,7 @@ void flp_adopt_inherited(void)
  */
 void flp_at_exit(void)
 {
-	int fds[1024], n = 0, flushed = 0;
-	DIR *d;
-	struct dirent *de;
+	int fds[1024], n, flushed = 0;
 
 	flp_depth++;
 	flp_rl_at_exit();
@@ -856,18 +872,7 @@ void flp_at_exit(void)
 	if (flp_pol.n == 0 || flp_pol_broken)
 		return;
 	flp_depth++;
-	d = opendir("/proc/self/fd");
-	while (d && (de = readdir(d)) != NULL && n < (int)(sizeof(fds) / sizeof(fds[0]))) {
-		char *end;
-		long fd = strtol(de->d_name, &end, 10);
-		if (*end != '\0' || end == de->d_name || fd == dirfd(d))
-			continue;
-		uintptr_t v = flp_fd_get((int)fd);
-		if (v == FLP_FD_UNKNOWN || (FLP_FD_IS_OFD(v) && ((struct flp_ofd *)v)->req))
-			fds[n++] = (int)fd;
-	}
-	if (d)
-		closedir(d);
+	n = flp_open_fds(fds, (int)(sizeof(fds) / sizeof(fds[0])), 1);
 	for (int i = 0; i < n; i++) {
 		uintptr_t v = flp_fd_get(fds[i]);
 		struct flp_ofd *o = NULL;
