@@ -275,8 +275,10 @@ FL_EXPORT int fl_inspect(const char *path, enum fl_kind kind, const struct fl_op
  * stale holder is removed (-EBUSY otherwise); with FL_FORCE a live one too.
  * `name` selects one strict claim (basename) and is NULL otherwise.
  *
- * Returns: 0 removed; -ENOENT nothing to break; -EBUSY holder alive;
- * -ENOTSUP the kind has nothing to break (flock: the kernel owns it); or the
+ * Breaks of one path take turns through the claim file "<path>.break".
+ *
+ * Returns: 0 removed; -ENOENT nothing to break; -EBUSY holder alive, or
+ * another process is breaking it right now (even with FL_FORCE); -ENOTSUP the kind has nothing to break (flock: the kernel owns it); or the
  * errno of the failed call.
  */
 FL_EXPORT int fl_break(const char *path, enum fl_kind kind, const struct fl_options *opt,
